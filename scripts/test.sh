@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite: the release build (unit and
+# integration tests), then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export OPENBLAS_NUM_THREADS=1
+
+bash scripts/build.sh release
+ctest --preset release -j2
+
+if [ "${VREC_SKIP_ASAN:-0}" != "1" ]; then
+  bash scripts/build.sh asan
+  ctest --preset asan -j2 -L unit
+fi

@@ -1,0 +1,52 @@
+// String helpers used across modules (concatenation, joining, splitting, trimming).
+#pragma once
+
+#include <charconv>
+#include <concepts>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vrec {
+
+namespace strings_internal {
+inline void Append(std::string& out, std::string_view s) { out.append(s); }
+inline void Append(std::string& out, const char* s) { out.append(s); }
+inline void Append(std::string& out, const std::string& s) { out.append(s); }
+inline void Append(std::string& out, char c) { out.push_back(c); }
+template <typename T>
+  requires(std::integral<T> || std::floating_point<T>) && (!std::same_as<T, char>) && (!std::same_as<T, bool>)
+void Append(std::string& out, T v) {
+  char buf[64];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, p);
+}
+inline void Append(std::string& out, bool b) { out.append(b ? "true" : "false"); }
+}  // namespace strings_internal
+
+// Concatenates strings, characters and numbers (numbers in their shortest exact form).
+template <typename... Args>
+std::string StrCat(const Args&... args) {
+  std::string out;
+  (strings_internal::Append(out, args), ...);
+  return out;
+}
+
+template <typename Range>
+std::string StrJoin(const Range& items, std::string_view sep) {
+  std::string out;
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out.append(sep);
+    first = false;
+    strings_internal::Append(out, item);
+  }
+  return out;
+}
+
+std::string AsciiStrToLower(std::string_view s);
+std::string_view StripAsciiWhitespace(std::string_view s);
+// Splits on `sep`, trims each piece and drops empty pieces.
+std::vector<std::string_view> SplitNonEmpty(std::string_view s, char sep);
+
+}  // namespace vrec

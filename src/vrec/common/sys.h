@@ -1,0 +1,25 @@
+// Process-level measurements for benchmarks and progress output.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace vrec {
+
+// Peak resident set size of this process so far, in bytes (getrusage ru_maxrss).
+int64_t PeakRssBytes();
+
+// Monotonic stopwatch.
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double Seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  void Reset() { start_ = std::chrono::steady_clock::now(); }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace vrec

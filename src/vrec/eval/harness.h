@@ -1,0 +1,39 @@
+// The offline evaluation harness. Reproduces Microsoft Recommenders' MovieLens protocol: for every
+// test user that has training history, score every video seen in training, drop the user's own
+// training videos, take the top k, and average the metrics over those users.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vrec/data/dataset.h"
+#include "vrec/data/split.h"
+#include "vrec/retrieval/item_scorer.h"
+
+namespace vrec::eval {
+
+struct EvalOptions {
+  int k = 10;                              // depth of MAP, nDCG, precision, recall, coverage, diversity
+  std::vector<int> recall_depths = {100, 500};  // extra Recall@N (candidate quality of retrieval)
+  bool compute_auc = true;                 // per-user AUC over all candidate videos
+  int threads = 2;
+};
+
+struct EvalReport {
+  int64_t users = 0;  // test users evaluated
+  double map = 0, ndcg = 0, precision = 0, recall = 0;
+  std::vector<std::pair<int, double>> recall_at;  // (depth, mean recall)
+  double auc = 0;        // mean per-user AUC (0 when not computed)
+  double coverage = 0;   // distinct videos in all top-k lists / videos in training
+  double diversity = 0;  // mean intra-list category diversity of the top-k lists
+
+  double RecallAt(int depth) const;
+};
+
+// Scores with a fitted `scorer`. `split` rows index `ds`. Deterministic: ties in score are broken by
+// the lower video index, and sums are taken in user order whatever the thread count.
+EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const retrieval::ItemScorer& scorer,
+                    const EvalOptions& options);
+
+}  // namespace vrec::eval

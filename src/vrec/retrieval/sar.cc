@@ -1,0 +1,139 @@
+#include "vrec/retrieval/sar.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <thread>
+
+#include <unordered_map>
+
+namespace vrec::retrieval {
+
+double SarScorer::Csr::Get(uint32_t row, uint32_t c) const {
+  if (row + 1 >= ptr.size()) return 0.0;
+  auto begin = col.begin() + static_cast<ptrdiff_t>(ptr[row]);
+  auto end = col.begin() + static_cast<ptrdiff_t>(ptr[row + 1]);
+  auto it = std::lower_bound(begin, end, c);
+  return (it != end && *it == c) ? val[it - col.begin()] : 0.0;
+}
+
+Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction> train) {
+  if (train.empty()) return InvalidArgumentError("sar: no training rows");
+  num_videos_ = ds.videos.size();
+  const size_t num_users = ds.users.size();
+  int64_t t_now = std::numeric_limits<int64_t>::min();
+  for (const data::Interaction& x : train) t_now = std::max(t_now, x.timestamp);
+  const double half_life_s = options_.half_life_days * 86400.0;
+
+  // 1. Affinity: decayed weights summed per (user, video); positives only.
+  std::vector<std::vector<std::pair<uint32_t, double>>> per_user(num_users);
+  std::vector<std::vector<int64_t>> last_seen(num_users);  // for max_items_per_user
+  {
+    std::vector<std::unordered_map<uint32_t, uint32_t>> slot(num_users);
+    for (const data::Interaction& x : train) {
+      const double w = data::PreferenceWeight(x);
+      if (w <= 0) continue;
+      const double decay =
+          half_life_s > 0 ? std::pow(0.5, static_cast<double>(t_now - x.timestamp) / half_life_s) : 1.0;
+      auto [it, inserted] = slot[x.user].try_emplace(x.video, static_cast<uint32_t>(per_user[x.user].size()));
+      if (inserted) {
+        per_user[x.user].emplace_back(x.video, 0.0);
+        last_seen[x.user].push_back(x.timestamp);
+      }
+      per_user[x.user][it->second].second += w * decay;
+      last_seen[x.user][it->second] = std::max(last_seen[x.user][it->second], x.timestamp);
+    }
+  }
+  affinity_ = Csr{};
+  affinity_.ptr.assign(num_users + 1, 0);
+  std::vector<std::vector<uint32_t>> items_of_user(num_users);
+  for (size_t u = 0; u < num_users; ++u) {
+    auto& row = per_user[u];
+    std::vector<uint32_t> order(row.size());
+    std::iota(order.begin(), order.end(), 0);
+    if (options_.max_items_per_user > 0 && row.size() > static_cast<size_t>(options_.max_items_per_user)) {
+      std::stable_sort(order.begin(), order.end(),
+                       [&](uint32_t a, uint32_t b) { return last_seen[u][a] > last_seen[u][b]; });
+      order.resize(options_.max_items_per_user);
+    }
+    for (uint32_t k : order) items_of_user[u].push_back(row[k].first);
+    std::sort(items_of_user[u].begin(), items_of_user[u].end());
+    std::sort(row.begin(), row.end());
+    for (auto [v, a] : row) {
+      affinity_.col.push_back(v);
+      affinity_.val.push_back(a);
+    }
+    affinity_.ptr[u + 1] = affinity_.col.size();
+    row = {};
+  }
+
+  // 2. Co-occurrence rows, one video at a time with a dense scratch counter per thread.
+  std::vector<std::vector<uint32_t>> users_of_video(num_videos_);
+  for (uint32_t u = 0; u < num_users; ++u) {
+    for (uint32_t v : items_of_user[u]) users_of_video[v].push_back(u);
+  }
+  std::vector<uint32_t> diag(num_videos_);
+  for (size_t v = 0; v < num_videos_; ++v) diag[v] = static_cast<uint32_t>(users_of_video[v].size());
+
+  std::vector<std::vector<std::pair<uint32_t, double>>> rows(num_videos_);
+  const int threads = std::max(1, options_.threads);
+  auto work = [&](int t) {
+    std::vector<uint32_t> count(num_videos_, 0);
+    std::vector<uint32_t> touched;
+    for (size_t i = t; i < num_videos_; i += threads) {
+      touched.clear();
+      for (uint32_t u : users_of_video[i]) {
+        for (uint32_t j : items_of_user[u]) {
+          if (count[j]++ == 0) touched.push_back(j);
+        }
+      }
+      std::sort(touched.begin(), touched.end());
+      auto& row = rows[i];
+      for (uint32_t j : touched) {
+        const double c = count[j];
+        count[j] = 0;
+        if (c < options_.cooccurrence_threshold) continue;
+        double s = c;
+        switch (options_.similarity) {
+          case SarOptions::Similarity::kJaccard: s = c / (diag[i] + diag[j] - c); break;
+          case SarOptions::Similarity::kLift: s = c / (static_cast<double>(diag[i]) * diag[j]); break;
+          case SarOptions::Similarity::kCooccurrence: break;
+        }
+        row.emplace_back(j, s);
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+
+  similarity_ = Csr{};
+  similarity_.ptr.assign(num_videos_ + 1, 0);
+  for (size_t i = 0; i < num_videos_; ++i) {
+    for (auto [j, s] : rows[i]) {
+      similarity_.col.push_back(j);
+      similarity_.val.push_back(s);
+    }
+    similarity_.ptr[i + 1] = similarity_.col.size();
+    rows[i] = {};
+  }
+  return OkStatus();
+}
+
+void SarScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
+  std::fill(scores.begin(), scores.end(), 0.0);
+  if (user + 1 >= affinity_.ptr.size()) return;
+  for (uint64_t k = affinity_.ptr[user]; k < affinity_.ptr[user + 1]; ++k) {
+    const uint32_t i = affinity_.col[k];
+    const double a = affinity_.val[k];
+    for (uint64_t m = similarity_.ptr[i]; m < similarity_.ptr[i + 1]; ++m) {
+      scores[similarity_.col[m]] += a * similarity_.val[m];
+    }
+  }
+}
+
+double SarScorer::Similarity(uint32_t a, uint32_t b) const { return similarity_.Get(a, b); }
+double SarScorer::Affinity(uint32_t user, uint32_t video) const { return affinity_.Get(user, video); }
+
+}  // namespace vrec::retrieval

@@ -1,0 +1,61 @@
+// SAR (Simple Algorithm for Recommendation, as in Microsoft Recommenders): item-item similarity
+// from co-occurrence, scored against a time-decayed user affinity.
+//
+//   affinity(u, i) = sum over u's rows on i of weight * 0.5^((t_now - t) / half_life)
+//                    (weight = data::PreferenceWeight, t_now = latest training timestamp)
+//   cooccurrence(i, j) = number of users with positive feedback on both i and j
+//   similarity(i, j) = Jaccard: c_ij / (c_ii + c_jj - c_ij)   (or raw counts, or lift)
+//   score(u, j) = sum_i affinity(u, i) * similarity(i, j)
+//
+// Similarities are kept as sparse rows, so memory grows with the number of co-occurring pairs, not
+// with the square of the catalog. Thread-safe after Fit.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "vrec/retrieval/item_scorer.h"
+
+namespace vrec::retrieval {
+
+struct SarOptions {
+  enum class Similarity { kJaccard, kLift, kCooccurrence };
+  Similarity similarity = Similarity::kJaccard;
+  double half_life_days = 30.0;  // time decay of affinity; <= 0 disables decay
+  // Only pairs seen together by at least this many users count (Recommenders' threshold).
+  int cooccurrence_threshold = 1;
+  // Each user's most recent items taken into the co-occurrence counts; 0 = all. Co-occurrence costs
+  // the sum over users of their item count squared, so very heavy users are capped on big logs.
+  int max_items_per_user = 0;
+  int threads = 2;
+};
+
+class SarScorer final : public ItemScorer {
+ public:
+  explicit SarScorer(SarOptions options = {}) : options_(options) {}
+
+  std::string_view Name() const override { return "sar"; }
+  Status Fit(const data::Dataset& ds, std::span<const data::Interaction> train) override;
+  void ScoreAll(uint32_t user, std::span<double> scores) const override;
+
+  // Similarity of two videos (0 when they never co-occur). For tests and explanations.
+  double Similarity(uint32_t a, uint32_t b) const;
+  // Decayed affinity of a user for a video (0 when none).
+  double Affinity(uint32_t user, uint32_t video) const;
+
+ private:
+  // Compressed sparse rows: row r holds (col_[k], val_[k]) for k in [ptr_[r], ptr_[r+1]).
+  struct Csr {
+    std::vector<uint64_t> ptr;
+    std::vector<uint32_t> col;
+    std::vector<double> val;
+    double Get(uint32_t row, uint32_t c) const;
+  };
+
+  SarOptions options_;
+  size_t num_videos_ = 0;
+  Csr affinity_;    // users x videos
+  Csr similarity_;  // videos x videos
+};
+
+}  // namespace vrec::retrieval

@@ -1,0 +1,106 @@
+#include "vrec/retrieval/sar.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "vrec/retrieval/popularity.h"
+
+namespace vrec::retrieval {
+namespace {
+
+using data::Interaction;
+
+data::Dataset Catalog(int users, int videos) {
+  data::Dataset ds;
+  for (int u = 1; u <= users; ++u) ds.InternUser(UserId{static_cast<uint64_t>(u)});
+  for (int v = 1; v <= videos; ++v) ds.InternVideo(VideoId{static_cast<uint64_t>(v)});
+  return ds;
+}
+
+Interaction Rated(uint32_t u, uint32_t v, float rating, int64_t t) {
+  return {.user = u, .video = v, .timestamp = t, .type = data::EventType::kRating, .rating = rating};
+}
+
+TEST(Sar, JaccardSimilarityFromCooccurrence) {
+  data::Dataset ds = Catalog(3, 3);
+  // users: 0 saw {0,1}; 1 saw {0,1,2}; 2 saw {0}.
+  std::vector<Interaction> train = {Rated(0, 0, 1, 0), Rated(0, 1, 1, 0), Rated(1, 0, 1, 0),
+                                    Rated(1, 1, 1, 0), Rated(1, 2, 1, 0), Rated(2, 0, 1, 0)};
+  SarScorer sar;
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  // c00=3, c11=2, c22=1, c01=2, c02=1, c12=1
+  EXPECT_DOUBLE_EQ(sar.Similarity(0, 1), 2.0 / (3 + 2 - 2));
+  EXPECT_DOUBLE_EQ(sar.Similarity(0, 2), 1.0 / (3 + 1 - 1));
+  EXPECT_DOUBLE_EQ(sar.Similarity(1, 2), 1.0 / (2 + 1 - 1));
+  EXPECT_DOUBLE_EQ(sar.Similarity(1, 1), 1.0);
+}
+
+TEST(Sar, AffinityDecaysByHalfEveryHalfLife) {
+  data::Dataset ds = Catalog(1, 2);
+  const int64_t day = 86400;
+  std::vector<Interaction> train = {Rated(0, 0, 4, 0), Rated(0, 1, 2, 30 * day), Rated(0, 1, 2, 60 * day)};
+  SarScorer sar;
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  EXPECT_DOUBLE_EQ(sar.Affinity(0, 0), 4 * 0.25);
+  EXPECT_DOUBLE_EQ(sar.Affinity(0, 1), 2 * 0.5 + 2);
+}
+
+TEST(Sar, ScoresAreAffinityTimesSimilarity) {
+  data::Dataset ds = Catalog(3, 3);
+  std::vector<Interaction> train = {Rated(0, 0, 2, 0), Rated(1, 0, 1, 0), Rated(1, 1, 1, 0),
+                                    Rated(1, 2, 1, 0), Rated(2, 1, 1, 0)};
+  SarOptions o;
+  o.half_life_days = 0;  // no decay
+  SarScorer sar(o);
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  std::vector<double> scores(3);
+  sar.ScoreAll(0, scores);
+  // user 0 has only video 0 (affinity 2): score(j) = 2 * sim(0, j)
+  for (uint32_t j = 0; j < 3; ++j) EXPECT_DOUBLE_EQ(scores[j], 2 * sar.Similarity(0, j));
+  EXPECT_GT(scores[2], 0);
+}
+
+TEST(Sar, IgnoresSkipsAndImpressions) {
+  data::Dataset ds = Catalog(1, 2);
+  std::vector<Interaction> train = {{.user = 0, .video = 0, .type = data::EventType::kPlay},
+                                    {.user = 0, .video = 1, .type = data::EventType::kSkip}};
+  SarScorer sar;
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  EXPECT_GT(sar.Affinity(0, 0), 0);
+  EXPECT_EQ(sar.Affinity(0, 1), 0);
+  EXPECT_EQ(sar.Similarity(1, 1), 0);
+}
+
+TEST(Sar, CapOnItemsPerUserKeepsTheMostRecent) {
+  data::Dataset ds = Catalog(1, 3);
+  std::vector<Interaction> train = {Rated(0, 0, 1, 10), Rated(0, 1, 1, 30), Rated(0, 2, 1, 20)};
+  SarOptions o;
+  o.max_items_per_user = 2;
+  SarScorer sar(o);
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  EXPECT_EQ(sar.Similarity(0, 0), 0);  // oldest dropped from co-occurrence
+  EXPECT_DOUBLE_EQ(sar.Similarity(1, 2), 1.0);
+  EXPECT_GT(sar.Affinity(0, 0), 0);  // but still part of the user's affinity
+}
+
+TEST(Sar, EmptyTrainingIsAnError) {
+  data::Dataset ds = Catalog(1, 1);
+  SarScorer sar;
+  EXPECT_EQ(sar.Fit(ds, {}).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Popularity, CountsDistinctUsersWithPositiveFeedback) {
+  data::Dataset ds = Catalog(3, 2);
+  std::vector<Interaction> train = {Rated(0, 0, 5, 0), Rated(0, 0, 3, 1), Rated(1, 0, 1, 0),
+                                    {.user = 2, .video = 1, .type = data::EventType::kSkip}};
+  PopularityScorer pop;
+  ASSERT_TRUE(pop.Fit(ds, train).ok());
+  std::vector<double> scores(2);
+  pop.ScoreAll(2, scores);
+  EXPECT_EQ(scores[0], 2);
+  EXPECT_EQ(scores[1], 0);
+}
+
+}  // namespace
+}  // namespace vrec::retrieval

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# End-to-end checks of the vrec CLI. Usage: cli_test.sh PATH/TO/vrec SHARED_DIR
+set -u
+vrec=$1
+shared=${2:-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+# expect_error NAME PATTERN -- ARGS...: the command exits non-zero and prints one error line
+# matching PATTERN on stderr.
+expect_error() {
+  local name=$1 pattern=$2
+  shift 3
+  "$vrec" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pattern" "$tmp/err"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name: rc=$rc stderr:"; cat "$tmp/err"
+  fi
+}
+
+expect_ok() {
+  local name=$1
+  shift 2
+  if "$vrec" "$@" >"$tmp/out" 2>"$tmp/err"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name:"; cat "$tmp/err"
+  fi
+}
+
+expect_error missing_folder "u.genre: cannot open" -- eval --movielens "$tmp/nope" --model sar
+
+bad="$tmp/bad"
+mkdir -p "$bad"
+printf 'user_id,video_id,timestamp\n1,2,3\n4,5\n' >"$bad/interactions.csv"
+expect_error wrong_columns "interactions.csv:3: expected 3 fields" -- eval --data "$bad" --model pop
+printf 'user_id,video_id,timestamp\n1,x2,3\n' >"$bad/interactions.csv"
+expect_error non_numeric_id "interactions.csv:2: column 'video_id'" -- eval --data "$bad" --model pop
+printf 'user_id,video_id,timestamp\n1,2,3\n' >"$bad/interactions.csv"
+printf 'video_id,title\n2,Caf\xe9\n' >"$bad/videos.csv"
+expect_error latin1_bytes "videos.csv:2: column 'title': text is not valid UTF-8" -- eval --data "$bad" --model pop
+expect_error unknown_model "unknown model 'nope'" -- eval --data "$bad" --model nope
+[ -z "$(ls "$tmp" | grep partial)" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL partial folder left behind"; }
+
+# A small synthetic platform: generate, import round trip, evaluate on the temporal split.
+expect_ok synth -- data synth --users 500 --videos 2000 --interactions 40000 --out "$tmp/synth"
+expect_ok import -- data import --data "$tmp/synth" --out "$tmp/copy"
+expect_error import_no_overwrite "exists and is not empty" -- data import --data "$tmp/synth" --out "$tmp/synth"
+expect_error synth_no_overwrite "exists and is not empty" -- data synth --users 5 --out "$tmp/synth"
+if cmp -s "$tmp/synth/interactions.csv" "$tmp/copy/interactions.csv"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL import changed interactions.csv"; fi
+expect_ok eval_synth -- eval --data "$tmp/synth" --model sar --split temporal
+if tail -n 1 "$tmp/out" | grep -q '^model=sar map=.* ndcg@10=.* precision@10=.* recall@10=.* recall@100='; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL eval output:"; cat "$tmp/out"
+fi
+
+if [ -n "$shared" ] && [ -d "$shared/data/ml-100k" ]; then
+  expect_ok eval_movielens -- eval --movielens "$shared/data/ml-100k" --model sar
+  if tail -n 1 "$tmp/out" | grep -q '^model=sar map=0.114038 ndcg@10=0.393819 precision@10=0.340615 recall@10=0.185377 recall@100='; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL SAR figures:"; cat "$tmp/out"
+  fi
+else
+  echo "skipped: MovieLens 100K not found under '$shared/data/ml-100k'"
+fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
