@@ -1,0 +1,388 @@
+#include "vrec/data/synth.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "vrec/common/csv.h"
+
+namespace vrec::data {
+namespace {
+
+SynthConfig SmallConfig() {
+  SynthConfig c;
+  c.num_users = 2'000;
+  c.num_videos = 5'000;
+  c.num_interactions = 50'000;
+  c.threads = 2;
+  c.quiet = true;
+  return c;
+}
+
+// Floats compared bit for bit, so NaN == NaN and any drift in the generator shows.
+bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
+
+void ExpectSameDataset(const Dataset& a, const Dataset& b) {
+  ASSERT_EQ(a.categories, b.categories);
+  ASSERT_EQ(a.users.size(), b.users.size());
+  for (size_t i = 0; i < a.users.size(); ++i) {
+    const User &x = a.users[i], &y = b.users[i];
+    ASSERT_TRUE(x.id == y.id && x.country == y.country && x.language == y.language && x.age == y.age &&
+                x.gender == y.gender)
+        << "user " << i;
+  }
+  ASSERT_EQ(a.videos.size(), b.videos.size());
+  for (size_t i = 0; i < a.videos.size(); ++i) {
+    const Video &x = a.videos[i], &y = b.videos[i];
+    ASSERT_TRUE(x.id == y.id && x.categories == y.categories && x.language == y.language &&
+                SameBits(x.duration_s, y.duration_s) && x.upload_time == y.upload_time &&
+                x.title == y.title && x.tags == y.tags && x.age_restricted == y.age_restricted &&
+                x.available == y.available)
+        << "video " << i;
+  }
+  ASSERT_EQ(a.interactions.size(), b.interactions.size());
+  for (size_t i = 0; i < a.interactions.size(); ++i) {
+    const Interaction &x = a.interactions[i], &y = b.interactions[i];
+    ASSERT_TRUE(x.user == y.user && x.video == y.video && x.timestamp == y.timestamp && x.type == y.type &&
+                x.device == y.device && SameBits(x.watch_time_s, y.watch_time_s) &&
+                SameBits(x.watch_ratio, y.watch_ratio) && SameBits(x.rating, y.rating))
+        << "interaction " << i;
+  }
+}
+
+TEST(Synth, IsDeterministicForASeed) {
+  auto a = GenerateSynthetic(SmallConfig());
+  auto b = GenerateSynthetic(SmallConfig());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ExpectSameDataset(*a, *b);
+}
+
+TEST(Synth, DoesNotDependOnTheThreadCount) {
+  SynthConfig one = SmallConfig();
+  one.threads = 1;
+  SynthConfig three = SmallConfig();
+  three.threads = 3;  // an odd count splits users, rows and the sort differently from 2
+  auto a = GenerateSynthetic(one);
+  auto b = GenerateSynthetic(SmallConfig());
+  auto c = GenerateSynthetic(three);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  ExpectSameDataset(*a, *b);
+  ExpectSameDataset(*a, *c);
+}
+
+TEST(Synth, DifferentSeedsGiveDifferentData) {
+  SynthConfig other = SmallConfig();
+  other.seed = 7;
+  auto a = GenerateSynthetic(SmallConfig());
+  auto b = GenerateSynthetic(other);
+  ASSERT_TRUE(a.ok() && b.ok());
+  int same_titles = 0;
+  for (size_t i = 0; i < a->videos.size(); ++i) same_titles += a->videos[i].title == b->videos[i].title;
+  EXPECT_LT(same_titles, 50);
+  size_t same_rows = 0;
+  for (size_t i = 0; i < a->interactions.size(); ++i) {
+    same_rows += a->interactions[i].user == b->interactions[i].user &&
+                 a->interactions[i].video == b->interactions[i].video;
+  }
+  EXPECT_LT(same_rows, a->interactions.size() / 100);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calibration against KuaiRand-Pure.
+
+std::string KuaiRandDir() {
+  const char* shared = std::getenv("VREC_SHARED_DIR");
+  if (shared == nullptr || *shared == '\0') return "";
+  std::string dir = std::string(shared) + "/data/kuairand-pure-features";
+  if (!std::filesystem::exists(dir + "/video_features_basic_pure.csv")) return "";
+  return dir;
+}
+
+struct KuaiRandStats {
+  std::vector<double> durations_s;  // sorted
+  std::map<size_t, double> tag_count_share;
+};
+
+KuaiRandStats ReadKuaiRand(const std::string& dir) {
+  KuaiRandStats s;
+  auto reader = DelimitedReader::Open(dir + "/video_features_basic_pure.csv", ',', true);
+  EXPECT_TRUE(reader.ok());
+  if (!reader.ok()) return s;
+  std::vector<std::string_view> f;
+  EXPECT_TRUE(reader->Next(f));  // header: ..., video_duration (6), ..., tag (11)
+  double rows = 0;
+  while (reader->Next(f)) {
+    double ms;
+    if (ParseDouble(f[6], ms) && ms > 0) s.durations_s.push_back(ms / 1000);
+    size_t tags = f[11].empty() ? 0 : static_cast<size_t>(std::count(f[11].begin(), f[11].end(), ',')) + 1;
+    s.tag_count_share[tags] += 1;
+    rows += 1;
+  }
+  for (auto& [n, share] : s.tag_count_share) share /= rows;
+  std::sort(s.durations_s.begin(), s.durations_s.end());
+  return s;
+}
+
+double Quantile(const std::vector<double>& sorted, double p) {
+  double pos = p * static_cast<double>(sorted.size() - 1);
+  auto i = static_cast<size_t>(pos);
+  if (i + 1 >= sorted.size()) return sorted.back();
+  return sorted[i] + (sorted[i + 1] - sorted[i]) * (pos - static_cast<double>(i));
+}
+
+// Generates 50k videos (and a token log) and checks their durations and tag counts against the
+// real file.
+void ExpectMatchesKuaiRand(const std::string& calibration_dir, const KuaiRandStats& real) {
+  SynthConfig c;
+  c.num_users = 10;
+  c.num_videos = 50'000;
+  c.num_interactions = 10;
+  c.calibration_dir = calibration_dir;
+  c.quiet = true;
+  auto ds = GenerateSynthetic(c);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  std::vector<double> generated;
+  std::map<size_t, double> tag_share;
+  for (const Video& v : ds->videos) {
+    generated.push_back(v.duration_s);
+    tag_share[v.tags.size()] += 1.0 / static_cast<double>(ds->videos.size());
+  }
+  std::sort(generated.begin(), generated.end());
+  // The generated quartiles estimate the real ones with a sampling error of ~1% at n = 50k (the
+  // standard error of a quantile is sqrt(p(1-p)/n)/f(q)); the built-in table adds interpolation
+  // between percentiles, well under 1% at the quartiles. 5% relative fails on any real drift
+  // (wrong unit, wrong column, a shifted table) without flaking.
+  for (double p : {0.25, 0.5, 0.75}) {
+    const double want = Quantile(real.durations_s, p), got = Quantile(generated, p);
+    EXPECT_NEAR(got, want, 0.05 * want) << "duration quantile " << p;
+  }
+  EXPECT_GE(generated.front(), real.durations_s.front());
+  EXPECT_LE(generated.back(), real.durations_s.back());
+  // Tag counts: shares within 2 points (binomial sd at n = 50k is ~0.2 points).
+  for (const auto& [n, share] : real.tag_count_share) {
+    EXPECT_NEAR(tag_share[n], share, 0.02) << "share of videos with " << n << " tags";
+  }
+}
+
+TEST(Synth, DurationsAndTagCountsFollowTheKuaiRandCalibrationFile) {
+  const std::string dir = KuaiRandDir();
+  if (dir.empty()) {
+    GTEST_SKIP() << "set VREC_SHARED_DIR to the folder holding data/kuairand-pure-features/"
+                    "video_features_basic_pure.csv";
+  }
+  ExpectMatchesKuaiRand(dir, ReadKuaiRand(dir));
+}
+
+TEST(Synth, BuiltInTablesMatchKuaiRand) {
+  const std::string dir = KuaiRandDir();
+  if (dir.empty()) {
+    GTEST_SKIP() << "set VREC_SHARED_DIR to the folder holding data/kuairand-pure-features/"
+                    "video_features_basic_pure.csv";
+  }
+  ExpectMatchesKuaiRand("", ReadKuaiRand(dir));
+}
+
+TEST(Synth, MissingCalibrationFileIsNotFound) {
+  SynthConfig c = SmallConfig();
+  c.calibration_dir = "/nonexistent/vrec";
+  auto ds = GenerateSynthetic(c);
+  ASSERT_FALSE(ds.ok());
+  EXPECT_EQ(ds.status().code(), StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structure and signal.
+
+class SynthStructure : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    SynthConfig c = SmallConfig();
+    c.num_interactions = 100'000;
+    config_ = new SynthConfig(c);
+    auto ds = GenerateSynthetic(c);
+    ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+    ds_ = new Dataset(std::move(ds).value());
+  }
+  static void TearDownTestSuite() {
+    delete ds_;
+    delete config_;
+  }
+  static SynthConfig* config_;
+  static Dataset* ds_;
+};
+SynthConfig* SynthStructure::config_ = nullptr;
+Dataset* SynthStructure::ds_ = nullptr;
+
+TEST_F(SynthStructure, HasTheRequestedSizesAndDenseIds) {
+  ASSERT_TRUE(ds_->Validate().ok());
+  EXPECT_EQ(ds_->users.size(), 2'000u);
+  EXPECT_EQ(ds_->videos.size(), 5'000u);
+  EXPECT_EQ(ds_->interactions.size(), 100'000u);
+  EXPECT_EQ(ds_->categories.size(), 20u);
+  for (size_t i = 0; i < ds_->users.size(); ++i) EXPECT_EQ(ds_->users[i].id.value, i + 1);
+  for (size_t i = 0; i < ds_->videos.size(); ++i) EXPECT_EQ(ds_->videos[i].id.value, i + 1);
+  EXPECT_EQ(ds_->FindVideo(VideoId{5'000}), 4'999u);
+}
+
+TEST_F(SynthStructure, AttributesAreInRange) {
+  int unknown_age = 0;
+  for (const User& u : ds_->users) {
+    EXPECT_EQ(u.country.size(), 2u);
+    EXPECT_EQ(u.language.size(), 2u);
+    EXPECT_TRUE(u.age == -1 || (u.age >= 13 && u.age <= 75)) << u.age;
+    unknown_age += u.age == -1;
+  }
+  EXPECT_NEAR(unknown_age / 2000.0, 0.10, 0.03);
+  int second = 0, restricted = 0;
+  for (const Video& v : ds_->videos) {
+    ASSERT_FALSE(v.categories.empty());
+    second += v.categories.size() == 2;
+    restricted += v.age_restricted;
+    EXPECT_GE(v.duration_s, 5.0f);
+    EXPECT_LE(v.upload_time, config_->end_time);
+    EXPECT_LE(v.tags.size(), 3u);
+    const auto words = std::count(v.title.begin(), v.title.end(), ' ') + 1;
+    EXPECT_TRUE(words >= 3 && words <= 8) << v.title;
+  }
+  EXPECT_NEAR(second / 5000.0, 0.25, 0.03);
+  EXPECT_NEAR(restricted / 5000.0, 0.03, 0.015);
+}
+
+TEST_F(SynthStructure, RowsAreSortedWithinThePeriodAndAfterUpload) {
+  const int64_t start = config_->end_time - int64_t{config_->days} * 86400;
+  std::map<EventType, int> types;
+  for (size_t i = 0; i < ds_->interactions.size(); ++i) {
+    const Interaction& x = ds_->interactions[i];
+    ASSERT_GE(x.timestamp, start);
+    ASSERT_LE(x.timestamp, config_->end_time);
+    ASSERT_GE(x.timestamp, ds_->videos[x.video].upload_time) << "row " << i;
+    if (i > 0) {
+      const Interaction& p = ds_->interactions[i - 1];
+      ASSERT_TRUE(p.timestamp < x.timestamp || (p.timestamp == x.timestamp && p.user <= x.user))
+          << "row " << i;
+    }
+    ++types[x.type];
+    if (x.type == EventType::kPlay || x.type == EventType::kSkip) {
+      ASSERT_TRUE(x.watch_ratio >= 0 && x.watch_ratio <= 3.0f) << x.watch_ratio;
+      ASSERT_NEAR(x.watch_time_s, x.watch_ratio * ds_->videos[x.video].duration_s,
+                  1e-3f * x.watch_time_s + 1e-3f);
+    } else {
+      ASSERT_TRUE(IsMissing(x.watch_ratio));
+    }
+    ASSERT_NE(x.device, Device::kUnknown);
+  }
+  EXPECT_GT(types[EventType::kPlay], 50'000);
+  EXPECT_GT(types[EventType::kSkip], 1'000);
+  EXPECT_GT(types[EventType::kLike], 1'000);
+  EXPECT_GT(types[EventType::kComment], 100);
+  EXPECT_GT(types[EventType::kShare], 100);
+  EXPECT_EQ(types[EventType::kRating], 0);
+  // Rows spread over the period rather than piling up at its end.
+  int64_t first_half = 0;
+  for (const Interaction& x : ds_->interactions) {
+    first_half += x.timestamp < start + int64_t{config_->days} * 43200;
+  }
+  EXPECT_GT(first_half, 25'000);
+}
+
+TEST_F(SynthStructure, PopularityIsSkewed) {
+  std::vector<int> plays(ds_->videos.size(), 0);
+  int total = 0;
+  for (const Interaction& x : ds_->interactions) {
+    if (x.type == EventType::kPlay) ++plays[x.video], ++total;
+  }
+  std::sort(plays.rbegin(), plays.rend());
+  int top = 0;
+  for (size_t i = 0; i < plays.size() / 100; ++i) top += plays[i];
+  // Uniform popularity would give the top 1% about 1-2% of the plays (sampling noise); Zipf with
+  // exponent 0.95 over ~300 videos per category gives them about a fifth.
+  EXPECT_GT(static_cast<double>(top) / total, 0.10);
+}
+
+TEST_F(SynthStructure, UsersConcentrateOnTheirTopCategories) {
+  // Per user: plays per primary category, and watch ratios inside / outside the top category.
+  std::vector<std::vector<int>> plays(ds_->users.size(), std::vector<int>(ds_->categories.size(), 0));
+  for (const Interaction& x : ds_->interactions) {
+    if (x.type == EventType::kPlay) ++plays[x.user][ds_->videos[x.video].categories[0]];
+  }
+  double share_sum = 0;
+  int users = 0;
+  std::vector<int> top_category(ds_->users.size(), -1);
+  for (size_t u = 0; u < plays.size(); ++u) {
+    std::vector<int> counts = plays[u];
+    int total = 0;
+    for (int n : counts) total += n;
+    if (total < 20) continue;
+    top_category[u] = static_cast<int>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+    std::sort(counts.rbegin(), counts.rend());
+    share_sum += static_cast<double>(counts[0] + counts[1] + counts[2]) / total;
+    ++users;
+  }
+  ASSERT_GT(users, 300);
+  // Chance (plays spread like global category popularity) would put ~35% in the 3 largest
+  // categories, and 3/20 for uniform categories.
+  EXPECT_GT(share_sum / users, 0.6);
+
+  // A ranker can learn from watch ratios: they are higher in the user's favourite category.
+  double in_sum = 0, out_sum = 0;
+  int in_n = 0, out_n = 0;
+  for (const Interaction& x : ds_->interactions) {
+    if (x.type != EventType::kPlay || top_category[x.user] < 0) continue;
+    if (ds_->videos[x.video].categories[0] == top_category[x.user]) {
+      in_sum += x.watch_ratio, ++in_n;
+    } else {
+      out_sum += x.watch_ratio, ++out_n;
+    }
+  }
+  ASSERT_GT(in_n, 0);
+  ASSERT_GT(out_n, 0);
+  EXPECT_GT(in_sum / in_n, 1.1 * (out_sum / out_n));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(Synth, RejectsBadConfig) {
+  auto expect_invalid = [](SynthConfig c, const char* what) {
+    auto ds = GenerateSynthetic(c);
+    ASSERT_FALSE(ds.ok()) << what;
+    EXPECT_EQ(ds.status().code(), StatusCode::kInvalidArgument) << what;
+  };
+  SynthConfig c = SmallConfig();
+  c.num_users = 0;
+  expect_invalid(c, "no users");
+  c = SmallConfig();
+  c.num_videos = -5;
+  expect_invalid(c, "negative videos");
+  c = SmallConfig();
+  c.num_interactions = 0;
+  expect_invalid(c, "no interactions");
+  c = SmallConfig();
+  c.threads = 0;
+  expect_invalid(c, "no threads");
+  c = SmallConfig();
+  c.days = 0;
+  expect_invalid(c, "empty period");
+}
+
+TEST(Synth, HandlesTinyCatalogues) {
+  // Fewer videos than categories: empty categories must not be drawn.
+  SynthConfig c = SmallConfig();
+  c.num_users = 3;
+  c.num_videos = 4;
+  c.num_interactions = 200;
+  auto ds = GenerateSynthetic(c);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->interactions.size(), 200u);
+  EXPECT_TRUE(ds->Validate().ok());
+}
+
+}  // namespace
+}  // namespace vrec::data
