@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite: the release build (unit and
-# integration tests), then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# integration tests), then all tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,5 +11,5 @@ ctest --preset release -j2
 
 if [ "${VREC_SKIP_ASAN:-0}" != "1" ]; then
   bash scripts/build.sh asan
-  ctest --preset asan -j2 -L unit
+  ctest --preset asan -j2
 fi
