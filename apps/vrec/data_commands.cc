@@ -1,7 +1,7 @@
 #include <cstdio>
 
-#include "vrec/common/strings.h"
 #include "apps/vrec/commands.h"
+#include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
 #include "vrec/data/generic_csv.h"
 #include "vrec/data/movielens.h"
@@ -11,7 +11,8 @@ namespace vrec::app {
 
 void DataSource::AddFlags(CLI::App& cmd) {
   auto* ml = cmd.add_option("--movielens", movielens_dir, "MovieLens 100K folder (u.data, u.user, u.item)");
-  auto* generic = cmd.add_option("--data", generic_dir, "folder in the generic CSV format (docs/data-format.md)");
+  auto* generic =
+      cmd.add_option("--data", generic_dir, "folder in the generic CSV format (docs/data-format.md)");
   ml->excludes(generic);
   generic->excludes(ml);
 }
@@ -37,15 +38,18 @@ void AddDataCommands(CLI::App& app, std::function<Status()>& run) {
 
   auto synth = std::make_shared<data::SynthConfig>();
   auto synth_out = std::make_shared<std::string>();
-  auto* s = data_cmd->add_subcommand("synth", "generate a synthetic video platform in the generic CSV format");
+  auto* s =
+      data_cmd->add_subcommand("synth", "generate a synthetic video platform in the generic CSV format");
   s->add_option("--out", *synth_out, "output folder (must not exist or be empty)")->required();
   s->add_option("--users", synth->num_users, "number of users")->capture_default_str();
   s->add_option("--videos", synth->num_videos, "number of videos")->capture_default_str();
-  s->add_option("--interactions", synth->num_interactions, "number of interaction rows")->capture_default_str();
+  s->add_option("--interactions", synth->num_interactions, "number of interaction rows")
+      ->capture_default_str();
   s->add_option("--seed", synth->seed, "random seed (same seed, same data)")->capture_default_str();
   s->add_option("--days", synth->days, "length of the simulated period in days")->capture_default_str();
-  s->add_option("--calibration", synth->calibration_dir,
-                "KuaiRand features folder to calibrate durations, tags and upload times (default: built-in tables)");
+  s->add_option(
+      "--calibration", synth->calibration_dir,
+      "KuaiRand features folder to calibrate durations, tags and upload times (default: built-in tables)");
   s->add_option("--threads", synth->threads, "worker threads")->capture_default_str();
   s->callback([&run, synth, synth_out] {
     run = [synth, synth_out]() -> Status {
@@ -56,8 +60,9 @@ void AddDataCommands(CLI::App& app, std::function<Status()>& run) {
       Stopwatch write;
       VREC_RETURN_IF_ERROR(data::WriteGenericCsv(ds, *synth_out));
       PrintSummary(ds);
-      std::printf("generate_s=%.2f write_s=%.2f total_s=%.2f peak_rss_mb=%.0f out=%s\n", gen_s, write.Seconds(),
-                  total.Seconds(), static_cast<double>(PeakRssBytes()) / (1 << 20), synth_out->c_str());
+      std::printf("generate_s=%.2f write_s=%.2f total_s=%.2f peak_rss_mb=%.0f out=%s\n", gen_s,
+                  write.Seconds(), total.Seconds(), static_cast<double>(PeakRssBytes()) / (1 << 20),
+                  synth_out->c_str());
       return OkStatus();
     };
   });

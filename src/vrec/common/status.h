@@ -14,14 +14,14 @@ namespace vrec {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // bad input: the caller must change it (HTTP 400)
-  kNotFound,           // a file, user, video or version that does not exist (404)
-  kAlreadyExists,      // refusing to overwrite (409)
-  kFailedPrecondition, // the system is not in a state to do it (e.g. schema mismatch) (412)
-  kUnauthenticated,    // missing or bad API key (401)
-  kUnavailable,        // try again later (503)
-  kDataLoss,           // corrupt or truncated data
-  kInternal,           // I/O errors and bugs (500)
+  kInvalidArgument,     // bad input: the caller must change it (HTTP 400)
+  kNotFound,            // a file, user, video or version that does not exist (404)
+  kAlreadyExists,       // refusing to overwrite (409)
+  kFailedPrecondition,  // the system is not in a state to do it (e.g. schema mismatch) (412)
+  kUnauthenticated,     // missing or bad API key (401)
+  kUnavailable,         // try again later (503)
+  kDataLoss,            // corrupt or truncated data
+  kInternal,            // I/O errors and bugs (500)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -48,7 +48,9 @@ inline Status OkStatus() { return Status(); }
 inline Status InvalidArgumentError(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
 inline Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status AlreadyExistsError(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
-inline Status FailedPreconditionError(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+inline Status FailedPreconditionError(std::string m) {
+  return {StatusCode::kFailedPrecondition, std::move(m)};
+}
 inline Status UnauthenticatedError(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
 inline Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
@@ -60,12 +62,12 @@ class [[nodiscard]] StatusOr {
  public:
   StatusOr(const Status& status) : v_(status) { assert(!status.ok()); }  // NOLINT: implicit like abseil
   StatusOr(Status&& status) : v_(std::move(status)) { assert(!std::get<Status>(v_).ok()); }  // NOLINT
-  StatusOr(const T& value) : v_(value) {}  // NOLINT
-  StatusOr(T&& value) : v_(std::move(value)) {}  // NOLINT
+  StatusOr(const T& value) : v_(value) {}                                                    // NOLINT
+  StatusOr(T&& value) : v_(std::move(value)) {}                                              // NOLINT
   template <typename U>
-    requires(std::is_convertible_v<U &&, T> && !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, Status>)
-  StatusOr(U&& value) : v_(T(std::forward<U>(value))) {}  // NOLINT
+  requires(std::is_convertible_v<U&&, T> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Status>) StatusOr(U&& value)
+      : v_(T(std::forward<U>(value))) {}  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   Status status() const& { return ok() ? Status() : std::get<Status>(v_); }

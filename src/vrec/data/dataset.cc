@@ -9,34 +9,50 @@ namespace vrec::data {
 
 std::string_view Name(Gender g) {
   switch (g) {
-    case Gender::kFemale: return "female";
-    case Gender::kMale: return "male";
-    case Gender::kOther: return "other";
-    case Gender::kUnknown: break;
+    case Gender::kFemale:
+      return "female";
+    case Gender::kMale:
+      return "male";
+    case Gender::kOther:
+      return "other";
+    case Gender::kUnknown:
+      break;
   }
   return "unknown";
 }
 
 std::string_view Name(Device d) {
   switch (d) {
-    case Device::kAndroid: return "android";
-    case Device::kIos: return "ios";
-    case Device::kWeb: return "web";
-    case Device::kTv: return "tv";
-    case Device::kUnknown: break;
+    case Device::kAndroid:
+      return "android";
+    case Device::kIos:
+      return "ios";
+    case Device::kWeb:
+      return "web";
+    case Device::kTv:
+      return "tv";
+    case Device::kUnknown:
+      break;
   }
   return "unknown";
 }
 
 std::string_view Name(EventType e) {
   switch (e) {
-    case EventType::kImpression: return "impression";
-    case EventType::kPlay: return "play";
-    case EventType::kLike: return "like";
-    case EventType::kComment: return "comment";
-    case EventType::kShare: return "share";
-    case EventType::kSkip: return "skip";
-    case EventType::kRating: return "rating";
+    case EventType::kImpression:
+      return "impression";
+    case EventType::kPlay:
+      return "play";
+    case EventType::kLike:
+      return "like";
+    case EventType::kComment:
+      return "comment";
+    case EventType::kShare:
+      return "share";
+    case EventType::kSkip:
+      return "skip";
+    case EventType::kRating:
+      return "rating";
   }
   return "play";
 }
@@ -108,7 +124,8 @@ uint32_t Dataset::InternVideo(VideoId id) {
 
 uint16_t Dataset::InternCategory(std::string_view name) {
   assert(!name.empty());
-  auto [it, inserted] = category_index_.try_emplace(std::string(name), static_cast<uint16_t>(categories.size()));
+  auto [it, inserted] =
+      category_index_.try_emplace(std::string(name), static_cast<uint16_t>(categories.size()));
   if (inserted) categories.emplace_back(name);
   return it->second;
 }
@@ -171,12 +188,17 @@ float PreferenceWeight(const Interaction& x) {
   if (!IsMissing(x.rating)) return x.rating;
   switch (x.type) {
     case EventType::kImpression:
-    case EventType::kSkip: return 0.0f;
-    case EventType::kPlay: return IsMissing(x.watch_ratio) ? 1.0f : 1.0f + std::min(x.watch_ratio, 1.0f);
+    case EventType::kSkip:
+      return 0.0f;
+    case EventType::kPlay:
+      return IsMissing(x.watch_ratio) ? 1.0f : 1.0f + std::min(x.watch_ratio, 1.0f);
     case EventType::kLike:
-    case EventType::kComment: return 2.0f;
-    case EventType::kShare: return 3.0f;
-    case EventType::kRating: return 1.0f;
+    case EventType::kComment:
+      return 2.0f;
+    case EventType::kShare:
+      return 3.0f;
+    case EventType::kRating:
+      return 1.0f;
   }
   return 0.0f;
 }

@@ -10,9 +10,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
-#include <unordered_map>
 #include "vrec/common/ids.h"
 #include "vrec/common/status.h"
 
@@ -45,11 +45,11 @@ struct User {
 
 struct Video {
   VideoId id;
-  std::vector<uint16_t> categories;  // indices into Dataset::categories; first is the primary one.
-  std::string language;              // ISO 639-1; empty when unknown.
-  float duration_s = kMissing;       // seconds; NaN when unknown.
+  std::vector<uint16_t> categories;    // indices into Dataset::categories; first is the primary one.
+  std::string language;                // ISO 639-1; empty when unknown.
+  float duration_s = kMissing;         // seconds; NaN when unknown.
   int64_t upload_time = kUnknownTime;  // unix seconds; kUnknownTime when unknown.
-  std::string title;                 // UTF-8.
+  std::string title;                   // UTF-8.
   std::vector<std::string> tags;
   bool age_restricted = false;
   bool available = true;  // false: deleted or taken down.
@@ -64,8 +64,8 @@ struct Context {
 
 // One event. 32 bytes, so ten million fit in 320 MB.
 struct Interaction {
-  uint32_t user = 0;   // dense index into Dataset::users
-  uint32_t video = 0;  // dense index into Dataset::videos
+  uint32_t user = 0;      // dense index into Dataset::users
+  uint32_t video = 0;     // dense index into Dataset::videos
   int64_t timestamp = 0;  // unix seconds
   EventType type = EventType::kPlay;
   Device device = Device::kUnknown;

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <functional>
 
-#include "vrec/common/strings.h"
 #include "vrec/common/csv.h"
+#include "vrec/common/strings.h"
 
 namespace vrec::data {
 namespace {
@@ -83,7 +83,8 @@ class Row {
   Status Float(int pos, std::string_view col, float& out) const {
     if (pos < 0 || f_[pos].empty()) return OkStatus();
     double d;
-    if (!ParseDouble(f_[pos], d)) return reader_.Error(StrCat("column '", col, "': not a number: '", f_[pos], "'"));
+    if (!ParseDouble(f_[pos], d))
+      return reader_.Error(StrCat("column '", col, "': not a number: '", f_[pos], "'"));
     out = static_cast<float>(d);
     return OkStatus();
   }
@@ -102,7 +103,8 @@ class Row {
   Status Text(int pos, std::string_view col, std::string& out) const {
     if (pos < 0) return OkStatus();
     if (!IsValidUtf8(f_[pos])) {
-      return reader_.Error(StrCat("column '", col, "': text is not valid UTF-8 (Latin-1? convert the file to UTF-8)"));
+      return reader_.Error(
+          StrCat("column '", col, "': text is not valid UTF-8 (Latin-1? convert the file to UTF-8)"));
     }
     out = std::string(StripAsciiWhitespace(f_[pos]));
     return OkStatus();
@@ -114,7 +116,8 @@ class Row {
 };
 
 // Reads every data row of `path`, checking its width against the header, and hands it to `fn`.
-Status ForEachRow(const std::string& path, std::vector<std::string_view> known, std::vector<std::string_view> required,
+Status ForEachRow(const std::string& path, std::vector<std::string_view> known,
+                  std::vector<std::string_view> required,
                   const std::function<Status(const Header&, const Row&)>& fn) {
   VREC_ASSIGN_OR_RETURN(DelimitedReader reader, DelimitedReader::Open(path, ',', true));
   VREC_ASSIGN_OR_RETURN(Header header, Header::Read(reader, std::move(known), required));
@@ -144,7 +147,9 @@ Status LoadUsers(const std::string& path, Dataset& ds) {
                       }
                       if (int p = h.Pos("gender"); p >= 0) {
                         auto g = ParseGender(r.Get(p));
-                        if (!g) return r.Error("gender", StrCat("expected female/male/other/unknown: '", r.Get(p), "'"));
+                        if (!g)
+                          return r.Error("gender",
+                                         StrCat("expected female/male/other/unknown: '", r.Get(p), "'"));
                         u.gender = *g;
                       }
                       auto added = ds.AddUser(std::move(u));
@@ -161,7 +166,8 @@ std::vector<std::string> SplitList(std::string_view s) {
 Status LoadVideos(const std::string& path, Dataset& ds) {
   return ForEachRow(
       path,
-      {"video_id", "categories", "language", "duration_s", "upload_time", "title", "tags", "age_restricted", "available"},
+      {"video_id", "categories", "language", "duration_s", "upload_time", "title", "tags", "age_restricted",
+       "available"},
       {"video_id"}, [&](const Header& h, const Row& r) -> Status {
         Video v;
         VREC_RETURN_IF_ERROR(r.Id(h.Pos("video_id"), "video_id", v.id.value));
@@ -170,7 +176,8 @@ Status LoadVideos(const std::string& path, Dataset& ds) {
         for (const std::string& c : SplitList(text)) v.categories.push_back(ds.InternCategory(c));
         VREC_RETURN_IF_ERROR(r.Text(h.Pos("language"), "language", v.language));
         VREC_RETURN_IF_ERROR(r.Float(h.Pos("duration_s"), "duration_s", v.duration_s));
-        if (!IsMissing(v.duration_s) && v.duration_s < 0) return r.Error("duration_s", "must not be negative");
+        if (!IsMissing(v.duration_s) && v.duration_s < 0)
+          return r.Error("duration_s", "must not be negative");
         if (int p = h.Pos("upload_time"); p >= 0 && !r.Get(p).empty()) {
           VREC_RETURN_IF_ERROR(r.Int(p, "upload_time", v.upload_time));
         }
@@ -187,7 +194,8 @@ Status LoadVideos(const std::string& path, Dataset& ds) {
 
 Status LoadInteractions(const std::string& path, Dataset& ds) {
   return ForEachRow(
-      path, {"user_id", "video_id", "timestamp", "event_type", "watch_time_s", "watch_ratio", "rating", "device"},
+      path,
+      {"user_id", "video_id", "timestamp", "event_type", "watch_time_s", "watch_ratio", "rating", "device"},
       {"user_id", "video_id", "timestamp"}, [&](const Header& h, const Row& r) -> Status {
         uint64_t user, video;
         Interaction x;
@@ -198,7 +206,7 @@ Status LoadInteractions(const std::string& path, Dataset& ds) {
           auto e = ParseEventType(r.Get(p));
           if (!e) {
             return r.Error("event_type", StrCat("expected impression/play/like/comment/share/skip/rating: '",
-                                                      r.Get(p), "'"));
+                                                r.Get(p), "'"));
           }
           x.type = *e;
         }

@@ -45,13 +45,26 @@ TEST(GenericCsv, LoadsAnyColumnOrderAndQuotedText) {
 TEST(GenericCsv, WriteThenLoadRoundTrips) {
   Dataset ds;
   ds.InternCategory("Music");
-  ASSERT_TRUE(ds.AddUser(User{.id = UserId{1}, .country = "IN", .language = "hi", .age = 22, .gender = Gender::kMale}).ok());
-  ASSERT_TRUE(ds.AddVideo(Video{.id = VideoId{9}, .categories = {0}, .language = "hi", .duration_s = 61.25f,
-                                .upload_time = 1700000000, .title = "a, \"b\"", .tags = {"x", "y"},
-                                .age_restricted = true, .available = false})
+  ASSERT_TRUE(
+      ds.AddUser(User{.id = UserId{1}, .country = "IN", .language = "hi", .age = 22, .gender = Gender::kMale})
+          .ok());
+  ASSERT_TRUE(ds.AddVideo(Video{.id = VideoId{9},
+                                .categories = {0},
+                                .language = "hi",
+                                .duration_s = 61.25f,
+                                .upload_time = 1700000000,
+                                .title = "a, \"b\"",
+                                .tags = {"x", "y"},
+                                .age_restricted = true,
+                                .available = false})
                   .ok());
-  ds.interactions.push_back({.user = 0, .video = 0, .timestamp = 1700000500, .type = EventType::kPlay,
-                             .device = Device::kTv, .watch_time_s = 30.5f, .watch_ratio = 0.5f});
+  ds.interactions.push_back({.user = 0,
+                             .video = 0,
+                             .timestamp = 1700000500,
+                             .type = EventType::kPlay,
+                             .device = Device::kTv,
+                             .watch_time_s = 30.5f,
+                             .watch_ratio = 0.5f});
   TempDir dir;
   const std::string out = (dir.path() / "out").string();
   ASSERT_TRUE(WriteGenericCsv(ds, out).ok());
@@ -95,17 +108,23 @@ TEST_P(GenericCsvBadInput, FailsWithFileLineAndColumn) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, GenericCsvBadInput,
-    ::testing::Values(
-        BadCase{"interactions.csv", "user_id,video_id,timestamp\n1,2\n", "interactions.csv:2: expected 3 fields"},
-        BadCase{"interactions.csv", "user_id,video_id,timestamp\nabc,2,3\n", "interactions.csv:2: column 'user_id'"},
-        BadCase{"interactions.csv", "user_id,video_id\n1,2\n", "missing required column 'timestamp'"},
-        BadCase{"interactions.csv", "user_id,video_id,timestamp,watchratio\n1,2,3,4\n", "unknown column 'watchratio'"},
-        BadCase{"interactions.csv", "user_id,video_id,timestamp,event_type\n1,2,3,dislike\n", "column 'event_type'"},
-        BadCase{"interactions.csv", "user_id,video_id,timestamp,watch_ratio\n1,2,3,-1\n", "must not be negative"},
-        BadCase{"videos.csv", "video_id,title\n2,Caf\xE9\n", "videos.csv:2: column 'title': text is not valid UTF-8"},
-        BadCase{"videos.csv", "video_id\n2\n2\n", "videos.csv:3: column 'video_id': duplicate"},
-        BadCase{"users.csv", "user_id,age\n1,200\n", "users.csv:2: column 'age'"},
-        BadCase{"users.csv", "", "users.csv: empty file"}));
+    ::testing::Values(BadCase{"interactions.csv", "user_id,video_id,timestamp\n1,2\n",
+                              "interactions.csv:2: expected 3 fields"},
+                      BadCase{"interactions.csv", "user_id,video_id,timestamp\nabc,2,3\n",
+                              "interactions.csv:2: column 'user_id'"},
+                      BadCase{"interactions.csv", "user_id,video_id\n1,2\n",
+                              "missing required column 'timestamp'"},
+                      BadCase{"interactions.csv", "user_id,video_id,timestamp,watchratio\n1,2,3,4\n",
+                              "unknown column 'watchratio'"},
+                      BadCase{"interactions.csv", "user_id,video_id,timestamp,event_type\n1,2,3,dislike\n",
+                              "column 'event_type'"},
+                      BadCase{"interactions.csv", "user_id,video_id,timestamp,watch_ratio\n1,2,3,-1\n",
+                              "must not be negative"},
+                      BadCase{"videos.csv", "video_id,title\n2,Caf\xE9\n",
+                              "videos.csv:2: column 'title': text is not valid UTF-8"},
+                      BadCase{"videos.csv", "video_id\n2\n2\n", "videos.csv:3: column 'video_id': duplicate"},
+                      BadCase{"users.csv", "user_id,age\n1,200\n", "users.csv:2: column 'age'"},
+                      BadCase{"users.csv", "", "users.csv: empty file"}));
 
 TEST(GenericCsv, MissingInteractionsFileIsNotFound) {
   TempDir dir;

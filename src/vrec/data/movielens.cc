@@ -3,8 +3,8 @@
 #include <array>
 #include <ctime>
 
-#include "vrec/common/strings.h"
 #include "vrec/common/csv.h"
+#include "vrec/common/strings.h"
 
 namespace vrec::data {
 namespace {
@@ -56,10 +56,12 @@ Status LoadUsers(const std::string& path, Dataset& ds) {
   VREC_ASSIGN_OR_RETURN(DelimitedReader reader, DelimitedReader::Open(path, '|', false));
   std::vector<std::string_view> f;
   while (reader.Next(f)) {
-    if (f.size() != 5) return reader.Error(StrCat("expected 5 fields (id|age|gender|occupation|zip), got ", f.size()));
+    if (f.size() != 5)
+      return reader.Error(StrCat("expected 5 fields (id|age|gender|occupation|zip), got ", f.size()));
     uint64_t id, age;
     if (!ParseUint64(f[0], id)) return reader.Error(StrCat("user id is not a number: '", f[0], "'"));
-    if (!ParseUint64(f[1], age) || age > 150) return reader.Error(StrCat("age is not a number in 0..150: '", f[1], "'"));
+    if (!ParseUint64(f[1], age) || age > 150)
+      return reader.Error(StrCat("age is not a number in 0..150: '", f[1], "'"));
     auto gender = ParseGender(f[2]);
     if (!gender) return reader.Error(StrCat("gender must be M or F: '", f[2], "'"));
     User u{.id = UserId{id}, .age = static_cast<int16_t>(age), .gender = *gender};
@@ -76,8 +78,8 @@ Status LoadItems(const std::string& path, const std::vector<std::string>& genres
   std::vector<std::string_view> f;
   while (reader.Next(f)) {
     if (f.size() != 5 + kGenreCount) {
-      return reader.Error(StrCat("expected 24 fields (id|title|release|video release|url|19 genre flags), got ",
-                                       f.size()));
+      return reader.Error(
+          StrCat("expected 24 fields (id|title|release|video release|url|19 genre flags), got ", f.size()));
     }
     uint64_t id;
     if (!ParseUint64(f[0], id)) return reader.Error(StrCat("movie id is not a number: '", f[0], "'"));
@@ -104,7 +106,9 @@ Status LoadRatings(const std::string& path, Dataset& ds) {
   std::vector<std::string_view> f;
   ds.interactions.reserve(100'000);
   while (reader.Next(f)) {
-    if (f.size() != 4) return reader.Error(StrCat("expected 4 tab-separated fields (user item rating timestamp), got ", f.size()));
+    if (f.size() != 4)
+      return reader.Error(
+          StrCat("expected 4 tab-separated fields (user item rating timestamp), got ", f.size()));
     uint64_t user, item, rating;
     int64_t ts;
     if (!ParseUint64(f[0], user)) return reader.Error(StrCat("user id is not a number: '", f[0], "'"));
@@ -117,7 +121,10 @@ Status LoadRatings(const std::string& path, Dataset& ds) {
     if (!u) return reader.Error(StrCat("user ", user, " is not in u.user"));
     auto v = ds.FindVideo(VideoId{item});
     if (!v) return reader.Error(StrCat("item ", item, " is not in u.item"));
-    ds.interactions.push_back(Interaction{.user = *u, .video = *v, .timestamp = ts, .type = EventType::kRating,
+    ds.interactions.push_back(Interaction{.user = *u,
+                                          .video = *v,
+                                          .timestamp = ts,
+                                          .type = EventType::kRating,
                                           .rating = static_cast<float>(rating)});
   }
   return reader.status();

@@ -13,9 +13,10 @@ using testing::TempDir;
 // A tiny, well-formed MovieLens folder; tests then break one file at a time.
 void WriteValid(const TempDir& dir) {
   std::string genres;
-  const char* names[] = {"unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-                         "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-                         "Romance", "Sci-Fi", "Thriller", "War", "Western"};
+  const char* names[] = {"unknown",   "Action",   "Adventure",   "Animation", "Children's",
+                         "Comedy",    "Crime",    "Documentary", "Drama",     "Fantasy",
+                         "Film-Noir", "Horror",   "Musical",     "Mystery",   "Romance",
+                         "Sci-Fi",    "Thriller", "War",         "Western"};
   for (int i = 0; i < 19; ++i) genres += StrCat(names[i], "|", i, "\n");
   dir.Write("u.genre", genres + "\n");
   dir.Write("u.user", "1|24|M|technician|85711\n2|53|F|other|94043\n");
@@ -83,7 +84,8 @@ TEST(MovieLens, MissingFileIsNotFound) {
 
 TEST(MovieLens, LoadsTheRealDataset) {
   const std::string dir = testing::SharedDataDir("ml-100k");
-  if (dir.empty()) GTEST_SKIP() << "MovieLens 100K not found (set VREC_SHARED_DIR to the folder holding data/ml-100k)";
+  if (dir.empty())
+    GTEST_SKIP() << "MovieLens 100K not found (set VREC_SHARED_DIR to the folder holding data/ml-100k)";
   auto ds = LoadMovieLens100K(dir);
   ASSERT_TRUE(ds.ok()) << ds.status().message();
   EXPECT_EQ(ds->users.size(), 943u);

@@ -37,9 +37,9 @@ TEST(StratifiedSplit, TrainGetsTheRowsWithTheSmallestDraws) {
 
 TEST(TemporalSplit, HoldsOutEachUsersLatestRows) {
   std::vector<Interaction> rows = {
-      {.user = 0, .video = 0, .timestamp = 30}, {.user = 0, .video = 1, .timestamp = 10},
-      {.user = 0, .video = 2, .timestamp = 20}, {.user = 1, .video = 0, .timestamp = 5},
-      {.user = 1, .video = 1, .timestamp = 50}, {.user = 2, .video = 3, .timestamp = 99},
+      {.user = 0, .video = 0, .timestamp = 30},  {.user = 0, .video = 1, .timestamp = 10},
+      {.user = 0, .video = 2, .timestamp = 20},  {.user = 1, .video = 0, .timestamp = 5},
+      {.user = 1, .video = 1, .timestamp = 50},  {.user = 2, .video = 3, .timestamp = 99},
       {.user = 2, .video = 9, .timestamp = 100},  // video 9 never in train: dropped
   };
   Split s = TemporalSplit(rows, 1);

@@ -64,9 +64,12 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
       for (uint32_t v = 0; v < num_videos; ++v) {
         if (in_catalog[v] && !std::binary_search(train.begin(), train.end(), v)) candidates.push_back(v);
       }
-      auto better = [&](uint32_t a, uint32_t b) { return scores[a] != scores[b] ? scores[a] > scores[b] : a < b; };
+      auto better = [&](uint32_t a, uint32_t b) {
+        return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
+      };
       const size_t d = std::min(candidates.size(), static_cast<size_t>(depth));
-      std::partial_sort(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(d), candidates.end(), better);
+      std::partial_sort(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(d), candidates.end(),
+                        better);
       std::span<const uint32_t> ranked(candidates.data(), d);
       UserResult& r = results[u];
       r.evaluated = true;
@@ -99,7 +102,8 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
 
   EvalReport report;
   report.recall_at.resize(options.recall_depths.size());
-  for (size_t i = 0; i < options.recall_depths.size(); ++i) report.recall_at[i].first = options.recall_depths[i];
+  for (size_t i = 0; i < options.recall_depths.size(); ++i)
+    report.recall_at[i].first = options.recall_depths[i];
   std::vector<bool> recommended(num_videos, false);
   for (const UserResult& r : results) {
     if (!r.evaluated) continue;
@@ -115,7 +119,8 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
   }
   if (report.users > 0) {
     const auto n = static_cast<double>(report.users);
-    for (double* m : {&report.map, &report.ndcg, &report.precision, &report.recall, &report.auc, &report.diversity}) {
+    for (double* m :
+         {&report.map, &report.ndcg, &report.precision, &report.recall, &report.auc, &report.diversity}) {
       *m /= n;
     }
     for (auto& [d, r] : report.recall_at) r /= n;

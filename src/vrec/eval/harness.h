@@ -14,9 +14,9 @@
 namespace vrec::eval {
 
 struct EvalOptions {
-  int k = 10;                              // depth of MAP, nDCG, precision, recall, coverage, diversity
+  int k = 10;                                   // depth of MAP, nDCG, precision, recall, coverage, diversity
   std::vector<int> recall_depths = {100, 500};  // extra Recall@N (candidate quality of retrieval)
-  bool compute_auc = true;                 // per-user AUC over all candidate videos
+  bool compute_auc = true;                      // per-user AUC over all candidate videos
   int threads = 2;
 };
 
@@ -24,9 +24,9 @@ struct EvalReport {
   int64_t users = 0;  // test users evaluated
   double map = 0, ndcg = 0, precision = 0, recall = 0;
   std::vector<std::pair<int, double>> recall_at;  // (depth, mean recall)
-  double auc = 0;        // mean per-user AUC (0 when not computed)
-  double coverage = 0;   // distinct videos in all top-k lists / videos in training
-  double diversity = 0;  // mean intra-list category diversity of the top-k lists
+  double auc = 0;                                 // mean per-user AUC (0 when not computed)
+  double coverage = 0;                            // distinct videos in all top-k lists / videos in training
+  double diversity = 0;                           // mean intra-list category diversity of the top-k lists
 
   double RecallAt(int depth) const;
 };

@@ -13,7 +13,9 @@ class FixedScorer final : public retrieval::ItemScorer {
   explicit FixedScorer(std::vector<double> s) : scores_(std::move(s)) {}
   std::string_view Name() const override { return "fixed"; }
   Status Fit(const data::Dataset&, std::span<const Interaction>) override { return OkStatus(); }
-  void ScoreAll(uint32_t, std::span<double> out) const override { std::copy(scores_.begin(), scores_.end(), out.begin()); }
+  void ScoreAll(uint32_t, std::span<double> out) const override {
+    std::copy(scores_.begin(), scores_.end(), out.begin());
+  }
 
  private:
   std::vector<double> scores_;
@@ -34,8 +36,11 @@ TEST(Harness, RemovesTrainItemsAndAveragesOverTestUsersWithHistory) {
   data::Dataset ds = FiveVideosTwoUsers();
   data::Split split;
   // Every video is in the training catalog.
-  split.train = {{.user = 0, .video = 0}, {.user = 0, .video = 1}, {.user = 1, .video = 2},
-                 {.user = 1, .video = 3}, {.user = 1, .video = 4}};
+  split.train = {{.user = 0, .video = 0},
+                 {.user = 0, .video = 1},
+                 {.user = 1, .video = 2},
+                 {.user = 1, .video = 3},
+                 {.user = 1, .video = 4}};
   // user 0 likes video 4 (scored highest among its candidates 2,3,4), user 1 likes video 0,
   // user 2 has no history and is skipped.
   split.test = {{.user = 0, .video = 4}, {.user = 1, .video = 0}, {.user = 2, .video = 3}};
@@ -61,8 +66,11 @@ TEST(Harness, RemovesTrainItemsAndAveragesOverTestUsersWithHistory) {
 TEST(Harness, BreaksScoreTiesByLowerVideoIndex) {
   data::Dataset ds = FiveVideosTwoUsers();
   data::Split split;
-  split.train = {{.user = 0, .video = 0}, {.user = 1, .video = 1}, {.user = 1, .video = 2},
-                 {.user = 1, .video = 3}, {.user = 1, .video = 4}};
+  split.train = {{.user = 0, .video = 0},
+                 {.user = 1, .video = 1},
+                 {.user = 1, .video = 2},
+                 {.user = 1, .video = 3},
+                 {.user = 1, .video = 4}};
   split.test = {{.user = 0, .video = 2}};
   FixedScorer scorer({0, 0, 1, 1, 1});
   EvalOptions o;

@@ -10,7 +10,9 @@ bool IsRelevant(std::span<const uint32_t> relevant, uint32_t item) {
   return std::binary_search(relevant.begin(), relevant.end(), item);
 }
 
-size_t Depth(std::span<const uint32_t> ranked, int k) { return std::min(ranked.size(), static_cast<size_t>(k)); }
+size_t Depth(std::span<const uint32_t> ranked, int k) {
+  return std::min(ranked.size(), static_cast<size_t>(k));
+}
 
 int Hits(std::span<const uint32_t> ranked, std::span<const uint32_t> relevant, int k) {
   int hits = 0;
@@ -72,8 +74,8 @@ double IntraListDiversity(std::span<const std::vector<uint16_t>> categories) {
   for (size_t a = 0; a < n; ++a) {
     for (size_t b = a + 1; b < n; ++b) {
       common.clear();
-      std::set_intersection(categories[a].begin(), categories[a].end(), categories[b].begin(), categories[b].end(),
-                            std::back_inserter(common));
+      std::set_intersection(categories[a].begin(), categories[a].end(), categories[b].begin(),
+                            categories[b].end(), std::back_inserter(common));
       const size_t uni = categories[a].size() + categories[b].size() - common.size();
       const double jaccard = uni == 0 ? 1.0 : static_cast<double>(common.size()) / static_cast<double>(uni);
       sum += 1.0 - jaccard;

@@ -35,7 +35,8 @@ TEST(Metrics, NdcgUsesNaturalLogDiscountAndTruncatedIdeal) {
   const double idcg = 1 / std::log(2.0) + 1 / std::log(3.0) + 1 / std::log(4.0);
   EXPECT_NEAR(NdcgAtK(kRanked, kRelevant, 5), dcg / idcg, 1e-15);
   // k = 2: ideal has min(2, 3) = 2 hits.
-  EXPECT_NEAR(NdcgAtK(kRanked, kRelevant, 2), (1 / std::log(3.0)) / (1 / std::log(2.0) + 1 / std::log(3.0)), 1e-15);
+  EXPECT_NEAR(NdcgAtK(kRanked, kRelevant, 2), (1 / std::log(3.0)) / (1 / std::log(2.0) + 1 / std::log(3.0)),
+              1e-15);
   const std::vector<uint32_t> perfect = {3, 1, 8};
   EXPECT_DOUBLE_EQ(NdcgAtK(perfect, kRelevant, 10), 1.0);
 }

@@ -1,7 +1,6 @@
 #include "vrec/retrieval/popularity.h"
 
 #include <algorithm>
-
 #include <unordered_set>
 
 namespace vrec::retrieval {

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <numeric>
 #include <thread>
-
 #include <unordered_map>
 
 namespace vrec::retrieval {
@@ -95,9 +94,14 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
         if (c < options_.cooccurrence_threshold) continue;
         double s = c;
         switch (options_.similarity) {
-          case SarOptions::Similarity::kJaccard: s = c / (diag[i] + diag[j] - c); break;
-          case SarOptions::Similarity::kLift: s = c / (static_cast<double>(diag[i]) * diag[j]); break;
-          case SarOptions::Similarity::kCooccurrence: break;
+          case SarOptions::Similarity::kJaccard:
+            s = c / (diag[i] + diag[j] - c);
+            break;
+          case SarOptions::Similarity::kLift:
+            s = c / (static_cast<double>(diag[i]) * diag[j]);
+            break;
+          case SarOptions::Similarity::kCooccurrence:
+            break;
         }
         row.emplace_back(j, s);
       }

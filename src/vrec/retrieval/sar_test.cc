@@ -92,7 +92,9 @@ TEST(Sar, EmptyTrainingIsAnError) {
 
 TEST(Popularity, CountsDistinctUsersWithPositiveFeedback) {
   data::Dataset ds = Catalog(3, 2);
-  std::vector<Interaction> train = {Rated(0, 0, 5, 0), Rated(0, 0, 3, 1), Rated(1, 0, 1, 0),
+  std::vector<Interaction> train = {Rated(0, 0, 5, 0),
+                                    Rated(0, 0, 3, 1),
+                                    Rated(1, 0, 1, 0),
                                     {.user = 2, .video = 1, .type = data::EventType::kSkip}};
   PopularityScorer pop;
   ASSERT_TRUE(pop.Fit(ds, train).ok());
