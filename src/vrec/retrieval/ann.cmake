@@ -1,0 +1,13 @@
+# ANN index of the retrieval stage (ann_index.h). FAISS is linked PRIVATE: only
+# faiss_ann_index.cc includes it, and users of vrec_ann see the AnnIndex interface only.
+find_package(OpenMP REQUIRED)  # must precede faiss: its config file needs OpenMP::OpenMP_CXX
+find_package(faiss REQUIRED)
+
+add_library(vrec_ann
+  ann_index_factory.cc
+  brute_force_ann_index.cc
+  faiss_ann_index.cc
+)
+target_link_libraries(vrec_ann PUBLIC vrec_common PRIVATE faiss OpenMP::OpenMP_CXX vrec_warnings)
+
+vrec_test(vrec_ann_test SOURCES ann_index_test.cc LIBS vrec_ann)

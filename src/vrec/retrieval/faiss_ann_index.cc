@@ -1,0 +1,415 @@
+#include "vrec/retrieval/faiss_ann_index.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/HNSW.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/index_io.h>
+#include <faiss/invlists/DirectMap.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "vrec/common/strings.h"
+#include "vrec/retrieval/ann_index_internal.h"
+
+namespace vrec::retrieval {
+namespace {
+
+namespace ai = ann_internal;
+using idx_t = faiss::Index::idx_t;
+using Kind = AnnIndexOptions::Kind;
+
+// Runs `fn`, turning FAISS (and allocation) exceptions into an Internal status naming `what`.
+template <typename Fn>
+Status Guard(const char* what, Fn&& fn) {
+  try {
+    fn();
+    return OkStatus();
+  } catch (const faiss::FaissException& e) {
+    return InternalError(StrCat("faiss ", what, ": ", e.what()));
+  } catch (const std::exception& e) {
+    return InternalError(StrCat(what, ": ", e.what()));
+  }
+}
+
+std::vector<idx_t> ToFaissIds(std::span<const uint64_t> ids) {
+  // Ids were checked to be < 2^63 (or are looked up only), so the conversion is exact.
+  return std::vector<idx_t>(ids.begin(), ids.end());
+}
+
+class FaissAnnIndex final : public AnnIndex {
+ public:
+  explicit FaissAnnIndex(const AnnIndexOptions& options) : opts_(options) {}
+
+  Status Init() {
+    return Guard("create index", [&] {
+      switch (opts_.kind) {
+        case Kind::kExact: {
+          auto* map = new faiss::IndexIDMap2(new faiss::IndexFlatIP(opts_.dimension));
+          map->own_fields = true;
+          index_.reset(map);
+          break;
+        }
+        case Kind::kIvf:
+          break;  // created by Train, once nlist is known
+        case Kind::kHnsw: {
+          auto* hnsw = new faiss::IndexHNSWFlat(opts_.dimension, opts_.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+          hnsw->hnsw.efConstruction = opts_.hnsw_ef_construction;
+          hnsw->hnsw.efSearch = opts_.hnsw_ef_search;
+          index_.reset(hnsw);
+          break;
+        }
+      }
+    });
+  }
+
+  Status Train(std::span<const float> vectors) override {
+    VREC_RETURN_IF_ERROR(ai::CheckMatrix(vectors, opts_.dimension, "Train"));
+    if (opts_.kind != Kind::kIvf) return OkStatus();
+    if (index_ != nullptr) return FailedPreconditionError("Train: the IVF index is already trained");
+    const int64_t n = static_cast<int64_t>(vectors.size() / static_cast<size_t>(opts_.dimension));
+    const int nlist = ChooseIvfNlist(opts_, n);
+    if (n < nlist) {
+      return InvalidArgumentError(StrCat("Train: ", n, " vectors cannot train ", nlist, " IVF lists"));
+    }
+    std::unique_ptr<faiss::IndexIVFFlat> ivf;
+    VREC_RETURN_IF_ERROR(Guard("IVF train", [&] {
+      auto* quantizer = new faiss::IndexFlatIP(opts_.dimension);
+      ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, opts_.dimension, static_cast<size_t>(nlist),
+                                                  faiss::METRIC_INNER_PRODUCT);
+      ivf->own_fields = true;
+      ivf->cp.niter = opts_.ivf_train_iterations;
+      ivf->cp.spherical = true;  // embeddings are L2-normalised: keep centroids on the sphere
+      ivf->cp.verbose = false;
+      ivf->train(n, vectors.data());
+      ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
+    }));
+    opts_.ivf_nlist = nlist;
+    opts_.ivf_nprobe = ChooseIvfNprobe(opts_, nlist);
+    index_ = std::move(ivf);
+    return OkStatus();
+  }
+
+  Status Add(std::span<const uint64_t> ids, std::span<const float> vectors) override {
+    VREC_RETURN_IF_ERROR(ai::CheckAdd(ids, vectors, opts_.dimension));
+    VREC_RETURN_IF_ERROR(CheckTrained("Add"));
+    if (ids.empty()) return OkStatus();
+    switch (opts_.kind) {
+      case Kind::kExact:
+        return AddExact(ids, vectors);
+      case Kind::kIvf:
+        return AddIvf(ids, vectors);
+      case Kind::kHnsw:
+        return AddHnsw(ids, vectors);
+    }
+    return InternalError("unknown index kind");
+  }
+
+  Status Remove(std::span<const uint64_t> ids) override {
+    if (index_ == nullptr) return OkStatus();  // untrained IVF: holds nothing
+    if (opts_.kind == Kind::kHnsw) {
+      for (uint64_t id : ids) Tombstone(id);
+      return OkStatus();
+    }
+    std::vector<idx_t> present = PresentIds(ids);
+    if (present.empty()) return OkStatus();
+    return Guard("remove_ids", [&] {
+      if (opts_.kind == Kind::kIvf) {
+        // The hashtable direct map only supports IDSelectorArray.
+        faiss::IDSelectorArray sel(present.size(), present.data());
+        index_->remove_ids(sel);
+      } else {
+        faiss::IDSelectorBatch sel(present.size(), present.data());
+        index_->remove_ids(sel);
+      }
+    });
+  }
+
+  StatusOr<std::vector<AnnResult>> Search(std::span<const float> query, int k) const override {
+    VREC_RETURN_IF_ERROR(ai::CheckSearch(query, k, opts_.dimension));
+    VREC_RETURN_IF_ERROR(CheckTrained("Search"));
+    std::vector<AnnResult> out;
+    const int64_t live = size();
+    if (live == 0) return out;
+    const idx_t want = std::min<idx_t>(k, live);
+    std::vector<float> scores;
+    std::vector<idx_t> labels;
+    Status status;
+    switch (opts_.kind) {
+      case Kind::kExact:
+        status = Guard("flat search", [&] { RawSearch(query.data(), want, nullptr, scores, labels); });
+        if (status.ok()) AppendResults(scores, labels, want, out);
+        break;
+      case Kind::kIvf:
+        status = Guard("IVF search", [&] {
+          faiss::SearchParametersIVF params;
+          params.nprobe = static_cast<size_t>(opts_.ivf_nprobe);
+          RawSearch(query.data(), want, &params, scores, labels);
+        });
+        if (status.ok()) AppendResults(scores, labels, want, out);
+        break;
+      case Kind::kHnsw:
+        status = SearchHnsw(query.data(), want, out);
+        break;
+    }
+    if (!status.ok()) return status;
+    return out;
+  }
+
+  int64_t size() const override {
+    if (index_ == nullptr) return 0;
+    return static_cast<int64_t>(index_->ntotal) - tombstones_;
+  }
+  int dimension() const override { return opts_.dimension; }
+  bool trained() const override { return index_ != nullptr; }
+  AnnIndexOptions options() const override { return opts_; }
+
+  // File: magic, the options (fixed-size fields), for HNSW the node -> id table (-1 = tombstone),
+  // a flag, then the FAISS index (faiss::write_index) if there is one.
+  Status Save(const std::string& path) const override {
+    ai::File f(std::fopen(path.c_str(), "wb"));
+    if (!f) return InternalError(StrCat("cannot open ", path, " for writing: ", std::strerror(errno)));
+    std::FILE* fp = f.get();
+    VREC_RETURN_IF_ERROR(ai::WriteBytes(fp, ai::kFaissMagic, sizeof(ai::kFaissMagic), path));
+    VREC_RETURN_IF_ERROR(ai::WritePod(fp, static_cast<int32_t>(opts_.kind), path));
+    for (int v : {opts_.dimension, opts_.ivf_nlist, opts_.ivf_nprobe, opts_.ivf_train_iterations, opts_.hnsw_m,
+                  opts_.hnsw_ef_construction, opts_.hnsw_ef_search}) {
+      VREC_RETURN_IF_ERROR(ai::WritePod(fp, static_cast<int32_t>(v), path));
+    }
+    VREC_RETURN_IF_ERROR(ai::WritePod(fp, opts_.expected_num_vectors, path));
+    VREC_RETURN_IF_ERROR(ai::WritePod(fp, static_cast<int64_t>(node_to_id_.size()), path));
+    VREC_RETURN_IF_ERROR(ai::WriteBytes(fp, node_to_id_.data(), node_to_id_.size() * sizeof(idx_t), path));
+    const uint8_t has_index = index_ != nullptr ? 1 : 0;
+    VREC_RETURN_IF_ERROR(ai::WritePod(fp, has_index, path));
+    if (has_index) VREC_RETURN_IF_ERROR(Guard("write_index", [&] { faiss::write_index(index_.get(), fp); }));
+    if (std::fclose(f.release()) != 0) return InternalError(StrCat("closing ", path, ": ", std::strerror(errno)));
+    return OkStatus();
+  }
+
+  Status LoadBody(std::FILE* fp, const std::string& path) {
+    int32_t kind = 0;
+    VREC_RETURN_IF_ERROR(ai::ReadPod(fp, kind, path));
+    if (kind < 0 || kind > static_cast<int32_t>(Kind::kHnsw)) {
+      return DataLossError(StrCat(path, ": unknown index kind ", kind));
+    }
+    opts_.kind = static_cast<Kind>(kind);
+    for (int* v : {&opts_.dimension, &opts_.ivf_nlist, &opts_.ivf_nprobe, &opts_.ivf_train_iterations, &opts_.hnsw_m,
+                   &opts_.hnsw_ef_construction, &opts_.hnsw_ef_search}) {
+      int32_t x = 0;
+      VREC_RETURN_IF_ERROR(ai::ReadPod(fp, x, path));
+      *v = x;
+    }
+    VREC_RETURN_IF_ERROR(ai::ReadPod(fp, opts_.expected_num_vectors, path));
+    int64_t nodes = 0;
+    VREC_RETURN_IF_ERROR(ai::ReadPod(fp, nodes, path));
+    if (opts_.dimension <= 0 || nodes < 0 || nodes > (int64_t{1} << 40)) {
+      return DataLossError(StrCat(path, ": corrupt header"));
+    }
+    node_to_id_.resize(static_cast<size_t>(nodes));
+    VREC_RETURN_IF_ERROR(ai::ReadBytes(fp, node_to_id_.data(), node_to_id_.size() * sizeof(idx_t), path));
+    uint8_t has_index = 0;
+    VREC_RETURN_IF_ERROR(ai::ReadPod(fp, has_index, path));
+    if (has_index) {
+      faiss::Index* raw = nullptr;
+      VREC_RETURN_IF_ERROR(Guard("read_index", [&] { raw = faiss::read_index(fp); }));
+      index_.reset(raw);
+    }
+    return CheckLoaded(path);
+  }
+
+ private:
+  Status CheckTrained(const char* what) const {
+    if (index_ == nullptr) {
+      return FailedPreconditionError(StrCat(what, ": the IVF index must be trained first (call Train)"));
+    }
+    return OkStatus();
+  }
+
+  // Checks that a loaded FAISS index has the structure this kind needs, and rebuilds derived state.
+  Status CheckLoaded(const std::string& path) {
+    const bool has = index_ != nullptr;
+    if (opts_.kind != Kind::kIvf && !has) return DataLossError(StrCat(path, ": missing FAISS index"));
+    if (has && index_->d != opts_.dimension) return DataLossError(StrCat(path, ": dimension mismatch"));
+    switch (opts_.kind) {
+      case Kind::kExact:
+        if (dynamic_cast<faiss::IndexIDMap2*>(index_.get()) == nullptr) {
+          return DataLossError(StrCat(path, ": expected a FAISS IndexIDMap2"));
+        }
+        break;
+      case Kind::kIvf:
+        if (has) {
+          auto* ivf = dynamic_cast<faiss::IndexIVFFlat*>(index_.get());
+          if (ivf == nullptr || ivf->direct_map.type != faiss::DirectMap::Hashtable) {
+            return DataLossError(StrCat(path, ": expected a FAISS IndexIVFFlat with a hashtable direct map"));
+          }
+        }
+        break;
+      case Kind::kHnsw: {
+        if (dynamic_cast<faiss::IndexHNSWFlat*>(index_.get()) == nullptr ||
+            static_cast<int64_t>(node_to_id_.size()) != index_->ntotal) {
+          return DataLossError(StrCat(path, ": expected a FAISS IndexHNSWFlat matching its id table"));
+        }
+        id_to_node_.clear();
+        tombstones_ = 0;
+        for (size_t node = 0; node < node_to_id_.size(); ++node) {
+          if (node_to_id_[node] < 0) {
+            ++tombstones_;
+          } else if (!id_to_node_.emplace(node_to_id_[node], static_cast<idx_t>(node)).second) {
+            return DataLossError(StrCat(path, ": id ", node_to_id_[node], " appears twice"));
+          }
+        }
+        break;
+      }
+    }
+    return OkStatus();
+  }
+
+  bool Contains(idx_t id) const {
+    switch (opts_.kind) {
+      case Kind::kExact:
+        return static_cast<const faiss::IndexIDMap2*>(index_.get())->rev_map.count(id) != 0;
+      case Kind::kIvf:
+        return static_cast<const faiss::IndexIVF*>(index_.get())->direct_map.hashtable.count(id) != 0;
+      case Kind::kHnsw:
+        return id_to_node_.count(id) != 0;
+    }
+    return false;
+  }
+
+  std::vector<idx_t> PresentIds(std::span<const uint64_t> ids) const {
+    std::vector<idx_t> present;
+    for (uint64_t id : ids) {
+      if (id <= ai::kMaxId && Contains(static_cast<idx_t>(id))) present.push_back(static_cast<idx_t>(id));
+    }
+    return present;
+  }
+
+  Status AddExact(std::span<const uint64_t> ids, std::span<const float> vectors) {
+    auto* map = static_cast<faiss::IndexIDMap2*>(index_.get());
+    auto* flat = static_cast<faiss::IndexFlat*>(map->index);
+    const size_t d = static_cast<size_t>(opts_.dimension);
+    std::vector<idx_t> new_ids;
+    std::vector<float> new_vectors;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const float* v = vectors.data() + i * d;
+      auto it = map->rev_map.find(static_cast<idx_t>(ids[i]));
+      if (it != map->rev_map.end()) {
+        // Upsert: overwrite the stored vector in place (IndexFlat stores raw floats as its codes).
+        std::memcpy(flat->codes.data() + static_cast<size_t>(it->second) * flat->code_size, v, d * sizeof(float));
+      } else {
+        new_ids.push_back(static_cast<idx_t>(ids[i]));
+        new_vectors.insert(new_vectors.end(), v, v + d);
+      }
+    }
+    if (new_ids.empty()) return OkStatus();
+    return Guard("flat add_with_ids", [&] {
+      map->add_with_ids(static_cast<idx_t>(new_ids.size()), new_vectors.data(), new_ids.data());
+    });
+  }
+
+  Status AddIvf(std::span<const uint64_t> ids, std::span<const float> vectors) {
+    // FAISS IVF keeps duplicate ids; remove the old entries first so that Add is an upsert.
+    std::vector<idx_t> present = PresentIds(ids);
+    std::vector<idx_t> all = ToFaissIds(ids);
+    return Guard("IVF add_with_ids", [&] {
+      if (!present.empty()) {
+        faiss::IDSelectorArray sel(present.size(), present.data());
+        index_->remove_ids(sel);
+      }
+      index_->add_with_ids(static_cast<idx_t>(all.size()), vectors.data(), all.data());
+    });
+  }
+
+  Status AddHnsw(std::span<const uint64_t> ids, std::span<const float> vectors) {
+    const idx_t first = index_->ntotal;
+    VREC_RETURN_IF_ERROR(Guard("HNSW add", [&] { index_->add(static_cast<idx_t>(ids.size()), vectors.data()); }));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      Tombstone(ids[i]);
+      const idx_t node = first + static_cast<idx_t>(i);
+      node_to_id_.push_back(static_cast<idx_t>(ids[i]));
+      id_to_node_[static_cast<idx_t>(ids[i])] = node;
+    }
+    return OkStatus();
+  }
+
+  void Tombstone(uint64_t id) {
+    if (id > ai::kMaxId) return;
+    auto it = id_to_node_.find(static_cast<idx_t>(id));
+    if (it == id_to_node_.end()) return;
+    node_to_id_[static_cast<size_t>(it->second)] = -1;
+    id_to_node_.erase(it);
+    ++tombstones_;
+  }
+
+  void RawSearch(const float* q, idx_t k, const faiss::SearchParameters* params, std::vector<float>& scores,
+                 std::vector<idx_t>& labels) const {
+    scores.assign(static_cast<size_t>(k), 0.0f);
+    labels.assign(static_cast<size_t>(k), -1);
+    index_->search(1, q, k, scores.data(), labels.data(), params);
+  }
+
+  static void AppendResults(const std::vector<float>& scores, const std::vector<idx_t>& labels, idx_t want,
+                            std::vector<AnnResult>& out) {
+    for (size_t i = 0; i < labels.size() && static_cast<idx_t>(out.size()) < want; ++i) {
+      if (labels[i] >= 0) out.push_back({static_cast<uint64_t>(labels[i]), scores[i]});
+    }
+  }
+
+  // HNSW nodes are numbered 0..ntotal-1; tombstoned nodes are still in the graph, so fetch more
+  // than k and drop them, growing the fetch until k live results are found or all nodes are asked.
+  Status SearchHnsw(const float* q, idx_t want, std::vector<AnnResult>& out) const {
+    const idx_t total = index_->ntotal;
+    idx_t fetch = std::min<idx_t>(total, want + std::min<idx_t>(tombstones_, std::max<idx_t>(want, 16)));
+    std::vector<float> scores;
+    std::vector<idx_t> labels;
+    while (true) {
+      out.clear();
+      VREC_RETURN_IF_ERROR(Guard("HNSW search", [&] {
+        faiss::SearchParametersHNSW params;
+        params.efSearch = static_cast<int>(std::max<idx_t>(opts_.hnsw_ef_search, fetch));
+        RawSearch(q, fetch, &params, scores, labels);
+      }));
+      for (size_t i = 0; i < labels.size() && static_cast<idx_t>(out.size()) < want; ++i) {
+        if (labels[i] < 0) continue;
+        const idx_t id = node_to_id_[static_cast<size_t>(labels[i])];
+        if (id >= 0) out.push_back({static_cast<uint64_t>(id), scores[i]});
+      }
+      if (static_cast<idx_t>(out.size()) >= want || fetch >= total) return OkStatus();
+      fetch = std::min<idx_t>(total, fetch * 4);
+    }
+  }
+
+  AnnIndexOptions opts_;
+  std::unique_ptr<faiss::Index> index_;  // null only for an untrained IVF index
+
+  // HNSW only: graph node -> id (-1 = tombstone), id -> node, and the tombstone count.
+  std::vector<idx_t> node_to_id_;
+  std::unordered_map<idx_t, idx_t> id_to_node_;
+  int64_t tombstones_ = 0;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<AnnIndex>> MakeFaissAnnIndex(const AnnIndexOptions& options) {
+  auto index = std::make_unique<FaissAnnIndex>(options);
+  VREC_RETURN_IF_ERROR(index->Init());
+  return std::unique_ptr<AnnIndex>(std::move(index));
+}
+
+StatusOr<std::unique_ptr<AnnIndex>> LoadFaissAnnIndexBody(std::FILE* f, const std::string& path) {
+  auto index = std::make_unique<FaissAnnIndex>(AnnIndexOptions{});
+  VREC_RETURN_IF_ERROR(index->LoadBody(f, path));
+  return std::unique_ptr<AnnIndex>(std::move(index));
+}
+
+}  // namespace vrec::retrieval
