@@ -41,7 +41,9 @@ struct Flags {
   uint32_t seed = 1;
 };
 
-double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
 
 double CurrentRssMb() {
   long pages_total = 0, pages_resident = 0;
@@ -192,13 +194,20 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (i + 1 < argc) {
       value = argv[++i];
     }
-    if (arg == "--n") f.n = std::stoll(value);
-    else if (arg == "--queries") f.queries = std::stoi(value);
-    else if (arg == "--k") f.k = std::stoi(value);
-    else if (arg == "--d") f.d = std::stoi(value);
-    else if (arg == "--clusters") f.clusters = std::stoi(value);
-    else if (arg == "--train_per_list") f.train_per_list = std::stoi(value);
-    else if (arg == "--seed") f.seed = static_cast<uint32_t>(std::stoul(value));
+    if (arg == "--n")
+      f.n = std::stoll(value);
+    else if (arg == "--queries")
+      f.queries = std::stoi(value);
+    else if (arg == "--k")
+      f.k = std::stoi(value);
+    else if (arg == "--d")
+      f.d = std::stoi(value);
+    else if (arg == "--clusters")
+      f.clusters = std::stoi(value);
+    else if (arg == "--train_per_list")
+      f.train_per_list = std::stoi(value);
+    else if (arg == "--seed")
+      f.seed = static_cast<uint32_t>(std::stoul(value));
     else {
       std::fprintf(stderr, "ann_bench: unknown flag %s\n", arg.c_str());
       std::exit(2);
@@ -214,9 +223,10 @@ int main(int argc, char** argv) {
   const int d = flags.d;
   const int build_threads = omp_get_max_threads();
   const char* blas_threads = std::getenv("OPENBLAS_NUM_THREADS");
-  std::printf("n=%lld d=%d clusters=%d queries=%d k=%d build_threads=%d query_threads=1 openblas_threads=%s\n",
-              static_cast<long long>(flags.n), d, flags.clusters, flags.queries, flags.k, build_threads,
-              blas_threads != nullptr ? blas_threads : "unset");
+  std::printf(
+      "n=%lld d=%d clusters=%d queries=%d k=%d build_threads=%d query_threads=1 openblas_threads=%s\n",
+      static_cast<long long>(flags.n), d, flags.clusters, flags.queries, flags.k, build_threads,
+      blas_threads != nullptr ? blas_threads : "unset");
 
   Catalog catalog(flags.clusters, d, flags.seed);
   auto gen_start = Clock::now();
@@ -244,9 +254,10 @@ int main(int argc, char** argv) {
     omp_set_num_threads(1);
     truth = RunQueries(*exact, queries, d, flags.k);
     omp_set_num_threads(build_threads);
-    std::printf("index=exact build_s=%.2f index_bytes=%ju rss_delta_mb=%.0f p50_ms=%.3f p99_ms=%.3f mean_ms=%.3f "
-                "recall_at_%d=1.0000\n",
-                build_s, bytes, rss_delta, truth.p50_ms, truth.p99_ms, truth.mean_ms, flags.k);
+    std::printf(
+        "index=exact build_s=%.2f index_bytes=%ju rss_delta_mb=%.0f p50_ms=%.3f p99_ms=%.3f mean_ms=%.3f "
+        "recall_at_%d=1.0000\n",
+        build_s, bytes, rss_delta, truth.p50_ms, truth.p99_ms, truth.mean_ms, flags.k);
   }
 
   // The IVF settings we ship: defaults chosen from the catalog size, trained on a sample.
@@ -273,12 +284,13 @@ int main(int argc, char** argv) {
 
     omp_set_num_threads(1);
     const SearchRun run = RunQueries(*ivf, queries, d, flags.k);
-    std::printf("index=ivf ivf_nlist=%d ivf_nprobe=%d train_n=%lld train_s=%.2f add_s=%.2f build_s=%.2f "
-                "index_bytes=%ju rss_delta_mb=%.0f save_s=%.2f p50_ms=%.3f p99_ms=%.3f mean_ms=%.3f "
-                "recall_at_%d=%.4f\n",
-                resolved.ivf_nlist, resolved.ivf_nprobe, static_cast<long long>(train_n), train_s, add_s,
-                train_s + add_s, bytes, rss_delta, save_s, run.p50_ms, run.p99_ms, run.mean_ms, flags.k,
-                Recall(run, truth, flags.k));
+    std::printf(
+        "index=ivf ivf_nlist=%d ivf_nprobe=%d train_n=%lld train_s=%.2f add_s=%.2f build_s=%.2f "
+        "index_bytes=%ju rss_delta_mb=%.0f save_s=%.2f p50_ms=%.3f p99_ms=%.3f mean_ms=%.3f "
+        "recall_at_%d=%.4f\n",
+        resolved.ivf_nlist, resolved.ivf_nprobe, static_cast<long long>(train_n), train_s, add_s,
+        train_s + add_s, bytes, rss_delta, save_s, run.p50_ms, run.p99_ms, run.mean_ms, flags.k,
+        Recall(run, truth, flags.k));
 
     // Freshness operations on the built index, one thread: add 1000 new videos, upsert 1000
     // present ones, remove 1000.
@@ -301,8 +313,9 @@ int main(int argc, char** argv) {
     start = Clock::now();
     Check(ivf->Remove(std::span<const uint64_t>(old_ids.data(), 1)), "ivf remove 1");
     const double remove1_ms = Seconds(start) * 1e3;
-    std::printf("index=ivf add_1000_ms=%.2f upsert_1000_ms=%.2f remove_1000_ms=%.2f remove_1_ms=%.3f size=%lld\n",
-                add1000_ms, upsert1000_ms, remove1000_ms, remove1_ms, static_cast<long long>(ivf->size()));
+    std::printf(
+        "index=ivf add_1000_ms=%.2f upsert_1000_ms=%.2f remove_1000_ms=%.2f remove_1_ms=%.3f size=%lld\n",
+        add1000_ms, upsert1000_ms, remove1000_ms, remove1_ms, static_cast<long long>(ivf->size()));
   }
   std::printf("peak_rss_mb=%.0f\n", PeakRssMb());
   return 0;

@@ -67,7 +67,8 @@ int ChooseIvfNlist(const AnnIndexOptions& options, int64_t num_train) {
 }
 
 int ChooseIvfNprobe(const AnnIndexOptions& options, int nlist) {
-  const int nprobe = options.ivf_nprobe > 0 ? options.ivf_nprobe : std::max(kMinNprobe, nlist / kNlistPerProbe);
+  const int nprobe =
+      options.ivf_nprobe > 0 ? options.ivf_nprobe : std::max(kMinNprobe, nlist / kNlistPerProbe);
   return std::clamp(nprobe, 1, std::max(nlist, 1));
 }
 

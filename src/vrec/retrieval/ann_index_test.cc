@@ -275,7 +275,8 @@ TEST_P(AnnIndexContractTest, BadInputIsInvalidArgument) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllKinds, AnnIndexContractTest,
-                         ::testing::Values(Impl::kBruteForce, Impl::kExact, Impl::kIvf, Impl::kHnsw), ImplName);
+                         ::testing::Values(Impl::kBruteForce, Impl::kExact, Impl::kIvf, Impl::kHnsw),
+                         ImplName);
 
 TEST(AnnIndex, IvfNeedsTrainingBeforeSearchAndAdd) {
   AnnIndexOptions options;
@@ -382,7 +383,8 @@ TEST(AnnIndexRecall, IvfDefaultsReachRecallAtLeast90PercentOnClusteredData) {
   }
   const double recall = static_cast<double>(hits) / (kQueries * kK);
   RecordProperty("recall_at_100", std::to_string(recall));
-  EXPECT_GE(recall, 0.9) << "nlist=" << (*ivf)->options().ivf_nlist << " nprobe=" << (*ivf)->options().ivf_nprobe;
+  EXPECT_GE(recall, 0.9) << "nlist=" << (*ivf)->options().ivf_nlist
+                         << " nprobe=" << (*ivf)->options().ivf_nprobe;
 }
 
 }  // namespace

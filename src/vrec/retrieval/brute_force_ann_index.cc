@@ -102,11 +102,13 @@ Status BruteForceAnnIndex::Save(const std::string& path) const {
   VREC_RETURN_IF_ERROR(ai::WritePod(f.get(), static_cast<int64_t>(ids_.size()), path));
   VREC_RETURN_IF_ERROR(ai::WriteBytes(f.get(), ids_.data(), ids_.size() * sizeof(uint64_t), path));
   VREC_RETURN_IF_ERROR(ai::WriteBytes(f.get(), vectors_.data(), vectors_.size() * sizeof(float), path));
-  if (std::fclose(f.release()) != 0) return InternalError(StrCat("closing ", path, ": ", std::strerror(errno)));
+  if (std::fclose(f.release()) != 0)
+    return InternalError(StrCat("closing ", path, ": ", std::strerror(errno)));
   return OkStatus();
 }
 
-StatusOr<std::unique_ptr<BruteForceAnnIndex>> BruteForceAnnIndex::LoadBody(std::FILE* f, const std::string& path) {
+StatusOr<std::unique_ptr<BruteForceAnnIndex>> BruteForceAnnIndex::LoadBody(std::FILE* f,
+                                                                           const std::string& path) {
   int32_t d = 0;
   int64_t n = 0;
   VREC_RETURN_IF_ERROR(ai::ReadPod(f, d, path));
@@ -119,7 +121,8 @@ StatusOr<std::unique_ptr<BruteForceAnnIndex>> BruteForceAnnIndex::LoadBody(std::
   index->ids_.resize(count);
   index->vectors_.resize(count * static_cast<size_t>(d));
   VREC_RETURN_IF_ERROR(ai::ReadBytes(f, index->ids_.data(), count * sizeof(uint64_t), path));
-  VREC_RETURN_IF_ERROR(ai::ReadBytes(f, index->vectors_.data(), index->vectors_.size() * sizeof(float), path));
+  VREC_RETURN_IF_ERROR(
+      ai::ReadBytes(f, index->vectors_.data(), index->vectors_.size() * sizeof(float), path));
   index->row_of_.reserve(count);
   for (size_t row = 0; row < count; ++row) {
     if (!index->row_of_.emplace(index->ids_[row], row).second) {

@@ -182,8 +182,8 @@ class FaissAnnIndex final : public AnnIndex {
     std::FILE* fp = f.get();
     VREC_RETURN_IF_ERROR(ai::WriteBytes(fp, ai::kFaissMagic, sizeof(ai::kFaissMagic), path));
     VREC_RETURN_IF_ERROR(ai::WritePod(fp, static_cast<int32_t>(opts_.kind), path));
-    for (int v : {opts_.dimension, opts_.ivf_nlist, opts_.ivf_nprobe, opts_.ivf_train_iterations, opts_.hnsw_m,
-                  opts_.hnsw_ef_construction, opts_.hnsw_ef_search}) {
+    for (int v : {opts_.dimension, opts_.ivf_nlist, opts_.ivf_nprobe, opts_.ivf_train_iterations,
+                  opts_.hnsw_m, opts_.hnsw_ef_construction, opts_.hnsw_ef_search}) {
       VREC_RETURN_IF_ERROR(ai::WritePod(fp, static_cast<int32_t>(v), path));
     }
     VREC_RETURN_IF_ERROR(ai::WritePod(fp, opts_.expected_num_vectors, path));
@@ -192,7 +192,8 @@ class FaissAnnIndex final : public AnnIndex {
     const uint8_t has_index = index_ != nullptr ? 1 : 0;
     VREC_RETURN_IF_ERROR(ai::WritePod(fp, has_index, path));
     if (has_index) VREC_RETURN_IF_ERROR(Guard("write_index", [&] { faiss::write_index(index_.get(), fp); }));
-    if (std::fclose(f.release()) != 0) return InternalError(StrCat("closing ", path, ": ", std::strerror(errno)));
+    if (std::fclose(f.release()) != 0)
+      return InternalError(StrCat("closing ", path, ": ", std::strerror(errno)));
     return OkStatus();
   }
 
@@ -203,8 +204,8 @@ class FaissAnnIndex final : public AnnIndex {
       return DataLossError(StrCat(path, ": unknown index kind ", kind));
     }
     opts_.kind = static_cast<Kind>(kind);
-    for (int* v : {&opts_.dimension, &opts_.ivf_nlist, &opts_.ivf_nprobe, &opts_.ivf_train_iterations, &opts_.hnsw_m,
-                   &opts_.hnsw_ef_construction, &opts_.hnsw_ef_search}) {
+    for (int* v : {&opts_.dimension, &opts_.ivf_nlist, &opts_.ivf_nprobe, &opts_.ivf_train_iterations,
+                   &opts_.hnsw_m, &opts_.hnsw_ef_construction, &opts_.hnsw_ef_search}) {
       int32_t x = 0;
       VREC_RETURN_IF_ERROR(ai::ReadPod(fp, x, path));
       *v = x;
@@ -305,7 +306,8 @@ class FaissAnnIndex final : public AnnIndex {
       auto it = map->rev_map.find(static_cast<idx_t>(ids[i]));
       if (it != map->rev_map.end()) {
         // Upsert: overwrite the stored vector in place (IndexFlat stores raw floats as its codes).
-        std::memcpy(flat->codes.data() + static_cast<size_t>(it->second) * flat->code_size, v, d * sizeof(float));
+        std::memcpy(flat->codes.data() + static_cast<size_t>(it->second) * flat->code_size, v,
+                    d * sizeof(float));
       } else {
         new_ids.push_back(static_cast<idx_t>(ids[i]));
         new_vectors.insert(new_vectors.end(), v, v + d);
@@ -332,7 +334,8 @@ class FaissAnnIndex final : public AnnIndex {
 
   Status AddHnsw(std::span<const uint64_t> ids, std::span<const float> vectors) {
     const idx_t first = index_->ntotal;
-    VREC_RETURN_IF_ERROR(Guard("HNSW add", [&] { index_->add(static_cast<idx_t>(ids.size()), vectors.data()); }));
+    VREC_RETURN_IF_ERROR(
+        Guard("HNSW add", [&] { index_->add(static_cast<idx_t>(ids.size()), vectors.data()); }));
     for (size_t i = 0; i < ids.size(); ++i) {
       Tombstone(ids[i]);
       const idx_t node = first + static_cast<idx_t>(i);
