@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 
 namespace vrec::data {
@@ -201,6 +202,23 @@ float PreferenceWeight(const Interaction& x) {
       return 1.0f;
   }
   return 0.0f;
+}
+
+}  // namespace vrec::data
+
+namespace vrec::data {
+
+std::string TrainingDataHash(const Dataset& ds, std::span<const Interaction> rows) {
+  Hasher h;
+  for (const Interaction& x : rows) {
+    h.UpdatePod(ds.users[x.user].id.value);
+    h.UpdatePod(ds.videos[x.video].id.value);
+    h.UpdatePod(x.timestamp);
+    h.UpdatePod(x.type);
+    h.UpdatePod(x.watch_ratio);
+    h.UpdatePod(x.rating);
+  }
+  return h.Hex();
 }
 
 }  // namespace vrec::data

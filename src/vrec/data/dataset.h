@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -117,5 +118,13 @@ namespace vrec::data {
 // play (plus its watch ratio, capped at 1, when recorded), 2 for likes and comments, 3 for shares.
 // Rows with weight 0 are not positives.
 float PreferenceWeight(const Interaction& x);
+
+}  // namespace vrec::data
+
+namespace vrec::data {
+
+// Stable hash of training rows (external ids, time, event, values) for model provenance: the same
+// rows in the same order give the same 16 hex digits.
+std::string TrainingDataHash(const Dataset& ds, std::span<const Interaction> rows);
 
 }  // namespace vrec::data

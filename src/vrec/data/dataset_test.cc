@@ -60,3 +60,25 @@ TEST(PreferenceWeight, RatingsFirstThenEventStrength) {
 
 }  // namespace
 }  // namespace vrec::data
+
+namespace vrec::data {
+namespace {
+
+TEST(TrainingDataHash, ChangesWithAnyRowAndNotWithIndices) {
+  Dataset ds;
+  ds.InternUser(UserId{5});
+  ds.InternVideo(VideoId{7});
+  ds.InternVideo(VideoId{8});
+  std::vector<Interaction> rows = {{.user = 0, .video = 0, .timestamp = 10, .rating = 4}};
+  const std::string h = TrainingDataHash(ds, rows);
+  EXPECT_EQ(h.size(), 16u);
+  EXPECT_EQ(TrainingDataHash(ds, rows), h);
+  rows[0].rating = 5;
+  EXPECT_NE(TrainingDataHash(ds, rows), h);
+  rows[0].rating = 4;
+  rows[0].video = 1;
+  EXPECT_NE(TrainingDataHash(ds, rows), h);
+}
+
+}  // namespace
+}  // namespace vrec::data

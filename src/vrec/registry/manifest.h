@@ -1,0 +1,43 @@
+// The manifest of a model directory: what a directory holds and what it was trained on, so that a
+// server can refuse a model that does not match its feature schema, and an operator can see where
+// a model came from. Stored as manifest.json beside the model's files.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "vrec/common/hash.h"
+#include "vrec/common/status.h"
+
+namespace vrec::registry {
+
+// Bumped when the layout of model directories changes incompatibly.
+inline constexpr int kModelFormatVersion = 1;
+
+struct Manifest {
+  int format_version = kModelFormatVersion;
+  std::string model_kind;                     // e.g. "two-tower", "ranker"
+  std::string created_at;                     // UTC, ISO 8601
+  std::string feature_schema;                 // canonical text of the feature configuration
+  std::string feature_schema_hash;            // HashHex(feature_schema)
+  std::string training_data_hash;             // HashHex of the training rows (see data::TrainingDataHash)
+  std::map<std::string, double> metrics;      // evaluation figures, e.g. "recall@100"
+  std::map<std::string, std::string> files;   // role -> file name inside the directory
+  std::map<std::string, std::string> params;  // hyperparameters, as text
+};
+
+// Current UTC time as "2026-11-26T10:30:00Z".
+std::string NowUtcIso8601();
+
+// Writes dir/manifest.json (via a temporary file renamed into place). Internal on I/O errors.
+Status WriteManifest(const std::string& dir, const Manifest& m);
+// Reads dir/manifest.json. NotFound when absent; DataLoss when it is not a valid manifest;
+// FailedPrecondition when its format_version is newer than this build understands.
+StatusOr<Manifest> ReadManifest(const std::string& dir);
+// FailedPrecondition, naming both hashes, unless `m` is of `kind` and its feature schema hash is
+// `expected_schema_hash`.
+Status CheckCompatible(const Manifest& m, std::string_view kind, std::string_view expected_schema_hash);
+
+}  // namespace vrec::registry

@@ -1,0 +1,78 @@
+#include "vrec/registry/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace vrec::registry {
+namespace {
+
+class ManifestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "vrec_manifest_XXXXXX").string();
+    dir_ = mkdtemp(tmpl.data());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+Manifest Sample() {
+  Manifest m;
+  m.model_kind = "two-tower";
+  m.created_at = "2026-11-26T10:30:00Z";
+  m.feature_schema = "user:id,age;video:id,title";
+  m.feature_schema_hash = HashHex(m.feature_schema);
+  m.training_data_hash = "0123456789abcdef";
+  m.metrics = {{"recall@100", 0.61}, {"ndcg@10", 0.41}};
+  m.files = {{"weights", "model.pt"}, {"index", "index.faiss"}};
+  m.params = {{"epochs", "20"}};
+  return m;
+}
+
+TEST(Hash, IsStableFnv1a64) {
+  EXPECT_EQ(HashHex(""), "cbf29ce484222325");
+  EXPECT_EQ(HashHex("a"), "af63dc4c8601ec8c");
+  Hasher h;
+  h.Update("a");
+  EXPECT_EQ(h.Hex(), HashHex("a"));
+}
+
+TEST_F(ManifestTest, RoundTrips) {
+  ASSERT_TRUE(WriteManifest(dir_, Sample()).ok());
+  auto m = ReadManifest(dir_);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->model_kind, "two-tower");
+  EXPECT_EQ(m->metrics.at("recall@100"), 0.61);
+  EXPECT_EQ(m->files.at("index"), "index.faiss");
+  EXPECT_EQ(m->params.at("epochs"), "20");
+  EXPECT_TRUE(CheckCompatible(*m, "two-tower", HashHex("user:id,age;video:id,title")).ok());
+}
+
+TEST_F(ManifestTest, SchemaMismatchIsAClearError) {
+  ASSERT_TRUE(WriteManifest(dir_, Sample()).ok());
+  auto m = ReadManifest(dir_);
+  ASSERT_TRUE(m.ok());
+  Status s = CheckCompatible(*m, "two-tower", HashHex("user:id;video:id"));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("feature schema mismatch"), std::string::npos);
+  EXPECT_EQ(CheckCompatible(*m, "ranker", m->feature_schema_hash).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ManifestTest, MissingCorruptAndNewerManifestsAreRefused) {
+  EXPECT_EQ(ReadManifest(dir_).status().code(), StatusCode::kNotFound);
+  std::ofstream(dir_ + "/manifest.json") << "{not json";
+  EXPECT_EQ(ReadManifest(dir_).status().code(), StatusCode::kDataLoss);
+  Manifest m = Sample();
+  m.format_version = kModelFormatVersion + 1;
+  ASSERT_TRUE(WriteManifest(dir_, m).ok());
+  EXPECT_EQ(ReadManifest(dir_).status().code(), StatusCode::kFailedPrecondition);
+  m = Sample();
+  m.feature_schema_hash = "0000000000000000";
+  ASSERT_TRUE(WriteManifest(dir_, m).ok());
+  EXPECT_EQ(ReadManifest(dir_).status().code(), StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace vrec::registry
