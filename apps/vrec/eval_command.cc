@@ -1,13 +1,14 @@
 #include <cstdio>
 #include <memory>
 
-#include "vrec/common/strings.h"
 #include "apps/vrec/commands.h"
+#include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
 #include "vrec/data/split.h"
 #include "vrec/eval/harness.h"
 #include "vrec/retrieval/popularity.h"
 #include "vrec/retrieval/sar.h"
+#include "vrec/retrieval/two_tower.h"
 
 namespace vrec::app {
 namespace {
@@ -30,7 +31,13 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     return std::make_unique<retrieval::SarScorer>(o);
   }
   if (f.model == "pop") return std::make_unique<retrieval::PopularityScorer>();
-  return InvalidArgumentError(StrCat("unknown model '", f.model, "' (known: sar, pop)"));
+  if (f.model == "two-tower") {
+    retrieval::TwoTowerOptions o;
+    o.threads = f.threads;
+    o.seed = f.seed;
+    return std::make_unique<retrieval::TwoTowerScorer>(o);
+  }
+  return InvalidArgumentError(StrCat("unknown model '", f.model, "' (known: sar, pop, two-tower)"));
 }
 
 Status RunEval(const EvalFlags& f) {
@@ -44,7 +51,8 @@ Status RunEval(const EvalFlags& f) {
   } else {
     return InvalidArgumentError(StrCat("unknown split '", f.split, "' (known: stratified, temporal)"));
   }
-  std::printf("split=%s train_rows=%zu test_rows=%zu\n", f.split.c_str(), split.train.size(), split.test.size());
+  std::printf("split=%s train_rows=%zu test_rows=%zu\n", f.split.c_str(), split.train.size(),
+              split.test.size());
   Stopwatch fit_clock;
   VREC_RETURN_IF_ERROR(scorer->Fit(ds, split.train));
   const double fit_s = fit_clock.Seconds();
@@ -53,11 +61,13 @@ Status RunEval(const EvalFlags& f) {
   options.k = f.k;
   options.threads = f.threads;
   eval::EvalReport r = eval::Evaluate(ds, split, *scorer, options);
-  std::printf("model=%s users=%lld recall@500=%.6f auc=%.6f coverage@%d=%.6f diversity@%d=%.6f fit_s=%.2f eval_s=%.2f\n",
-              f.model.c_str(), static_cast<long long>(r.users), r.RecallAt(500), r.auc, f.k, r.coverage, f.k,
-              r.diversity, fit_s, eval_clock.Seconds());
-  std::printf("model=%s map=%.6f ndcg@%d=%.6f precision@%d=%.6f recall@%d=%.6f recall@100=%.6f\n", f.model.c_str(),
-              r.map, f.k, r.ndcg, f.k, r.precision, f.k, r.recall, r.RecallAt(100));
+  std::printf(
+      "model=%s users=%lld recall@500=%.6f auc=%.6f coverage@%d=%.6f diversity@%d=%.6f fit_s=%.2f "
+      "eval_s=%.2f\n",
+      f.model.c_str(), static_cast<long long>(r.users), r.RecallAt(500), r.auc, f.k, r.coverage, f.k,
+      r.diversity, fit_s, eval_clock.Seconds());
+  std::printf("model=%s map=%.6f ndcg@%d=%.6f precision@%d=%.6f recall@%d=%.6f recall@100=%.6f\n",
+              f.model.c_str(), r.map, f.k, r.ndcg, f.k, r.precision, f.k, r.recall, r.RecallAt(100));
   return OkStatus();
 }
 
@@ -67,12 +77,14 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   auto flags = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand("eval", "train a model on a split and print ranking metrics");
   flags->source.AddFlags(*cmd);
-  cmd->add_option("--model", flags->model, "sar | pop")->capture_default_str();
-  cmd->add_option("--split", flags->split,
-                  "stratified (Recommenders' python_stratified_split by item) | temporal (each user's last N)")
+  cmd->add_option("--model", flags->model, "sar | pop | two-tower")->capture_default_str();
+  cmd->add_option(
+         "--split", flags->split,
+         "stratified (Recommenders' python_stratified_split by item) | temporal (each user's last N)")
       ->capture_default_str();
   cmd->add_option("--ratio", flags->ratio, "train ratio of the stratified split")->capture_default_str();
-  cmd->add_option("--seed", flags->seed, "seed of the stratified split (numpy legacy MT19937)")->capture_default_str();
+  cmd->add_option("--seed", flags->seed, "seed of the stratified split (numpy legacy MT19937)")
+      ->capture_default_str();
   cmd->add_option("--test-per-user", flags->test_per_user, "N of the temporal split")->capture_default_str();
   cmd->add_option("--k", flags->k, "cut-off of the top-k metrics")->capture_default_str();
   cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str();
