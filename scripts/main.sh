@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/env.sh
 bash scripts/build.sh release
 
 data=${VREC_DATA_DIR:-vrec-data/synthetic}
@@ -18,7 +19,7 @@ done
 
 movielens=${VREC_MOVIELENS_DIR:-../shared/data/ml-100k}
 if [ -d "$movielens" ]; then
-  for model in pop sar; do
+  for model in pop sar two-tower; do
     ./build/vrec eval --movielens "$movielens" --model "$model"
   done
 fi

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export OPENBLAS_NUM_THREADS=1
+source scripts/env.sh
 
 bash scripts/build.sh release
 ctest --preset release -j2

@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cctype>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,9 +11,11 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <unordered_map>
 
 #include "vrec/common/strings.h"
+#include "vrec/retrieval/two_tower_features.h"
 
 namespace vrec::retrieval {
 namespace {
@@ -21,60 +23,10 @@ namespace {
 namespace F = torch::nn::functional;
 
 // ---------------------------------------------------------------------------------------------
-// Feature extraction (plain C++; deterministic hashing so models are reproducible across runs).
+// Feature tensors. The features themselves come from two_tower_features.h, shared with
+// TwoTowerModel, so that training and serving compute the same inputs.
 
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-// Bucket in [1, buckets) of a hashed string; 0 is reserved for "missing".
-int64_t HashBucket(std::string_view s, int64_t buckets) {
-  return 1 + static_cast<int64_t>(Fnv1a(s) % static_cast<uint64_t>(buckets - 1));
-}
-
-constexpr int64_t kAgeBuckets = 22;  // 0 unknown, 1 + min(age, 104) / 5
-constexpr int64_t kGenderBuckets = 4;
-constexpr int64_t kLanguageBuckets = 256;   // hashed ISO codes (country and language)
-constexpr int64_t kDurationBuckets = 24;    // 0 unknown, 1 + floor(log2(1 + seconds))
-constexpr int64_t kYearBuckets = 152;       // 0 unknown, 1 + clamp(year - 1900, 0, 150)
-constexpr int64_t kPopularityBuckets = 32;  // 1 + floor(log2(1 + training positives))
-
-int64_t AgeBucket(int age) { return age < 0 ? 0 : 1 + std::min(age, 104) / 5; }
-int64_t DurationBucket(float s) {
-  if (data::IsMissing(s) || s < 0) return 0;
-  return 1 + std::min<int64_t>(static_cast<int64_t>(std::log2(1.0 + s)), kDurationBuckets - 2);
-}
-int64_t YearBucket(int64_t t) {
-  if (t == data::kUnknownTime) return 0;
-  const int64_t year = 1970 + static_cast<int64_t>(std::floor(static_cast<double>(t) / 31556952.0));
-  return 1 + std::clamp<int64_t>(year - 1900, 0, kYearBuckets - 2);
-}
-int64_t PopularityBucket(int64_t count) {
-  return 1 + std::min<int64_t>(static_cast<int64_t>(std::log2(1.0 + static_cast<double>(count))),
-                               kPopularityBuckets - 2);
-}
-
-// Lower-cased alphanumeric words of a UTF-8 string (bytes >= 0x80 are kept inside words).
-std::vector<std::string> Words(std::string_view s) {
-  std::vector<std::string> words;
-  std::string cur;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c >= 0x80) {
-      cur.push_back(static_cast<char>(c < 0x80 ? std::tolower(c) : c));
-    } else if (!cur.empty()) {
-      words.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty()) words.push_back(std::move(cur));
-  return words;
-}
+namespace ttf = two_tower_features;
 
 // Compressed rows of (index, weight).
 struct Csr {
@@ -109,26 +61,17 @@ VideoFeatures BuildVideoFeatures(const data::Dataset& ds, const std::vector<int6
   const size_t n = ds.videos.size();
   for (size_t v = 0; v < n; ++v) {
     const data::Video& x = ds.videos[v];
-    f.language.push_back(x.language.empty() ? 0 : HashBucket(x.language, kLanguageBuckets));
-    f.duration.push_back(DurationBucket(x.duration_s));
-    f.year.push_back(YearBucket(x.upload_time));
-    f.popularity.push_back(PopularityBucket(counts[v]));
+    f.language.push_back(ttf::VideoLanguageBucket(x.language));
+    f.duration.push_back(ttf::DurationBucket(x.duration_s));
+    f.year.push_back(ttf::YearBucket(x.upload_time));
+    f.popularity.push_back(ttf::PopularityBucket(counts[v]));
     f.known.push_back(counts[v] > 0);
     for (uint16_t c : x.categories) {
       f.categories.idx.push_back(static_cast<int64_t>(c) + 1);
       f.categories.w.push_back(1.0f);
     }
     f.categories.EndRow();
-    for (const std::string& word : Words(x.title)) {
-      f.text.idx.push_back(HashBucket(StrCat("w:", word), text_buckets));
-      const std::string padded = StrCat("<", word, ">");
-      for (size_t i = 0; i + 3 <= padded.size(); ++i) {
-        f.text.idx.push_back(HashBucket(StrCat("t:", std::string_view(padded).substr(i, 3)), text_buckets));
-      }
-    }
-    for (const std::string& tag : x.tags) {
-      f.text.idx.push_back(HashBucket(StrCat("g:", AsciiStrToLower(tag)), text_buckets));
-    }
+    ttf::AppendTextBuckets(x.title, x.tags, text_buckets, f.text.idx);
     f.text.w.resize(f.text.idx.size(), 1.0f);
     f.text.EndRow();
   }
@@ -139,10 +82,10 @@ UserFeatures BuildUserFeatures(const data::Dataset& ds, const History& history) 
   UserFeatures f;
   for (size_t u = 0; u < ds.users.size(); ++u) {
     const data::User& x = ds.users[u];
-    f.age.push_back(AgeBucket(x.age));
-    f.gender.push_back(static_cast<int64_t>(x.gender));
-    f.country.push_back(x.country.empty() ? 0 : HashBucket(StrCat("c:", x.country), kLanguageBuckets));
-    f.language.push_back(x.language.empty() ? 0 : HashBucket(StrCat("l:", x.language), kLanguageBuckets));
+    f.age.push_back(ttf::AgeBucket(x.age));
+    f.gender.push_back(ttf::GenderBucket(x.gender));
+    f.country.push_back(ttf::CountryBucket(x.country));
+    f.language.push_back(ttf::UserLanguageBucket(x.language));
     f.known.push_back(history.rows.RowSize(u) > 0);
   }
   return f;
@@ -230,17 +173,17 @@ struct TwoTowerNetImpl : torch::nn::Module {
       return register_parameter(name, torch::randn({rows, dim}) * 0.05);
     };
     user_id = table("user_id", num_users + 1, o.id_dim);
-    age = table("age", kAgeBuckets, o.feature_dim);
-    gender = table("gender", kGenderBuckets, o.feature_dim);
-    country = table("country", kLanguageBuckets, o.feature_dim);
-    user_language = table("user_language", kLanguageBuckets, o.feature_dim);
+    age = table("age", ttf::kAgeBuckets, o.feature_dim);
+    gender = table("gender", ttf::kGenderBuckets, o.feature_dim);
+    country = table("country", ttf::kLanguageBuckets, o.feature_dim);
+    user_language = table("user_language", ttf::kLanguageBuckets, o.feature_dim);
     video_id = table("video_id", num_videos + 1, o.id_dim);
     history = share_history ? video_id : table("history", num_videos + 1, o.id_dim);
     categories = table("categories", num_categories + 1, o.feature_dim);
-    video_language = table("video_language", kLanguageBuckets, o.feature_dim);
-    duration = table("duration", kDurationBuckets, o.feature_dim);
-    year = table("year", kYearBuckets, o.feature_dim);
-    popularity = table("popularity", kPopularityBuckets, o.feature_dim);
+    video_language = table("video_language", ttf::kLanguageBuckets, o.feature_dim);
+    duration = table("duration", ttf::kDurationBuckets, o.feature_dim);
+    year = table("year", ttf::kYearBuckets, o.feature_dim);
+    popularity = table("popularity", ttf::kPopularityBuckets, o.feature_dim);
     text = table("text", o.text_buckets, o.text_dim);
     const int64_t user_in = 2 * o.id_dim + 4 * o.feature_dim;
     const int64_t video_in = o.id_dim + 5 * o.feature_dim + o.text_dim;
@@ -327,6 +270,43 @@ float InBatchSoftmaxLoss(const std::vector<float>& user, const std::vector<float
   }
 }
 
+namespace {
+
+// Unique positives per user in first-seen order (weight: the largest PreferenceWeight).
+std::vector<std::vector<std::pair<uint32_t, float>>> CollectPositives(
+    const data::Dataset& ds, std::span<const data::Interaction> train) {
+  const size_t nu = ds.users.size();
+  std::vector<std::vector<std::pair<uint32_t, float>>> positives(nu);
+  std::vector<std::unordered_map<uint32_t, size_t>> slot(nu);
+  for (const data::Interaction& x : train) {
+    const float w = data::PreferenceWeight(x);
+    if (!(w > 0) || x.user >= nu || x.video >= ds.videos.size()) continue;
+    auto [it, inserted] = slot[x.user].try_emplace(x.video, positives[x.user].size());
+    if (inserted) {
+      positives[x.user].emplace_back(x.video, w);
+    } else {
+      positives[x.user][it->second].second = std::max(positives[x.user][it->second].second, w);
+    }
+  }
+  return positives;
+}
+
+// Runs fn(0..n-1) on up to `threads` threads.
+template <typename Fn>
+void ParallelFor(size_t n, int threads, const Fn& fn) {
+  const size_t workers = std::min(n, static_cast<size_t>(std::max(1, threads)));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k = next.fetch_add(1); k < n; k = next.fetch_add(1)) fn(k);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < workers; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+}  // namespace
+
 // Training state of one Fit.
 struct TwoTowerScorer::Impl {
   const TwoTowerOptions& o;
@@ -340,13 +320,17 @@ struct TwoTowerScorer::Impl {
   std::vector<float> ex_weight;
   std::vector<float> log_q;         // per video: log(batch * q(v) + random_negatives / catalog)
   std::vector<int64_t> candidates;  // videos with training positives (random negatives, validation)
+  // The per-user positives and per-video positive counts of the last Prepare (scoring history and
+  // popularity of the exported model).
+  std::vector<std::vector<std::pair<uint32_t, float>>> positives;
+  std::vector<int64_t> counts;
 
   Impl(const TwoTowerOptions& opts, const data::Dataset& d) : o(opts), ds(d), rng(opts.seed) {}
 
   // Builds features from per-user positives (the training part).
   void Prepare(const std::vector<std::vector<std::pair<uint32_t, float>>>& per_user) {
     const size_t nv = ds.videos.size();
-    std::vector<int64_t> counts(nv, 0);
+    counts.assign(nv, 0);
     ex_user.clear();
     ex_video.clear();
     ex_weight.clear();
@@ -362,6 +346,7 @@ struct TwoTowerScorer::Impl {
     }
     videos = BuildVideoFeatures(ds, counts, o.text_buckets);
     users = BuildUserFeatures(ds, history);
+    positives = per_user;
     candidates.clear();
     for (size_t v = 0; v < nv; ++v) {
       if (counts[v] > 0) candidates.push_back(static_cast<int64_t>(v));
@@ -544,22 +529,82 @@ struct TwoTowerScorer::Impl {
     return sum / static_cast<double>(us.size());
   }
 
-  // Precomputes every user and video embedding into `out` (the serving state).
+  // The trained parameters as a TwoTowerModel. Vocabularies: users and videos with positives in
+  // the training part (`known`: their id rows are trained) map to index + 1, categories to index + 1.
+  TwoTowerModel ToModel(TwoTowerNet& net) const {
+    auto table = [](const torch::Tensor& t) {
+      const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+      TwoTowerModel::Table out;
+      out.rows = static_cast<int>(c.size(0));
+      out.dim = static_cast<int>(c.size(1));
+      out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+      return out;
+    };
+    auto layers = [](const torch::nn::Sequential& mlp) {
+      std::vector<TwoTowerModel::Layer> out;
+      for (const auto& child : mlp->children()) {
+        const auto* linear = child->as<torch::nn::Linear>();
+        if (linear == nullptr) continue;
+        const torch::Tensor w = linear->weight.detach().to(torch::kFloat32).contiguous();
+        const torch::Tensor b = linear->bias.detach().to(torch::kFloat32).contiguous();
+        TwoTowerModel::Layer l;
+        l.out = static_cast<int>(w.size(0));
+        l.in = static_cast<int>(w.size(1));
+        l.weight.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+        l.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+        out.push_back(std::move(l));
+      }
+      return out;
+    };
+    TwoTowerModel::Weights w{table(net->user_id),  table(net->age),           table(net->gender),
+                             table(net->country),  table(net->user_language), table(net->history),
+                             table(net->video_id), table(net->categories),    table(net->video_language),
+                             table(net->duration), table(net->year),          table(net->popularity),
+                             table(net->text),     layers(net->user_mlp),     layers(net->video_mlp)};
+    std::unordered_map<uint64_t, int64_t> user_rows, video_rows;
+    std::unordered_map<std::string, int64_t> category_rows;
+    for (size_t u = 0; u < ds.users.size(); ++u) {
+      if (users.known[u]) user_rows.emplace(ds.users[u].id.value, static_cast<int64_t>(u) + 1);
+    }
+    for (size_t v = 0; v < ds.videos.size(); ++v) {
+      if (videos.known[v]) video_rows.emplace(ds.videos[v].id.value, static_cast<int64_t>(v) + 1);
+    }
+    for (size_t c = 0; c < ds.categories.size(); ++c) {
+      category_rows.emplace(ds.categories[c], static_cast<int64_t>(c) + 1);
+    }
+    TwoTowerModel model;
+    model.Set({static_cast<int>(o.text_buckets), o.weight_history_by_preference}, std::move(w),
+              std::move(user_rows), std::move(video_rows), std::move(category_rows));
+    return model;
+  }
+
+  // Exports the model into `out` and precomputes every user and video embedding with it, i.e. with
+  // the same plain C++ forward pass that serving uses.
   void Export(TwoTowerNet& net, TwoTowerScorer& out) {
-    c10::InferenceMode guard;
-    net->eval();
-    std::vector<int64_t> us(ds.users.size());
-    std::iota(us.begin(), us.end(), 0);
-    us.push_back(-1);
-    torch::Tensor ue = Users(net, us).contiguous();
-    torch::Tensor ve = AllVideos(net).contiguous();
-    out.dim_ = static_cast<int>(o.output_dim);
-    const size_t d = static_cast<size_t>(o.output_dim);
-    const float* up = ue.data_ptr<float>();
-    out.user_emb_.assign(up, up + ds.users.size() * d);
-    out.unk_user_emb_.assign(up + ds.users.size() * d, up + (ds.users.size() + 1) * d);
-    const float* vp = ve.data_ptr<float>();
-    out.video_emb_.assign(vp, vp + ds.videos.size() * d);
+    {
+      c10::InferenceMode guard;
+      net->eval();
+      out.model_ = ToModel(net);
+    }
+    out.video_positives_ = counts;
+    const TwoTowerModel& m = out.model_;
+    const size_t d = static_cast<size_t>(m.dimension());
+    const size_t nu = ds.users.size(), nv = ds.videos.size();
+    out.dim_ = m.dimension();
+    out.user_emb_.assign(nu * d, 0.0f);
+    out.video_emb_.assign(nv * d, 0.0f);
+    out.unk_user_emb_.assign(d, 0.0f);
+    m.EmbedUser(UserInput{}, out.unk_user_emb_);
+    ParallelFor(nu + nv, o.threads, [&](size_t k) {
+      if (k < nu) {
+        m.EmbedUser(UserInputFrom(ds, static_cast<uint32_t>(k), positives[k]),
+                    std::span<float>(&out.user_emb_[k * d], d));
+      } else {
+        const size_t v = k - nu;
+        m.EmbedVideo(VideoInputFrom(ds, static_cast<uint32_t>(v), counts[v]),
+                     std::span<float>(&out.video_emb_[v * d], d));
+      }
+    });
   }
 
   // A fresh model; the retrain on all rows starts from the same seeds as the validation run, so it
@@ -590,24 +635,10 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
 
-  // Unique positives per user in first-seen order (weight: the largest PreferenceWeight).
   const size_t nu = ds.users.size();
-  std::vector<std::vector<std::pair<uint32_t, float>>> positives(nu);
-  {
-    std::vector<std::unordered_map<uint32_t, size_t>> slot(nu);
-    size_t count = 0;
-    for (const data::Interaction& x : train) {
-      const float w = data::PreferenceWeight(x);
-      if (!(w > 0) || x.user >= nu || x.video >= ds.videos.size()) continue;
-      auto [it, inserted] = slot[x.user].try_emplace(x.video, positives[x.user].size());
-      if (inserted) {
-        positives[x.user].emplace_back(x.video, w);
-        ++count;
-      } else {
-        positives[x.user][it->second].second = std::max(positives[x.user][it->second].second, w);
-      }
-    }
-    if (count == 0) return InvalidArgumentError("two-tower: no positive training rows");
+  std::vector<std::vector<std::pair<uint32_t, float>>> positives = CollectPositives(ds, train);
+  if (std::all_of(positives.begin(), positives.end(), [](const auto& p) { return p.empty(); })) {
+    return InvalidArgumentError("two-tower: no positive training rows");
   }
 
   try {
@@ -709,6 +740,56 @@ std::span<const float> TwoTowerScorer::VideoEmbedding(uint32_t video) const {
 std::span<const float> TwoTowerScorer::UserEmbedding(uint32_t user) const {
   if (dim_ == 0 || user >= user_emb_.size() / static_cast<size_t>(dim_)) return {};
   return {&user_emb_[static_cast<size_t>(user) * dim_], static_cast<size_t>(dim_)};
+}
+
+Status TwoTowerScorer::TorchEmbeddingsForTesting(
+    const data::Dataset& ds, std::span<const data::Interaction> train, std::span<const uint32_t> users,
+    std::span<const uint32_t> videos, std::vector<float>& user_out, std::vector<float>& video_out) const {
+  if (model_.dimension() == 0) return FailedPreconditionError("two-tower: not fitted");
+  try {
+    Impl impl(options_, ds);
+    impl.Prepare(CollectPositives(ds, train));
+    TwoTowerNet net = impl.NewNet();
+    const TwoTowerModel::Weights& w = model_.weights();
+    torch::NoGradGuard guard;
+    auto put = [](torch::Tensor& dst, const TwoTowerModel::Table& t) {
+      dst.copy_(ToTensor(t.data).view({t.rows, t.dim}));
+    };
+    put(net->user_id, w.user_id);
+    put(net->age, w.age);
+    put(net->gender, w.gender);
+    put(net->country, w.country);
+    put(net->user_language, w.user_language);
+    put(net->history, w.history);
+    put(net->video_id, w.video_id);
+    put(net->categories, w.categories);
+    put(net->video_language, w.video_language);
+    put(net->duration, w.duration);
+    put(net->year, w.year);
+    put(net->popularity, w.popularity);
+    put(net->text, w.text);
+    auto put_layers = [](torch::nn::Sequential& mlp, const std::vector<TwoTowerModel::Layer>& layers) {
+      size_t l = 0;
+      for (const auto& child : mlp->children()) {
+        auto* linear = child->as<torch::nn::Linear>();
+        if (linear == nullptr) continue;
+        linear->weight.copy_(ToTensor(layers[l].weight).view({layers[l].out, layers[l].in}));
+        linear->bias.copy_(ToTensor(layers[l].bias));
+        ++l;
+      }
+    };
+    put_layers(net->user_mlp, w.user_mlp);
+    put_layers(net->video_mlp, w.video_mlp);
+    net->eval();
+    const std::vector<int64_t> us(users.begin(), users.end()), vs(videos.begin(), videos.end());
+    const torch::Tensor ue = impl.Users(net, us).contiguous();
+    const torch::Tensor ve = net->VideoTower(impl.MakeVideoBatch(vs, false)).contiguous();
+    user_out.assign(ue.data_ptr<float>(), ue.data_ptr<float>() + ue.numel());
+    video_out.assign(ve.data_ptr<float>(), ve.data_ptr<float>() + ve.numel());
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return InternalError(StrCat("two-tower: torch error: ", e.what_without_backtrace()));
+  }
 }
 
 }  // namespace vrec::retrieval

@@ -1,13 +1,28 @@
-# Two-tower retrieval model: the only target that compiles against LibTorch. Linked PRIVATE so that
-# Torch's headers, flags and compile times stay inside vrec_two_tower.
+# Two-tower retrieval model.
+#
+# vrec_two_tower_model: the trained model as plain C++ (inference, Save/Load, the shared feature
+# extraction). No Torch, so the retriever, the server and benchmarks can link it cheaply.
+add_library(vrec_two_tower_model two_tower_model.cc two_tower_features.cc)
+target_link_libraries(vrec_two_tower_model PUBLIC vrec_data PRIVATE vrec_registry vrec_warnings)
+
+vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc LIBS vrec_two_tower_model vrec_registry)
+if(TARGET vrec_two_tower_model_test)
+  # The committed model written by an older build (tests/testdata/two_tower_v1).
+  target_compile_definitions(vrec_two_tower_model_test PRIVATE
+                             VREC_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/tests/testdata")
+endif()
+
+# vrec_two_tower: the trainer, the only target that compiles against LibTorch. Linked PRIVATE so
+# that Torch's headers, flags and compile times stay inside vrec_two_tower.
 find_package(Torch REQUIRED)
 
 add_library(vrec_two_tower two_tower.cc)
-target_link_libraries(vrec_two_tower PUBLIC vrec_retrieval PRIVATE torch vrec_warnings)
+target_link_libraries(vrec_two_tower PUBLIC vrec_retrieval vrec_two_tower_model
+                      PRIVATE torch vrec_warnings Threads::Threads)
 # Torch's headers are not ours: include them as system headers so -Wshadow and friends stay quiet.
 get_target_property(VREC_TORCH_INCLUDES torch INTERFACE_INCLUDE_DIRECTORIES)
 if(VREC_TORCH_INCLUDES)
   target_include_directories(vrec_two_tower SYSTEM PRIVATE ${VREC_TORCH_INCLUDES})
 endif()
 
-vrec_test(vrec_two_tower_test SOURCES two_tower_test.cc LIBS vrec_two_tower)
+vrec_test(vrec_two_tower_test SOURCES two_tower_test.cc LIBS vrec_two_tower vrec_registry)

@@ -16,7 +16,9 @@
 //
 // Fit carves a validation set (a random fraction of each user's positives), trains with early
 // stopping on validation Recall@K, then (by default) retrains from scratch on all rows for the best
-// number of epochs. After Fit every user and video embedding is precomputed, so ScoreAll is a plain
+// number of epochs. After Fit the Torch parameters are exported into a TwoTowerModel (plain C++, no
+// Torch: two_tower_model.h), which serving keeps for request-time embeddings and Save/Load; every
+// user and video embedding of the Fit dataset is precomputed with that model, so ScoreAll is a plain
 // dot product: thread-safe, no Torch on the serving path.
 #pragma once
 
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "vrec/retrieval/item_scorer.h"
+#include "vrec/retrieval/two_tower_model.h"
 
 namespace vrec::retrieval {
 
@@ -96,11 +99,26 @@ class TwoTowerScorer final : public ItemScorer {
   // Epochs of the final training run and its wall time (for reports).
   int epochs_trained() const { return epochs_trained_; }
   double best_validation_recall() const { return best_validation_recall_; }
+  // The trained model (empty before Fit): request-time embeddings, Save/Load.
+  const TwoTowerModel& model() const { return model_; }
+  // Training positives per video of the Fit dataset (VideoInput::positives), num_videos entries.
+  std::span<const int64_t> video_positives() const { return video_positives_; }
+
+  // --- Testing only. ---
+  // Runs the Torch towers, with model()'s weights loaded into a fresh Torch net and the training
+  // feature pipeline, on users `users` and videos `videos` of the Fit dataset (`ds` and `train` as
+  // given to Fit). Writes users.size() x dim and videos.size() x dim floats. Lets tests check that
+  // TwoTowerModel's plain C++ forward pass matches Torch. FailedPrecondition before Fit.
+  Status TorchEmbeddingsForTesting(const data::Dataset& ds, std::span<const data::Interaction> train,
+                                   std::span<const uint32_t> users, std::span<const uint32_t> videos,
+                                   std::vector<float>& user_out, std::vector<float>& video_out) const;
 
  private:
   struct Impl;  // Torch model and training state, only during Fit
 
   TwoTowerOptions options_;
+  TwoTowerModel model_;
+  std::vector<int64_t> video_positives_;
   int dim_ = 0;
   std::vector<float> video_emb_;     // num_videos x dim_
   std::vector<float> user_emb_;      // num_users x dim_

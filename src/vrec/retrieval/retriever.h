@@ -1,0 +1,71 @@
+// Stage 1 of the online pipeline: candidate generation. The user tower runs at request time on the
+// user's features and latest history (so a watch changes the very next result), and the ANN index
+// returns the nearest videos. Also builds and updates the video index from the video tower.
+//
+// Thread safety: Retrieve is const and safe to call concurrently, provided nobody mutates the
+// index at the same time (see AnnIndex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vrec/common/ids.h"
+#include "vrec/common/status.h"
+#include "vrec/retrieval/ann_index.h"
+#include "vrec/retrieval/two_tower_model.h"
+
+namespace vrec::retrieval {
+
+// Where a candidate came from, kept for explanations and per-source metrics.
+enum class CandidateSource : uint8_t { kTwoTower, kSar, kPopular };
+
+struct Candidate {
+  VideoId video;
+  float score = 0;  // the source's own score (inner product for the two-tower)
+  CandidateSource source = CandidateSource::kTwoTower;
+};
+
+class Retriever {
+ public:
+  // Neither is owned; both must outlive the retriever. The index holds video embeddings of
+  // `model`'s video tower, keyed by VideoId.
+  Retriever(const TwoTowerModel& model, const AnnIndex& index) : model_(model), index_(index) {}
+
+  // The `n` nearest videos to the user's embedding, best first (fewer when the index holds fewer).
+  // InvalidArgument when n <= 0 or the model and index dimensions differ.
+  StatusOr<std::vector<Candidate>> Retrieve(const UserInput& user, int n) const;
+
+ private:
+  const TwoTowerModel& model_;
+  const AnnIndex& index_;
+};
+
+// Embeds `videos` with the video tower and upserts them into `index` (a new upload or an update
+// is searchable as soon as this returns). Each VideoInput needs an id. InvalidArgument when one
+// has none; errors of AnnIndex::Add otherwise.
+Status AddVideos(const TwoTowerModel& model, std::span<const VideoInput> videos, AnnIndex& index);
+
+// Builds an index of `options` over `videos` (training IVF on all of them, or on a sample of
+// `max_train` when larger). `options.dimension` is taken from the model.
+StatusOr<std::unique_ptr<AnnIndex>> BuildVideoIndex(const TwoTowerModel& model,
+                                                    std::span<const VideoInput> videos,
+                                                    AnnIndexOptions options, int64_t max_train = 200'000);
+
+// A deployable retrieval model: the two-tower model and its video index in one directory
+// (two_tower.bin, videos.index, manifest.json listing both).
+struct RetrievalBundle {
+  TwoTowerModel model;
+  std::unique_ptr<AnnIndex> index;
+
+  // Writes both into `dir` and records the index in the manifest. Internal on I/O errors.
+  Status Save(const std::string& dir, const std::string& training_data_hash,
+              const std::map<std::string, double>& metrics) const;
+  // Errors of TwoTowerModel::Load and LoadAnnIndex; FailedPrecondition when the index dimension
+  // does not match the model's.
+  static StatusOr<RetrievalBundle> Load(const std::string& dir);
+};
+
+}  // namespace vrec::retrieval
