@@ -4,9 +4,12 @@
 #include "apps/vrec/commands.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
+#include "vrec/data/generic_csv.h"
 #include "vrec/data/split.h"
 #include "vrec/eval/harness.h"
 #include "vrec/retrieval/popularity.h"
+#include "vrec/retrieval/rank_fusion.h"
+#include "vrec/retrieval/retriever.h"
 #include "vrec/retrieval/sar.h"
 #include "vrec/retrieval/two_tower.h"
 
@@ -22,6 +25,8 @@ struct EvalFlags {
   int test_per_user = 10;
   int k = 10;
   int threads = 2;
+  double blend_weight = 0.5;  // weight of SAR in two-tower+sar (two-tower has 1)
+  std::string save_dir;       // two-tower: write the deployable model here
 };
 
 StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) {
@@ -31,17 +36,57 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     return std::make_unique<retrieval::SarScorer>(o);
   }
   if (f.model == "pop") return std::make_unique<retrieval::PopularityScorer>();
-  if (f.model == "two-tower") {
-    retrieval::TwoTowerOptions o;
-    o.threads = f.threads;
-    o.seed = f.seed;
-    return std::make_unique<retrieval::TwoTowerScorer>(o);
+  retrieval::TwoTowerOptions tt;
+  tt.threads = f.threads;
+  tt.seed = f.seed;
+  if (f.model == "two-tower") return std::make_unique<retrieval::TwoTowerScorer>(tt);
+  if (f.model == "two-tower+sar") {
+    retrieval::SarOptions sar;
+    sar.threads = f.threads;
+    std::vector<retrieval::RankFusionScorer::Part> parts;
+    parts.push_back({std::make_unique<retrieval::TwoTowerScorer>(tt), 1.0});
+    parts.push_back({std::make_unique<retrieval::SarScorer>(sar), f.blend_weight});
+    return std::make_unique<retrieval::RankFusionScorer>(f.model, std::move(parts));
   }
-  return InvalidArgumentError(StrCat("unknown model '", f.model, "' (known: sar, pop, two-tower)"));
+  return InvalidArgumentError(
+      StrCat("unknown model '", f.model, "' (known: sar, pop, two-tower, two-tower+sar)"));
+}
+
+// Writes the trained two-tower model and an index over every video of `ds` into `dir`, with the
+// evaluation figures in its manifest. Exact search below 100k videos, IVF above.
+Status SaveTwoTower(const retrieval::TwoTowerScorer& scorer, const data::Dataset& ds,
+                    const data::Split& split, const eval::EvalReport& r, int k, const std::string& dir) {
+  std::vector<retrieval::VideoInput> catalog;
+  catalog.reserve(ds.videos.size());
+  for (uint32_t v = 0; v < ds.videos.size(); ++v) {
+    catalog.push_back(retrieval::VideoInputFrom(ds, v, scorer.video_positives()[v]));
+  }
+  retrieval::AnnIndexOptions options;
+  options.kind = catalog.size() < 100'000 ? retrieval::AnnIndexOptions::Kind::kExact
+                                          : retrieval::AnnIndexOptions::Kind::kIvf;
+  VREC_ASSIGN_OR_RETURN(auto index, retrieval::BuildVideoIndex(scorer.model(), catalog, options));
+  retrieval::RetrievalBundle bundle{scorer.model(), std::move(index)};
+  const std::map<std::string, double> metrics = {
+      {"map", r.map},
+      {StrCat("ndcg@", k), r.ndcg},
+      {StrCat("precision@", k), r.precision},
+      {StrCat("recall@", k), r.recall},
+      {"recall@100", r.RecallAt(100)},
+      {"recall@500", r.RecallAt(500)},
+      {"auc", r.auc},
+  };
+  VREC_RETURN_IF_ERROR(bundle.Save(dir, data::TrainingDataHash(ds, split.train), metrics));
+  std::printf("saved=%s videos=%zu index=%s\n", dir.c_str(), catalog.size(),
+              retrieval::AnnIndexKindName(options.kind));
+  return OkStatus();
 }
 
 Status RunEval(const EvalFlags& f) {
   VREC_ASSIGN_OR_RETURN(auto scorer, MakeScorer(f));
+  if (!f.save_dir.empty()) {
+    if (f.model != "two-tower") return InvalidArgumentError("--save works with --model two-tower only");
+    VREC_RETURN_IF_ERROR(data::CheckOutputFolder(f.save_dir));
+  }
   VREC_ASSIGN_OR_RETURN(data::Dataset ds, f.source.Load());
   data::Split split;
   if (f.split == "stratified") {
@@ -68,6 +113,10 @@ Status RunEval(const EvalFlags& f) {
       r.diversity, fit_s, eval_clock.Seconds());
   std::printf("model=%s map=%.6f ndcg@%d=%.6f precision@%d=%.6f recall@%d=%.6f recall@100=%.6f\n",
               f.model.c_str(), r.map, f.k, r.ndcg, f.k, r.precision, f.k, r.recall, r.RecallAt(100));
+  if (!f.save_dir.empty()) {
+    return SaveTwoTower(static_cast<const retrieval::TwoTowerScorer&>(*scorer), ds, split, r, f.k,
+                        f.save_dir);
+  }
   return OkStatus();
 }
 
@@ -77,7 +126,7 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   auto flags = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand("eval", "train a model on a split and print ranking metrics");
   flags->source.AddFlags(*cmd);
-  cmd->add_option("--model", flags->model, "sar | pop | two-tower")->capture_default_str();
+  cmd->add_option("--model", flags->model, "sar | pop | two-tower | two-tower+sar")->capture_default_str();
   cmd->add_option(
          "--split", flags->split,
          "stratified (Recommenders' python_stratified_split by item) | temporal (each user's last N)")
@@ -88,6 +137,10 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--test-per-user", flags->test_per_user, "N of the temporal split")->capture_default_str();
   cmd->add_option("--k", flags->k, "cut-off of the top-k metrics")->capture_default_str();
   cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str();
+  cmd->add_option("--blend-weight", flags->blend_weight, "weight of SAR's ranks in two-tower+sar")
+      ->capture_default_str();
+  cmd->add_option("--save", flags->save_dir,
+                  "two-tower: save the trained model and its video index to this new folder");
   cmd->callback([&run, flags] { run = [flags] { return RunEval(*flags); }; });
 }
 

@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <concepts>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +20,10 @@ requires(std::integral<T> || std::floating_point<T>) &&
     (!std::same_as<T, char>)&&(!std::same_as<T, bool>)void Append(std::string& out, T v) {
   char buf[64];
   auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, p);
+  // resize + memcpy rather than append(buf, p): GCC 12 warns falsely (-Wrestrict) on the latter.
+  const size_t old = out.size(), n = static_cast<size_t>(p - buf);
+  out.resize(old + n);
+  std::memcpy(out.data() + old, buf, n);
 }
 inline void Append(std::string& out, bool b) { out.append(b ? "true" : "false"); }
 }  // namespace strings_internal
