@@ -7,6 +7,7 @@
 #include "vrec/data/generic_csv.h"
 #include "vrec/data/split.h"
 #include "vrec/eval/harness.h"
+#include "vrec/offline/two_stage.h"
 #include "vrec/retrieval/popularity.h"
 #include "vrec/retrieval/rank_fusion.h"
 #include "vrec/retrieval/retriever.h"
@@ -27,6 +28,7 @@ struct EvalFlags {
   int threads = 2;
   double blend_weight = 0.5;  // weight of SAR in two-tower+sar (two-tower has 1)
   std::string save_dir;       // two-tower: write the deployable model here
+  offline::TwoStageOptions two_stage;
 };
 
 StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) {
@@ -48,8 +50,16 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     parts.push_back({std::make_unique<retrieval::SarScorer>(sar), f.blend_weight});
     return std::make_unique<retrieval::RankFusionScorer>(f.model, std::move(parts));
   }
+  if (f.model == "two-stage") {
+    offline::TwoStageOptions o = f.two_stage;
+    o.two_tower = tt;
+    o.sar.threads = f.threads;
+    o.ranker.threads = f.threads;
+    o.seed = f.seed;
+    return std::make_unique<offline::TwoStageScorer>(o);
+  }
   return InvalidArgumentError(
-      StrCat("unknown model '", f.model, "' (known: sar, pop, two-tower, two-tower+sar)"));
+      StrCat("unknown model '", f.model, "' (known: sar, pop, two-tower, two-tower+sar, two-stage)"));
 }
 
 // Writes the trained two-tower model and an index over every video of `ds` into `dir`, with the
@@ -106,6 +116,16 @@ Status RunEval(const EvalFlags& f) {
   options.k = f.k;
   options.threads = f.threads;
   eval::EvalReport r = eval::Evaluate(ds, split, *scorer, options);
+  if (const auto* two_stage = dynamic_cast<const offline::TwoStageScorer*>(scorer.get())) {
+    const ranking::RankerTrainReport& rr = two_stage->ranker_report();
+    std::printf(
+        "ranker valid_auc=%.6f valid_ndcg@10=%.6f retrieval_order_valid_auc=%.6f "
+        "retrieval_order_valid_ndcg@10=%.6f best_iteration=%d train_groups=%lld train_rows=%lld "
+        "train_s=%.2f\n",
+        rr.valid_auc, rr.valid_ndcg, two_stage->retrieval_valid_auc(), two_stage->retrieval_valid_ndcg(),
+        rr.best_iteration, static_cast<long long>(two_stage->ranker_train_groups()),
+        static_cast<long long>(two_stage->ranker_train_rows()), rr.train_seconds);
+  }
   std::printf(
       "model=%s users=%lld recall@500=%.6f auc=%.6f coverage@%d=%.6f diversity@%d=%.6f fit_s=%.2f "
       "eval_s=%.2f\n",
@@ -126,7 +146,8 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   auto flags = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand("eval", "train a model on a split and print ranking metrics");
   flags->source.AddFlags(*cmd);
-  cmd->add_option("--model", flags->model, "sar | pop | two-tower | two-tower+sar")->capture_default_str();
+  cmd->add_option("--model", flags->model, "sar | pop | two-tower | two-tower+sar | two-stage")
+      ->capture_default_str();
   cmd->add_option(
          "--split", flags->split,
          "stratified (Recommenders' python_stratified_split by item) | temporal (each user's last N)")
@@ -138,6 +159,18 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--k", flags->k, "cut-off of the top-k metrics")->capture_default_str();
   cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str();
   cmd->add_option("--blend-weight", flags->blend_weight, "weight of SAR's ranks in two-tower+sar")
+      ->capture_default_str();
+  auto& ts = flags->two_stage;
+  cmd->add_option("--label-fraction", ts.label_fraction,
+                  "two-stage: share of each user's positives labelling the ranker")
+      ->capture_default_str();
+  cmd->add_option("--candidates", ts.candidates, "two-stage: retrieval depth fed to the ranker")
+      ->capture_default_str();
+  cmd->add_flag("!--no-refit", ts.refit_on_full,
+                "two-stage: score with the retrieval model the ranker was trained on");
+  cmd->add_flag("--binary-labels", ts.binary_labels, "two-stage: label every held-out positive 1");
+  cmd->add_option("--ranker-objective", ts.ranker.objective,
+                  "two-stage: rank:ndcg | rank:pairwise | rank:map")
       ->capture_default_str();
   cmd->add_option("--save", flags->save_dir,
                   "two-tower: save the trained model and its video index to this new folder");

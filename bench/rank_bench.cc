@@ -1,0 +1,144 @@
+// Stage-3 latency: feature assembly + ranker for 200 candidates of one request on one thread, the
+// way the server runs it. A synthetic platform gives realistic aggregates; the ranker is trained
+// on it (or loaded with --ranker DIR, e.g. a model written by the pipeline). Prints name=value.
+//
+//   rank_bench [--candidates 200] [--requests 2000] [--rounds 300] [--ranker DIR]
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "vrec/common/sys.h"
+#include "vrec/data/synth.h"
+#include "vrec/ranking/features.h"
+#include "vrec/ranking/ranker.h"
+
+namespace {
+
+using namespace vrec;
+
+double Percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int candidates = 200, requests = 2000, rounds = 300;
+  std::string ranker_dir;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    if (k == "--candidates")
+      candidates = std::atoi(argv[i + 1]);
+    else if (k == "--requests")
+      requests = std::atoi(argv[i + 1]);
+    else if (k == "--rounds")
+      rounds = std::atoi(argv[i + 1]);
+    else if (k == "--ranker")
+      ranker_dir = argv[i + 1];
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      return 2;
+    }
+  }
+  data::SynthConfig sc;
+  sc.num_users = 20'000;
+  sc.num_videos = 100'000;
+  sc.num_interactions = 1'000'000;
+  sc.quiet = true;
+  auto ds = data::GenerateSynthetic(sc);
+  if (!ds.ok()) {
+    std::fprintf(stderr, "error: %s\n", ds.status().message().c_str());
+    return 1;
+  }
+  const int64_t now = sc.end_time;
+  const auto agg = ranking::FeatureAggregates::FromRows(*ds, ds->interactions, now);
+  std::mt19937_64 rng(5);
+  auto random_request = [&](uint32_t& user, std::vector<uint32_t>& videos,
+                            std::vector<ranking::CandidateSignals>& signals) {
+    user = static_cast<uint32_t>(rng() % ds->users.size());
+    videos.resize(static_cast<size_t>(candidates));
+    signals.resize(videos.size());
+    for (size_t i = 0; i < videos.size(); ++i) {
+      videos[i] = static_cast<uint32_t>(rng() % ds->videos.size());
+      signals[i] = {.retrieval_score = 1.0f - 0.002f * static_cast<float>(i),
+                    .retrieval_rank = static_cast<int>(i),
+                    .similarity_score = static_cast<float>(rng() % 1000) / 1000.0f,
+                    .similarity_rank = static_cast<int>(rng() % videos.size())};
+    }
+  };
+
+  std::unique_ptr<ranking::Ranker> ranker;
+  if (!ranker_dir.empty()) {
+    auto loaded = ranking::LoadRanker(ranker_dir);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "error: %s\n", loaded.status().message().c_str());
+      return 1;
+    }
+    ranker = std::move(*loaded);
+  } else {
+    // Labels with a learnable signal (the user's affinity to the video's category), so that the
+    // trees grow as in a real model.
+    ranking::RankingData data[2];
+    const size_t share =
+        static_cast<size_t>(std::find(ranking::RankingFeatureNames().begin(),
+                                      ranking::RankingFeatureNames().end(), "cross_category_share") -
+                            ranking::RankingFeatureNames().begin());
+    const size_t width = ranking::RankingFeatureNames().size();
+    for (int g = 0; g < 1200; ++g) {
+      ranking::RankingData& d = data[g % 6 == 0 ? 1 : 0];
+      d.feature_names = ranking::RankingFeatureNames();
+      uint32_t user;
+      std::vector<uint32_t> videos;
+      std::vector<ranking::CandidateSignals> signals;
+      random_request(user, videos, signals);
+      const size_t start = d.features.size();
+      agg.Assemble(user, ranking::RequestContext{.time = now}, videos, signals, d.features);
+      for (size_t i = 0; i < videos.size(); ++i) {
+        const float s = d.features[start + i * width + share];
+        d.labels.push_back(s > 0.3f ? 2.0f : (s > 0.1f ? 1.0f : 0.0f));
+      }
+      d.group_sizes.push_back(static_cast<uint32_t>(videos.size()));
+    }
+    ranking::RankerOptions o;
+    o.num_rounds = rounds;
+    o.early_stopping_rounds = rounds;  // keep every round: the latency of a full-size model
+    ranking::RankerTrainReport report;
+    auto trained = ranking::TrainXGBoostRanker(data[0], data[1], o, &report);
+    if (!trained.ok()) {
+      std::fprintf(stderr, "error: %s\n", trained.status().message().c_str());
+      return 1;
+    }
+    ranker = std::move(*trained);
+    std::printf("trees=%d max_depth=%d features=%zu train_s=%.2f\n", report.best_iteration, o.max_depth,
+                width, report.train_seconds);
+  }
+
+  std::vector<double> assemble_us, score_us, total_us;
+  std::vector<float> features, scores(static_cast<size_t>(candidates));
+  for (int r = 0; r < requests; ++r) {
+    uint32_t user;
+    std::vector<uint32_t> videos;
+    std::vector<ranking::CandidateSignals> signals;
+    random_request(user, videos, signals);
+    Stopwatch t;
+    features.clear();
+    agg.Assemble(user, ranking::RequestContext{.time = now}, videos, signals, features);
+    const double a = t.Seconds();
+    if (!ranker->Score(features, videos.size(), scores).ok()) return 1;
+    const double total = t.Seconds();
+    assemble_us.push_back(a * 1e6);
+    score_us.push_back((total - a) * 1e6);
+    total_us.push_back(total * 1e6);
+  }
+  std::printf("candidates=%d requests=%d\n", candidates, requests);
+  std::printf("assemble_p50_us=%.1f assemble_p99_us=%.1f\n", Percentile(assemble_us, 0.5),
+              Percentile(assemble_us, 0.99));
+  std::printf("score_p50_us=%.1f score_p99_us=%.1f\n", Percentile(score_us, 0.5), Percentile(score_us, 0.99));
+  std::printf("rank_total_p50_ms=%.3f rank_total_p99_ms=%.3f\n", Percentile(total_us, 0.5) / 1e3,
+              Percentile(total_us, 0.99) / 1e3);
+  return 0;
+}

@@ -1,0 +1,210 @@
+#include "vrec/offline/two_stage.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <random>
+
+#include "vrec/common/strings.h"
+
+namespace vrec::offline {
+namespace {
+
+// Label of a held-out positive: 2 for strong feedback (rating >= 4, like/share/comment, a play
+// watched to the end), 1 for other positives.
+float Grade(const data::Interaction& x) {
+  if (!data::IsMissing(x.rating)) return x.rating >= 4 ? 2.0f : 1.0f;
+  return data::PreferenceWeight(x) >= 2.0f ? 2.0f : 1.0f;
+}
+
+std::vector<std::vector<uint32_t>> SeenByUser(size_t num_users, std::span<const data::Interaction> rows) {
+  std::vector<std::vector<uint32_t>> seen(num_users);
+  for (const data::Interaction& x : rows) seen[x.user].push_back(x.video);
+  for (auto& s : seen) {
+    std::sort(s.begin(), s.end());
+    s.erase(std::unique(s.begin(), s.end()), s.end());
+  }
+  return seen;
+}
+
+int64_t LatestTime(std::span<const data::Interaction> rows) {
+  int64_t t = 0;
+  for (const data::Interaction& x : rows) t = std::max(t, x.timestamp);
+  return t;
+}
+
+}  // namespace
+
+TwoStageScorer::TwoStageScorer(TwoStageOptions options) : options_(std::move(options)) {}
+TwoStageScorer::~TwoStageScorer() = default;
+
+void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen, std::vector<uint32_t>& videos,
+                                std::vector<ranking::CandidateSignals>& signals) const {
+  const size_t nv = ds_->videos.size();
+  std::vector<double> scores(nv);
+  two_tower_->ScoreAll(user, scores);
+  videos.clear();
+  for (uint32_t v = 0; v < nv; ++v) {
+    if (in_catalog_[v] && !std::binary_search(seen.begin(), seen.end(), v)) videos.push_back(v);
+  }
+  const size_t n = std::min(videos.size(), static_cast<size_t>(options_.candidates));
+  auto better = [&](uint32_t a, uint32_t b) {
+    return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
+  };
+  std::partial_sort(videos.begin(), videos.begin() + static_cast<ptrdiff_t>(n), videos.end(), better);
+  videos.resize(n);
+  // Item-item similarity to the user's history, ranked within the candidates.
+  std::vector<double> sim(nv);
+  sar_->ScoreAll(user, sim);
+  std::vector<uint32_t> by_sim(n);
+  std::iota(by_sim.begin(), by_sim.end(), 0);
+  std::sort(by_sim.begin(), by_sim.end(), [&](uint32_t a, uint32_t b) {
+    return sim[videos[a]] != sim[videos[b]] ? sim[videos[a]] > sim[videos[b]] : a < b;
+  });
+  signals.assign(n, {});
+  for (size_t r = 0; r < n; ++r) {
+    signals[r].retrieval_score = static_cast<float>(scores[videos[r]]);
+    signals[r].retrieval_rank = static_cast<int>(r);
+    signals[r].similarity_score = static_cast<float>(sim[videos[r]]);
+  }
+  for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
+}
+
+Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction> train) {
+  ds_ = &ds;
+  const size_t nu = ds.users.size();
+  const auto say = [&](const std::string& s) {
+    if (options_.verbose) std::fprintf(stderr, "two-stage: %s\n", s.c_str());
+  };
+
+  // 1. The label slice: a random share of each user's positive rows.
+  std::vector<std::vector<uint32_t>> positive_rows(nu);
+  for (uint32_t i = 0; i < train.size(); ++i) {
+    if (data::PreferenceWeight(train[i]) > 0) positive_rows[train[i].user].push_back(i);
+  }
+  std::mt19937_64 rng(options_.seed);
+  std::vector<bool> is_label(train.size(), false);
+  for (auto& rows : positive_rows) {
+    if (static_cast<int>(rows.size()) < options_.min_positives_to_label) continue;
+    std::shuffle(rows.begin(), rows.end(), rng);
+    const auto n =
+        static_cast<size_t>(std::lround(options_.label_fraction * static_cast<double>(rows.size())));
+    for (size_t k = 0; k < n; ++k) is_label[rows[k]] = true;
+  }
+  std::vector<data::Interaction> retrieval_rows;
+  std::vector<std::vector<std::pair<uint32_t, float>>> labels(nu);  // (video, grade)
+  for (uint32_t i = 0; i < train.size(); ++i) {
+    if (is_label[i]) {
+      labels[train[i].user].emplace_back(train[i].video, options_.binary_labels ? 1.0f : Grade(train[i]));
+    } else {
+      retrieval_rows.push_back(train[i]);
+    }
+  }
+  say(StrCat("retrieval rows ", retrieval_rows.size(), ", label rows ",
+             train.size() - retrieval_rows.size()));
+
+  // 2. Retrieval, similarity and aggregates on the retrieval part only.
+  auto fit_sources = [&](std::span<const data::Interaction> rows) -> Status {
+    two_tower_ = std::make_unique<retrieval::TwoTowerScorer>(options_.two_tower);
+    VREC_RETURN_IF_ERROR(two_tower_->Fit(ds, rows));
+    sar_ = std::make_unique<retrieval::SarScorer>(options_.sar);
+    VREC_RETURN_IF_ERROR(sar_->Fit(ds, rows));
+    // The offline split is not temporal: every fitted row is "the past" of the request.
+    as_of_ = LatestTime(rows) + 1;
+    features_ = std::make_unique<ranking::FeatureAggregates>(
+        ranking::FeatureAggregates::FromRows(ds, rows, std::numeric_limits<int64_t>::max()));
+    seen_ = SeenByUser(nu, rows);
+    in_catalog_.assign(ds.videos.size(), false);
+    for (const data::Interaction& x : rows) in_catalog_[x.video] = true;
+    return OkStatus();
+  };
+  VREC_RETURN_IF_ERROR(fit_sources(retrieval_rows));
+
+  // 3. Ranking data: each labelled user's candidates, labelled by the label slice.
+  ranking::RankingData data[2];  // train, valid
+  for (auto& d : data) d.feature_names = ranking::RankingFeatureNames();
+  std::vector<uint32_t> users;
+  for (uint32_t u = 0; u < nu; ++u) {
+    if (!labels[u].empty()) users.push_back(u);
+  }
+  std::shuffle(users.begin(), users.end(), rng);
+  const auto num_valid =
+      static_cast<size_t>(options_.valid_user_fraction * static_cast<double>(users.size()));
+  std::vector<uint32_t> videos;
+  std::vector<ranking::CandidateSignals> signals;
+  const ranking::RequestContext request{.time = as_of_, .known_time_of_day = false};
+  for (size_t k = 0; k < users.size(); ++k) {
+    const uint32_t u = users[k];
+    Candidates(u, seen_[u], videos, signals);
+    std::vector<float> grades(videos.size(), 0.0f);
+    bool any = false;
+    for (auto [v, g] : labels[u]) {
+      auto it = std::find(videos.begin(), videos.end(), v);
+      if (it != videos.end()) {
+        grades[it - videos.begin()] = std::max(grades[it - videos.begin()], g);
+        any = true;
+      }
+    }
+    if (!any) continue;  // no positive among the candidates: nothing to rank
+    ranking::RankingData& d = data[k < num_valid ? 1 : 0];
+    features_->Assemble(u, request, videos, signals, d.features);
+    d.labels.insert(d.labels.end(), grades.begin(), grades.end());
+    d.group_sizes.push_back(static_cast<uint32_t>(videos.size()));
+  }
+  if (data[0].group_sizes.empty() || data[1].group_sizes.empty()) {
+    return InvalidArgumentError("two-stage: too few users with held-out positives among their candidates");
+  }
+  train_groups_ = static_cast<int64_t>(data[0].group_sizes.size());
+  train_rows_ = static_cast<int64_t>(data[0].rows());
+  say(StrCat("ranker data: ", train_groups_, " groups / ", train_rows_, " rows train, ",
+             data[1].group_sizes.size(), " groups valid"));
+
+  // The yardstick: the validation groups in plain retrieval order.
+  {
+    const auto& names = ranking::RankingFeatureNames();
+    const size_t width = names.size();
+    const size_t rank_col =
+        static_cast<size_t>(std::find(names.begin(), names.end(), "retrieval_rank") - names.begin());
+    std::vector<float> retrieval_order(data[1].rows());
+    for (size_t r = 0; r < retrieval_order.size(); ++r)
+      retrieval_order[r] = -data[1].features[r * width + rank_col];
+    retrieval_valid_ndcg_ =
+        ranking::MeanNdcgAtK(retrieval_order, data[1].labels, data[1].group_sizes, options_.ranker.eval_at);
+    retrieval_valid_auc_ = ranking::MeanGroupAuc(retrieval_order, data[1].labels, data[1].group_sizes);
+  }
+
+  // 4. The ranker.
+  VREC_ASSIGN_OR_RETURN(ranker_, ranking::TrainXGBoostRanker(data[0], data[1], options_.ranker, &report_));
+  say(StrCat("ranker: best_iteration ", report_.best_iteration, " valid_ndcg ", report_.valid_ndcg,
+             " valid_auc ", report_.valid_auc));
+
+  // 5. As in production: sources refitted on everything, the ranker applied to their outputs.
+  if (options_.refit_on_full) {
+    VREC_RETURN_IF_ERROR(fit_sources(train));
+  } else {
+    seen_ = SeenByUser(nu, train);
+    features_ = std::make_unique<ranking::FeatureAggregates>(
+        ranking::FeatureAggregates::FromRows(ds, train, std::numeric_limits<int64_t>::max()));
+    as_of_ = LatestTime(train) + 1;
+    for (const data::Interaction& x : train) in_catalog_[x.video] = true;
+  }
+  return OkStatus();
+}
+
+void TwoStageScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
+  two_tower_->ScoreAll(user, scores);
+  for (double& s : scores) s -= 1000.0;
+  if (user >= seen_.size()) return;
+  std::vector<uint32_t> videos;
+  std::vector<ranking::CandidateSignals> signals;
+  Candidates(user, seen_[user], videos, signals);
+  if (videos.empty()) return;
+  std::vector<float> features;
+  features_->Assemble(user, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
+                      signals, features);
+  std::vector<float> ranked(videos.size());
+  if (!ranker_->Score(features, videos.size(), ranked).ok()) return;  // sizes are ours: cannot fail
+  for (size_t i = 0; i < videos.size(); ++i) scores[videos[i]] = 1000.0 + ranked[i];
+}
+
+}  // namespace vrec::offline

@@ -1,0 +1,76 @@
+// The two-stage recommender as an ItemScorer, for offline evaluation and training: two-tower
+// retrieval -> top-N candidates -> XGBoost ranker over the ranking features.
+//
+// Training without leakage: the ranker must learn from what users did *after* the retrieval model
+// was trained, never from rows the retrieval model saw. Fit therefore holds out a random
+// `label_fraction` of each user's positive training rows (the label slice). The two-tower model,
+// the item-item similarity source and the feature aggregates are fitted on the rest; the ranker is
+// trained on the retrieval candidates of each user, labelled by the label slice (graded: strong
+// feedback 2, other positives 1, no interaction 0). Then, as in production, retrieval, similarity
+// and aggregates are refitted on all training rows, and the ranker is applied to their outputs.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "vrec/ranking/features.h"
+#include "vrec/ranking/ranker.h"
+#include "vrec/retrieval/item_scorer.h"
+#include "vrec/retrieval/sar.h"
+#include "vrec/retrieval/two_tower.h"
+
+namespace vrec::offline {
+
+struct TwoStageOptions {
+  double label_fraction = 0.2;       // share of each user's positives that label the ranker
+  int min_positives_to_label = 5;    // users with fewer positives are not used for labels
+  int candidates = 200;              // retrieval depth fed to the ranker
+  double valid_user_fraction = 0.1;  // users whose groups form the ranker's validation set
+  bool refit_on_full = true;         // refit retrieval on all rows before scoring
+  bool binary_labels = false;        // every held-out positive is 1 (else graded 1/2)
+  retrieval::TwoTowerOptions two_tower;
+  retrieval::SarOptions sar;
+  ranking::RankerOptions ranker;
+  uint64_t seed = 42;
+  bool verbose = true;
+};
+
+class TwoStageScorer final : public retrieval::ItemScorer {
+ public:
+  explicit TwoStageScorer(TwoStageOptions options);
+  ~TwoStageScorer() override;
+
+  std::string_view Name() const override { return "two-stage"; }
+  // InvalidArgument when no user has enough positives to label the ranker; errors of the stages.
+  Status Fit(const data::Dataset& ds, std::span<const data::Interaction> train) override;
+  // Candidates get 1000 + their ranker score (best first); other videos keep their retrieval score
+  // minus 1000, so they follow in retrieval order. Thread-safe after Fit.
+  void ScoreAll(uint32_t user, std::span<double> scores) const override;
+
+  const ranking::RankerTrainReport& ranker_report() const { return report_; }
+  // The same validation groups in plain retrieval order: what the ranker has to beat.
+  double retrieval_valid_ndcg() const { return retrieval_valid_ndcg_; }
+  double retrieval_valid_auc() const { return retrieval_valid_auc_; }
+  int64_t ranker_train_groups() const { return train_groups_; }
+  int64_t ranker_train_rows() const { return train_rows_; }
+
+ private:
+  // Top-`candidates` videos of `user` by retrieval score, excluding `seen` (sorted), with signals.
+  void Candidates(uint32_t user, std::span<const uint32_t> seen, std::vector<uint32_t>& videos,
+                  std::vector<ranking::CandidateSignals>& signals) const;
+
+  TwoStageOptions options_;
+  const data::Dataset* ds_ = nullptr;
+  std::unique_ptr<retrieval::TwoTowerScorer> two_tower_;
+  std::unique_ptr<retrieval::SarScorer> sar_;
+  std::unique_ptr<ranking::FeatureAggregates> features_;
+  std::unique_ptr<ranking::Ranker> ranker_;
+  std::vector<std::vector<uint32_t>> seen_;  // per user: training videos (sorted), never re-recommended
+  std::vector<bool> in_catalog_;             // videos present in training
+  int64_t as_of_ = 0;
+  ranking::RankerTrainReport report_;
+  int64_t train_groups_ = 0, train_rows_ = 0;
+  double retrieval_valid_ndcg_ = 0, retrieval_valid_auc_ = 0;
+};
+
+}  // namespace vrec::offline

@@ -1,0 +1,192 @@
+#include "vrec/ranking/features.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+#include "vrec/common/strings.h"
+
+namespace vrec::ranking {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
+
+float Ratio(double num, double den) { return den > 0 ? static_cast<float>(num / den) : kNaN; }
+float Log1p(double x) { return static_cast<float>(std::log1p(std::max(0.0, x))); }
+float Days(int64_t seconds) { return static_cast<float>(static_cast<double>(seconds) / 86400.0); }
+
+}  // namespace
+
+const std::vector<std::string>& RankingFeatureNames() {
+  static const std::vector<std::string> kNames = {
+      // user demographics
+      "user_age", "user_gender",
+      // user behaviour
+      "user_log_positives", "user_mean_weight", "user_mean_watch_ratio", "user_days_since_last",
+      // video static
+      "video_primary_category", "video_num_categories", "video_log_duration_s", "video_upload_age_days",
+      "video_age_restricted",
+      // video engagement
+      "video_log_positives", "video_mean_weight", "video_completion", "video_like_rate", "video_comment_rate",
+      "video_share_rate", "video_play_rate", "video_skip_rate",
+      // request context
+      "ctx_hour", "ctx_day_of_week", "ctx_device",
+      // cross features
+      "cross_category_share", "cross_category_mean_weight", "cross_days_since_category",
+      "cross_language_match", "cross_video_popularity_vs_user",
+      // retrieval
+      "retrieval_score", "retrieval_rank", "similarity_score", "similarity_rank",
+      // the same, relative to the request's best candidate (robust to score scale shifts between
+      // model versions)
+      "retrieval_score_gap", "similarity_share"};
+  return kNames;
+}
+
+std::string RankingFeatureSchema() {
+  return StrCat("ranking-features v", kRankingFeatureVersion, ": ", StrJoin(RankingFeatureNames(), ","));
+}
+
+FeatureAggregates::FeatureAggregates(const data::Dataset& ds)
+    : ds_(ds),
+      num_categories_(std::max<size_t>(1, ds.categories.size())),
+      users_(ds.users.size()),
+      videos_(ds.videos.size()),
+      user_category_count_(ds.users.size() * num_categories_, 0),
+      user_category_last_(ds.users.size() * num_categories_, kNever),
+      user_category_weight_(ds.users.size() * num_categories_, 0.0f) {}
+
+FeatureAggregates FeatureAggregates::FromRows(const data::Dataset& ds,
+                                              std::span<const data::Interaction> rows, int64_t as_of) {
+  FeatureAggregates agg(ds);
+  for (const data::Interaction& x : rows) {
+    if (x.timestamp < as_of) agg.Observe(x);
+  }
+  return agg;
+}
+
+void FeatureAggregates::Observe(const data::Interaction& x) {
+  if (x.user >= users_.size() || x.video >= videos_.size()) return;
+  VideoAgg& v = videos_[x.video];
+  UserAgg& u = users_[x.user];
+  switch (x.type) {
+    case data::EventType::kImpression:
+      ++v.impressions;
+      break;
+    case data::EventType::kSkip:
+      ++v.skips;
+      break;
+    case data::EventType::kLike:
+      ++v.likes;
+      break;
+    case data::EventType::kComment:
+      ++v.comments;
+      break;
+    case data::EventType::kShare:
+      ++v.shares;
+      break;
+    case data::EventType::kPlay:
+    case data::EventType::kRating:
+      ++v.plays;
+      break;
+  }
+  if (!data::IsMissing(x.watch_ratio)) {
+    v.ratio_sum += x.watch_ratio;
+    ++v.ratio_count;
+    u.ratio_sum += x.watch_ratio;
+    ++u.ratio_count;
+  }
+  u.last_time = std::max(u.last_time, x.timestamp);
+  const float w = data::PreferenceWeight(x);
+  if (w <= 0) return;
+  ++v.positives;
+  v.weight_sum += w;
+  ++u.positives;
+  u.weight_sum += w;
+  const size_t base = static_cast<size_t>(x.user) * num_categories_;
+  for (uint16_t c : ds_.videos[x.video].categories) {
+    ++user_category_count_[base + c];
+    user_category_weight_[base + c] += w;
+    user_category_last_[base + c] = std::max(user_category_last_[base + c], x.timestamp);
+  }
+}
+
+void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
+                                 std::span<const uint32_t> videos, std::span<const CandidateSignals> signals,
+                                 std::vector<float>& out) const {
+  const data::User* du = user < ds_.users.size() ? &ds_.users[user] : nullptr;
+  const UserAgg none_user;
+  const UserAgg& u = du != nullptr ? users_[user] : none_user;
+  const size_t base = static_cast<size_t>(user) * num_categories_;
+  const data::Context ctx = data::ContextOf(data::Interaction{.timestamp = request.time});
+  const float user_log_positives = Log1p(u.positives);
+  float best_retrieval = kNaN, best_similarity = kNaN;
+  for (const CandidateSignals& s : signals) {
+    if (!std::isnan(s.retrieval_score) && !(s.retrieval_score <= best_retrieval))
+      best_retrieval = s.retrieval_score;
+    if (!std::isnan(s.similarity_score) && !(s.similarity_score <= best_similarity)) {
+      best_similarity = s.similarity_score;
+    }
+  }
+  for (size_t i = 0; i < videos.size(); ++i) {
+    const uint32_t vi = videos[i];
+    const data::Video& dv = ds_.videos[vi];
+    const VideoAgg& v = videos_[vi];
+    // Cross features over the video's categories: share of the user's positives, mean weight,
+    // most recent positive.
+    int32_t cat_count = 0;
+    float cat_weight = 0;
+    int64_t cat_last = kNever;
+    if (du != nullptr) {
+      for (uint16_t c : dv.categories) {
+        cat_count += user_category_count_[base + c];
+        cat_weight += user_category_weight_[base + c];
+        cat_last = std::max(cat_last, user_category_last_[base + c]);
+      }
+    }
+    const CandidateSignals s = signals.empty() ? CandidateSignals{} : signals[i];
+    [[maybe_unused]] const size_t start = out.size();
+    out.insert(
+        out.end(),
+        {
+            du != nullptr && du->age >= 0 ? static_cast<float>(du->age) : kNaN,
+            du != nullptr && du->gender != data::Gender::kUnknown ? static_cast<float>(du->gender) : kNaN,
+            user_log_positives,
+            Ratio(u.weight_sum, u.positives),
+            Ratio(u.ratio_sum, u.ratio_count),
+            u.last_time == kNever ? kNaN : Days(request.time - u.last_time),
+            dv.categories.empty() ? kNaN : static_cast<float>(dv.categories[0]),
+            static_cast<float>(dv.categories.size()),
+            data::IsMissing(dv.duration_s) ? kNaN : Log1p(dv.duration_s),
+            dv.upload_time == data::kUnknownTime ? kNaN : Days(request.time - dv.upload_time),
+            dv.age_restricted ? 1.0f : 0.0f,
+            Log1p(v.positives),
+            Ratio(v.weight_sum, v.positives),
+            Ratio(v.ratio_sum, v.ratio_count),
+            Ratio(v.likes, v.plays),
+            Ratio(v.comments, v.plays),
+            Ratio(v.shares, v.plays),
+            Ratio(v.plays, v.plays + v.skips + v.impressions),
+            Ratio(v.skips, v.plays + v.skips),
+            request.known_time_of_day ? static_cast<float>(ctx.hour) : kNaN,
+            request.known_time_of_day ? static_cast<float>(ctx.day_of_week) : kNaN,
+            request.device == data::Device::kUnknown ? kNaN : static_cast<float>(request.device),
+            Ratio(cat_count, u.positives),
+            Ratio(cat_weight, cat_count),
+            cat_last == kNever ? kNaN : Days(request.time - cat_last),
+            du == nullptr || du->language.empty() || dv.language.empty()
+                ? kNaN
+                : (du->language == dv.language ? 1.0f : 0.0f),
+            Log1p(v.positives) - user_log_positives,
+            s.retrieval_score,
+            s.retrieval_rank < 0 ? kNaN : static_cast<float>(s.retrieval_rank),
+            s.similarity_score,
+            s.similarity_rank < 0 ? kNaN : static_cast<float>(s.similarity_rank),
+            s.retrieval_score - best_retrieval,
+            best_similarity > 0 ? s.similarity_score / best_similarity : kNaN,
+        });
+    assert(out.size() - start == RankingFeatureNames().size());
+  }
+}
+
+}  // namespace vrec::ranking

@@ -1,0 +1,61 @@
+// A gradient-boosted tree ensemble compiled into flat arrays for fast scoring on one thread.
+// Built from XGBoost's JSON model (no XGBoost types here: tree_evaluator.cc parses JSON only).
+//
+// Semantics follow XGBoost's CPU predictor exactly: at a split on feature f with threshold t,
+// a row goes left when x[f] < t, right otherwise, and to the node's default child when x[f] is
+// NaN (missing). The score is base_score + the sum of one leaf per tree, accumulated in float
+// tree by tree in model order, as XGBoost does, so the two agree to float rounding.
+//
+// Immutable after construction: Predict is const and safe to call from many threads at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "vrec/common/status.h"
+
+namespace vrec::ranking {
+
+class TreeEnsemble {
+ public:
+  TreeEnsemble() = default;
+
+  // Parses a model saved by XGBoost in JSON (XGBoosterSaveModelToBuffer, "format": "json").
+  // `num_features` is the row width the model will be fed. DataLoss when the document is not
+  // such a model or is inconsistent (child out of range, feature >= num_features, cycles);
+  // InvalidArgument for models this evaluator does not support (categorical splits, several
+  // outputs, a booster other than gbtree).
+  static StatusOr<TreeEnsemble> FromXGBoostJson(std::string_view json, size_t num_features);
+
+  // Scores `rows` rows of `features` (rows x num_features, row-major, NaN = missing) into `out`
+  // (rows). Sizes are the caller's responsibility (asserted in debug builds).
+  void Predict(const float* features, size_t rows, float* out) const;
+
+  size_t num_features() const { return num_features_; }
+  size_t num_trees() const { return roots_.size(); }
+  size_t num_nodes() const { return nodes_.size(); }
+  int max_depth() const;  // the deepest leaf over all trees (root = depth 0)
+  float base_score() const { return base_score_; }
+
+ private:
+  // 16 bytes. Children of a split are adjacent (right = left + 1), so one index is stored. A leaf
+  // points at itself with a NaN threshold and "missing goes left": every comparison sends it
+  // back to itself, so all rows of a block walk a tree for the same number of steps, branch-free.
+  struct Node {
+    float threshold;   // go right when x >= threshold; NaN for leaves
+    uint32_t feature;  // column index in the low 31 bits; the top bit: missing goes right
+    uint32_t left;     // absolute index of the left child in nodes_ (itself for a leaf)
+    float leaf_value;  // the leaf's output; 0 for splits
+  };
+  static constexpr uint32_t kMissingRight = 0x80000000u;
+
+  std::vector<Node> nodes_;      // all trees, each tree's nodes contiguous
+  std::vector<uint32_t> roots_;  // trees: index of the root in nodes_
+  std::vector<uint8_t> depths_;  // trees: steps from the root to the deepest leaf
+  size_t num_features_ = 0;
+  float base_score_ = 0;
+};
+
+}  // namespace vrec::ranking
