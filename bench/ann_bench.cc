@@ -22,6 +22,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "vrec/retrieval/ann_index.h"
 
 namespace {
@@ -135,10 +136,7 @@ void Check(const vrec::Status& s, const std::string& what) {
   if (!s.ok()) Die(what, s);
 }
 
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
+using vrec::bench::Percentile;
 
 struct SearchRun {
   std::vector<std::vector<AnnResult>> results;

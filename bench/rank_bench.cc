@@ -2,7 +2,7 @@
 // way the server runs it. A synthetic platform gives realistic aggregates; the ranker is trained
 // on it (or loaded with --ranker DIR, e.g. a model written by the pipeline). Prints name=value.
 //
-//   rank_bench [--candidates 200] [--requests 2000] [--rounds 300] [--ranker DIR]
+//   rank_bench [--candidates 200] [--requests 2000] [--rounds 600] [--depth 4] [--ranker DIR]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "vrec/common/sys.h"
 #include "vrec/data/synth.h"
 #include "vrec/ranking/features.h"
@@ -19,15 +20,12 @@ namespace {
 
 using namespace vrec;
 
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
-}
+using vrec::bench::Percentile;
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int candidates = 200, requests = 2000, rounds = 300;
+  int candidates = 200, requests = 2000, rounds = 600, depth = 4;  // two-stage defaults, no early stop
   std::string ranker_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
@@ -39,6 +37,8 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[i + 1]);
     else if (k == "--ranker")
       ranker_dir = argv[i + 1];
+    else if (k == "--depth")
+      depth = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
     }
     ranking::RankerOptions o;
     o.num_rounds = rounds;
-    o.early_stopping_rounds = rounds;  // keep every round: the latency of a full-size model
+    o.max_depth = depth;
+    o.early_stopping_rounds = 0;  // keep every round: the latency of a full-size model
     ranking::RankerTrainReport report;
     auto trained = ranking::TrainXGBoostRanker(data[0], data[1], o, &report);
     if (!trained.ok()) {

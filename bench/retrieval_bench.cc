@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
 #include "vrec/retrieval/retriever.h"
@@ -58,10 +59,7 @@ Flags Parse(int argc, char** argv) {
   return f;
 }
 
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
-}
+using vrec::bench::Percentile;
 
 std::vector<VideoInput> Catalog(int64_t n, std::mt19937_64& rng) {
   static constexpr std::string_view kWords[] = {"live", "cover",    "funny",  "recipe",

@@ -172,6 +172,12 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--ranker-objective", ts.ranker.objective,
                   "two-stage: rank:ndcg | rank:pairwise | rank:map")
       ->capture_default_str();
+  cmd->add_option("--ranker-depth", ts.ranker.max_depth, "two-stage: tree depth")->capture_default_str();
+  cmd->add_option("--ranker-eta", ts.ranker.learning_rate, "two-stage: learning rate")->capture_default_str();
+  cmd->add_option("--ranker-min-child-weight", ts.ranker.min_child_weight, "two-stage: min child weight")
+      ->capture_default_str();
+  cmd->add_option("--ranker-rounds", ts.ranker.num_rounds, "two-stage: maximum boosting rounds")
+      ->capture_default_str();
   cmd->add_option("--save", flags->save_dir,
                   "two-tower: save the trained model and its video index to this new folder");
   cmd->callback([&run, flags] { run = [flags] { return RunEval(*flags); }; });

@@ -35,6 +35,26 @@ int64_t LatestTime(std::span<const data::Interaction> rows) {
 
 }  // namespace
 
+RankerLabelSplit SplitRankerLabels(std::span<const data::Interaction> train, size_t num_users,
+                                   double fraction, int min_positives, uint64_t seed) {
+  std::vector<std::vector<uint32_t>> positive_rows(num_users);
+  for (uint32_t i = 0; i < train.size(); ++i) {
+    if (data::PreferenceWeight(train[i]) > 0) positive_rows[train[i].user].push_back(i);
+  }
+  std::mt19937_64 rng(seed);
+  std::vector<bool> is_label(train.size(), false);
+  for (auto& rows : positive_rows) {
+    if (static_cast<int>(rows.size()) < min_positives) continue;
+    std::shuffle(rows.begin(), rows.end(), rng);
+    const auto n = static_cast<size_t>(std::lround(fraction * static_cast<double>(rows.size())));
+    for (size_t k = 0; k < n; ++k) is_label[rows[k]] = true;
+  }
+  RankerLabelSplit split;
+  for (uint32_t i = 0; i < train.size(); ++i)
+    (is_label[i] ? split.label_rows : split.retrieval_rows).push_back(i);
+  return split;
+}
+
 TwoStageScorer::TwoStageScorer(TwoStageOptions options) : options_(std::move(options)) {}
 TwoStageScorer::~TwoStageScorer() = default;
 
@@ -77,29 +97,17 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     if (options_.verbose) std::fprintf(stderr, "two-stage: %s\n", s.c_str());
   };
 
-  // 1. The label slice: a random share of each user's positive rows.
-  std::vector<std::vector<uint32_t>> positive_rows(nu);
-  for (uint32_t i = 0; i < train.size(); ++i) {
-    if (data::PreferenceWeight(train[i]) > 0) positive_rows[train[i].user].push_back(i);
-  }
-  std::mt19937_64 rng(options_.seed);
-  std::vector<bool> is_label(train.size(), false);
-  for (auto& rows : positive_rows) {
-    if (static_cast<int>(rows.size()) < options_.min_positives_to_label) continue;
-    std::shuffle(rows.begin(), rows.end(), rng);
-    const auto n =
-        static_cast<size_t>(std::lround(options_.label_fraction * static_cast<double>(rows.size())));
-    for (size_t k = 0; k < n; ++k) is_label[rows[k]] = true;
-  }
+  // 1. The label slice, which the retrieval model never sees.
+  const RankerLabelSplit split =
+      SplitRankerLabels(train, nu, options_.label_fraction, options_.min_positives_to_label, options_.seed);
   std::vector<data::Interaction> retrieval_rows;
+  retrieval_rows.reserve(split.retrieval_rows.size());
+  for (uint32_t i : split.retrieval_rows) retrieval_rows.push_back(train[i]);
   std::vector<std::vector<std::pair<uint32_t, float>>> labels(nu);  // (video, grade)
-  for (uint32_t i = 0; i < train.size(); ++i) {
-    if (is_label[i]) {
-      labels[train[i].user].emplace_back(train[i].video, options_.binary_labels ? 1.0f : Grade(train[i]));
-    } else {
-      retrieval_rows.push_back(train[i]);
-    }
+  for (uint32_t i : split.label_rows) {
+    labels[train[i].user].emplace_back(train[i].video, options_.binary_labels ? 1.0f : Grade(train[i]));
   }
+  std::mt19937_64 rng(options_.seed + 1);
   say(StrCat("retrieval rows ", retrieval_rows.size(), ", label rows ",
              train.size() - retrieval_rows.size()));
 

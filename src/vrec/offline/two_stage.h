@@ -22,18 +22,34 @@
 namespace vrec::offline {
 
 struct TwoStageOptions {
-  double label_fraction = 0.2;       // share of each user's positives that label the ranker
+  double label_fraction = 0.3;       // share of each user's positives that label the ranker
   int min_positives_to_label = 5;    // users with fewer positives are not used for labels
-  int candidates = 200;              // retrieval depth fed to the ranker
-  double valid_user_fraction = 0.1;  // users whose groups form the ranker's validation set
+  int candidates = 100;              // retrieval depth fed to the ranker
+  double valid_user_fraction = 0.2;  // users whose groups form the ranker's validation set
   bool refit_on_full = true;         // refit retrieval on all rows before scoring
   bool binary_labels = false;        // every held-out positive is 1 (else graded 1/2)
   retrieval::TwoTowerOptions two_tower;
   retrieval::SarOptions sar;
-  ranking::RankerOptions ranker;
+  // Shallow, slow-learning trees: the labels are few and noisy (ML-100K: ~850 groups).
+  ranking::RankerOptions ranker{.num_rounds = 600,
+                                .early_stopping_rounds = 50,
+                                .max_depth = 4,
+                                .learning_rate = 0.05f,
+                                .min_child_weight = 10.0f};
   uint64_t seed = 42;
   bool verbose = true;
 };
+
+// Splits training rows into the part retrieval learns from and the label slice: a random
+// `fraction` of the positive rows (PreferenceWeight > 0) of each user with at least
+// `min_positives` of them. Every row lands in exactly one part; non-positive rows (skips,
+// impressions) stay on the retrieval side. Values are indices into `train`.
+struct RankerLabelSplit {
+  std::vector<uint32_t> retrieval_rows;
+  std::vector<uint32_t> label_rows;
+};
+RankerLabelSplit SplitRankerLabels(std::span<const data::Interaction> train, size_t num_users,
+                                   double fraction, int min_positives, uint64_t seed);
 
 class TwoStageScorer final : public retrieval::ItemScorer {
  public:
