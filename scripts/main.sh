@@ -19,7 +19,7 @@ done
 
 movielens=${VREC_MOVIELENS_DIR:-../shared/data/ml-100k}
 if [ -d "$movielens" ]; then
-  for model in pop sar two-tower; do
+  for model in pop sar two-tower two-stage; do
     ./build/vrec eval --movielens "$movielens" --model "$model"
   done
 fi
