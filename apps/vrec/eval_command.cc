@@ -166,6 +166,8 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
       ->capture_default_str();
   cmd->add_option("--candidates", ts.candidates, "two-stage: retrieval depth fed to the ranker")
       ->capture_default_str();
+  cmd->add_option("--label-folds", ts.label_folds, "two-stage: label slices, each with its own retrieval fit")
+      ->capture_default_str();
   cmd->add_flag("!--no-refit", ts.refit_on_full,
                 "two-stage: score with the retrieval model the ranker was trained on");
   cmd->add_flag("--binary-labels", ts.binary_labels, "two-stage: label every held-out positive 1");

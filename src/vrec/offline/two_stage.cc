@@ -36,7 +36,7 @@ int64_t LatestTime(std::span<const data::Interaction> rows) {
 }  // namespace
 
 RankerLabelSplit SplitRankerLabels(std::span<const data::Interaction> train, size_t num_users,
-                                   double fraction, int min_positives, uint64_t seed) {
+                                   double fraction, int min_positives, uint64_t seed, int fold) {
   std::vector<std::vector<uint32_t>> positive_rows(num_users);
   for (uint32_t i = 0; i < train.size(); ++i) {
     if (data::PreferenceWeight(train[i]) > 0) positive_rows[train[i].user].push_back(i);
@@ -47,7 +47,8 @@ RankerLabelSplit SplitRankerLabels(std::span<const data::Interaction> train, siz
     if (static_cast<int>(rows.size()) < min_positives) continue;
     std::shuffle(rows.begin(), rows.end(), rng);
     const auto n = static_cast<size_t>(std::lround(fraction * static_cast<double>(rows.size())));
-    for (size_t k = 0; k < n; ++k) is_label[rows[k]] = true;
+    const size_t begin = std::min(rows.size(), n * static_cast<size_t>(fold));
+    for (size_t k = begin; k < std::min(rows.size(), begin + n); ++k) is_label[rows[k]] = true;
   }
   RankerLabelSplit split;
   for (uint32_t i = 0; i < train.size(); ++i)
@@ -97,21 +98,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     if (options_.verbose) std::fprintf(stderr, "two-stage: %s\n", s.c_str());
   };
 
-  // 1. The label slice, which the retrieval model never sees.
-  const RankerLabelSplit split =
-      SplitRankerLabels(train, nu, options_.label_fraction, options_.min_positives_to_label, options_.seed);
-  std::vector<data::Interaction> retrieval_rows;
-  retrieval_rows.reserve(split.retrieval_rows.size());
-  for (uint32_t i : split.retrieval_rows) retrieval_rows.push_back(train[i]);
-  std::vector<std::vector<std::pair<uint32_t, float>>> labels(nu);  // (video, grade)
-  for (uint32_t i : split.label_rows) {
-    labels[train[i].user].emplace_back(train[i].video, options_.binary_labels ? 1.0f : Grade(train[i]));
-  }
-  std::mt19937_64 rng(options_.seed + 1);
-  say(StrCat("retrieval rows ", retrieval_rows.size(), ", label rows ",
-             train.size() - retrieval_rows.size()));
-
-  // 2. Retrieval, similarity and aggregates on the retrieval part only.
+  // 2. Retrieval, similarity and aggregates on the given rows.
   auto fit_sources = [&](std::span<const data::Interaction> rows) -> Status {
     two_tower_ = std::make_unique<retrieval::TwoTowerScorer>(options_.two_tower);
     VREC_RETURN_IF_ERROR(two_tower_->Fit(ds, rows));
@@ -126,38 +113,53 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     for (const data::Interaction& x : rows) in_catalog_[x.video] = true;
     return OkStatus();
   };
-  VREC_RETURN_IF_ERROR(fit_sources(retrieval_rows));
 
-  // 3. Ranking data: each labelled user's candidates, labelled by the label slice.
+  // Validation users are fixed across folds, so no user has groups on both sides.
+  std::vector<bool> is_valid_user(nu);
+  {
+    std::mt19937_64 rng(options_.seed + 1);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    for (size_t u = 0; u < nu; ++u) is_valid_user[u] = unit(rng) < options_.valid_user_fraction;
+  }
   ranking::RankingData data[2];  // train, valid
   for (auto& d : data) d.feature_names = ranking::RankingFeatureNames();
-  std::vector<uint32_t> users;
-  for (uint32_t u = 0; u < nu; ++u) {
-    if (!labels[u].empty()) users.push_back(u);
-  }
-  std::shuffle(users.begin(), users.end(), rng);
-  const auto num_valid =
-      static_cast<size_t>(options_.valid_user_fraction * static_cast<double>(users.size()));
-  std::vector<uint32_t> videos;
-  std::vector<ranking::CandidateSignals> signals;
-  const ranking::RequestContext request{.time = as_of_, .known_time_of_day = false};
-  for (size_t k = 0; k < users.size(); ++k) {
-    const uint32_t u = users[k];
-    Candidates(u, seen_[u], videos, signals);
-    std::vector<float> grades(videos.size(), 0.0f);
-    bool any = false;
-    for (auto [v, g] : labels[u]) {
-      auto it = std::find(videos.begin(), videos.end(), v);
-      if (it != videos.end()) {
-        grades[it - videos.begin()] = std::max(grades[it - videos.begin()], g);
-        any = true;
-      }
+  for (int fold = 0; fold < options_.label_folds; ++fold) {
+    // 1. The label slice, which the retrieval model of this fold never sees.
+    const RankerLabelSplit split = SplitRankerLabels(train, nu, options_.label_fraction,
+                                                     options_.min_positives_to_label, options_.seed, fold);
+    std::vector<data::Interaction> retrieval_rows;
+    retrieval_rows.reserve(split.retrieval_rows.size());
+    for (uint32_t i : split.retrieval_rows) retrieval_rows.push_back(train[i]);
+    std::vector<std::vector<std::pair<uint32_t, float>>> labels(nu);  // (video, grade)
+    for (uint32_t i : split.label_rows) {
+      labels[train[i].user].emplace_back(train[i].video, options_.binary_labels ? 1.0f : Grade(train[i]));
     }
-    if (!any) continue;  // no positive among the candidates: nothing to rank
-    ranking::RankingData& d = data[k < num_valid ? 1 : 0];
-    features_->Assemble(u, request, videos, signals, d.features);
-    d.labels.insert(d.labels.end(), grades.begin(), grades.end());
-    d.group_sizes.push_back(static_cast<uint32_t>(videos.size()));
+    say(StrCat("fold ", fold, ": retrieval rows ", retrieval_rows.size(), ", label rows ",
+               split.label_rows.size()));
+    VREC_RETURN_IF_ERROR(fit_sources(retrieval_rows));
+
+    // 3. Ranking data: each labelled user's candidates, labelled by the label slice.
+    std::vector<uint32_t> videos;
+    std::vector<ranking::CandidateSignals> signals;
+    const ranking::RequestContext request{.time = as_of_, .known_time_of_day = false};
+    for (uint32_t u = 0; u < nu; ++u) {
+      if (labels[u].empty()) continue;
+      Candidates(u, seen_[u], videos, signals);
+      std::vector<float> grades(videos.size(), 0.0f);
+      bool any = false;
+      for (auto [v, g] : labels[u]) {
+        auto it = std::find(videos.begin(), videos.end(), v);
+        if (it != videos.end()) {
+          grades[it - videos.begin()] = std::max(grades[it - videos.begin()], g);
+          any = true;
+        }
+      }
+      if (!any) continue;  // no positive among the candidates: nothing to rank
+      ranking::RankingData& d = data[is_valid_user[u] ? 1 : 0];
+      features_->Assemble(u, request, videos, signals, d.features);
+      d.labels.insert(d.labels.end(), grades.begin(), grades.end());
+      d.group_sizes.push_back(static_cast<uint32_t>(videos.size()));
+    }
   }
   if (data[0].group_sizes.empty() || data[1].group_sizes.empty()) {
     return InvalidArgumentError("two-stage: too few users with held-out positives among their candidates");

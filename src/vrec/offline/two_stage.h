@@ -22,7 +22,10 @@
 namespace vrec::offline {
 
 struct TwoStageOptions {
-  double label_fraction = 0.3;       // share of each user's positives that label the ranker
+  double label_fraction = 0.3;  // share of each user's positives that label the ranker
+  // Label slices, each with its own retrieval fit (more ranker groups for more training time);
+  // needs label_folds * label_fraction <= 1.
+  int label_folds = 2;
   int min_positives_to_label = 5;    // users with fewer positives are not used for labels
   int candidates = 100;              // retrieval depth fed to the ranker
   double valid_user_fraction = 0.2;  // users whose groups form the ranker's validation set
@@ -48,8 +51,9 @@ struct RankerLabelSplit {
   std::vector<uint32_t> retrieval_rows;
   std::vector<uint32_t> label_rows;
 };
+// `fold` picks which slice of that size is held out (disjoint while (fold + 1) * fraction <= 1).
 RankerLabelSplit SplitRankerLabels(std::span<const data::Interaction> train, size_t num_users,
-                                   double fraction, int min_positives, uint64_t seed);
+                                   double fraction, int min_positives, uint64_t seed, int fold = 0);
 
 class TwoStageScorer final : public retrieval::ItemScorer {
  public:

@@ -40,8 +40,11 @@ TEST(SplitRankerLabels, PartitionsRowsAndLabelsOnlyPositivesOfActiveUsers) {
       EXPECT_NEAR(labelled[u], 0.2 * positives[u], 0.51);
     }
   }
-  // Deterministic by seed.
+  // Deterministic by seed; folds hold out disjoint slices.
   EXPECT_EQ(SplitRankerLabels(ds.interactions, ds.users.size(), 0.2, 5, 7).label_rows, s.label_rows);
+  const RankerLabelSplit next = SplitRankerLabels(ds.interactions, ds.users.size(), 0.2, 5, 7, 1);
+  EXPECT_EQ(next.label_rows.size(), s.label_rows.size());
+  for (uint32_t i : next.label_rows) EXPECT_FALSE(label.count(i)) << "row " << i << " in two folds";
 }
 
 TEST(TwoStageScorer, RanksRetrievalCandidatesFirst) {

@@ -23,13 +23,13 @@ const std::vector<std::string>& RankingFeatureNames() {
       // user demographics
       "user_age", "user_gender",
       // user behaviour
-      "user_log_positives", "user_mean_weight", "user_mean_watch_ratio", "user_days_since_last",
+      "user_log_positives_ppm", "user_mean_weight", "user_mean_watch_ratio", "user_days_since_last",
       // video static
       "video_primary_category", "video_num_categories", "video_log_duration_s", "video_upload_age_days",
       "video_age_restricted",
       // video engagement
-      "video_log_positives", "video_mean_weight", "video_completion", "video_like_rate", "video_comment_rate",
-      "video_share_rate", "video_play_rate", "video_skip_rate",
+      "video_log_positives_ppm", "video_mean_weight", "video_completion", "video_like_rate",
+      "video_comment_rate", "video_share_rate", "video_play_rate", "video_skip_rate",
       // request context
       "ctx_hour", "ctx_day_of_week", "ctx_device",
       // cross features
@@ -39,7 +39,7 @@ const std::vector<std::string>& RankingFeatureNames() {
       "retrieval_score", "retrieval_rank", "similarity_score", "similarity_rank",
       // the same, relative to the request's best candidate (robust to score scale shifts between
       // model versions)
-      "retrieval_score_gap", "similarity_share"};
+      "retrieval_score_gap", "similarity_share", "popularity_share"};
   return kNames;
 }
 
@@ -100,6 +100,7 @@ void FeatureAggregates::Observe(const data::Interaction& x) {
   const float w = data::PreferenceWeight(x);
   if (w <= 0) return;
   ++v.positives;
+  ++total_positives_;
   v.weight_sum += w;
   ++u.positives;
   u.weight_sum += w;
@@ -119,7 +120,12 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
   const UserAgg& u = du != nullptr ? users_[user] : none_user;
   const size_t base = static_cast<size_t>(user) * num_categories_;
   const data::Context ctx = data::ContextOf(data::Interaction{.timestamp = request.time});
-  const float user_log_positives = Log1p(u.positives);
+  // Counts per million positives rather than raw: a model trained on aggregates of part of the log
+  // then reads aggregates of the whole log on the same scale.
+  const double per_million = total_positives_ > 0 ? 1e6 / static_cast<double>(total_positives_) : 0.0;
+  const float user_log_positives = Log1p(u.positives * per_million);
+  int32_t most_positives = 0;
+  for (uint32_t vi : videos) most_positives = std::max(most_positives, videos_[vi].positives);
   float best_retrieval = kNaN, best_similarity = kNaN;
   for (const CandidateSignals& s : signals) {
     if (!std::isnan(s.retrieval_score) && !(s.retrieval_score <= best_retrieval))
@@ -160,7 +166,7 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
             data::IsMissing(dv.duration_s) ? kNaN : Log1p(dv.duration_s),
             dv.upload_time == data::kUnknownTime ? kNaN : Days(request.time - dv.upload_time),
             dv.age_restricted ? 1.0f : 0.0f,
-            Log1p(v.positives),
+            Log1p(v.positives * per_million),
             Ratio(v.weight_sum, v.positives),
             Ratio(v.ratio_sum, v.ratio_count),
             Ratio(v.likes, v.plays),
@@ -177,13 +183,14 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
             du == nullptr || du->language.empty() || dv.language.empty()
                 ? kNaN
                 : (du->language == dv.language ? 1.0f : 0.0f),
-            Log1p(v.positives) - user_log_positives,
+            Log1p(v.positives * per_million) - user_log_positives,
             s.retrieval_score,
             s.retrieval_rank < 0 ? kNaN : static_cast<float>(s.retrieval_rank),
             s.similarity_score,
             s.similarity_rank < 0 ? kNaN : static_cast<float>(s.similarity_rank),
             s.retrieval_score - best_retrieval,
             best_similarity > 0 ? s.similarity_score / best_similarity : kNaN,
+            most_positives > 0 ? static_cast<float>(v.positives) / static_cast<float>(most_positives) : kNaN,
         });
     assert(out.size() - start == RankingFeatureNames().size());
   }

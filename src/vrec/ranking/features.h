@@ -78,6 +78,7 @@ class FeatureAggregates {
   size_t num_categories_;
   std::vector<UserAgg> users_;
   std::vector<VideoAgg> videos_;
+  int64_t total_positives_ = 0;  // all users, all videos: counts are read per million of these
   // users x categories: positives and last positive time per category.
   std::vector<int32_t> user_category_count_;
   std::vector<int64_t> user_category_last_;

@@ -65,11 +65,12 @@ TEST(RankingFeatures, ComputesBehaviourEngagementAndCrossFeatures) {
   const int64_t now = 100 + 2 * 86400;
   std::vector<float> r = Row(agg, 0, 0, now);
   EXPECT_EQ(r[Col("user_age")], 30);
-  EXPECT_FLOAT_EQ(r[Col("user_log_positives")], std::log1p(2.0f));  // play + like
-  EXPECT_FLOAT_EQ(r[Col("video_like_rate")], 1.0f);                 // 1 like / 1 play
-  EXPECT_FLOAT_EQ(r[Col("video_skip_rate")], 0.5f);                 // 1 skip / (1 play + 1 skip)
-  EXPECT_FLOAT_EQ(r[Col("video_completion")], 0.3f);                // (0.5 + 0.1) / 2
-  EXPECT_FLOAT_EQ(r[Col("cross_category_share")], 1.0f);            // all of user 0's positives are Music
+  // play + like, per million of the 3 positives in all
+  EXPECT_FLOAT_EQ(r[Col("user_log_positives_ppm")], std::log1p(2.0 * 1e6 / 3));
+  EXPECT_FLOAT_EQ(r[Col("video_like_rate")], 1.0f);       // 1 like / 1 play
+  EXPECT_FLOAT_EQ(r[Col("video_skip_rate")], 0.5f);       // 1 skip / (1 play + 1 skip)
+  EXPECT_FLOAT_EQ(r[Col("video_completion")], 0.3f);      // (0.5 + 0.1) / 2
+  EXPECT_FLOAT_EQ(r[Col("cross_category_share")], 1.0f);  // all of user 0's positives are Music
   EXPECT_FLOAT_EQ(r[Col("cross_days_since_category")], (now - 110) / 86400.0f);
   EXPECT_EQ(r[Col("cross_language_match")], 1.0f);
   EXPECT_FLOAT_EQ(r[Col("video_upload_age_days")], now / 86400.0f);
