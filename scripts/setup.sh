@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
-  libtorch-dev libfaiss-dev nlohmann-json3-dev
+  libtorch-dev libfaiss-dev libxgboost-dev nlohmann-json3-dev
   # FAISS trains and adds through BLAS; without OpenBLAS, libblas.so.3 is the reference BLAS and
   # IVF training at 1M vectors takes minutes instead of seconds.
   libopenblas0-pthread
