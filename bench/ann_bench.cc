@@ -7,7 +7,6 @@
 // Queries are single-threaded (omp_set_num_threads(1)), one query per call, as in serving. Index
 // builds use all OpenMP threads. recall_at_k is |ANN top-k ∩ exact top-k| / k averaged over queries.
 #include <omp.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "vrec/common/sys.h"
 #include "vrec/retrieval/ann_index.h"
 
 namespace {
@@ -55,11 +55,7 @@ double CurrentRssMb() {
   return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
-double PeakRssMb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
+double PeakRssMb() { return static_cast<double>(vrec::PeakRssBytes()) / (1 << 20); }
 
 void Normalize(float* v, int d) {
   double norm = 0;

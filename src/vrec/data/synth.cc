@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "vrec/common/csv.h"
+#include "vrec/common/parallel.h"
 #include "vrec/common/progress.h"
 #include "vrec/common/strings.h"
 
@@ -160,25 +161,6 @@ class AliasTable {
   std::vector<float> prob_;
   std::vector<uint32_t> alias_;
 };
-
-// Runs fn(begin, end) over [0, n) in chunks on `threads` threads (the caller's included). Chunks
-// are handed out dynamically because users' workloads are heavy-tailed.
-template <typename Fn>
-void ParallelFor(int64_t n, int threads, int64_t chunk, const Fn& fn) {
-  std::atomic<int64_t> next{0};
-  auto worker = [&] {
-    while (true) {
-      int64_t begin = next.fetch_add(chunk);
-      if (begin >= n) return;
-      fn(begin, std::min(n, begin + chunk));
-    }
-  };
-  int spawn = static_cast<int>(std::min<int64_t>(threads, (n + chunk - 1) / chunk)) - 1;
-  std::vector<std::thread> pool;
-  for (int i = 0; i < spawn; ++i) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Static world description.

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
 
@@ -128,16 +129,7 @@ RankerOptions OptionsFromJson(const json& j) {  // throws on missing or mistyped
 }
 
 // FNV-1a 64: detects a corrupt or swapped model file before XGBoost parses it.
-std::string Fingerprint(std::string_view bytes) {
-  uint64_t h = 14695981039346656037ull;
-  for (const char c : bytes) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
+std::string Fingerprint(std::string_view bytes) { return HashHex(bytes); }
 
 // NotFound when the file does not exist; Internal on other I/O errors.
 StatusOr<std::string> ReadFile(const fs::path& path) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "vrec/common/parallel.h"
 #include "vrec/common/strings.h"
 #include "vrec/retrieval/two_tower_features.h"
 
@@ -289,20 +290,6 @@ std::vector<std::vector<std::pair<uint32_t, float>>> CollectPositives(
     }
   }
   return positives;
-}
-
-// Runs fn(0..n-1) on up to `threads` threads.
-template <typename Fn>
-void ParallelFor(size_t n, int threads, const Fn& fn) {
-  const size_t workers = std::min(n, static_cast<size_t>(std::max(1, threads)));
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t k = next.fetch_add(1); k < n; k = next.fetch_add(1)) fn(k);
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < workers; ++t) pool.emplace_back(work);
-  work();
-  for (std::thread& t : pool) t.join();
 }
 
 }  // namespace
@@ -595,14 +582,16 @@ struct TwoTowerScorer::Impl {
     out.video_emb_.assign(nv * d, 0.0f);
     out.unk_user_emb_.assign(d, 0.0f);
     m.EmbedUser(UserInput{}, out.unk_user_emb_);
-    ParallelFor(nu + nv, o.threads, [&](size_t k) {
-      if (k < nu) {
-        m.EmbedUser(UserInputFrom(ds, static_cast<uint32_t>(k), positives[k]),
-                    std::span<float>(&out.user_emb_[k * d], d));
-      } else {
-        const size_t v = k - nu;
-        m.EmbedVideo(VideoInputFrom(ds, static_cast<uint32_t>(v), counts[v]),
-                     std::span<float>(&out.video_emb_[v * d], d));
+    ParallelFor(static_cast<int64_t>(nu + nv), o.threads, 256, [&](int64_t begin, int64_t end) {
+      for (auto k = static_cast<size_t>(begin); k < static_cast<size_t>(end); ++k) {
+        if (k < nu) {
+          m.EmbedUser(UserInputFrom(ds, static_cast<uint32_t>(k), positives[k]),
+                      std::span<float>(&out.user_emb_[k * d], d));
+        } else {
+          const size_t v = k - nu;
+          m.EmbedVideo(VideoInputFrom(ds, static_cast<uint32_t>(v), counts[v]),
+                       std::span<float>(&out.video_emb_[v * d], d));
+        }
       }
     });
   }
