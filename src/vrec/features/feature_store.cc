@@ -1,0 +1,427 @@
+#include "vrec/features/feature_store.h"
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cstring>
+#include <map>
+
+#include "vrec/common/strings.h"
+
+namespace vrec::features {
+
+namespace {
+
+constexpr std::string_view kFormatKey = "m/format";
+constexpr std::string_view kEventPrefix = "e/";
+constexpr std::string_view kHistoryPrefix = "h/";
+constexpr std::string_view kVideoPrefix = "v/";
+
+// First byte of every record: bump it when a record's layout changes, and keep decoding the old one.
+constexpr uint8_t kEventRecordV1 = 1;
+constexpr uint8_t kHistoryRecordV1 = 1;
+constexpr uint8_t kFlagsRecordV1 = 1;
+
+constexpr uint8_t kFlagUnavailable = 1;
+constexpr uint8_t kFlagAgeRestricted = 2;
+
+// ---- keys ------------------------------------------------------------------------------------
+
+std::string KeyWithId(std::string_view prefix, uint64_t id) {
+  std::string key(prefix);
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((id >> shift) & 0xff));
+  return key;
+}
+
+// The id of a key made by KeyWithId, or nullopt when the key does not have that shape.
+std::optional<uint64_t> IdOfKey(std::string_view key, std::string_view prefix) {
+  if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return std::nullopt;
+  uint64_t id = 0;
+  for (size_t i = prefix.size(); i < key.size(); ++i) id = (id << 8) | static_cast<unsigned char>(key[i]);
+  return id;
+}
+
+// A key for messages: "h/42" rather than eight raw bytes.
+std::string DescribeKey(std::string_view key) {
+  for (std::string_view prefix : {kEventPrefix, kHistoryPrefix, kVideoPrefix}) {
+    if (auto id = IdOfKey(key, prefix)) return StrCat(prefix, *id);
+  }
+  std::string out;
+  for (unsigned char c : key) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += StrCat("\\x", "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
+    }
+  }
+  return out;
+}
+
+// ---- records ---------------------------------------------------------------------------------
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+  void Byte(uint8_t b) { out_.push_back(static_cast<char>(b)); }
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      Byte(static_cast<uint8_t>(v | 0x80));
+      v >>= 7;
+    }
+    Byte(static_cast<uint8_t>(v));
+  }
+  void SignedVarint(int64_t v) {  // zigzag: small magnitudes of either sign take few bytes
+    Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  }
+  void Float(float f) {  // little-endian IEEE bits; NaN (absent) round-trips
+    const uint32_t bits = std::bit_cast<uint32_t>(f);
+    for (int shift = 0; shift < 32; shift += 8) Byte(static_cast<uint8_t>(bits >> shift));
+  }
+
+ private:
+  std::string& out_;
+};
+
+// Reads a record; every read fails (returns false) instead of running past the end.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool Byte(uint8_t& b) {
+    if (pos_ >= in_.size()) return false;
+    b = static_cast<uint8_t>(in_[pos_++]);
+    return true;
+  }
+  bool Varint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      uint8_t b = 0;
+      if (!Byte(b)) return false;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return shift < 63 || b <= 1;
+    }
+    return false;
+  }
+  bool SignedVarint(int64_t& v) {
+    uint64_t u = 0;
+    if (!Varint(u)) return false;
+    v = static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+    return true;
+  }
+  bool Float(float& f) {
+    uint32_t bits = 0;
+    for (int shift = 0; shift < 32; shift += 8) {
+      uint8_t b = 0;
+      if (!Byte(b)) return false;
+      bits |= static_cast<uint32_t>(b) << shift;
+    }
+    f = std::bit_cast<float>(bits);
+    return true;
+  }
+  bool AtEnd() const { return pos_ == in_.size(); }
+  size_t remaining() const { return in_.size() - pos_; }
+
+ private:
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+bool DecodeEventType(uint8_t b, data::EventType& type) {
+  if (b > static_cast<uint8_t>(data::EventType::kRating)) return false;
+  type = static_cast<data::EventType>(b);
+  return true;
+}
+
+bool DecodeDevice(uint8_t b, data::Device& device) {
+  if (b > static_cast<uint8_t>(data::Device::kTv)) return false;
+  device = static_cast<data::Device>(b);
+  return true;
+}
+
+Status Corrupt(std::string_view key, std::string_view what) {
+  return DataLossError(StrCat("feature store record ", DescribeKey(key), ": ", what));
+}
+
+// Event record v1: version, user (varint), video (varint), type, device, time (zigzag varint),
+// watch ratio (float32 LE).
+std::string EncodeEvent(const Event& e) {
+  std::string out;
+  Writer w(out);
+  w.Byte(kEventRecordV1);
+  w.Varint(e.user.value);
+  w.Varint(e.video.value);
+  w.Byte(static_cast<uint8_t>(e.type));
+  w.Byte(static_cast<uint8_t>(e.device));
+  w.SignedVarint(e.time);
+  w.Float(e.watch_ratio);
+  return out;
+}
+
+StatusOr<Event> DecodeEvent(std::string_view key, std::string_view value) {
+  Reader r(value);
+  uint8_t version = 0, type = 0, device = 0;
+  if (!r.Byte(version)) return Corrupt(key, "empty event record");
+  if (version != kEventRecordV1) return Corrupt(key, StrCat("unknown event record version ", int{version}));
+  Event e;
+  if (!r.Varint(e.user.value) || !r.Varint(e.video.value) || !r.Byte(type) || !r.Byte(device) ||
+      !r.SignedVarint(e.time) || !r.Float(e.watch_ratio) || !r.AtEnd()) {
+    return Corrupt(key, "truncated or overlong event record");
+  }
+  if (!DecodeEventType(type, e.type)) return Corrupt(key, StrCat("bad event type ", int{type}));
+  if (!DecodeDevice(device, e.device)) return Corrupt(key, StrCat("bad device ", int{device}));
+  return e;
+}
+
+// History record v1: version, count (varint), then per entry, oldest first: video (varint), time
+// minus the previous entry's time (zigzag varint; the first from 0), type, watch ratio (float32).
+// ~15 bytes per entry.
+std::string EncodeHistory(std::span<const HistoryEntry> entries) {
+  std::string out;
+  out.reserve(2 + entries.size() * 15);
+  Writer w(out);
+  w.Byte(kHistoryRecordV1);
+  w.Varint(entries.size());
+  int64_t prev = 0;
+  for (const HistoryEntry& h : entries) {
+    w.Varint(h.video.value);
+    // Wrapping subtraction: any pair of int64 times round-trips (DecodeHistory adds it back).
+    w.SignedVarint(static_cast<int64_t>(static_cast<uint64_t>(h.time) - static_cast<uint64_t>(prev)));
+    w.Byte(static_cast<uint8_t>(h.type));
+    w.Float(h.watch_ratio);
+    prev = h.time;
+  }
+  return out;
+}
+
+StatusOr<std::vector<HistoryEntry>> DecodeHistory(std::string_view key, std::string_view value) {
+  Reader r(value);
+  uint8_t version = 0;
+  if (!r.Byte(version)) return Corrupt(key, "empty history record");
+  if (version != kHistoryRecordV1)
+    return Corrupt(key, StrCat("unknown history record version ", int{version}));
+  uint64_t count = 0;
+  if (!r.Varint(count)) return Corrupt(key, "truncated history record");
+  // Every entry takes at least 7 bytes: a count beyond that is corruption, not a huge allocation.
+  if (count > r.remaining() / 7) return Corrupt(key, StrCat("history record claims ", count, " entries"));
+  std::vector<HistoryEntry> entries(count);
+  int64_t prev = 0;
+  for (HistoryEntry& h : entries) {
+    int64_t delta = 0;
+    uint8_t type = 0;
+    if (!r.Varint(h.video.value) || !r.SignedVarint(delta) || !r.Byte(type) || !r.Float(h.watch_ratio)) {
+      return Corrupt(key, "truncated history record");
+    }
+    if (!DecodeEventType(type, h.type)) return Corrupt(key, StrCat("bad event type ", int{type}));
+    h.time = static_cast<int64_t>(static_cast<uint64_t>(prev) + static_cast<uint64_t>(delta));
+    prev = h.time;
+  }
+  if (!r.AtEnd()) return Corrupt(key, "trailing bytes after history record");
+  return entries;
+}
+
+std::string EncodeFlags(VideoFlags f) {
+  uint8_t bits = (f.unavailable ? kFlagUnavailable : 0) | (f.age_restricted ? kFlagAgeRestricted : 0);
+  return std::string{static_cast<char>(kFlagsRecordV1), static_cast<char>(bits)};
+}
+
+StatusOr<VideoFlags> DecodeFlags(std::string_view key, std::string_view value) {
+  if (value.size() != 2 || static_cast<uint8_t>(value[0]) != kFlagsRecordV1) {
+    return Corrupt(key, "bad video flags record");
+  }
+  const auto bits = static_cast<uint8_t>(value[1]);
+  if ((bits & ~(kFlagUnavailable | kFlagAgeRestricted)) != 0) {
+    return Corrupt(key, StrCat("unknown video flag bits ", int{bits}));
+  }
+  return VideoFlags{(bits & kFlagUnavailable) != 0, (bits & kFlagAgeRestricted) != 0};
+}
+
+// Keeps the newest `max` entries of a history that is ordered oldest first.
+void KeepNewest(std::vector<HistoryEntry>& entries, size_t max) {
+  if (entries.size() > max) entries.erase(entries.begin(), entries.end() - static_cast<ptrdiff_t>(max));
+}
+
+}  // namespace
+
+// ---- FeatureStore ----------------------------------------------------------------------------
+
+FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options,
+                           uint64_t next_seq)
+    : kv_(std::move(kv)), options_(options), next_seq_(next_seq), last_committed_(next_seq - 1) {}
+
+StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyValueStore> kv,
+                                                           const FeatureStoreOptions& options) {
+  if (options.max_history == 0) return InvalidArgumentError("feature store: max_history must be positive");
+
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> format, kv->Get(kFormatKey));
+  if (!format) {
+    WriteBatch batch;
+    batch.Put(kFormatKey, std::to_string(kFeatureStoreFormatVersion));
+    VREC_RETURN_IF_ERROR(kv->Write(batch, WriteOptions{.sync = true}));
+  } else {
+    int version = 0;
+    auto [p, ec] = std::from_chars(format->data(), format->data() + format->size(), version);
+    if (ec != std::errc() || p != format->data() + format->size()) {
+      return DataLossError(StrCat(kv->uri(), ": feature store key ", kFormatKey, " holds '",
+                                  DescribeKey(*format), "', not a version number"));
+    }
+    if (version > kFeatureStoreFormatVersion) {
+      return FailedPreconditionError(StrCat(kv->uri(), ": feature store layout version ", version,
+                                            " is newer than this build understands (",
+                                            kFeatureStoreFormatVersion, "); upgrade vrec"));
+    }
+  }
+
+  uint64_t next_seq = 1;
+  VREC_ASSIGN_OR_RETURN(std::optional<KeyValue> last, kv->Last(kEventPrefix));
+  if (last) {
+    std::optional<uint64_t> seq = IdOfKey(last->key, kEventPrefix);
+    if (!seq || *seq == UINT64_MAX) return Corrupt(last->key, "malformed event log key");
+    next_seq = *seq + 1;
+  }
+  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(kv), options, next_seq));
+}
+
+StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::string_view uri,
+                                                           const FeatureStoreOptions& options) {
+  VREC_ASSIGN_OR_RETURN(std::unique_ptr<KeyValueStore> kv, OpenKeyValueStore(uri));
+  return Open(std::move(kv), options);
+}
+
+size_t FeatureStore::StripeOf(UserId user) {
+  // Fibonacci hashing: consecutive ids spread over all stripes.
+  return static_cast<size_t>((user.value * 0x9E3779B97F4A7C15ull) >> 58) % kNumStripes;
+}
+
+StatusOr<std::vector<HistoryEntry>> FeatureStore::History(UserId user) const {
+  const std::string key = KeyWithId(kHistoryPrefix, user.value);
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(key));
+  if (!value) return std::vector<HistoryEntry>();
+  VREC_ASSIGN_OR_RETURN(std::vector<HistoryEntry> entries, DecodeHistory(key, *value));
+  KeepNewest(entries, options_.max_history);
+  return entries;
+}
+
+uint64_t FeatureStore::BeginAppend(size_t n) {
+  std::lock_guard lock(seq_mu_);
+  const uint64_t first = next_seq_;
+  next_seq_ += n;
+  in_flight_.insert(first);
+  return first;
+}
+
+void FeatureStore::EndAppend(uint64_t first, size_t n, bool ok) {
+  std::lock_guard lock(seq_mu_);
+  in_flight_.erase(first);
+  if (ok) last_committed_ = std::max(last_committed_, first + n - 1);
+}
+
+uint64_t FeatureStore::VisibleSequence() const {
+  std::lock_guard lock(seq_mu_);
+  return in_flight_.empty() ? next_seq_ - 1 : *in_flight_.begin() - 1;
+}
+
+uint64_t FeatureStore::LastSequence() const {
+  std::lock_guard lock(seq_mu_);
+  return last_committed_;
+}
+
+Status FeatureStore::AppendEvents(std::span<const Event> events) {
+  if (events.empty()) return OkStatus();
+
+  // The events of each user, in span order.
+  std::map<uint64_t, std::vector<size_t>> by_user;
+  for (size_t i = 0; i < events.size(); ++i) by_user[events[i].user.value].push_back(i);
+
+  // Lock the stripes of every user of the batch, in ascending stripe order (no deadlock between
+  // batches that share users).
+  std::vector<size_t> stripe_ids;
+  for (const auto& [user, idx] : by_user) stripe_ids.push_back(StripeOf(UserId{user}));
+  std::sort(stripe_ids.begin(), stripe_ids.end());
+  stripe_ids.erase(std::unique(stripe_ids.begin(), stripe_ids.end()), stripe_ids.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(stripe_ids.size());
+  for (size_t s : stripe_ids) locks.emplace_back(stripes_[s]);
+
+  std::vector<std::string> history_keys;
+  history_keys.reserve(by_user.size());
+  for (const auto& [user, idx] : by_user) history_keys.push_back(KeyWithId(kHistoryPrefix, user));
+  VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> old, kv_->MultiGet(history_keys));
+
+  WriteBatch batch;
+  size_t u = 0;
+  for (const auto& [user, idx] : by_user) {
+    std::vector<HistoryEntry> entries;
+    if (old[u]) {
+      VREC_ASSIGN_OR_RETURN(entries, DecodeHistory(history_keys[u], *old[u]));
+    }
+    for (size_t i : idx) {
+      const Event& e = events[i];
+      // Oldest first by time; ties keep append order. Events usually arrive in time order, so
+      // the insertion point is almost always the end.
+      auto pos = std::upper_bound(entries.begin(), entries.end(), e.time,
+                                  [](int64_t t, const HistoryEntry& h) { return t < h.time; });
+      entries.insert(pos, HistoryEntry{e.video, e.time, e.type, e.watch_ratio});
+    }
+    KeepNewest(entries, options_.max_history);
+    batch.Put(history_keys[u], EncodeHistory(entries));
+    ++u;
+  }
+
+  // Sequence numbers are taken last, once nothing but the write itself can fail.
+  const uint64_t first = BeginAppend(events.size());
+  for (size_t i = 0; i < events.size(); ++i)
+    batch.Put(KeyWithId(kEventPrefix, first + i), EncodeEvent(events[i]));
+  Status status = kv_->Write(batch, WriteOptions{.sync = true});
+  EndAppend(first, events.size(), status.ok());
+  return status;
+}
+
+Status FeatureStore::ScanEvents(uint64_t after_seq, size_t limit,
+                                std::vector<std::pair<uint64_t, Event>>& out) const {
+  out.clear();
+  if (limit == 0) return InvalidArgumentError("ScanEvents: limit must be positive");
+  // Read the visibility bound first: every sequence <= visible is written or abandoned for good.
+  const uint64_t visible = VisibleSequence();
+  if (after_seq >= visible) return OkStatus();
+  VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page,
+                        kv_->Scan(kEventPrefix, KeyWithId(kEventPrefix, after_seq), limit));
+  out.reserve(page.size());
+  for (const KeyValue& kv : page) {
+    std::optional<uint64_t> seq = IdOfKey(kv.key, kEventPrefix);
+    if (!seq) return Corrupt(kv.key, "malformed event log key");
+    if (*seq > visible) break;
+    VREC_ASSIGN_OR_RETURN(Event e, DecodeEvent(kv.key, kv.value));
+    out.emplace_back(*seq, e);
+  }
+  return OkStatus();
+}
+
+Status FeatureStore::SetVideoFlags(VideoId video, VideoFlags flags) {
+  WriteBatch batch;
+  const std::string key = KeyWithId(kVideoPrefix, video.value);
+  if (flags == VideoFlags{}) {
+    batch.Delete(key);
+  } else {
+    batch.Put(key, EncodeFlags(flags));
+  }
+  return kv_->Write(batch, WriteOptions{.sync = true});
+}
+
+StatusOr<std::vector<std::pair<VideoId, VideoFlags>>> FeatureStore::AllVideoFlags() const {
+  constexpr size_t kPage = 4096;
+  std::vector<std::pair<VideoId, VideoFlags>> out;
+  std::string after;
+  while (true) {
+    VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page, kv_->Scan(kVideoPrefix, after, kPage));
+    for (const KeyValue& kv : page) {
+      std::optional<uint64_t> id = IdOfKey(kv.key, kVideoPrefix);
+      if (!id) return Corrupt(kv.key, "malformed video flags key");
+      VREC_ASSIGN_OR_RETURN(VideoFlags flags, DecodeFlags(kv.key, kv.value));
+      out.emplace_back(VideoId{*id}, flags);
+    }
+    if (page.size() < kPage) break;
+    after = page.back().key;
+  }
+  return out;
+}
+
+}  // namespace vrec::features

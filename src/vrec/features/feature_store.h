@@ -1,0 +1,149 @@
+// The online state of the serving process, typed, over a KeyValueStore: the durable event log, each
+// user's recent history (for the watched filter and the user tower) and the admin flags of videos.
+//
+// Key layout (all integers big-endian, so that byte order is numeric order):
+//   m/format            layout version of this store (kFeatureStoreFormatVersion)
+//   e/<seq:8>           one event of the log, seq = 1, 2, 3, ... in append order
+//   h/<user:8>          the user's history: the last `max_history` events, oldest first
+//   v/<video:8>         a video's admin flags (only videos with a flag set)
+// Values are compact binary records whose first byte is a format version; a record that does not
+// decode is reported as DataLoss naming its key.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "vrec/common/ids.h"
+#include "vrec/common/status.h"
+#include "vrec/data/dataset.h"
+#include "vrec/features/kv_store.h"
+
+namespace vrec::features {
+
+// Layout version written under m/format. Open refuses stores written by a newer layout.
+inline constexpr int kFeatureStoreFormatVersion = 1;
+
+// One user event as the online path carries it (the ingestion API, the log, replay).
+struct Event {
+  UserId user;
+  VideoId video;
+  data::EventType type = data::EventType::kPlay;
+  int64_t time = 0;                    // unix seconds
+  float watch_ratio = data::kMissing;  // watch time / duration; NaN when absent
+  data::Device device = data::Device::kUnknown;
+};
+
+// One entry of a user's history (the user is implied).
+struct HistoryEntry {
+  VideoId video;
+  int64_t time = 0;  // unix seconds
+  data::EventType type = data::EventType::kPlay;
+  float watch_ratio = data::kMissing;  // NaN when absent
+};
+
+struct VideoFlags {
+  bool unavailable = false;     // taken down: never recommend
+  bool age_restricted = false;  // only for users known to be adults
+  friend bool operator==(const VideoFlags&, const VideoFlags&) = default;
+};
+
+struct FeatureStoreOptions {
+  // Events kept per user in the history record; older ones are dropped when new ones arrive (the
+  // event log keeps everything). Also caps what History returns, so lowering it takes effect at
+  // once. Must be > 0. Default 500 (~8 KB per user record).
+  size_t max_history = 500;
+};
+
+// Typed online state over a KeyValueStore, which it owns. Thread-safe: every method may be called
+// concurrently. Appends that touch the same user are serialised (striped mutexes) so that
+// read-modify-write of a history never loses an entry; appends for different users run in
+// parallel, and the store's group commit batches their fsyncs.
+//
+// Durability: AppendEvents and SetVideoFlags write with WriteOptions::sync, so on a durable store
+// (RocksDB) a success means the data survives a crash (kill -9 or power loss).
+class FeatureStore {
+ public:
+  // Opens the store over `kv`: checks or writes the layout version and recovers the next event
+  // sequence from the last log key.
+  // Errors: InvalidArgument when options.max_history is 0; FailedPrecondition when the store was
+  // written by a newer layout; DataLoss when m/format or the last log key is corrupt; errors of
+  // `kv` otherwise.
+  static StatusOr<std::unique_ptr<FeatureStore>> Open(std::unique_ptr<KeyValueStore> kv,
+                                                      const FeatureStoreOptions& options = {});
+  // Opens the KeyValueStore named by `uri` (OpenKeyValueStore) and the feature store over it.
+  // Errors: those of OpenKeyValueStore and of Open above.
+  static StatusOr<std::unique_ptr<FeatureStore>> Open(std::string_view uri,
+                                                      const FeatureStoreOptions& options = {});
+
+  // The user's history, oldest first (by event time; events with equal times in append order),
+  // at most options.max_history entries (the most recent). Empty for a user never seen.
+  // Errors: DataLoss when the record is corrupt; errors of the KeyValueStore.
+  StatusOr<std::vector<HistoryEntry>> History(UserId user) const;
+
+  // Appends `events` to the log (each under the next sequence number, in span order) and to their
+  // users' histories, in one atomic, synced write: on success all of them are durable, on error
+  // none of them is written (sequence numbers taken by a failed append are skipped, so the log's
+  // sequences increase but may have gaps). An empty span succeeds and writes nothing. The events
+  // are stored as given; validating them is the caller's job (events/event_json.h).
+  // Errors: DataLoss when a user's history record is corrupt (nothing is written); errors of the
+  // KeyValueStore.
+  Status AppendEvents(std::span<const Event> events);
+
+  // Replaces `out` with up to `limit` events of the log whose sequence is > after_seq, in sequence
+  // order, with their sequences. Start with after_seq = 0 and continue from the last sequence
+  // returned; the log is exhausted when fewer than `limit` come back. Only sequences below every
+  // in-flight append are returned, so a reader paging while appends run never skips an event.
+  // Errors: InvalidArgument when limit is 0; DataLoss when a log record is corrupt; errors of
+  // the KeyValueStore.
+  Status ScanEvents(uint64_t after_seq, size_t limit, std::vector<std::pair<uint64_t, Event>>& out) const;
+
+  // The sequence number of the most recent successful append (0 when the log is empty). Events
+  // appended later get greater numbers, also after a reopen.
+  uint64_t LastSequence() const;
+
+  // Sets the flags of `video`, durably (synced). Setting both flags false removes the video's
+  // record. Errors: errors of the KeyValueStore.
+  Status SetVideoFlags(VideoId video, VideoFlags flags);
+
+  // Every video with at least one flag set, by ascending id.
+  // Errors: DataLoss when a record is corrupt; errors of the KeyValueStore.
+  StatusOr<std::vector<std::pair<VideoId, VideoFlags>>> AllVideoFlags() const;
+
+  // The underlying store (for its uri() and durable()).
+  const KeyValueStore& kv() const { return *kv_; }
+  const FeatureStoreOptions& options() const { return options_; }
+
+ private:
+  static constexpr size_t kNumStripes = 64;
+
+  FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options, uint64_t next_seq);
+  static size_t StripeOf(UserId user);
+
+  // Takes `n` sequence numbers and records them as in flight; returns the first.
+  uint64_t BeginAppend(size_t n);
+  // Marks the range that starts at `first` as finished (written or failed); on success the last
+  // sequence becomes visible to LastSequence.
+  void EndAppend(uint64_t first, size_t n, bool ok);
+  // The greatest sequence s such that no append of a sequence <= s is still in flight.
+  uint64_t VisibleSequence() const;
+
+  std::unique_ptr<KeyValueStore> kv_;
+  const FeatureStoreOptions options_;
+  // Serialise read-modify-write of histories: a user's appends hold the stripe of that user.
+  mutable std::array<std::mutex, kNumStripes> stripes_;
+
+  mutable std::mutex seq_mu_;
+  uint64_t next_seq_;             // guarded by seq_mu_: the next sequence to hand out
+  std::set<uint64_t> in_flight_;  // guarded by seq_mu_: first sequences of unfinished appends
+  uint64_t last_committed_ = 0;   // guarded by seq_mu_: greatest sequence successfully written
+};
+
+}  // namespace vrec::features
