@@ -1,0 +1,117 @@
+#include "vrec/ordering/experiment.h"
+
+#include <cassert>
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "vrec/common/hash.h"
+#include "vrec/common/strings.h"
+
+namespace vrec::ordering {
+
+Status Validate(const ExperimentOptions& experiment) {
+  std::vector<std::string> problems;
+  if (experiment.name.empty()) problems.push_back("experiment name is empty");
+  if (experiment.variants.empty())
+    problems.push_back(StrCat("experiment '", experiment.name, "' has no variant"));
+  std::set<std::string_view> names;
+  for (const Variant& v : experiment.variants) {
+    if (v.name.empty()) {
+      problems.push_back("a variant name is empty");
+    } else if (!names.insert(v.name).second) {
+      problems.push_back(StrCat("variant name '", v.name, "' is used twice"));
+    }
+    if (!(v.weight > 0) || std::isinf(v.weight)) {
+      problems.push_back(StrCat("variant '", v.name, "': weight must be finite and > 0, got ", v.weight));
+    }
+    for (const auto& [key, value] : v.overrides) {
+      if (!IsOrderingKey(key)) continue;
+      OrderingOptions scratch;
+      if (Status st = ApplyOrderingOverride(key, value, scratch); !st.ok()) {
+        problems.push_back(StrCat("variant '", v.name, "': ", st.message()));
+      }
+    }
+  }
+  if (problems.empty()) return OkStatus();
+  return InvalidArgumentError(StrCat("invalid experiment: ", StrJoin(problems, "; ")));
+}
+
+double ExperimentBucket(const ExperimentOptions& experiment, UserId user) {
+  // NUL separators so that ("ab", "c") and ("a", "bc") hash differently.
+  Hasher h;
+  h.Update(experiment.salt);
+  h.Update(std::string_view("\0", 1));
+  h.Update(experiment.name);
+  h.Update(std::string_view("\0", 1));
+  h.Update(StrCat(user.value));
+  // FNV-1a mixes its last bytes only into the low bits, and the low bits are poor too (bit 0 is
+  // the parity of the input), so consecutive user ids would land in nearly the same bucket. The
+  // murmur3 finalizer spreads every input bit over the whole word before we take the top 53.
+  uint64_t x = h.Value();
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return static_cast<double>(x >> 11) * 0x1.0p-53;
+}
+
+const Variant& AssignVariant(const ExperimentOptions& experiment, UserId user) {
+  assert(!experiment.variants.empty() && "AssignVariant needs a validated experiment");
+  double total = 0;
+  for (const Variant& v : experiment.variants) total += v.weight;
+  const double point = ExperimentBucket(experiment, user) * total;
+  double cumulative = 0;
+  for (const Variant& v : experiment.variants) {
+    cumulative += v.weight;
+    if (point < cumulative) return v;
+  }
+  // Rounding can leave point == total for the very top bucket.
+  return experiment.variants.back();
+}
+
+namespace {
+
+template <typename T>
+Status ParseNumber(std::string_view key, std::string_view value, T& out) {
+  const std::string_view v = StripAsciiWhitespace(value);
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size()) {
+    return InvalidArgumentError(StrCat(key, ": cannot parse '", value, "' as a number"));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status ApplyOrderingOverride(std::string_view key, std::string_view value, OrderingOptions& options) {
+  // Each value is checked on its own (in otherwise default options) so that a problem elsewhere
+  // in `options` is not blamed on this override.
+  OrderingOptions alone;
+  if (key == "ordering.max_per_category") {
+    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.max_per_category));
+  } else if (key == "ordering.diversity_window") {
+    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.diversity_window));
+  } else if (key == "ordering.freshness_boost") {
+    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.freshness_boost));
+  } else if (key == "ordering.freshness_half_life_hours") {
+    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.freshness_half_life_hours));
+  } else {
+    return InvalidArgumentError(StrCat("unknown ordering parameter '", key, "'"));
+  }
+  if (Status st = Validate(alone); !st.ok()) return InvalidArgumentError(StrCat(key, ": ", st.message()));
+
+  if (key == "ordering.max_per_category") {
+    options.max_per_category = alone.max_per_category;
+  } else if (key == "ordering.diversity_window") {
+    options.diversity_window = alone.diversity_window;
+  } else if (key == "ordering.freshness_boost") {
+    options.freshness_boost = alone.freshness_boost;
+  } else {
+    options.freshness_half_life_hours = alone.freshness_half_life_hours;
+  }
+  return OkStatus();
+}
+
+}  // namespace vrec::ordering
