@@ -1,0 +1,140 @@
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/vrec/commands.h"
+#include "vrec/common/strings.h"
+#include "vrec/registry/registry.h"
+
+namespace vrec::app {
+namespace {
+
+// At most this many metrics per row of the table (--json has them all).
+constexpr size_t kTableMetrics = 3;
+
+// The metrics shown in the table: the headline figures first when present, then the rest by name.
+std::string KeyMetrics(const std::map<std::string, double>& metrics) {
+  static const char* const kPreferred[] = {"recall@100", "ndcg@10", "map", "auc"};
+  std::vector<std::string> names;
+  for (const char* name : kPreferred) {
+    if (metrics.count(name)) names.emplace_back(name);
+  }
+  for (const auto& [name, value] : metrics) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  if (names.size() > kTableMetrics) names.resize(kTableMetrics);
+  std::string out;
+  char buf[64];
+  for (const std::string& name : names) {
+    std::snprintf(buf, sizeof(buf), "%.4f", metrics.at(name));
+    out += StrCat(out.empty() ? "" : " ", name, "=", buf);
+  }
+  return out;
+}
+
+// Opens an existing registry. ModelRegistry::Open creates a missing one, which the pipeline wants
+// but an operator's typo in --registry does not.
+StatusOr<registry::ModelRegistry> OpenExisting(const std::string& root) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(std::filesystem::path(root) / "versions", ec)) {
+    return NotFoundError(StrCat("no model registry at ", root));
+  }
+  return registry::ModelRegistry::Open(root);
+}
+
+Status RunList(const std::string& root, bool json) {
+  VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(root));
+  VREC_ASSIGN_OR_RETURN(std::vector<registry::VersionInfo> versions, reg.List());
+  if (json) {
+    std::printf("%s\n", registry::VersionInfosToJson(versions).c_str());
+    return OkStatus();
+  }
+  if (versions.empty()) {
+    std::printf("no versions in %s\n", reg.root().c_str());
+    return OkStatus();
+  }
+  size_t version_w = 7, created_w = 7, kind_w = 4;
+  for (const auto& v : versions) {
+    version_w = std::max(version_w, v.version.size());
+    created_w = std::max(created_w, v.created_at.size());
+    kind_w = std::max(kind_w, v.model_kind.size());
+  }
+  const auto row = [&](const char* mark, const std::string& version, const std::string& created,
+                       const std::string& kind, const std::string& rest) {
+    std::printf("%s %-*s  %-*s  %-*s  %s\n", mark, static_cast<int>(version_w), version.c_str(),
+                static_cast<int>(created_w), created.c_str(), static_cast<int>(kind_w), kind.c_str(),
+                rest.c_str());
+  };
+  row(" ", "VERSION", "CREATED", "KIND", "METRICS");
+  for (const auto& v : versions) {
+    const std::string rest =
+        v.manifest_status.ok() ? KeyMetrics(v.metrics) : StrCat("error: ", v.manifest_status.message());
+    row(v.production ? "*" : " ", v.version, v.created_at, v.model_kind, rest);
+  }
+  return OkStatus();
+}
+
+// Prints the production version after a change. Read back rather than predicted, so that what is
+// printed is what servers will load.
+Status PrintProduction(const registry::ModelRegistry& reg) {
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> production, reg.ProductionVersion());
+  std::printf("production=%s\n", production ? production->c_str() : "none");
+  return OkStatus();
+}
+
+struct ModelsFlags {
+  std::string root;
+  bool json = false;
+  std::string version;
+  std::string reason;
+};
+
+}  // namespace
+
+void AddModelsCommand(CLI::App& app, std::function<Status()>& run) {
+  auto* models = app.add_subcommand("models", "list, promote and roll back model versions in a registry");
+  models->require_subcommand(1);
+  const auto add_registry = [](CLI::App* cmd, ModelsFlags& f) {
+    cmd->add_option("--registry", f.root, "model registry folder")->required();
+  };
+
+  auto list_flags = std::make_shared<ModelsFlags>();
+  auto* list = models->add_subcommand("list", "list the versions; * marks the production version");
+  add_registry(list, *list_flags);
+  list->add_flag("--json", list_flags->json, "print a JSON array with every field and metric");
+  list->callback(
+      [&run, list_flags] { run = [list_flags] { return RunList(list_flags->root, list_flags->json); }; });
+
+  auto promote_flags = std::make_shared<ModelsFlags>();
+  auto* promote = models->add_subcommand("promote", "make VERSION the version servers load");
+  promote->add_option("version", promote_flags->version, "version to promote, e.g. v000003")->required();
+  add_registry(promote, *promote_flags);
+  promote->add_option("--reason", promote_flags->reason, "why, for the audit log (history.jsonl)");
+  promote->callback([&run, promote_flags] {
+    run = [f = promote_flags]() -> Status {
+      VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(f->root));
+      VREC_RETURN_IF_ERROR(reg.Promote(f->version, f->reason));
+      return PrintProduction(reg);
+    };
+  });
+
+  auto rollback_flags = std::make_shared<ModelsFlags>();
+  auto* rollback =
+      models->add_subcommand("rollback", "return production to the version before the current one");
+  add_registry(rollback, *rollback_flags);
+  rollback->add_option("--reason", rollback_flags->reason, "why, for the audit log (history.jsonl)");
+  rollback->callback([&run, rollback_flags] {
+    run = [f = rollback_flags]() -> Status {
+      VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(f->root));
+      VREC_RETURN_IF_ERROR(reg.Rollback(f->reason));
+      return PrintProduction(reg);
+    };
+  });
+}
+
+}  // namespace vrec::app
