@@ -49,6 +49,7 @@ std::string StrJoin(const Range& items, std::string_view sep) {
 }
 
 std::string AsciiStrToLower(std::string_view s);
+std::string AsciiStrToUpper(std::string_view s);
 std::string_view StripAsciiWhitespace(std::string_view s);
 // Splits on `sep`, trims each piece and drops empty pieces.
 std::vector<std::string_view> SplitNonEmpty(std::string_view s, char sep);

@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "vrec/common/strings.h"
+#include "vrec/common/sys.h"
 
 namespace vrec::offline {
 namespace {
@@ -121,6 +123,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     for (size_t u = 0; u < nu; ++u) is_valid_user[u] = unit(rng) < options_.valid_user_fraction;
   }
+  Stopwatch folds_clock;
   ranking::RankingData data[2];  // train, valid
   for (auto& d : data) d.feature_names = ranking::RankingFeatureNames();
   for (int fold = 0; fold < options_.label_folds; ++fold) {
@@ -183,15 +186,32 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     retrieval_valid_auc_ = ranking::MeanGroupAuc(retrieval_order, data[1].labels, data[1].group_sizes);
   }
 
-  // 4. The ranker.
-  VREC_ASSIGN_OR_RETURN(ranker_, ranking::TrainXGBoostRanker(data[0], data[1], options_.ranker, &report_));
+  fit_seconds_["label_folds"] = folds_clock.Seconds();
+
+  // 4 and 5 in parallel. The ranker learns from the fold data only, so the final retrieval fit (as
+  // in production: sources refitted on everything, the ranker applied to their outputs) does not
+  // have to wait for it.
+  Status refit_status;
+  std::thread refit;
+  if (options_.refit_on_full) {
+    refit = std::thread([&] {
+      Stopwatch clock;
+      refit_status = fit_sources(train);
+      fit_seconds_["retrieval"] = clock.Seconds();
+    });
+  }
+  Stopwatch ranker_clock;
+  StatusOr<std::unique_ptr<ranking::Ranker>> ranker =
+      ranking::TrainXGBoostRanker(data[0], data[1], options_.ranker, &report_);
+  const double ranker_seconds = ranker_clock.Seconds();
+  if (refit.joinable()) refit.join();
+  fit_seconds_["ranker"] = ranker_seconds;
+  if (!ranker.ok()) return ranker.status();
+  ranker_ = std::move(ranker).value();
   say(StrCat("ranker: best_iteration ", report_.best_iteration, " valid_ndcg ", report_.valid_ndcg,
              " valid_auc ", report_.valid_auc));
-
-  // 5. As in production: sources refitted on everything, the ranker applied to their outputs.
-  if (options_.refit_on_full) {
-    VREC_RETURN_IF_ERROR(fit_sources(train));
-  } else {
+  VREC_RETURN_IF_ERROR(refit_status);
+  if (!options_.refit_on_full) {
     seen_ = SeenByUser(nu, train);
     features_ = std::make_unique<ranking::FeatureAggregates>(
         ranking::FeatureAggregates::FromRows(ds, train, std::numeric_limits<int64_t>::max()));

@@ -7,10 +7,13 @@
 // the item-item similarity source and the feature aggregates are fitted on the rest; the ranker is
 // trained on the retrieval candidates of each user, labelled by the label slice (graded: strong
 // feedback 2, other positives 1, no interaction 0). Then, as in production, retrieval, similarity
-// and aggregates are refitted on all training rows, and the ranker is applied to their outputs.
+// and aggregates are refitted on all training rows (in a thread of their own, while the ranker
+// trains), and the ranker is applied to their outputs.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "vrec/ranking/features.h"
@@ -72,6 +75,12 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   double retrieval_valid_ndcg() const { return retrieval_valid_ndcg_; }
   double retrieval_valid_auc() const { return retrieval_valid_auc_; }
   int64_t ranker_train_groups() const { return train_groups_; }
+  // The fitted parts, for export to a model directory (valid after Fit).
+  const retrieval::TwoTowerScorer& two_tower() const { return *two_tower_; }
+  const ranking::Ranker& ranker() const { return *ranker_; }
+  // Wall seconds of the steps of Fit: "label_folds" (fold retrieval fits and candidate
+  // generation), "ranker" and "retrieval" (the final refit, which runs beside the ranker).
+  const std::map<std::string, double>& fit_seconds() const { return fit_seconds_; }
   int64_t ranker_train_rows() const { return train_rows_; }
 
  private:
@@ -91,6 +100,7 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   ranking::RankerTrainReport report_;
   int64_t train_groups_ = 0, train_rows_ = 0;
   double retrieval_valid_ndcg_ = 0, retrieval_valid_auc_ = 0;
+  std::map<std::string, double> fit_seconds_;
 };
 
 }  // namespace vrec::offline

@@ -137,6 +137,15 @@ void SarScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
   }
 }
 
+void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinity,
+                            std::span<const uint32_t> videos, std::span<double> out) const {
+  std::fill(out.begin(), out.end(), 0.0);
+  for (auto [i, a] : affinity) {
+    if (i + 1 >= similarity_.ptr.size() || similarity_.ptr[i] == similarity_.ptr[i + 1]) continue;
+    for (size_t k = 0; k < videos.size(); ++k) out[k] += a * similarity_.Get(i, videos[k]);
+  }
+}
+
 double SarScorer::Similarity(uint32_t a, uint32_t b) const { return similarity_.Get(a, b); }
 double SarScorer::Affinity(uint32_t user, uint32_t video) const { return affinity_.Get(user, video); }
 

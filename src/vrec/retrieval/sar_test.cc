@@ -61,6 +61,26 @@ TEST(Sar, ScoresAreAffinityTimesSimilarity) {
   EXPECT_GT(scores[2], 0);
 }
 
+TEST(Sar, ScoreVideosMatchesScoreAllForTheFittedAffinity) {
+  data::Dataset ds = Catalog(3, 4);
+  std::vector<Interaction> train = {Rated(0, 0, 2, 0), Rated(0, 3, 1, 0), Rated(1, 0, 1, 0),
+                                    Rated(1, 1, 1, 0), Rated(1, 2, 1, 0), Rated(2, 1, 1, 0),
+                                    Rated(2, 3, 1, 0)};
+  SarOptions o;
+  o.half_life_days = 0;
+  SarScorer sar(o);
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  std::vector<double> all(4);
+  sar.ScoreAll(0, all);
+  const std::vector<std::pair<uint32_t, double>> affinity = {{0, sar.Affinity(0, 0)},
+                                                             {3, sar.Affinity(0, 3)}};
+  const std::vector<uint32_t> videos = {2, 1, 3};
+  std::vector<double> some(videos.size());
+  sar.ScoreVideos(affinity, videos, some);
+  for (size_t k = 0; k < videos.size(); ++k) EXPECT_DOUBLE_EQ(some[k], all[videos[k]]) << k;
+  EXPECT_GT(some[1], 0);
+}
+
 TEST(Sar, IgnoresSkipsAndImpressions) {
   data::Dataset ds = Catalog(1, 2);
   std::vector<Interaction> train = {{.user = 0, .video = 0, .type = data::EventType::kPlay},

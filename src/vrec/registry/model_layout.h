@@ -1,0 +1,19 @@
+// What a deployable model version holds: the contract between the training pipeline (writer,
+// src/vrec/offline) and the server (reader, src/vrec/serving), which never include each other.
+//
+//   <version>/manifest.json   kind kModelKind; metrics, gate verdicts, provenance, feature schemas
+//   <version>/retrieval/      two-tower model + video index (retrieval::RetrievalBundle)
+//   <version>/ranker/         the ranker (ranking::Ranker::Save)
+//   <version>/catalog/        the platform snapshot the model was trained on, in the generic CSV
+//                             format (users, videos, interactions): video metadata for filtering,
+//                             ordering and features; users' histories before online events
+#pragma once
+
+namespace vrec::registry {
+
+inline constexpr char kModelKind[] = "vrec-model";
+inline constexpr char kRetrievalDir[] = "retrieval";
+inline constexpr char kRankerDir[] = "ranker";
+inline constexpr char kCatalogDir[] = "catalog";
+
+}  // namespace vrec::registry
