@@ -6,7 +6,9 @@
 
 #include "CLI/CLI.hpp"
 #include "vrec/common/status.h"
+#include "vrec/config/binder.h"
 #include "vrec/data/dataset.h"
+#include "vrec/offline/pipeline.h"
 
 namespace vrec::app {
 
@@ -14,6 +16,16 @@ namespace vrec::app {
 void AddDataCommands(CLI::App& app, std::function<Status()>& run);
 // Registers `vrec eval`.
 void AddEvalCommand(CLI::App& app, std::function<Status()>& run);
+// Registers `vrec models list|promote|rollback` (the model registry).
+void AddModelsCommand(CLI::App& app, std::function<Status()>& run);
+// Registers `vrec pipeline run` (train, evaluate, gate, deploy).
+void AddPipelineCommand(CLI::App& app, std::function<Status()>& run);
+// Registers `vrec serve` (the HTTP/JSON server).
+void AddServeCommand(CLI::App& app, std::function<Status()>& run);
+// Registers `vrec config example|check` (the documented config file).
+void AddConfigCommand(CLI::App& app, std::function<Status()>& run);
+// Binds the pipeline's config keys ([pipeline], [training], [gates]).
+void BindPipelineKeys(config::Binder& binder, offline::PipelineOptions& options);
 
 // Where the data comes from: exactly one of the three is set.
 struct DataSource {

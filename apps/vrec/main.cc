@@ -9,6 +9,10 @@ int main(int argc, char** argv) {
   std::function<vrec::Status()> run;
   vrec::app::AddDataCommands(app, run);
   vrec::app::AddEvalCommand(app, run);
+  vrec::app::AddModelsCommand(app, run);
+  vrec::app::AddPipelineCommand(app, run);
+  vrec::app::AddServeCommand(app, run);
+  vrec::app::AddConfigCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

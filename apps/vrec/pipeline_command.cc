@@ -1,0 +1,193 @@
+// `vrec pipeline run`: preprocess -> train retrieval and ranker -> evaluate -> gates -> deploy.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "apps/vrec/commands.h"
+#include "vrec/common/csv.h"
+#include "vrec/common/strings.h"
+#include "vrec/config/binder.h"
+#include "vrec/config/source.h"
+#include "vrec/data/synth.h"
+#include "vrec/offline/pipeline.h"
+
+extern char** environ;
+
+namespace vrec::app {
+namespace {
+
+struct PipelineFlags {
+  DataSource source;
+  std::string synthetic;  // size name or USERSxVIDEOSxROWS
+  std::string config_path;
+  offline::PipelineOptions options;
+  bool no_promote = false;
+  int threads = 2;
+};
+
+// Synthetic platform sizes for `--synthetic`.
+StatusOr<data::SynthConfig> SynthSize(const std::string& size) {
+  data::SynthConfig c;
+  if (size == "small") {
+    c.num_users = 5'000, c.num_videos = 10'000, c.num_interactions = 400'000;
+  } else if (size == "medium") {
+    c.num_users = 20'000, c.num_videos = 50'000, c.num_interactions = 2'000'000;
+  } else if (size == "large") {
+    c.num_users = 100'000, c.num_videos = 100'000, c.num_interactions = 5'000'000;
+  } else {
+    const std::vector<std::string_view> parts = SplitNonEmpty(size, 'x');
+    int64_t n[3];
+    bool ok = parts.size() == 3;
+    for (size_t i = 0; ok && i < 3; ++i) ok = ParseInt64(parts[i], n[i]) && n[i] > 0;
+    if (!ok) {
+      return InvalidArgumentError(
+          StrCat("--synthetic '", size,
+                 "': expected small, medium, large or USERSxVIDEOSxROWS (e.g. 5000x10000x400000)"));
+    }
+    c.num_users = n[0], c.num_videos = n[1], c.num_interactions = n[2];
+  }
+  // The simulated period ends at the start of today (UTC), so that the data is "fresh" for a
+  // server started now (ages, recencies and freshness filters read the wall clock).
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  c.end_time = now - now % 86400;
+  c.quiet = true;
+  return c;
+}
+
+// Settings of the config file's [pipeline], [training] and [gates] sections (env VREC_GATES_...).
+Status BindPipelineConfig(const std::string& path, offline::PipelineOptions& o) {
+  config::Source src;
+  if (!path.empty()) VREC_RETURN_IF_ERROR(src.LoadFile(path));
+  src.LoadEnvironment(environ);
+  config::Binder b(src);
+  BindPipelineKeys(b, o);
+  // The server's sections may share the file: they are bound (and checked) by `vrec serve`.
+  for (const char* section : {"server", "registry", "feature_store", "cache", "retrieval", "ranking",
+                              "filtering", "ordering", "experiment"}) {
+    b.Prefix(section);
+  }
+  return b.Finish();
+}
+
+Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
+  offline::PipelineOptions& o = f.options;
+  VREC_RETURN_IF_ERROR(BindPipelineConfig(f.config_path, o));
+  // Flags given on the command line win over the file and the environment.
+  const auto given = [&](const char* name) { return cmd.count(name) > 0; };
+  for (const auto& [flag, field] : std::initializer_list<std::pair<const char*, double*>>{
+           {"--gate-retrieval-recall", &o.gates.min_retrieval_recall_at_100},
+           {"--gate-retrieval-ndcg", &o.gates.min_retrieval_ndcg_at_10},
+           {"--gate-ranker-auc", &o.gates.min_ranker_auc},
+           {"--gate-ranker-ndcg", &o.gates.min_ranker_ndcg},
+           {"--gate-max-regression", &o.gates.max_regression}}) {
+    if (given(flag)) *field = cmd.get_option(flag)->as<double>();
+  }
+  if (given("--split")) o.split = cmd.get_option("--split")->as<std::string>();
+  o.promote = !f.no_promote;
+  o.model.two_tower.threads = f.threads;
+  o.model.sar.threads = f.threads;
+  o.model.ranker.threads = f.threads;
+  o.eval_threads = f.threads;
+
+  const int sources = (f.source.movielens_dir.empty() ? 0 : 1) + (f.source.generic_dir.empty() ? 0 : 1) +
+                      (f.synthetic.empty() ? 0 : 1);
+  if (sources != 1)
+    return InvalidArgumentError(
+        "give exactly one data source: --movielens DIR, --data DIR or --synthetic SIZE");
+  data::Dataset ds;
+  if (!f.synthetic.empty()) {
+    VREC_ASSIGN_OR_RETURN(data::SynthConfig sc, SynthSize(f.synthetic));
+    sc.threads = f.threads;
+    VREC_ASSIGN_OR_RETURN(ds, data::GenerateSynthetic(sc));
+    o.source = StrCat("synthetic ", f.synthetic, " (", sc.num_users, " users, ", sc.num_videos, " videos, ",
+                      sc.num_interactions, " rows, seed ", sc.seed, ")");
+  } else {
+    VREC_ASSIGN_OR_RETURN(ds, f.source.Load());
+    o.source = f.source.movielens_dir.empty() ? StrCat("generic ", f.source.generic_dir)
+                                              : StrCat("movielens ", f.source.movielens_dir);
+    // MovieLens' published protocol is the stratified split; keep it unless told otherwise.
+    if (!f.source.movielens_dir.empty() && !given("--split")) o.split = "stratified";
+  }
+  VREC_ASSIGN_OR_RETURN(offline::PipelineRecord rec, offline::RunPipeline(ds, o));
+  for (const auto& [name, value] : rec.metrics) std::printf("%s=%.6f\n", name.c_str(), value);
+  for (const auto& [step, seconds] : rec.step_seconds)
+    std::printf("seconds.%s=%.1f\n", step.c_str(), seconds);
+  std::printf("record=%s\n", rec.record_path.c_str());
+  if (!rec.gates_passed) {
+    std::string failed;
+    for (const offline::GateVerdict& g : rec.gates) {
+      if (!g.passed) failed += StrCat(failed.empty() ? "" : "; ", g.name, " (got ", g.value, ")");
+    }
+    return FailedPreconditionError(StrCat("gates failed, nothing deployed; production stays ",
+                                          rec.production_before ? *rec.production_before : "empty", ": ",
+                                          failed));
+  }
+  std::printf("version=%s promoted=%s\n", rec.version->c_str(), rec.promoted ? "true" : "false");
+  return OkStatus();
+}
+
+}  // namespace
+
+void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
+  b.Enum("pipeline.split", &o.split,
+         {{"temporal", std::string("temporal")}, {"stratified", std::string("stratified")}},
+         {.help = "Held-out split: each user's last test_per_user events, or Recommenders' stratified split "
+                  "(MovieLens default)."});
+  b.Int("pipeline.test_per_user", &o.test_per_user,
+        {.min = 1, .max = 1000, .help = "Temporal split: events per user held out."});
+  b.Double("pipeline.train_ratio", &o.train_ratio,
+           {.min = 0.05, .max = 0.95, .help = "Stratified split: train share."});
+  b.Int("training.label_folds", &o.model.label_folds,
+        {.min = 1, .max = 3, .help = "Ranker label slices, each with its own retrieval fit."});
+  b.Int("training.candidates", &o.model.candidates,
+        {.min = 10, .max = 1000, .help = "Retrieval depth the ranker learns on."});
+  b.Int("training.two_tower_max_epochs", &o.model.two_tower.max_epochs,
+        {.min = 1, .max = 1000, .help = "Two-tower epochs (upper bound; early stopping)."});
+  b.Int("training.ranker_rounds", &o.model.ranker.num_rounds,
+        {.min = 1, .max = 10000, .help = "Ranker boosting rounds (upper bound; early stopping)."});
+  offline::Gates& g = o.gates;
+  b.Double("gates.min_retrieval_recall_at_100", &g.min_retrieval_recall_at_100,
+           {.min = 0, .max = 1, .help = "Two-tower Recall@100 on the held-out split."});
+  b.Double("gates.min_retrieval_ndcg_at_10", &g.min_retrieval_ndcg_at_10,
+           {.min = 0, .max = 1, .help = "Two-tower nDCG@10 on the held-out split."});
+  b.Double("gates.min_ranker_auc", &g.min_ranker_auc,
+           {.min = 0, .max = 1, .help = "Ranker AUC on its validation groups."});
+  b.Double("gates.min_ranker_ndcg", &g.min_ranker_ndcg,
+           {.min = 0,
+            .max = 1,
+            .help = "nDCG@10 of the two-stage ranking (retrieval + ranker) on the held-out split."});
+  b.Double("gates.max_regression", &g.max_regression,
+           {.min = 0, .max = 1, .help = "Largest drop below production allowed on any gated figure."});
+}
+
+void AddPipelineCommand(CLI::App& app, std::function<Status()>& run) {
+  auto* pipeline = app.add_subcommand("pipeline", "the training pipeline");
+  pipeline->require_subcommand(1);
+  auto flags = std::make_shared<PipelineFlags>();
+  auto* cmd = pipeline->add_subcommand(
+      "run", "preprocess -> train retrieval and ranker -> evaluate -> gates -> register and promote");
+  cmd->add_option("--registry", flags->options.registry, "model registry root (created when missing)")
+      ->required();
+  flags->source.AddFlags(*cmd);
+  cmd->add_option("--synthetic", flags->synthetic,
+                  "generate a synthetic platform: small, medium, large or UxVxR");
+  cmd->add_option("--config", flags->config_path, "config file ([pipeline], [training], [gates] sections)");
+  cmd->add_option("--split", flags->options.split,
+                  "temporal | stratified (default: stratified for MovieLens)");
+  cmd->add_option("--gate-retrieval-recall", flags->options.gates.min_retrieval_recall_at_100,
+                  "minimum two-tower Recall@100");
+  cmd->add_option("--gate-retrieval-ndcg", flags->options.gates.min_retrieval_ndcg_at_10,
+                  "minimum two-tower nDCG@10");
+  cmd->add_option("--gate-ranker-auc", flags->options.gates.min_ranker_auc, "minimum ranker validation AUC");
+  cmd->add_option("--gate-ranker-ndcg", flags->options.gates.min_ranker_ndcg,
+                  "minimum two-stage nDCG@10 on the held-out split");
+  cmd->add_option("--gate-max-regression", flags->options.gates.max_regression,
+                  "largest drop below production allowed on a gated figure");
+  cmd->add_flag("--no-promote", flags->no_promote, "register the version but leave production alone");
+  cmd->add_option("--threads", flags->threads, "training threads")->capture_default_str();
+  cmd->callback([&run, flags, cmd] { run = [flags, cmd] { return RunPipelineCommand(*flags, *cmd); }; });
+}
+
+}  // namespace vrec::app

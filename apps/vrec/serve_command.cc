@@ -1,0 +1,78 @@
+// `vrec serve`: the HTTP/JSON recommendation server.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "apps/vrec/commands.h"
+#include "vrec/common/strings.h"
+#include "vrec/serving/http_server.h"
+#include "vrec/serving/service.h"
+
+extern char** environ;
+
+namespace vrec::app {
+namespace {
+
+struct ServeFlags {
+  std::string config_path;
+  std::string registry;
+  int port = -1;
+  std::string address;
+  int threads = 0;
+};
+
+Status RunServe(const ServeFlags& f) {
+  VREC_ASSIGN_OR_RETURN(serving::ServeConfig config, serving::LoadServeConfig(f.config_path, environ));
+  // Flags win over the file and the environment.
+  if (!f.registry.empty()) config.registry = f.registry;
+  if (f.port >= 0) config.port = f.port;
+  if (!f.address.empty()) config.address = f.address;
+  if (f.threads > 0) config.threads = f.threads;
+
+  // SIGINT/SIGTERM stop the server cleanly: block them here, wait for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  VREC_ASSIGN_OR_RETURN(std::unique_ptr<serving::Service> service, serving::Service::Create(config));
+  serving::HttpServerOptions http;
+  http.address = config.address;
+  http.port = config.port;
+  http.threads = config.threads;
+  http.error_log = [](std::string_view m) {
+    std::fprintf(stderr, "serve: %.*s\n", static_cast<int>(m.size()), m.data());
+  };
+  serving::Service* s = service.get();
+  VREC_ASSIGN_OR_RETURN(auto server,
+                        serving::HttpServer::Start(http, [s](const serving::HttpRequest& q,
+                                                             serving::HttpResponse& r) { s->Handle(q, r); }));
+  service->StartPolling();
+  std::printf("serving model=%s on http://%s:%d (feature store %s)\n", service->model_version().c_str(),
+              config.address.c_str(), server->port(), config.FeatureStoreUri().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "serve: signal %d, stopping\n", sig);
+  server->Stop();
+  service->StopPolling();
+  return OkStatus();
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, std::function<Status()>& run) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve",
+                                 "serve recommendations over HTTP/JSON from the registry's production model");
+  cmd->add_option("--config", flags->config_path,
+                  "config file (see configs/vrec.conf.example); VREC_* env vars override it");
+  cmd->add_option("--registry", flags->registry, "model registry root (registry.path)");
+  cmd->add_option("--port", flags->port, "TCP port (server.port); 0 picks a free one");
+  cmd->add_option("--address", flags->address, "listen address (server.address)");
+  cmd->add_option("--threads", flags->threads, "HTTP worker threads (server.threads)");
+  cmd->callback([&run, flags] { run = [flags] { return RunServe(*flags); }; });
+}
+
+}  // namespace vrec::app

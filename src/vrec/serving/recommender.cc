@@ -1,0 +1,222 @@
+#include "vrec/serving/recommender.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <unordered_map>
+
+#include "vrec/common/strings.h"
+
+namespace vrec::serving {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MicrosSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+}
+
+float Weight(const HistoryItem& h) {
+  data::Interaction x;
+  x.type = h.type;
+  x.watch_ratio = h.watch_ratio;
+  x.rating = h.rating;
+  return data::PreferenceWeight(x);
+}
+
+// Cold start: popular in the user's locale, interleaved with fresh uploads (reciprocal rank
+// fusion; popularity weighs twice as much as freshness).
+std::vector<filtering::Candidate> ColdStartCandidates(const ServingModel& model, const RecommendRequest& r,
+                                                      std::vector<std::string_view>& reasons) {
+  constexpr double kK = 60.0;
+  std::unordered_map<uint32_t, std::pair<double, bool>> score;  // video -> (score, from popular)
+  const auto popular = model.Popular(r.country, r.language);
+  for (size_t i = 0; i < popular.size(); ++i) score[popular[i]] = {1.0 / (kK + static_cast<double>(i)), true};
+  const auto fresh = model.Fresh();
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    auto [it, inserted] = score.try_emplace(fresh[i], 0.0, false);
+    it->second.first += 0.5 / (kK + static_cast<double>(i));
+  }
+  std::vector<filtering::Candidate> out;
+  out.reserve(score.size());
+  for (const auto& [v, s] : score) out.push_back({v, static_cast<float>(s.first)});
+  std::sort(out.begin(), out.end(), [](const filtering::Candidate& a, const filtering::Candidate& b) {
+    return a.score != b.score ? a.score > b.score : a.video < b.video;
+  });
+  reasons.clear();
+  for (const auto& c : out) reasons.push_back(score[c.video].second ? "popular" : "fresh");
+  return out;
+}
+
+}  // namespace
+
+Status Validate(const RecommendOptions& o) {
+  std::vector<std::string> errors;
+  if (o.retrieve < 1 || o.retrieve > 2000)
+    errors.push_back(StrCat("retrieve=", o.retrieve, " must be in [1, 2000]"));
+  if (o.rank_candidates < 0 || o.rank_candidates > 2000) {
+    errors.push_back(StrCat("rank_candidates=", o.rank_candidates, " must be in [0, 2000]"));
+  }
+  if (o.max_history < 0) errors.push_back(StrCat("max_history=", o.max_history, " must be >= 0"));
+  if (Status s = filtering::Validate(o.filter); !s.ok()) errors.push_back(s.message());
+  if (Status s = ordering::Validate(o.ordering); !s.ok()) errors.push_back(s.message());
+  if (errors.empty()) return OkStatus();
+  return InvalidArgumentError(StrJoin(errors, "; "));
+}
+
+StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
+                                    std::span<const features::HistoryEntry> online,
+                                    std::span<const uint8_t> flags, const RecommendOptions& options) {
+  if (request.count < 1 || request.count > 1000) {
+    return InvalidArgumentError(StrCat("count=", request.count, " must be in [1, 1000]"));
+  }
+  const data::Dataset& catalog = model.catalog();
+  RecommendResult result;
+  auto t = Clock::now();
+
+  // User state: the snapshot's history, then the online events (videos unknown to this model,
+  // e.g. uploaded after it was trained, cannot be filtered or embedded and are skipped).
+  const std::optional<uint32_t> user = catalog.FindUser(request.user);
+  std::vector<HistoryItem> history;
+  if (user) {
+    const auto base = model.BaseHistory(*user);
+    history.assign(base.begin(), base.end());
+  }
+  for (const features::HistoryEntry& e : online) {
+    if (auto v = catalog.FindVideo(e.video)) {
+      history.push_back({.video = *v, .time = e.time, .type = e.type, .watch_ratio = e.watch_ratio});
+    }
+  }
+  std::vector<filtering::HistoryItem> filter_history;
+  filter_history.reserve(history.size());
+  for (const HistoryItem& h : history) filter_history.push_back({h.video, h.type, h.watch_ratio});
+  const data::User* profile = user ? &catalog.users[*user] : nullptr;
+  const filtering::FilterRequest filter_request{
+      .user = {.age = profile ? profile->age : -1, .history = filter_history},
+      .overrides = {.flags = flags},
+      .surface = request.surface,
+      .now = request.now};
+
+  // The most recent positives, strongest event per video: the tower's and similarity's input.
+  std::unordered_map<uint32_t, float> recent;  // video -> weight
+  int64_t latest = model.data_end_time();
+  {
+    int taken = 0;
+    for (auto it = history.rbegin(); it != history.rend() && taken < options.max_history; ++it) {
+      const float w = Weight(*it);
+      if (w <= 0) continue;
+      auto [slot, inserted] = recent.try_emplace(it->video, w);
+      if (!inserted) slot->second = std::max(slot->second, w);
+      ++taken;
+      latest = std::max(latest, it->time);
+    }
+  }
+
+  // Stage 1: candidates.
+  std::vector<filtering::Candidate> candidates;
+  std::vector<std::string_view> reasons;  // cold start only, parallel to candidates before filtering
+  std::unordered_map<uint32_t, std::string_view> reason_of;
+  result.cold_start = !user && recent.empty();
+  if (result.cold_start) {
+    candidates = ColdStartCandidates(model, request, reasons);
+    for (size_t i = 0; i < candidates.size(); ++i) reason_of[candidates[i].video] = reasons[i];
+  } else {
+    retrieval::UserInput in;
+    if (profile) {
+      in.id = profile->id;
+      in.age = profile->age;
+      in.gender = profile->gender;
+      in.country = profile->country;
+      in.language = profile->language;
+    } else {
+      in.id = request.user;  // unseen in training: the tower uses its UNK row
+      in.country = request.country;
+      in.language = request.language;
+    }
+    for (const auto& [v, w] : recent) in.history.emplace_back(catalog.videos[v].id, w);
+    VREC_ASSIGN_OR_RETURN(
+        std::vector<retrieval::Candidate> retrieved,
+        retrieval::Retriever(model.two_tower(), model.index()).Retrieve(in, options.retrieve));
+    candidates.reserve(retrieved.size());
+    for (const retrieval::Candidate& c : retrieved) {
+      if (auto v = catalog.FindVideo(c.video)) candidates.push_back({*v, c.score});
+    }
+  }
+  result.retrieved = static_cast<int>(candidates.size());
+  result.timings.retrieve_us = MicrosSince(t);
+
+  // Stage 2: filters.
+  t = Clock::now();
+  result.filter = filtering::Apply(candidates, catalog, filter_request, options.filter);
+  result.timings.filter_us = MicrosSince(t);
+
+  // Stage 3: the ranker, for users it has features for.
+  t = Clock::now();
+  if (options.rank && user && !candidates.empty()) {
+    const size_t depth = static_cast<size_t>(options.rank_candidates > 0 ? options.rank_candidates
+                                                                         : model.ranker_candidates());
+    candidates.resize(std::min(candidates.size(), depth));
+    const size_t n = candidates.size();
+    std::vector<uint32_t> videos(n);
+    for (size_t i = 0; i < n; ++i) videos[i] = candidates[i].video;
+    // Item-item similarity to the history, decayed as the model's fit decays affinity.
+    std::vector<std::pair<uint32_t, double>> affinity;
+    const double half_life_s = model.sar().half_life_days() * 86400.0;
+    for (const HistoryItem& h : history) {
+      const float w = Weight(h);
+      if (w <= 0) continue;
+      const double decay =
+          half_life_s > 0 ? std::pow(0.5, static_cast<double>(latest - h.time) / half_life_s) : 1.0;
+      affinity.emplace_back(h.video, w * decay);
+    }
+    std::vector<double> sim(n);
+    model.sar().ScoreVideos(affinity, videos, sim);
+    std::vector<uint32_t> by_sim(n);
+    std::iota(by_sim.begin(), by_sim.end(), 0u);
+    std::sort(by_sim.begin(), by_sim.end(),
+              [&](uint32_t a, uint32_t b) { return sim[a] != sim[b] ? sim[a] > sim[b] : a < b; });
+    std::vector<ranking::CandidateSignals> signals(n);
+    for (size_t i = 0; i < n; ++i) {
+      signals[i].retrieval_score = candidates[i].score;
+      signals[i].retrieval_rank = static_cast<int>(i);
+      signals[i].similarity_score = static_cast<float>(sim[i]);
+    }
+    for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
+    // As in training: the request's "now", without time of day (the ranker never saw it).
+    const ranking::RequestContext context{
+        .time = request.now, .device = request.device, .known_time_of_day = false};
+    std::vector<float> features;
+    model.aggregates().Assemble(*user, context, videos, signals, features);
+    std::vector<float> scores(n);
+    VREC_RETURN_IF_ERROR(model.ranker().Score(features, n, scores));
+    for (size_t i = 0; i < n; ++i) candidates[i].score = scores[i];
+    std::stable_sort(
+        candidates.begin(), candidates.end(),
+        [](const filtering::Candidate& a, const filtering::Candidate& b) { return a.score > b.score; });
+    result.ranked = true;
+  }
+  result.timings.rank_us = MicrosSince(t);
+
+  // Stage 4: final ordering; promotional videos must pass the same filters.
+  t = Clock::now();
+  const auto allowed = [&](uint32_t v) {
+    return filtering::Allowed(v, catalog, filter_request, options.filter);
+  };
+  const std::vector<ordering::OrderedItem> ordered =
+      ordering::Order(std::move(candidates), request.count, catalog, request.now, options.ordering, allowed);
+  result.items.reserve(ordered.size());
+  for (const ordering::OrderedItem& o : ordered) {
+    std::string_view reason = result.ranked ? "ranked" : "retrieved";
+    if (o.reason == ordering::OrderedItem::Reason::kPromoted) {
+      reason = "promoted";
+    } else if (auto it = reason_of.find(o.video); it != reason_of.end()) {
+      reason = it->second;
+    }
+    result.items.push_back({catalog.videos[o.video].id, o.score, reason});
+  }
+  result.timings.order_us = MicrosSince(t);
+  return result;
+}
+
+}  // namespace vrec::serving

@@ -1,0 +1,83 @@
+// The online recommendation pipeline for one request, as a plain function of its inputs:
+//
+//   user state (snapshot history + online events)
+//     -> 1 retrieve: user tower -> ANN top-N            (cold start: popular in locale + fresh)
+//     -> 2 filter: watched, content policy, availability, freshness
+//     -> 3 rank: ranking features for the top candidates -> Ranker
+//     -> 4 order: diversity, freshness boost, promotional slots
+//
+// The caller (the HTTP service) fetches the online state and picks the experiment variant; this
+// file does no I/O, so every stage can be tested with an in-memory model and state.
+// Thread safety: Recommend is safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vrec/common/status.h"
+#include "vrec/features/feature_store.h"
+#include "vrec/filtering/filters.h"
+#include "vrec/ordering/experiment.h"
+#include "vrec/ordering/ordering.h"
+#include "vrec/serving/serving_model.h"
+
+namespace vrec::serving {
+
+// Per-request parameters; an experiment variant may override any of them (see service.h).
+struct RecommendOptions {
+  // Videos retrieved from the ANN index before filtering (more than the ranker's depth, so the
+  // filters cannot starve the ranker). In [1, 2000]. Default 300.
+  int retrieve = 300;
+  // Candidates the ranker scores; 0 = as many as it was trained on (the model's group size).
+  int rank_candidates = 0;
+  // false: skip the ranker and keep retrieval order.
+  bool rank = true;
+  // Most recent history events fed to the user tower and the similarity features. Default 200.
+  int max_history = 200;
+  filtering::FilterOptions filter;
+  ordering::OrderingOptions ordering;
+};
+
+// InvalidArgument naming every bad field (and those of the filter and ordering options).
+Status Validate(const RecommendOptions& options);
+
+struct RecommendRequest {
+  UserId user;
+  int count = 10;
+  data::Device device = data::Device::kUnknown;
+  std::string country;   // used when the user is not in the catalog (cold start)
+  std::string language;  // idem
+  std::string surface = "home";
+  int64_t now = 0;  // unix seconds
+};
+
+struct RecommendedItem {
+  VideoId video;
+  float score = 0;
+  std::string_view reason;  // "ranked", "retrieved", "popular", "fresh", "promoted"
+};
+
+// Microseconds spent in each stage of one request.
+struct StageTimings {
+  double retrieve_us = 0, filter_us = 0, rank_us = 0, order_us = 0;
+};
+
+struct RecommendResult {
+  std::vector<RecommendedItem> items;
+  bool cold_start = false;  // the user had neither a catalog profile nor history
+  bool ranked = false;      // the ranker ordered the candidates
+  int retrieved = 0;        // candidates before filtering
+  filtering::FilterReport filter;
+  StageTimings timings;
+};
+
+// Runs the four stages for `request` on `model`. `online` are the user's events since the snapshot
+// (features::FeatureStore::History); `flags` the admin flags per catalog video (filtering bits;
+// may be shorter than the catalog). InvalidArgument when count is outside [1, 1000].
+StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
+                                    std::span<const features::HistoryEntry> online,
+                                    std::span<const uint8_t> flags, const RecommendOptions& options);
+
+}  // namespace vrec::serving

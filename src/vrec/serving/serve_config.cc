@@ -1,0 +1,237 @@
+#include "vrec/serving/serve_config.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "vrec/common/strings.h"
+#include "vrec/config/source.h"
+#include "vrec/config/values.h"
+
+namespace vrec::serving {
+namespace {
+
+constexpr char kSurfaceAgePrefix[] = "filtering.max_upload_age_by_surface";
+constexpr char kVariantSection[] = "experiment.variant";
+
+// "123@1" -> promo of video 123 at position 1.
+StatusOr<ordering::PromoSlot> ParsePromo(std::string_view text) {
+  const size_t at = text.find('@');
+  if (at == std::string_view::npos) {
+    return InvalidArgumentError(StrCat("'", text, "' is not VIDEO_ID@POSITION"));
+  }
+  auto id = config::ParseInt(text.substr(0, at));
+  auto pos = config::ParseInt(text.substr(at + 1));
+  if (!id.ok() || *id < 0) return InvalidArgumentError(StrCat("'", text, "': bad video id"));
+  if (!pos.ok() || *pos < 1 || *pos > 1000) {
+    return InvalidArgumentError(StrCat("'", text, "': position must be in [1, 1000]"));
+  }
+  return ordering::PromoSlot{.video = VideoId{static_cast<uint64_t>(*id)},
+                             .position = static_cast<int>(*pos)};
+}
+
+}  // namespace
+
+std::string ServeConfig::FeatureStoreUri() const {
+  if (!feature_store.empty()) return feature_store;
+  return StrCat("rocksdb://", std::filesystem::absolute(std::filesystem::path(registry) / "state").string());
+}
+
+Status ApplyOverride(std::string_view key, std::string_view value, RecommendOptions& options) {
+  if (key == "retrieval.candidates") {
+    VREC_ASSIGN_OR_RETURN(int64_t n, config::ParseInt(value));
+    options.retrieve = static_cast<int>(n);
+  } else if (key == "ranking.enabled") {
+    VREC_ASSIGN_OR_RETURN(options.rank, config::ParseBool(value));
+  } else if (key == "ranking.candidates") {
+    VREC_ASSIGN_OR_RETURN(int64_t n, config::ParseInt(value));
+    options.rank_candidates = static_cast<int>(n);
+  } else if (key.starts_with("ordering.")) {
+    return ordering::ApplyOrderingOverride(key, value, options.ordering);
+  } else {
+    return InvalidArgumentError(StrCat("unknown override '", key,
+                                       "' (known: retrieval.candidates, ranking.enabled, ranking.candidates, "
+                                       "ordering.*)"));
+  }
+  return OkStatus();
+}
+
+void BindServeConfig(config::Binder& b, ServeConfig& c) {
+  b.String("server.address", &c.address, {.help = "Listen address."});
+  b.Int("server.port", &c.port, {.min = 0, .max = 65535, .help = "TCP port; 0 picks a free one."});
+  b.Int("server.threads", &c.threads, {.min = 1, .max = 256, .help = "HTTP worker threads."});
+  b.StringList("server.api_keys", &c.api_keys,
+               {.help = "API keys accepted in the X-Api-Key header for /v1/*; empty leaves the API open."});
+  b.StringList("server.admin_keys", &c.admin_keys,
+               {.help = "Keys for /v1/admin/*; empty means the api_keys."});
+  b.String("registry.path", &c.registry, {.help = "Model registry root (vrec pipeline run --registry)."});
+  b.Duration("registry.poll_interval", &c.poll_interval,
+             {.min = std::chrono::milliseconds(50), .help = "How often the production pointer is checked."});
+  b.String(
+      "feature_store.uri", &c.feature_store,
+      {.help = "Online state: rocksdb:///abs/path or memory:// (tests). Empty: rocksdb://<registry>/state."});
+  b.Int("feature_store.max_history", &c.max_history,
+        {.min = 1, .max = 100'000, .help = "Online events kept per user."});
+  b.Duration("cache.ttl", &c.cache_ttl,
+             {.min = std::chrono::milliseconds(0), .help = "Response cache TTL; 0 disables the cache."});
+  b.Int("cache.max_entries", &c.cache_entries, {.min = 1, .help = "Responses kept in the cache."});
+
+  RecommendOptions& r = c.recommend;
+  b.Int("retrieval.candidates", &r.retrieve,
+        {.min = 1, .max = 2000, .help = "Videos retrieved from the ANN index before filtering."});
+  b.Bool("ranking.enabled", &r.rank, {.help = "false keeps retrieval order (no ranker)."});
+  b.Int("ranking.candidates", &r.rank_candidates,
+        {.min = 0, .max = 2000, .help = "Candidates the ranker scores; 0 = as many as it was trained on."});
+  b.Int(
+      "ranking.max_history", &r.max_history,
+      {.min = 0, .max = 100'000, .help = "Most recent history events fed to the user tower and similarity."});
+
+  filtering::FilterOptions& f = r.filter;
+  b.Enum("filtering.watched", &f.watched,
+         {{"any", filtering::WatchedPolicy::kAnyPlay}, {"finished", filtering::WatchedPolicy::kFinished}},
+         {.help = "Which past events remove a video: any interaction but an impression, or finished plays, "
+                  "likes, comments, shares and ratings."});
+  // Through a double rounded to 6 digits, so the documented default reads 0.9, not 0.8999999761.
+  double finished = std::round(static_cast<double>(f.finished_ratio) * 1e6) / 1e6;
+  b.Double("filtering.finished_ratio", &finished,
+           {.min = 0.0, .max = 1.0, .help = "Watch ratio from which a play counts as finished."});
+  f.finished_ratio = static_cast<float>(finished);
+  b.Int("filtering.adult_age", &f.adult_age,
+        {.min = 0, .max = 150, .help = "Age from which restricted videos show."});
+  b.Bool("filtering.missing_age_is_minor", &f.missing_age_is_minor,
+         {.help = "Users of unknown age never see age-restricted videos."});
+  std::chrono::seconds max_age{f.default_max_upload_age_s};
+  b.Duration("filtering.max_upload_age", &max_age,
+             {.min = std::chrono::seconds(0),
+              .help = "Oldest upload shown on surfaces without their own limit; 0 = none."});
+  f.default_max_upload_age_s = max_age.count();
+  b.Bool("filtering.unknown_upload_time_is_fresh", &f.unknown_upload_time_is_fresh,
+         {.help = "Videos without an upload time pass the freshness filter."});
+  for (const config::Entry& e : b.Prefix(
+           kSurfaceAgePrefix, {.help = "Per surface: <surface> = max upload age (e.g. trending = 2d)."})) {
+    const std::string surface = e.key.substr(sizeof(kSurfaceAgePrefix));
+    auto d = config::ParseDuration(e.value);
+    if (!d.ok()) {
+      b.Fail(e.origin, e.key, d.status().message());
+    } else {
+      f.max_upload_age_s[surface] = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+    }
+  }
+
+  ordering::OrderingOptions& o = r.ordering;
+  b.Int("ordering.max_per_category", &o.max_per_category,
+        {.min = 0,
+         .max = 1000,
+         .help = "At most this many videos of one category in the diversity window; 0 = off."});
+  b.Int("ordering.diversity_window", &o.diversity_window,
+        {.min = 0, .max = 1000, .help = "Top positions the category cap applies to."});
+  b.Double("ordering.freshness_boost", &o.freshness_boost,
+           {.min = 0.0,
+            .help = "Added to a fresh video's score, halving every freshness_half_life_hours; 0 = off."});
+  b.Double("ordering.freshness_half_life_hours", &o.freshness_half_life_hours,
+           {.min = 0.001, .help = "Half-life of the freshness boost."});
+  std::vector<std::string> promos;
+  b.StringList("ordering.promos", &promos,
+               {.help = "Sponsored videos at fixed 1-based positions: VIDEO_ID@POSITION, comma-separated."});
+  for (const std::string& p : promos) {
+    auto promo = ParsePromo(p);
+    if (!b.Check(promo.ok(), "ordering.promos", promo.ok() ? "" : promo.status().message())) continue;
+    o.promos.push_back(*promo);
+  }
+
+  b.String("experiment.name", &c.experiment.name,
+           {.help = "A/B experiment name; users are hashed into variants."});
+  b.String("experiment.salt", &c.experiment.salt, {.help = "Changing it reshuffles users across variants."});
+  // [experiment.variant.<name>]: weight = share of users; any other key overrides a parameter.
+  std::map<std::string, ordering::Variant> variants;
+  for (const config::Entry& e :
+       b.Prefix(kVariantSection,
+                {.help = "[experiment.variant.<name>] weight = share of users (default 1); other keys (e.g. "
+                         "ordering.max_per_category = 1, ranking.enabled = false) override parameters."})) {
+    const std::string rest = e.key.substr(sizeof(kVariantSection));
+    const size_t dot = rest.find('.');
+    if (dot == std::string::npos) {
+      b.Fail(e.origin, e.key, "expected experiment.variant.<name>.<key>");
+      continue;
+    }
+    const std::string name = rest.substr(0, dot), key = rest.substr(dot + 1);
+    ordering::Variant& v = variants[name];
+    v.name = name;
+    if (key == "weight") {
+      auto w = config::ParseDouble(e.value);
+      if (!w.ok() || *w <= 0) {
+        b.Fail(e.origin, e.key, "weight must be a number > 0");
+        v.weight = -1;  // reported; keeps the variant from looking valid below
+      } else {
+        v.weight = *w;
+      }
+      continue;
+    }
+    RecommendOptions scratch;
+    if (Status s = ApplyOverride(key, e.value, scratch); !s.ok()) {
+      b.Fail(e.origin, e.key, s.message());
+      continue;
+    }
+    v.overrides[key] = e.value;
+  }
+  for (auto& [name, v] : variants) {
+    if (v.weight > 0) c.experiment.variants.push_back(std::move(v));
+  }
+}
+
+Status FinishServeConfig(ServeConfig& c) {
+  std::vector<std::string> errors;
+  if (c.registry.empty()) errors.push_back("registry.path (or --registry) is required");
+  if (Status s = Validate(c.recommend); !s.ok()) errors.push_back(s.message());
+  c.variants.clear();
+  if (c.experiment.variants.empty()) {
+    c.variants.push_back({"default", c.recommend});
+  } else {
+    if (c.experiment.name.empty())
+      errors.push_back("experiment.name is required when variants are configured");
+    if (Status s = ordering::Validate(c.experiment); !s.ok()) errors.push_back(s.message());
+    for (const ordering::Variant& v : c.experiment.variants) {
+      VariantOptions vo{v.name, c.recommend};
+      for (const auto& [key, value] : v.overrides) {
+        if (Status s = ApplyOverride(key, value, vo.recommend); !s.ok()) {
+          errors.push_back(StrCat("variant ", v.name, ": ", s.message()));
+        }
+      }
+      if (Status s = Validate(vo.recommend); !s.ok())
+        errors.push_back(StrCat("variant ", v.name, ": ", s.message()));
+      c.variants.push_back(std::move(vo));
+    }
+  }
+  if (errors.empty()) return OkStatus();
+  return InvalidArgumentError(StrCat("invalid configuration:\n  ", StrJoin(errors, "\n  ")));
+}
+
+namespace {
+
+StatusOr<ServeConfig> Bind(const config::Source& src) {
+  ServeConfig c;
+  config::Binder b(src);
+  BindServeConfig(b, c);
+  // The pipeline's sections may share the file: `vrec pipeline run` binds and checks them.
+  for (const char* section : {"pipeline", "training", "gates"}) b.Prefix(section);
+  VREC_RETURN_IF_ERROR(b.Finish());
+  return c;
+}
+
+}  // namespace
+
+StatusOr<ServeConfig> LoadServeConfig(const std::string& path, const char* const* env) {
+  config::Source src;
+  if (!path.empty()) VREC_RETURN_IF_ERROR(src.LoadFile(path));
+  src.LoadEnvironment(env);
+  return Bind(src);
+}
+
+StatusOr<ServeConfig> LoadServeConfig(const std::string& path,
+                                      const std::map<std::string, std::string>& env) {
+  config::Source src;
+  if (!path.empty()) VREC_RETURN_IF_ERROR(src.LoadFile(path));
+  src.LoadEnvironment(env);
+  return Bind(src);
+}
+
+}  // namespace vrec::serving

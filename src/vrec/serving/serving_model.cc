@@ -1,0 +1,170 @@
+#include "vrec/serving/serving_model.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+#include "vrec/common/csv.h"
+#include "vrec/common/hash.h"
+#include "vrec/common/strings.h"
+#include "vrec/data/generic_csv.h"
+#include "vrec/registry/model_layout.h"
+
+namespace vrec::serving {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Users of one locale needed before its own popular list replaces the global one.
+constexpr size_t kMinLocaleUsers = 20;
+
+std::string LocaleKey(std::string_view country, std::string_view language) {
+  return StrCat(country, "|", language);
+}
+
+// Videos ordered by how many distinct positives they got from `users` (nullptr = everyone).
+std::vector<uint32_t> TopByPositives(const data::Dataset& ds, const std::vector<bool>* users, size_t n) {
+  std::vector<int64_t> count(ds.videos.size(), 0);
+  for (const data::Interaction& x : ds.interactions) {
+    if (data::PreferenceWeight(x) <= 0) continue;
+    if (users != nullptr && !(*users)[x.user]) continue;
+    ++count[x.video];
+  }
+  std::vector<uint32_t> order;
+  for (uint32_t v = 0; v < ds.videos.size(); ++v) {
+    if (count[v] > 0) order.push_back(v);
+  }
+  const size_t k = std::min(n, order.size());
+  std::partial_sort(
+      order.begin(), order.begin() + static_cast<ptrdiff_t>(k), order.end(),
+      [&](uint32_t a, uint32_t b) { return count[a] != count[b] ? count[a] > count[b] : a < b; });
+  order.resize(k);
+  return order;
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::string& dir,
+                                                                 const std::string& version,
+                                                                 const ServingModelOptions& options) {
+  std::shared_ptr<ServingModel> m(new ServingModel());
+  m->version_ = version;
+  VREC_ASSIGN_OR_RETURN(m->manifest_, registry::ReadManifest(dir));
+  if (m->manifest_.model_kind != registry::kModelKind) {
+    return FailedPreconditionError(StrCat(dir, ": not a vrec model (kind '", m->manifest_.model_kind, "')"));
+  }
+  VREC_RETURN_IF_ERROR(registry::CheckCompatible(m->manifest_, registry::kModelKind,
+                                                 HashHex(ranking::RankingFeatureSchema())));
+  if (auto it = m->manifest_.params.find("candidates"); it != m->manifest_.params.end()) {
+    int64_t n = 0;
+    if (!ParseInt64(it->second, n) || n <= 0 || n > 10'000) {
+      return DataLossError(
+          StrCat(dir, ": manifest param candidates='", it->second, "' is not a positive count"));
+    }
+    m->ranker_candidates_ = static_cast<int>(n);
+  }
+  VREC_ASSIGN_OR_RETURN(m->catalog_, data::LoadGenericCsv((fs::path(dir) / registry::kCatalogDir).string()));
+  VREC_ASSIGN_OR_RETURN(m->bundle_,
+                        retrieval::RetrievalBundle::Load((fs::path(dir) / registry::kRetrievalDir).string()));
+  VREC_ASSIGN_OR_RETURN(m->ranker_, ranking::LoadRanker((fs::path(dir) / registry::kRankerDir).string()));
+  if (m->ranker_->feature_names() != ranking::RankingFeatureNames()) {
+    return FailedPreconditionError(StrCat(dir, ": the ranker's features differ from this build's"));
+  }
+
+  const data::Dataset& ds = m->catalog_;
+  const auto& rows = ds.interactions;
+  if (rows.empty()) return FailedPreconditionError(StrCat(dir, ": the catalog snapshot has no interactions"));
+
+  // Item-item similarity and ranking aggregates over the whole snapshot, as the pipeline's final
+  // fit computed them.
+  retrieval::SarOptions sar;
+  sar.threads = options.sar_threads;
+  if (auto it = m->manifest_.params.find("sar.half_life_days"); it != m->manifest_.params.end()) {
+    if (!ParseDouble(it->second, sar.half_life_days)) {
+      return DataLossError(
+          StrCat(dir, ": manifest param sar.half_life_days='", it->second, "' is not a number"));
+    }
+  }
+  m->sar_ = retrieval::SarScorer(sar);
+  VREC_RETURN_IF_ERROR(m->sar_.Fit(ds, rows));
+  m->aggregates_ = std::make_unique<ranking::FeatureAggregates>(
+      ranking::FeatureAggregates::FromRows(ds, rows, std::numeric_limits<int64_t>::max()));
+
+  // Per-user histories (CSR, oldest first) and per-video positives.
+  const size_t nu = ds.users.size();
+  m->history_ptr_.assign(nu + 1, 0);
+  m->positives_.assign(ds.videos.size(), 0);
+  m->data_end_time_ = std::numeric_limits<int64_t>::min();
+  for (const data::Interaction& x : rows) {
+    ++m->history_ptr_[x.user + 1];
+    if (data::PreferenceWeight(x) > 0) ++m->positives_[x.video];
+    m->data_end_time_ = std::max(m->data_end_time_, x.timestamp);
+  }
+  std::partial_sum(m->history_ptr_.begin(), m->history_ptr_.end(), m->history_ptr_.begin());
+  m->history_.resize(rows.size());
+  {
+    std::vector<uint64_t> next(m->history_ptr_.begin(), m->history_ptr_.end() - 1);
+    for (const data::Interaction& x : rows) {
+      m->history_[next[x.user]++] = {.video = x.video,
+                                     .time = x.timestamp,
+                                     .type = x.type,
+                                     .watch_ratio = x.watch_ratio,
+                                     .rating = x.rating};
+    }
+    for (size_t u = 0; u < nu; ++u) {
+      std::stable_sort(m->history_.begin() + static_cast<ptrdiff_t>(m->history_ptr_[u]),
+                       m->history_.begin() + static_cast<ptrdiff_t>(m->history_ptr_[u + 1]),
+                       [](const HistoryItem& a, const HistoryItem& b) { return a.time < b.time; });
+    }
+  }
+
+  // Cold start lists: global, per locale with enough users, and fresh uploads.
+  const size_t n = static_cast<size_t>(std::max(1, options.cold_start_list));
+  m->popular_ = TopByPositives(ds, nullptr, n);
+  std::unordered_map<std::string, std::vector<bool>> members;
+  std::unordered_map<std::string, size_t> sizes;
+  for (size_t u = 0; u < nu; ++u) {
+    const data::User& user = ds.users[u];
+    for (const std::string& key : {LocaleKey(user.country, user.language), LocaleKey(user.country, ""),
+                                   LocaleKey("", user.language)}) {
+      if (key == "|") continue;
+      auto [it, inserted] = members.try_emplace(key);
+      if (inserted) it->second.assign(nu, false);
+      it->second[u] = true;
+      ++sizes[key];
+    }
+  }
+  for (auto& [key, users] : members) {
+    if (sizes[key] >= kMinLocaleUsers) m->popular_by_locale_[key] = TopByPositives(ds, &users, n);
+  }
+  std::vector<uint32_t> fresh;
+  for (uint32_t v = 0; v < ds.videos.size(); ++v) {
+    if (m->positives_[v] > 0 && ds.videos[v].upload_time != data::kUnknownTime) fresh.push_back(v);
+  }
+  const size_t k = std::min(n, fresh.size());
+  std::partial_sort(fresh.begin(), fresh.begin() + static_cast<ptrdiff_t>(k), fresh.end(),
+                    [&](uint32_t a, uint32_t b) {
+                      const int64_t ta = ds.videos[a].upload_time, tb = ds.videos[b].upload_time;
+                      return ta != tb ? ta > tb : a < b;
+                    });
+  fresh.resize(k);
+  m->fresh_ = std::move(fresh);
+  return std::shared_ptr<const ServingModel>(std::move(m));
+}
+
+std::span<const HistoryItem> ServingModel::BaseHistory(uint32_t user) const {
+  if (user + 1 >= history_ptr_.size()) return {};
+  return std::span<const HistoryItem>(history_).subspan(history_ptr_[user],
+                                                        history_ptr_[user + 1] - history_ptr_[user]);
+}
+
+std::span<const uint32_t> ServingModel::Popular(std::string_view country, std::string_view language) const {
+  for (const std::string& key :
+       {LocaleKey(country, language), LocaleKey(country, ""), LocaleKey("", language)}) {
+    if (key == "|") continue;
+    if (auto it = popular_by_locale_.find(key); it != popular_by_locale_.end()) return it->second;
+  }
+  return popular_;
+}
+
+}  // namespace vrec::serving

@@ -1,0 +1,93 @@
+// ServingModel: one model version loaded for serving (towers, video index, ranker, the catalog
+// snapshot and what is derived from it). Immutable after Load and shared by all requests through a
+// shared_ptr<const ServingModel>: a new version is loaded beside the old one and swapped in, and
+// requests in flight finish on the version they started with (see ModelManager in service.h).
+//
+// Thread safety: every method is const and safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "vrec/common/status.h"
+#include "vrec/data/dataset.h"
+#include "vrec/ranking/features.h"
+#include "vrec/ranking/ranker.h"
+#include "vrec/registry/manifest.h"
+#include "vrec/retrieval/retriever.h"
+#include "vrec/retrieval/sar.h"
+
+namespace vrec::serving {
+
+// One event of a user's history as the online stages read it.
+struct HistoryItem {
+  uint32_t video = 0;  // dense catalog index
+  int64_t time = 0;
+  data::EventType type = data::EventType::kPlay;
+  float watch_ratio = data::kMissing;
+  float rating = data::kMissing;
+};
+
+struct ServingModelOptions {
+  int cold_start_list = 500;  // length of the popular and fresh lists kept for cold start
+  int sar_threads = 1;        // threads for the item-item fit at load (the server keeps serving)
+};
+
+class ServingModel {
+ public:
+  // Loads model directory `dir` (registry/model_layout.h) as version `version`.
+  // Errors: NotFound for missing parts; FailedPrecondition when the manifest is not a vrec model
+  // or its ranking feature schema differs from this build's; errors of the parts' loaders.
+  static StatusOr<std::shared_ptr<const ServingModel>> Load(const std::string& dir,
+                                                            const std::string& version,
+                                                            const ServingModelOptions& options = {});
+
+  const std::string& version() const { return version_; }
+  const registry::Manifest& manifest() const { return manifest_; }
+  const data::Dataset& catalog() const { return catalog_; }
+  const retrieval::TwoTowerModel& two_tower() const { return bundle_.model; }
+  const retrieval::AnnIndex& index() const { return *bundle_.index; }
+  const retrieval::SarScorer& sar() const { return sar_; }
+  const ranking::FeatureAggregates& aggregates() const { return *aggregates_; }
+  const ranking::Ranker& ranker() const { return *ranker_; }
+  // Candidates the ranker was trained on per request (the ranker's group size).
+  int ranker_candidates() const { return ranker_candidates_; }
+  // Latest interaction time of the catalog snapshot (the model's "as of").
+  int64_t data_end_time() const { return data_end_time_; }
+
+  // The user's interactions in the snapshot, oldest first; empty for users outside it.
+  std::span<const HistoryItem> BaseHistory(uint32_t user) const;
+  // Training positives per video (two-tower popularity input for new uploads is 0).
+  int64_t Positives(uint32_t video) const { return positives_[video]; }
+  // Cold start: the most popular videos among users of that country / language (either may be
+  // empty), best first; the global list when the pair has too few users.
+  std::span<const uint32_t> Popular(std::string_view country, std::string_view language) const;
+  // The newest uploads with at least one positive, newest first.
+  std::span<const uint32_t> Fresh() const { return fresh_; }
+
+ private:
+  ServingModel() = default;
+
+  std::string version_;
+  registry::Manifest manifest_;
+  data::Dataset catalog_;
+  retrieval::RetrievalBundle bundle_;
+  retrieval::SarScorer sar_;
+  std::unique_ptr<ranking::FeatureAggregates> aggregates_;
+  std::unique_ptr<ranking::Ranker> ranker_;
+  int ranker_candidates_ = 100;
+  int64_t data_end_time_ = 0;
+  std::vector<uint64_t> history_ptr_;  // users + 1 offsets into history_
+  std::vector<HistoryItem> history_;
+  std::vector<int64_t> positives_;
+  std::vector<uint32_t> popular_;
+  std::unordered_map<std::string, std::vector<uint32_t>> popular_by_locale_;  // "country|language"
+  std::vector<uint32_t> fresh_;
+};
+
+}  // namespace vrec::serving

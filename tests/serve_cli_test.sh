@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The deployed system as an operator runs it, through the vrec binary and real HTTP:
+#   1. `vrec pipeline run` registers and promotes v000001; a second run with an impossible gate
+#      exits non-zero and leaves production unchanged; a third run registers v000002.
+#   2. `vrec serve` answers; acknowledged events survive kill -9 of the server.
+#   3. `vrec models rollback` while requests keep flowing: the server switches to v000001 with no
+#      failed request.
+# Usage: serve_cli_test.sh path/to/vrec
+set -euo pipefail
+
+vrec=$1
+tmp=$(mktemp -d)
+server_pid=""
+load_pid=""
+cleanup() {
+  [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
+  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cat > "$tmp/vrec.conf" <<'EOF'
+[training]
+two_tower_max_epochs = 2
+label_folds = 1
+ranker_rounds = 20
+[gates]
+min_retrieval_recall_at_100 = 0
+min_retrieval_ndcg_at_10 = 0
+min_ranker_auc = 0
+min_ranker_ndcg = 0
+max_regression = 1
+[registry]
+poll_interval = 200ms
+EOF
+
+"$vrec" data synth --users 300 --videos 500 --interactions 30000 --out "$tmp/data" > /dev/null
+reg="$tmp/registry"
+pipeline() { "$vrec" pipeline run --registry "$reg" --data "$tmp/data" --config "$tmp/vrec.conf" --threads 2 "$@"; }
+
+# 1. Pipeline: deploy, refuse, deploy.
+pipeline > "$tmp/run1.log" 2>&1 || { cat "$tmp/run1.log"; fail "first pipeline run"; }
+grep -q "version=v000001 promoted=true" "$tmp/run1.log" || fail "v000001 not promoted"
+if pipeline --gate-ranker-auc 1.01 > "$tmp/run2.log" 2>&1; then fail "an impossible gate must fail the run"; fi
+grep -q "gates failed, nothing deployed; production stays v000001" "$tmp/run2.log" || { cat "$tmp/run2.log"; fail "gate message"; }
+"$vrec" models list --registry "$reg" | grep -q '^\* *v000001' || { "$vrec" models list --registry "$reg"; fail "production changed"; }
+[ "$(ls "$reg/runs" | wc -l)" -eq 2 ] || fail "every run must leave a record"
+pipeline > "$tmp/run3.log" 2>&1 || { cat "$tmp/run3.log"; fail "third pipeline run"; }
+grep -q "version=v000002 promoted=true" "$tmp/run3.log" || fail "v000002 not promoted"
+
+start_server() {
+  "$vrec" serve --registry "$reg" --config "$tmp/vrec.conf" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    port=$(sed -n 's|.*on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/serve.out")
+    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && return 0
+    kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/serve.err"; fail "server exited"; }
+    sleep 0.1
+  done
+  fail "server not ready"
+}
+
+# 2. Durability: every acknowledged event survives kill -9.
+start_server
+user=4242424242
+acked=0
+for batch in $(seq 1 20); do
+  body="{\"events\":["
+  for i in $(seq 1 5); do
+    v=$(( (batch * 5 + i) % 500 + 1 ))
+    body+="{\"user_id\":$user,\"video_id\":$v,\"type\":\"play\",\"watch_ratio\":0.5}"
+    [ "$i" -lt 5 ] && body+=","
+  done
+  body+="]}"
+  reply=$(curl -sf -X POST -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port/v1/events")
+  echo "$reply" | grep -q '"accepted":5' || fail "event batch not acknowledged: $reply"
+  acked=$((acked + 5))
+done
+kill -9 "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+start_server
+stored=$(curl -sf "http://127.0.0.1:$port/v1/users/$user/history" | grep -o '"video_id"' | wc -l)
+[ "$stored" -eq "$acked" ] || fail "acknowledged $acked events, $stored in the history after kill -9"
+echo "crash: acknowledged=$acked recovered=$stored"
+
+# 3. Rollback under load: production goes back to v000001, every request succeeds.
+curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000002 || fail "server should serve v000002"
+(
+  errors=0
+  while true; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/users/$((RANDOM % 300 + 1))/recommendations?count=10")
+    [ "$code" = "200" ] || { errors=$((errors + 1)); echo "error $code" >> "$tmp/load.err"; }
+  done
+) &
+load_pid=$!
+sleep 1
+"$vrec" models rollback --registry "$reg" --reason "serve_cli_test" > /dev/null
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000001 && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000001 || fail "rollback not picked up"
+sleep 1
+kill "$load_pid"; wait "$load_pid" 2>/dev/null || true; load_pid=""
+[ ! -s "$tmp/load.err" ] || { cat "$tmp/load.err"; fail "requests failed during the rollback"; }
+reply=$(curl -sf "http://127.0.0.1:$port/v1/users/7/recommendations?count=10")
+[ "$(echo "$reply" | grep -o '"video_id"' | wc -l)" -eq 10 ] || fail "expected 10 items: $reply"
+echo "$reply" | grep -q '"model_version":"v000001"' || fail "response must name v000001: $reply"
+echo "rollback: served v000001 with no failed request"
+echo "serve_cli_test: OK"
