@@ -16,6 +16,10 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr const char* kStageNames[] = {"user_state", "retrieve", "filter", "rank", "order"};
+constexpr const char* kRouteNames[] = {
+    "/healthz",   "/readyz",   "/metrics", "/v1/users/{id}/recommendations", "/v1/users/{id}/history",
+    "/v1/events", "/v1/admin", "other"};
+static_assert(std::size(kRouteNames) == Service::kNumRoutes);
 
 double SecondsSince(SteadyClock::time_point t) {
   return std::chrono::duration<double>(SteadyClock::now() - t).count();
@@ -103,6 +107,19 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
     filter_removed_[i] =
         &metrics_.counter("vrec_filter_removed_total", "Candidates removed by each filter.",
                           {{"filter", std::string(filtering::Name(static_cast<filtering::Filter>(i)))}});
+  }
+  for (int r = 0; r < kNumRoutes; ++r) {
+    route_metrics_[r].latency =
+        &metrics_.histogram("vrec_http_request_seconds", "HTTP request latency by route.",
+                            {{"route", kRouteNames[r]}}, DefaultLatencyBuckets());
+  }
+  for (const VariantOptions& v : config_.variants) {
+    recommendations_.push_back({});
+    for (int cold = 0; cold < 2; ++cold) {
+      recommendations_.back()[cold] = &metrics_.counter(
+          "vrec_recommendations_total", "Recommendation responses by experiment variant and path.",
+          {{"variant", v.name}, {"path", cold ? "cold_start" : "personalised"}});
+    }
   }
   events_accepted_ = &metrics_.counter("vrec_events_accepted_total", "Events durably appended.");
   reloads_ok_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "ok"}});
@@ -203,15 +220,15 @@ bool Service::Authorized(const HttpRequest& request, bool admin) const {
 
 void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   const auto start = SteadyClock::now();
-  std::string_view route = "other";
+  int route = kOtherRoute;
   std::string_view middle;
   const std::string_view path = request.path;
   const bool get = request.method == "GET", post = request.method == "POST";
   if (path == "/healthz") {
-    route = "/healthz";
+    route = 0;  // /healthz
     Json(response, 200, R"({"status":"ok"})");
   } else if (path == "/readyz") {
-    route = "/readyz";
+    route = 1;  // /readyz
     const std::string version = model_version();
     if (version.empty()) {
       Json(response, 503, R"({"status":"no model loaded"})");
@@ -219,12 +236,12 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
       Json(response, 200, StrCat(R"({"status":"ready","model_version":)", JsonQuote(version), "}"));
     }
   } else if (path == "/metrics") {
-    route = "/metrics";
+    route = 2;  // /metrics
     response.status = 200;
     response.content_type = std::string(kPrometheusContentType);
     response.body = metrics_.Render();
   } else if (Match(path, "/v1/users/", "/recommendations", middle)) {
-    route = "/v1/users/{id}/recommendations";
+    route = 3;  // /v1/users/{id}/recommendations
     if (!get) {
       Error(response, InvalidArgumentError("use GET for recommendations"));
       response.status = 405;
@@ -234,7 +251,7 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
       Recommend(request, middle, response);
     }
   } else if (Match(path, "/v1/users/", "/history", middle)) {
-    route = "/v1/users/{id}/history";
+    route = 4;  // /v1/users/{id}/history
     if (!get) {
       Error(response, InvalidArgumentError("use GET for a user's history"));
       response.status = 405;
@@ -244,7 +261,7 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
       History(middle, response);
     }
   } else if (path == "/v1/events") {
-    route = "/v1/events";
+    route = 5;  // /v1/events
     if (!post) {
       Error(response, InvalidArgumentError("use POST for events"));
       response.status = 405;
@@ -254,7 +271,7 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
       PostEvents(request, response);
     }
   } else if (path.starts_with("/v1/admin/")) {
-    route = "/v1/admin";
+    route = 6;  // /v1/admin
     if (!Authorized(request, true)) {
       Error(response, UnauthenticatedError("missing or unknown admin X-Api-Key"));
     } else if (Match(path, "/v1/admin/videos/", "", middle) && post) {
@@ -279,15 +296,16 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   } else {
     Error(response, NotFoundError(StrCat("no route ", request.method, " ", path)));
   }
-  const std::string route_label(route);
-  metrics_
-      .counter("vrec_http_requests_total", "HTTP requests by route and status.",
-               {{"route", route_label}, {"code", std::to_string(response.status)}})
-      .Inc();
-  metrics_
-      .histogram("vrec_http_request_seconds", "HTTP request latency by route.", {{"route", route_label}},
-                 DefaultLatencyBuckets())
-      .Observe(SecondsSince(start));
+  RouteMetrics& m = route_metrics_[route];
+  const int code = response.status >= 100 && response.status < 600 ? response.status : 500;
+  Counter* counter = m.by_code[code].load(std::memory_order_acquire);
+  if (counter == nullptr) {  // first response with this code on this route: register (takes a lock)
+    counter = &metrics_.counter("vrec_http_requests_total", "HTTP requests by route and status.",
+                                {{"route", kRouteNames[route]}, {"code", std::to_string(code)}});
+    m.by_code[code].store(counter, std::memory_order_release);
+  }
+  counter->Inc();
+  m.latency->Observe(SecondsSince(start));
 }
 
 void Service::Recommend(const HttpRequest& request, std::string_view user_text, HttpResponse& response) {
@@ -356,10 +374,7 @@ void Service::Recommend(const HttpRequest& request, std::string_view user_text, 
   for (int i = 0; i < filtering::kNumFilters; ++i) {
     filter_removed_[i]->Inc(static_cast<double>(result->filter.removed(static_cast<filtering::Filter>(i))));
   }
-  metrics_
-      .counter("vrec_recommendations_total", "Recommendation responses by experiment variant and path.",
-               {{"variant", variant->name}, {"path", result->cold_start ? "cold_start" : "personalised"}})
-      .Inc();
+  recommendations_[static_cast<size_t>(variant - config_.variants.data())][result->cold_start ? 1 : 0]->Inc();
 
   std::string body = StrCat(R"({"user_id":)", JsonQuote(user_tag), R"(,"model_version":)",
                             JsonQuote(snap.model->version()), R"(,"variant":)", JsonQuote(variant->name),

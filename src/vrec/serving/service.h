@@ -13,6 +13,7 @@
 // Thread safety: Handle may be called concurrently from any number of threads.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -54,6 +55,10 @@ class Service {
   std::string model_version() const;
   MetricsRegistry& metrics() { return metrics_; }
 
+  // Routes, for metrics labels: the last one collects everything unrouted.
+  static constexpr int kNumRoutes = 8;
+  static constexpr int kOtherRoute = kNumRoutes - 1;
+
  private:
   // What one request reads: the model and the admin flags laid over its catalog.
   struct Snapshot {
@@ -90,8 +95,15 @@ class Service {
   std::condition_variable poll_cv_;
   bool stop_polling_ = false;
 
-  // Metrics on the hot path, registered once.
-  Histogram* stage_latency_[5] = {};  // user_state, retrieve, filter, rank, order
+  // Metrics on the hot path, registered once (registration takes the registry's lock; updates are
+  // atomics).
+  struct RouteMetrics {
+    Histogram* latency = nullptr;
+    std::array<std::atomic<Counter*>, 600> by_code{};  // by HTTP status, registered on first use
+  };
+  RouteMetrics route_metrics_[kNumRoutes];
+  std::vector<std::array<Counter*, 2>> recommendations_;  // per variant: personalised, cold start
+  Histogram* stage_latency_[5] = {};                      // user_state, retrieve, filter, rank, order
   Counter* filter_removed_[filtering::kNumFilters] = {};
   Counter* events_accepted_ = nullptr;
   Counter* reloads_ok_ = nullptr;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Load benchmark of `vrec serve`: starts the server on a registry's production model, drives it
+# with the open-loop load generator (fixed arrival rates, latency from each request's due time)
+# with random users of the model's catalog, then searches the saturation rate, and prints the
+# per-stage latency breakdown from /metrics. The generator runs on the same machine as the server.
+#
+# Usage: bench/serve_load.sh REGISTRY [RATES...]   (default rates: 500 1000)
+# Env: VREC_BIN (build/vrec), LOADGEN (build/bench/loadgen), DURATION (20 s), PORT (18080),
+#      SLO_MS (20), CACHE_TTL (server response cache TTL, default 1s as shipped)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+registry=$1
+shift
+rates=("$@")
+[ ${#rates[@]} -gt 0 ] || rates=(500 1000)
+vrec=${VREC_BIN:-build/vrec}
+loadgen=${LOADGEN:-build/bench/loadgen}
+duration=${DURATION:-20}
+port=${PORT:-18080}
+slo=${SLO_MS:-20}
+source scripts/env.sh
+
+tmp=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; rm -rf "$tmp"' EXIT
+version=$(head -1 "$registry/production" | tr -d '[:space:]')
+tail -n +2 "$registry/versions/$version/catalog/users.csv" | cut -d, -f1 > "$tmp/users"
+echo "model=$version users=$(wc -l < "$tmp/users") videos=$(($(wc -l < "$registry/versions/$version/catalog/videos.csv") - 1))"
+
+VREC_CACHE_TTL=${CACHE_TTL:-1s} VREC_FEATURE_STORE_URI="rocksdb://$tmp/state" \
+  "$vrec" serve --registry "$registry" --port "$port" > "$tmp/serve.out" 2> "$tmp/serve.err" &
+server=$!
+for _ in $(seq 1 1200); do
+  curl -sf "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
+  kill -0 $server 2>/dev/null || { cat "$tmp/serve.err"; exit 1; }
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/readyz" > /dev/null
+
+for rate in "${rates[@]}"; do
+  echo "# rate $rate/s for ${duration}s"
+  "$loadgen" --port "$port" --rate "$rate" --duration "$duration" --warmup 3 --users-file "$tmp/users" \
+    --connections 256 | sed "s/^/rate${rate}_/"
+done
+echo "# saturation search (p99 <= ${slo} ms, >= 95% of the target achieved)"
+"$loadgen" --port "$port" --find-saturation --rate 400 --slo-ms "$slo" --users-file "$tmp/users" \
+  --step-seconds 8 --connections 256 | grep -v '^step=' || true
+
+echo "# per-stage latency from /metrics (mean over every request served above)"
+curl -sf "http://127.0.0.1:$port/metrics" > "$tmp/metrics"
+for stage in user_state retrieve filter rank order; do
+  sum=$(sed -n "s/^vrec_stage_seconds_sum{stage=\"$stage\"} //p" "$tmp/metrics")
+  count=$(sed -n "s/^vrec_stage_seconds_count{stage=\"$stage\"} //p" "$tmp/metrics")
+  awk -v s="$sum" -v c="$count" -v n="$stage" 'BEGIN { printf "stage_%s_mean_us=%.1f\n", n, c > 0 ? s / c * 1e6 : 0 }'
+done
+sum=$(sed -n 's/^vrec_http_request_seconds_sum{route="\/v1\/users\/{id}\/recommendations"} //p' "$tmp/metrics")
+count=$(sed -n 's/^vrec_http_request_seconds_count{route="\/v1\/users\/{id}\/recommendations"} //p' "$tmp/metrics")
+awk -v s="$sum" -v c="$count" 'BEGIN { printf "handler_mean_us=%.1f requests=%d\n", c > 0 ? s / c * 1e6 : 0, c }'
+grep '^vrec_cache_hit_ratio' "$tmp/metrics" | sed 's/^vrec_cache_hit_ratio /cache_hit_ratio=/'
