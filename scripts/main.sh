@@ -1,25 +1,63 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, generates a synthetic video platform, and
-# evaluates the baselines on it and on MovieLens 100K (when ../shared/data/ml-100k is present).
+# The main job: installs what is missing, builds, generates a synthetic video platform, runs the
+# training pipeline (train -> evaluate -> gates -> register -> promote), starts `vrec serve` on
+# localhost in the background and prints a ready-to-paste curl.
+#
+# Environment: VREC_HOME (state: registry, online store, logs; default ./vrec-home),
+# VREC_PORT (default 8080), VREC_SYNTHETIC (platform size: small, medium, large or UxVxR; default
+# small), VREC_CONFIG (a config file for the pipeline and the server; default configs/vrec.conf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
 bash scripts/build.sh release
 
-data=${VREC_DATA_DIR:-vrec-data/synthetic}
-if [ ! -f "$data/interactions.csv" ]; then
-  rm -rf "$data"
-  mkdir -p "$(dirname "$data")"
-  ./build/vrec data synth --users 20000 --videos 50000 --interactions 2000000 --out "$data"
-fi
-for model in pop sar; do
-  ./build/vrec eval --data "$data" --model "$model" --split temporal --test-per-user 10
-done
+home=${VREC_HOME:-$PWD/vrec-home}
+port=${VREC_PORT:-8080}
+size=${VREC_SYNTHETIC:-small}
+config=${VREC_CONFIG:-configs/vrec.conf}
+mkdir -p "$home"
 
-movielens=${VREC_MOVIELENS_DIR:-../shared/data/ml-100k}
-if [ -d "$movielens" ]; then
-  for model in pop sar two-tower two-stage; do
-    ./build/vrec eval --movielens "$movielens" --model "$model"
-  done
+# A server left running by an earlier run is stopped first (it would hold the online store).
+if [ -f "$home/serve.pid" ] && kill -0 "$(cat "$home/serve.pid")" 2>/dev/null; then
+  echo "main: stopping the server started earlier (pid $(cat "$home/serve.pid"))"
+  kill "$(cat "$home/serve.pid")"
+  for _ in $(seq 1 100); do kill -0 "$(cat "$home/serve.pid")" 2>/dev/null || break; sleep 0.1; done
 fi
+
+# Train, evaluate, gate and deploy. A gate failure leaves the previous production model serving.
+./build/vrec pipeline run --registry "$home/registry" --synthetic "$size" --config "$config" || {
+  status=$?
+  ./build/vrec models list --registry "$home/registry" > /dev/null 2>&1 || exit $status
+  echo "main: the pipeline deployed nothing (exit $status); serving the current production model if any"
+}
+./build/vrec models list --registry "$home/registry"
+
+# The server keeps running after this script ends; its log is $home/serve.log.
+nohup ./build/vrec serve --registry "$home/registry" --config "$config" --port "$port" \
+  > "$home/serve.log" 2>&1 &
+echo $! > "$home/serve.pid"
+for _ in $(seq 1 600); do
+  curl -sf "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
+  if ! kill -0 "$(cat "$home/serve.pid")" 2>/dev/null; then
+    cat "$home/serve.log"
+    echo "main: the server exited" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/readyz"
+echo
+version=$(head -1 "$home/registry/production" | tr -d '[:space:]')
+user=$(sed -n '2p' "$home/registry/versions/$version/catalog/users.csv" | cut -d, -f1)
+user=${user:-1}
+echo
+echo "vrec is serving on http://127.0.0.1:$port (pid $(cat "$home/serve.pid"), log $home/serve.log)."
+echo "Recommendations for user $user:"
+echo
+echo "  curl -s 'http://127.0.0.1:$port/v1/users/$user/recommendations?count=10'"
+echo
+curl -s "http://127.0.0.1:$port/v1/users/$user/recommendations?count=10"
+echo
+echo
+echo "Stop it with: kill \$(cat $home/serve.pid)"
