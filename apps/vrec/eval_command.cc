@@ -66,15 +66,8 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
 // evaluation figures in its manifest. Exact search below 100k videos, IVF above.
 Status SaveTwoTower(const retrieval::TwoTowerScorer& scorer, const data::Dataset& ds,
                     const data::Split& split, const eval::EvalReport& r, int k, const std::string& dir) {
-  std::vector<retrieval::VideoInput> catalog;
-  catalog.reserve(ds.videos.size());
-  for (uint32_t v = 0; v < ds.videos.size(); ++v) {
-    catalog.push_back(retrieval::VideoInputFrom(ds, v, scorer.video_positives()[v]));
-  }
-  retrieval::AnnIndexOptions options;
-  options.kind = catalog.size() < 100'000 ? retrieval::AnnIndexOptions::Kind::kExact
-                                          : retrieval::AnnIndexOptions::Kind::kIvf;
-  VREC_ASSIGN_OR_RETURN(auto index, retrieval::BuildVideoIndex(scorer.model(), catalog, options));
+  VREC_ASSIGN_OR_RETURN(auto index,
+                        retrieval::BuildCatalogIndex(scorer.model(), ds, scorer.video_positives()));
   retrieval::RetrievalBundle bundle{scorer.model(), std::move(index)};
   const std::map<std::string, double> metrics = {
       {"map", r.map},
@@ -86,8 +79,8 @@ Status SaveTwoTower(const retrieval::TwoTowerScorer& scorer, const data::Dataset
       {"auc", r.auc},
   };
   VREC_RETURN_IF_ERROR(bundle.Save(dir, data::TrainingDataHash(ds, split.train), metrics));
-  std::printf("saved=%s videos=%zu index=%s\n", dir.c_str(), catalog.size(),
-              retrieval::AnnIndexKindName(options.kind));
+  std::printf("saved=%s videos=%zu index=%s\n", dir.c_str(), ds.videos.size(),
+              retrieval::AnnIndexKindName(bundle.index->options().kind));
   return OkStatus();
 }
 

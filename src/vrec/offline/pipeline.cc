@@ -110,15 +110,7 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
                    const PipelineRecord& record, const PipelineOptions& o, const std::string& options_text,
                    const std::string& dir) {
   const retrieval::TwoTowerScorer& tt = scorer.two_tower();
-  std::vector<retrieval::VideoInput> catalog;
-  catalog.reserve(ds.videos.size());
-  for (uint32_t v = 0; v < ds.videos.size(); ++v) {
-    catalog.push_back(retrieval::VideoInputFrom(ds, v, tt.video_positives()[v]));
-  }
-  retrieval::AnnIndexOptions index_options;
-  index_options.kind = catalog.size() < 100'000 ? retrieval::AnnIndexOptions::Kind::kExact
-                                                : retrieval::AnnIndexOptions::Kind::kIvf;
-  VREC_ASSIGN_OR_RETURN(auto index, retrieval::BuildVideoIndex(tt.model(), catalog, index_options));
+  VREC_ASSIGN_OR_RETURN(auto index, retrieval::BuildCatalogIndex(tt.model(), ds, tt.video_positives()));
   const std::string data_hash = data::TrainingDataHash(ds, split.train);
   retrieval::RetrievalBundle bundle{tt.model(), std::move(index)};
   VREC_RETURN_IF_ERROR(

@@ -80,6 +80,18 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildVideoIndex(const TwoTowerModel& model,
   return index;
 }
 
+StatusOr<std::unique_ptr<AnnIndex>> BuildCatalogIndex(const TwoTowerModel& model,
+                                                      const data::Dataset& catalog,
+                                                      std::span<const int64_t> positives) {
+  std::vector<VideoInput> videos;
+  videos.reserve(catalog.videos.size());
+  for (uint32_t v = 0; v < catalog.videos.size(); ++v)
+    videos.push_back(VideoInputFrom(catalog, v, positives[v]));
+  AnnIndexOptions options;
+  options.kind = videos.size() < 100'000 ? AnnIndexOptions::Kind::kExact : AnnIndexOptions::Kind::kIvf;
+  return BuildVideoIndex(model, videos, options);
+}
+
 Status RetrievalBundle::Save(const std::string& dir, const std::string& training_data_hash,
                              const std::map<std::string, double>& metrics) const {
   if (index == nullptr) return FailedPreconditionError("retrieval bundle: no index to save");

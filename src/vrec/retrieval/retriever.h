@@ -54,6 +54,13 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildVideoIndex(const TwoTowerModel& model,
                                                     std::span<const VideoInput> videos,
                                                     AnnIndexOptions options, int64_t max_train = 200'000);
 
+// The index over every video of `catalog` (`positives[v]` training positives per video, the
+// popularity input of the video tower): exact search below 100k videos, IVF from there on.
+// Errors of BuildVideoIndex.
+StatusOr<std::unique_ptr<AnnIndex>> BuildCatalogIndex(const TwoTowerModel& model,
+                                                      const data::Dataset& catalog,
+                                                      std::span<const int64_t> positives);
+
 // A deployable retrieval model: the two-tower model and its video index in one directory
 // (two_tower.bin, videos.index, manifest.json listing both).
 struct RetrievalBundle {

@@ -33,7 +33,7 @@ std::vector<filtering::Candidate> ColdStartCandidates(const ServingModel& model,
   std::unordered_map<uint32_t, std::pair<double, bool>> score;  // video -> (score, from popular)
   const auto popular = model.Popular(r.country, r.language);
   for (size_t i = 0; i < popular.size(); ++i) score[popular[i]] = {1.0 / (kK + static_cast<double>(i)), true};
-  const auto fresh = model.Fresh();
+  const auto fresh = model.Fresh(r.language);
   for (size_t i = 0; i < fresh.size(); ++i) {
     auto [it, inserted] = score.try_emplace(fresh[i], 0.0, false);
     it->second.first += 0.5 / (kK + static_cast<double>(i));

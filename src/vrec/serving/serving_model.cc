@@ -15,7 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Users of one locale needed before its own popular list replaces the global one.
+// Users of one locale needed before its own popular list replaces the global one (and videos of
+// one language before its own fresh list does).
 constexpr size_t kMinLocaleUsers = 20;
 
 std::string LocaleKey(std::string_view country, std::string_view language) {
@@ -142,11 +143,21 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
     if (m->positives_[v] > 0 && ds.videos[v].upload_time != data::kUnknownTime) fresh.push_back(v);
   }
   const size_t k = std::min(n, fresh.size());
-  std::partial_sort(fresh.begin(), fresh.begin() + static_cast<ptrdiff_t>(k), fresh.end(),
-                    [&](uint32_t a, uint32_t b) {
-                      const int64_t ta = ds.videos[a].upload_time, tb = ds.videos[b].upload_time;
-                      return ta != tb ? ta > tb : a < b;
-                    });
+  std::sort(fresh.begin(), fresh.end(), [&](uint32_t a, uint32_t b) {
+    const int64_t ta = ds.videos[a].upload_time, tb = ds.videos[b].upload_time;
+    return ta != tb ? ta > tb : a < b;
+  });
+  // Per language: the same order, restricted to the language (kept when it has enough videos).
+  std::unordered_map<std::string, std::vector<uint32_t>> by_language;
+  for (uint32_t v : fresh) {
+    const std::string& language = ds.videos[v].language;
+    if (language.empty()) continue;
+    std::vector<uint32_t>& list = by_language[language];
+    if (list.size() < n) list.push_back(v);
+  }
+  for (auto& [language, list] : by_language) {
+    if (list.size() >= kMinLocaleUsers) m->fresh_by_language_[language] = std::move(list);
+  }
   fresh.resize(k);
   m->fresh_ = std::move(fresh);
   return std::shared_ptr<const ServingModel>(std::move(m));
@@ -156,6 +167,14 @@ std::span<const HistoryItem> ServingModel::BaseHistory(uint32_t user) const {
   if (user + 1 >= history_ptr_.size()) return {};
   return std::span<const HistoryItem>(history_).subspan(history_ptr_[user],
                                                         history_ptr_[user + 1] - history_ptr_[user]);
+}
+
+std::span<const uint32_t> ServingModel::Fresh(std::string_view language) const {
+  if (!language.empty()) {
+    if (auto it = fresh_by_language_.find(std::string(language)); it != fresh_by_language_.end())
+      return it->second;
+  }
+  return fresh_;
 }
 
 std::span<const uint32_t> ServingModel::Popular(std::string_view country, std::string_view language) const {

@@ -67,8 +67,9 @@ class ServingModel {
   // Cold start: the most popular videos among users of that country / language (either may be
   // empty), best first; the global list when the pair has too few users.
   std::span<const uint32_t> Popular(std::string_view country, std::string_view language) const;
-  // The newest uploads with at least one positive, newest first.
-  std::span<const uint32_t> Fresh() const { return fresh_; }
+  // The newest uploads with at least one positive, newest first: in `language` when the catalog
+  // has enough of them, else in any language.
+  std::span<const uint32_t> Fresh(std::string_view language) const;
 
  private:
   ServingModel() = default;
@@ -88,6 +89,7 @@ class ServingModel {
   std::vector<uint32_t> popular_;
   std::unordered_map<std::string, std::vector<uint32_t>> popular_by_locale_;  // "country|language"
   std::vector<uint32_t> fresh_;
+  std::unordered_map<std::string, std::vector<uint32_t>> fresh_by_language_;
 };
 
 }  // namespace vrec::serving
