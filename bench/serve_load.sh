@@ -6,7 +6,8 @@
 #
 # Usage: bench/serve_load.sh REGISTRY [RATES...]   (default rates: 500 1000)
 # Env: VREC_BIN (build/vrec), LOADGEN (build/bench/loadgen), DURATION (20 s), PORT (18080),
-#      SLO_MS (20), CACHE_TTL (server response cache TTL, default 1s as shipped)
+#      SLO_MS (20), CACHE_TTL (server response cache TTL, default 1s as shipped), SATURATION (1;
+#      0 skips the saturation search)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 registry=$1
@@ -41,18 +42,32 @@ for rate in "${rates[@]}"; do
   "$loadgen" --port "$port" --rate "$rate" --duration "$duration" --warmup 3 --users-file "$tmp/users" \
     --connections 256 | sed "s/^/rate${rate}_/"
 done
-echo "# saturation search (p99 <= ${slo} ms, >= 95% of the target achieved)"
-"$loadgen" --port "$port" --find-saturation --rate 400 --slo-ms "$slo" --users-file "$tmp/users" \
-  --step-seconds 8 --connections 256 | grep -v '^step=' || true
+if [ "${SATURATION:-1}" = 1 ]; then
+  echo "# saturation search (p99 <= ${slo} ms, >= 95% of the target achieved)"
+  "$loadgen" --port "$port" --find-saturation --rate 400 --slo-ms "$slo" --users-file "$tmp/users" \
+    --step-seconds 8 --connections 256 | grep -v '^step=' || true
+fi
 
-echo "# per-stage latency from /metrics (mean over every request served above)"
+echo "# per-stage latency from /metrics over every request above (quantiles interpolated within histogram buckets, as Prometheus' histogram_quantile does)"
 curl -sf "http://127.0.0.1:$port/metrics" > "$tmp/metrics"
+quantiles() {  # $1 = metric selector prefix, $2 = output name
+  grep "^$1" "$tmp/metrics" | sed 's/.*le="\([^"]*\)"} \(.*\)/\1 \2/' | awk -v name="$2" '
+    { le[NR] = ($1 == "+Inf") ? 1e9 : $1; cum[NR] = $2; n = NR }
+    function q(p,   target, i, lo, prev) {
+      target = p * cum[n]; prev = 0; lo = 0
+      for (i = 1; i <= n; i++) {
+        if (cum[i] >= target) return (lo + (le[i] - lo) * (cum[i] > prev ? (target - prev) / (cum[i] - prev) : 0)) * 1e6
+        prev = cum[i]; lo = le[i]
+      }
+      return 0
+    }
+    END { if (n > 0 && cum[n] > 0) printf "%s_p50_us=%.0f %s_p99_us=%.0f count=%d\n", name, q(0.5), name, q(0.99), cum[n] }'
+}
 for stage in user_state retrieve filter rank order; do
+  quantiles "vrec_stage_seconds_bucket{stage=\"$stage\"" "stage_$stage"
   sum=$(sed -n "s/^vrec_stage_seconds_sum{stage=\"$stage\"} //p" "$tmp/metrics")
   count=$(sed -n "s/^vrec_stage_seconds_count{stage=\"$stage\"} //p" "$tmp/metrics")
-  awk -v s="$sum" -v c="$count" -v n="$stage" 'BEGIN { printf "stage_%s_mean_us=%.1f\n", n, c > 0 ? s / c * 1e6 : 0 }'
+  awk -v s="$sum" -v c="$count" -v n="$stage" 'BEGIN { printf "stage_%s_mean_us=%.1f\n", n, (c > 0 ? s / c * 1e6 : 0) }'
 done
-sum=$(sed -n 's/^vrec_http_request_seconds_sum{route="\/v1\/users\/{id}\/recommendations"} //p' "$tmp/metrics")
-count=$(sed -n 's/^vrec_http_request_seconds_count{route="\/v1\/users\/{id}\/recommendations"} //p' "$tmp/metrics")
-awk -v s="$sum" -v c="$count" 'BEGIN { printf "handler_mean_us=%.1f requests=%d\n", c > 0 ? s / c * 1e6 : 0, c }'
+quantiles 'vrec_http_request_seconds_bucket{route="/v1/users/{id}/recommendations"' handler
 grep '^vrec_cache_hit_ratio' "$tmp/metrics" | sed 's/^vrec_cache_hit_ratio /cache_hit_ratio=/'

@@ -160,16 +160,21 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
     const size_t n = candidates.size();
     std::vector<uint32_t> videos(n);
     for (size_t i = 0; i < n; ++i) videos[i] = candidates[i].video;
-    // Item-item similarity to the history, decayed as the model's fit decays affinity.
-    std::vector<std::pair<uint32_t, double>> affinity;
+    // Item-item similarity to the history, decayed as the model's fit decays affinity. Only the
+    // max_history most recent positives count (one entry per video), which bounds the cost for
+    // heavy users; older events weigh little after the decay anyway.
+    std::unordered_map<uint32_t, double> decayed;
     const double half_life_s = model.sar().half_life_days() * 86400.0;
-    for (const HistoryItem& h : history) {
-      const float w = Weight(h);
+    int taken = 0;
+    for (auto it = history.rbegin(); it != history.rend() && taken < options.max_history; ++it) {
+      const float w = Weight(*it);
       if (w <= 0) continue;
       const double decay =
-          half_life_s > 0 ? std::pow(0.5, static_cast<double>(latest - h.time) / half_life_s) : 1.0;
-      affinity.emplace_back(h.video, w * decay);
+          half_life_s > 0 ? std::pow(0.5, static_cast<double>(latest - it->time) / half_life_s) : 1.0;
+      decayed[it->video] += w * decay;
+      ++taken;
     }
+    const std::vector<std::pair<uint32_t, double>> affinity(decayed.begin(), decayed.end());
     std::vector<double> sim(n);
     model.sar().ScoreVideos(affinity, videos, sim);
     std::vector<uint32_t> by_sim(n);
