@@ -140,10 +140,52 @@ void SarScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
 void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinity,
                             std::span<const uint32_t> videos, std::span<double> out) const {
   std::fill(out.begin(), out.end(), 0.0);
-  for (auto [i, a] : affinity) {
-    if (i + 1 >= similarity_.ptr.size() || similarity_.ptr[i] == similarity_.ptr[i + 1]) continue;
-    for (size_t k = 0; k < videos.size(); ++k) out[k] += a * similarity_.Get(i, videos[k]);
+  // Candidates in ascending video order, so each history row is intersected with them in one
+  // forward pass: short rows are walked (sequential reads, a candidate's position looked up in
+  // `slot`), long rows are searched with galloping steps from the previous match.
+  thread_local std::vector<int32_t> slot;
+  thread_local std::vector<uint32_t> order;
+  if (slot.size() < num_videos_) slot.assign(num_videos_, -1);
+  order.clear();
+  for (size_t k = 0; k < videos.size(); ++k) {
+    if (videos[k] >= num_videos_) continue;
+    slot[videos[k]] = static_cast<int32_t>(k);
+    order.push_back(videos[k]);
   }
+  std::sort(order.begin(), order.end());
+  const uint64_t walk_limit = 8 * order.size();
+  for (auto [i, a] : affinity) {
+    if (i + 1 >= similarity_.ptr.size()) continue;
+    const auto row_begin = similarity_.col.begin() + static_cast<ptrdiff_t>(similarity_.ptr[i]);
+    const auto row_end = similarity_.col.begin() + static_cast<ptrdiff_t>(similarity_.ptr[i + 1]);
+    if (static_cast<uint64_t>(row_end - row_begin) <= walk_limit) {
+      for (auto it = row_begin; it != row_end; ++it) {
+        const int32_t k = slot[*it];
+        if (k >= 0)
+          out[static_cast<size_t>(k)] +=
+              a * similarity_.val[static_cast<size_t>(it - similarity_.col.begin())];
+      }
+      continue;
+    }
+    auto it = row_begin;
+    for (uint32_t v : order) {
+      // Gallop: double the step until past v, then binary search that last step.
+      size_t step = 1;
+      auto hi = it;
+      while (hi != row_end && *hi < v) {
+        it = hi;
+        hi = (static_cast<size_t>(row_end - hi) > step) ? hi + static_cast<ptrdiff_t>(step) : row_end;
+        step *= 2;
+      }
+      it = std::lower_bound(it, hi, v);
+      if (it == row_end) break;
+      if (*it == v) {
+        out[static_cast<size_t>(slot[v])] +=
+            a * similarity_.val[static_cast<size_t>(it - similarity_.col.begin())];
+      }
+    }
+  }
+  for (uint32_t v : order) slot[v] = -1;
 }
 
 double SarScorer::Similarity(uint32_t a, uint32_t b) const { return similarity_.Get(a, b); }

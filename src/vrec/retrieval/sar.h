@@ -44,9 +44,9 @@ class SarScorer final : public ItemScorer {
   double Similarity(uint32_t a, uint32_t b) const;
   // Decayed affinity of a user for a video (0 when none).
   double Affinity(uint32_t user, uint32_t video) const;
-  // Serving: scores `videos` against an explicit affinity (e.g. a user's history as of the
-  // request, see DecayedAffinity): out[k] = sum over (i, a) in affinity of a * similarity(i,
-  // videos[k]). `out` has videos.size() values. Cost |affinity| x |videos| x log(row length).
+  // Serving: scores `videos` (distinct) against an explicit affinity (e.g. a user's recent
+  // history): out[k] = sum over (i, a) in affinity of a * similarity(i, videos[k]). `out` has
+  // videos.size() values. Cost per history row: min(row length, ~16 x |videos|) reads.
   void ScoreVideos(std::span<const std::pair<uint32_t, double>> affinity, std::span<const uint32_t> videos,
                    std::span<double> out) const;
   // The half-life this model decays affinity with (<= 0: no decay).

@@ -81,6 +81,40 @@ TEST(Sar, ScoreVideosMatchesScoreAllForTheFittedAffinity) {
   EXPECT_GT(some[1], 0);
 }
 
+TEST(Sar, ScoreVideosAgreesWithScoreAllOnLongRows) {
+  // Dense co-occurrence: rows far longer than the candidate list take the galloping path, short
+  // candidate-heavy calls take the walking path; both must equal ScoreAll.
+  data::Dataset ds = Catalog(60, 120);
+  std::vector<Interaction> train;
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ULL + 1442695040888963407ULL; };
+  for (uint32_t u = 0; u < 60; ++u) {
+    for (uint32_t v = 0; v < 120; ++v) {
+      if (next() >> 62 != 0) train.push_back(Rated(u, v, 1 + static_cast<float>(next() >> 62), 0));
+    }
+  }
+  SarOptions o;
+  o.half_life_days = 0;
+  SarScorer sar(o);
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  std::vector<double> all(120);
+  sar.ScoreAll(7, all);
+  std::vector<std::pair<uint32_t, double>> affinity;
+  for (uint32_t v = 0; v < 120; ++v) {
+    if (sar.Affinity(7, v) > 0) affinity.emplace_back(v, sar.Affinity(7, v));
+  }
+  for (const std::vector<uint32_t>& videos :
+       {std::vector<uint32_t>{119, 3, 57, 58, 0}, std::vector<uint32_t>{5}, [] {
+          std::vector<uint32_t> v(120);
+          for (uint32_t i = 0; i < 120; ++i) v[i] = (i * 37) % 120;
+          return v;
+        }()}) {
+    std::vector<double> some(videos.size());
+    sar.ScoreVideos(affinity, videos, some);
+    for (size_t k = 0; k < videos.size(); ++k) EXPECT_NEAR(some[k], all[videos[k]], 1e-9) << videos[k];
+  }
+}
+
 TEST(Sar, IgnoresSkipsAndImpressions) {
   data::Dataset ds = Catalog(1, 2);
   std::vector<Interaction> train = {{.user = 0, .video = 0, .type = data::EventType::kPlay},
