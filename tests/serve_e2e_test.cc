@@ -305,6 +305,32 @@ TEST_F(ServeE2E, MalformedRequestsGetJsonErrorsAndTheServerStaysUp) {
   EXPECT_EQ(Call(port(), "GET", "/readyz").status, 200);
 }
 
+TEST_F(ServeE2E, ApiKeysGuardTheApiAndAdminKeysTheAdminRoutes) {
+  serving::ServeConfig c;
+  c.registry = (*root_ / "registry").string();
+  c.feature_store = "memory://";
+  c.api_keys = {"user-key"};
+  c.admin_keys = {"admin-key"};
+  auto service = serving::Service::Create(c);
+  ASSERT_TRUE(service.ok()) << service.status().ToString();
+  auto call = [&](const std::string& method, const std::string& path, const std::string& key) {
+    serving::HttpRequest q;
+    q.method = method;
+    q.path = path;
+    if (!key.empty()) q.headers.emplace_back("X-Api-Key", key);
+    serving::HttpResponse r;
+    (*service)->Handle(q, r);
+    return r.status;
+  };
+  const std::string recs = StrCat("/v1/users/", UserId(3), "/recommendations");
+  EXPECT_EQ(call("GET", recs, ""), 401);
+  EXPECT_EQ(call("GET", recs, "wrong"), 401);
+  EXPECT_EQ(call("GET", recs, "user-key"), 200);
+  EXPECT_EQ(call("GET", "/v1/admin/model", "user-key"), 401);
+  EXPECT_EQ(call("GET", "/v1/admin/model", "admin-key"), 200);
+  EXPECT_EQ(call("GET", "/healthz", ""), 200);  // probes need no key
+}
+
 TEST_F(ServeE2E, MetricsExposeRoutesStagesAndModel) {
   Recommend(UserId(50));
   serving::HttpRequest q;
