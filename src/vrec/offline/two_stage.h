@@ -25,7 +25,9 @@
 namespace vrec::offline {
 
 struct TwoStageOptions {
-  double label_fraction = 0.3;  // share of each user's positives that label the ranker
+  // Share of each user's positives that label the ranker. 0.4 measured best on ML-100K (0.2: fewer
+  // positives per group; 0.5: the fold retrieval models get too weak).
+  double label_fraction = 0.4;
   // Label slices, each with its own retrieval fit (more ranker groups for more training time);
   // needs label_folds * label_fraction <= 1.
   int label_folds = 2;
@@ -36,8 +38,11 @@ struct TwoStageOptions {
   bool binary_labels = false;        // every held-out positive is 1 (else graded 1/2)
   retrieval::TwoTowerOptions two_tower;
   retrieval::SarOptions sar;
-  // Shallow, slow-learning trees: the labels are few and noisy (ML-100K: ~850 groups).
-  ranking::RankerOptions ranker{.num_rounds = 600,
+  // Shallow, slow-learning trees: the labels are few and noisy (ML-100K: ~1500 groups). Pairwise:
+  // a higher validation AUC than rank:ndcg on ML-100K in every feature set tried, and its early
+  // stopping does not stall after a few rounds as rank:ndcg's did on some feature sets.
+  ranking::RankerOptions ranker{.objective = "rank:pairwise",
+                                .num_rounds = 600,
                                 .early_stopping_rounds = 50,
                                 .max_depth = 4,
                                 .learning_rate = 0.05f,

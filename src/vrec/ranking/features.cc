@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <functional>
 
 #include "vrec/common/strings.h"
 
@@ -16,7 +17,40 @@ float Ratio(double num, double den) { return den > 0 ? static_cast<float>(num / 
 float Log1p(double x) { return static_cast<float>(std::log1p(std::max(0.0, x))); }
 float Days(int64_t seconds) { return static_cast<float>(static_cast<double>(seconds) / 86400.0); }
 
+constexpr int64_t kWeekSeconds = 7 * 86400;
+int32_t WeekOf(int64_t t) {
+  return static_cast<int32_t>(t >= 0 ? t / kWeekSeconds : -((-t + kWeekSeconds - 1) / kWeekSeconds));
+}
+
+// The newest positives whose categories cross_recent_category_share reads.
+constexpr size_t kRecentForCategories = 20;
+
+bool ShareCategory(const data::Video& a, const data::Video& b) {
+  for (uint16_t x : a.categories) {
+    if (std::find(b.categories.begin(), b.categories.end(), x) != b.categories.end()) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+void FeatureAggregates::AddWeek(WeekCounts& weeks, int32_t week) {
+  auto it = std::lower_bound(weeks.begin(), weeks.end(), std::pair<int32_t, int32_t>{week, 0});
+  if (it != weeks.end() && it->first == week) {
+    ++it->second;
+  } else {
+    weeks.insert(it, {week, 1});
+  }
+}
+
+int64_t FeatureAggregates::WeekSum(const WeekCounts& weeks, int32_t first, int32_t last) {
+  int64_t sum = 0;
+  for (auto it = std::lower_bound(weeks.begin(), weeks.end(), std::pair<int32_t, int32_t>{first, 0});
+       it != weeks.end() && it->first <= last; ++it) {
+    sum += it->second;
+  }
+  return sum;
+}
 
 const std::vector<std::string>& RankingFeatureNames() {
   static const std::vector<std::string> kNames = {
@@ -39,7 +73,12 @@ const std::vector<std::string>& RankingFeatureNames() {
       "retrieval_score", "retrieval_rank", "similarity_score", "similarity_rank",
       // the same, relative to the request's best candidate (robust to score scale shifts between
       // model versions)
-      "retrieval_score_gap", "similarity_share", "popularity_share"};
+      "retrieval_score_gap", "similarity_share", "popularity_share",
+      // v2: the candidate against the user's own history
+      "user_active_weeks", "video_days_since_first_positive", "cross_first_positive_vs_user_last_days",
+      "cross_log_popularity_in_user_weeks_ppm", "cross_upload_vs_user_mean_days", "cross_upload_z",
+      "cross_upload_vs_user_last_days", "cross_popularity_vs_user_recent", "cross_recent_category_share",
+      "retrieval_score_z"};
   return kNames;
 }
 
@@ -104,6 +143,22 @@ void FeatureAggregates::Observe(const data::Interaction& x) {
   v.weight_sum += w;
   ++u.positives;
   u.weight_sum += w;
+  v.first_positive = std::min(v.first_positive, x.timestamp);
+  const int32_t week = WeekOf(x.timestamp);
+  AddWeek(v.weeks, week);
+  AddWeek(u.weeks, week);
+  AddWeek(total_weeks_, week);
+  if (const int64_t upload = ds_.videos[x.video].upload_time; upload != data::kUnknownTime) {
+    const double d = Days(upload);
+    u.upload_days_sum += d;
+    u.upload_days_sq_sum += d * d;
+    ++u.upload_count;
+  }
+  u.recent.emplace_back(x.timestamp, x.video);
+  if (u.recent.size() >= 2 * kRecentPositives) {
+    std::nth_element(u.recent.begin(), u.recent.begin() + kRecentPositives, u.recent.end(), std::greater<>());
+    u.recent.resize(kRecentPositives);
+  }
   const size_t base = static_cast<size_t>(x.user) * num_categories_;
   for (uint16_t c : ds_.videos[x.video].categories) {
     ++user_category_count_[base + c];
@@ -126,6 +181,48 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
   const float user_log_positives = Log1p(u.positives * per_million);
   int32_t most_positives = 0;
   for (uint32_t vi : videos) most_positives = std::max(most_positives, videos_[vi].positives);
+  // The user's history, read once per request.
+  std::vector<std::pair<int64_t, uint32_t>> recent = u.recent;
+  const size_t n_newest = std::min(recent.size(), kRecentPositives);
+  std::partial_sort(recent.begin(), recent.begin() + static_cast<ptrdiff_t>(n_newest), recent.end(),
+                    std::greater<>());
+  const size_t n_category = std::min(n_newest, kRecentForCategories);
+  double recent_log_popularity = 0;
+  for (size_t r = 0; r < n_newest; ++r) {
+    recent_log_popularity += Log1p(videos_[recent[r].second].positives * per_million);
+  }
+  const float mean_recent_log_popularity =
+      n_newest == 0 ? kNaN : static_cast<float>(recent_log_popularity / static_cast<double>(n_newest));
+  const float upload_mean =
+      u.upload_count > 0 ? static_cast<float>(u.upload_days_sum / u.upload_count) : kNaN;
+  const float upload_sd =
+      u.upload_count > 1
+          ? static_cast<float>(std::sqrt(std::max(
+                0.0, u.upload_days_sq_sum / u.upload_count - static_cast<double>(upload_mean) * upload_mean)))
+          : kNaN;
+  // Positives of all videos around each week the user was active (the week and its neighbours).
+  std::vector<double> week_totals;
+  week_totals.reserve(u.weeks.size());
+  int32_t user_week_positives = 0;
+  for (const auto& [week, count] : u.weeks) {
+    week_totals.push_back(static_cast<double>(WeekSum(total_weeks_, week - 1, week + 1)));
+    user_week_positives += count;
+  }
+  float retrieval_mean = 0, retrieval_sd = kNaN;
+  {
+    double sum = 0, sq = 0;
+    int n = 0;
+    for (const CandidateSignals& s : signals) {
+      if (std::isnan(s.retrieval_score)) continue;
+      sum += s.retrieval_score;
+      sq += static_cast<double>(s.retrieval_score) * s.retrieval_score;
+      ++n;
+    }
+    if (n > 1) {
+      retrieval_mean = static_cast<float>(sum / n);
+      retrieval_sd = static_cast<float>(std::sqrt(std::max(0.0, sq / n - (sum / n) * (sum / n))));
+    }
+  }
   float best_retrieval = kNaN, best_similarity = kNaN;
   for (const CandidateSignals& s : signals) {
     if (!std::isnan(s.retrieval_score) && !(s.retrieval_score <= best_retrieval))
@@ -151,6 +248,24 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
       }
     }
     const CandidateSignals s = signals.empty() ? CandidateSignals{} : signals[i];
+    // The video's share of all positives in the weeks the user was active, weighted by the
+    // user's positives in each week.
+    float popularity_in_user_weeks = kNaN;
+    if (user_week_positives > 0) {
+      double share = 0;
+      for (size_t w = 0; w < u.weeks.size(); ++w) {
+        if (week_totals[w] <= 0) continue;
+        const int32_t week = u.weeks[w].first;
+        share +=
+            u.weeks[w].second * static_cast<double>(WeekSum(v.weeks, week - 1, week + 1)) / week_totals[w];
+      }
+      popularity_in_user_weeks = Log1p(1e6 * share / user_week_positives);
+    }
+    int32_t recent_same_category = 0;
+    for (size_t r = 0; r < n_category; ++r) {
+      if (ShareCategory(dv, ds_.videos[recent[r].second])) ++recent_same_category;
+    }
+    const float upload_days = dv.upload_time == data::kUnknownTime ? kNaN : Days(dv.upload_time);
     [[maybe_unused]] const size_t start = out.size();
     out.insert(
         out.end(),
@@ -191,6 +306,19 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
             s.retrieval_score - best_retrieval,
             best_similarity > 0 ? s.similarity_score / best_similarity : kNaN,
             most_positives > 0 ? static_cast<float>(v.positives) / static_cast<float>(most_positives) : kNaN,
+            static_cast<float>(u.weeks.size()),
+            v.positives == 0 ? kNaN : Days(request.time - v.first_positive),
+            v.positives == 0 || u.last_time == kNever ? kNaN : Days(v.first_positive - u.last_time),
+            popularity_in_user_weeks,
+            upload_days - upload_mean,
+            upload_sd > 0 ? (upload_days - upload_mean) / upload_sd : kNaN,
+            dv.upload_time == data::kUnknownTime || u.last_time == kNever
+                ? kNaN
+                : Days(dv.upload_time - u.last_time),
+            Log1p(v.positives * per_million) - mean_recent_log_popularity,
+            n_category == 0 ? kNaN
+                            : static_cast<float>(recent_same_category) / static_cast<float>(n_category),
+            retrieval_sd > 0 ? (s.retrieval_score - retrieval_mean) / retrieval_sd : kNaN,
         });
     assert(out.size() - start == RankingFeatureNames().size());
   }

@@ -5,13 +5,18 @@
 //
 // Groups, as in the spec's feature table:
 //   user demographics, user behaviour, video static, video engagement, request context,
-//   cross features (user-category affinity and recency, language match), retrieval score/rank.
+//   cross features (user-category affinity and recency, language match), retrieval score/rank,
+//   and (v2) the candidate against the user's own history: when the user was active vs when the
+//   video was (popularity during the user's active weeks), release-date preference, popularity
+//   vs what the user usually watches, category share among the most recent positives, and the
+//   retrieval score normalised within the request.
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vrec/data/dataset.h"
@@ -19,7 +24,7 @@
 namespace vrec::ranking {
 
 // Bumped whenever a feature is added, removed, reordered or computed differently.
-inline constexpr int kRankingFeatureVersion = 1;
+inline constexpr int kRankingFeatureVersion = 2;
 
 // Column names, in order.
 const std::vector<std::string>& RankingFeatureNames();
@@ -60,25 +65,46 @@ class FeatureAggregates {
                 std::span<const CandidateSignals> signals, std::vector<float>& out) const;
 
  private:
+  // Positives per week (unix seconds / 7 days), sorted by week. Weeks keep the state small
+  // (one entry per active week) while still telling when a user or a video was active.
+  using WeekCounts = std::vector<std::pair<int32_t, int32_t>>;
+
   struct UserAgg {
     int32_t positives = 0;
     double weight_sum = 0;
     double ratio_sum = 0;
     int32_t ratio_count = 0;
     int64_t last_time = std::numeric_limits<int64_t>::min();
+    // Release-date preference: sum and sum of squares of the upload times (in days) of the
+    // positives' videos, over those with a known upload time.
+    double upload_days_sum = 0, upload_days_sq_sum = 0;
+    int32_t upload_count = 0;
+    WeekCounts weeks;
+    // The most recent positives as (timestamp, video), at most 2 * kRecentPositives, trimmed to
+    // the newest kRecentPositives when full (events may arrive out of order). The features read
+    // the newest kRecentPositives; the slack keeps trimming rare.
+    std::vector<std::pair<int64_t, uint32_t>> recent;
   };
   struct VideoAgg {
     int32_t impressions = 0, plays = 0, skips = 0, likes = 0, comments = 0, shares = 0, positives = 0;
     double weight_sum = 0;
     double ratio_sum = 0;
     int32_t ratio_count = 0;
+    int64_t first_positive = std::numeric_limits<int64_t>::max();
+    WeekCounts weeks;
   };
+
+  static constexpr size_t kRecentPositives = 50;
+  static void AddWeek(WeekCounts& weeks, int32_t week);
+  // Sum of the counts of weeks first..last (inclusive).
+  static int64_t WeekSum(const WeekCounts& weeks, int32_t first, int32_t last);
 
   const data::Dataset& ds_;
   size_t num_categories_;
   std::vector<UserAgg> users_;
   std::vector<VideoAgg> videos_;
   int64_t total_positives_ = 0;  // all users, all videos: counts are read per million of these
+  WeekCounts total_weeks_;       // all positives per week
   // users x categories: positives and last positive time per category.
   std::vector<int32_t> user_category_count_;
   std::vector<int64_t> user_category_last_;
