@@ -9,6 +9,7 @@
 #include "vrec/config/binder.h"
 #include "vrec/data/dataset.h"
 #include "vrec/offline/pipeline.h"
+#include "vrec/serving/serve_config.h"
 
 namespace vrec::app {
 
@@ -26,6 +27,9 @@ void AddServeCommand(CLI::App& app, std::function<Status()>& run);
 void AddConfigCommand(CLI::App& app, std::function<Status()>& run);
 // Binds the pipeline's config keys ([pipeline], [training], [gates]).
 void BindPipelineKeys(config::Binder& binder, offline::PipelineOptions& options);
+// Reads config file `path` (empty = none) and the VREC_* environment into both commands' settings
+// (fields keep their current values as defaults). InvalidArgument listing every problem of either.
+Status LoadConfig(const std::string& path, offline::PipelineOptions& pipeline, serving::ServeConfig& serve);
 
 // Where the data comes from: exactly one of the three is set.
 struct DataSource {

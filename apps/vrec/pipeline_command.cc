@@ -7,11 +7,8 @@
 #include "vrec/common/csv.h"
 #include "vrec/common/strings.h"
 #include "vrec/config/binder.h"
-#include "vrec/config/source.h"
 #include "vrec/data/synth.h"
 #include "vrec/offline/pipeline.h"
-
-extern char** environ;
 
 namespace vrec::app {
 namespace {
@@ -56,24 +53,10 @@ StatusOr<data::SynthConfig> SynthSize(const std::string& size) {
   return c;
 }
 
-// Settings of the config file's [pipeline], [training] and [gates] sections (env VREC_GATES_...).
-Status BindPipelineConfig(const std::string& path, offline::PipelineOptions& o) {
-  config::Source src;
-  if (!path.empty()) VREC_RETURN_IF_ERROR(src.LoadFile(path));
-  src.LoadEnvironment(environ);
-  config::Binder b(src);
-  BindPipelineKeys(b, o);
-  // The server's sections may share the file: they are bound (and checked) by `vrec serve`.
-  for (const char* section : {"server", "registry", "feature_store", "cache", "retrieval", "ranking",
-                              "filtering", "ordering", "experiment"}) {
-    b.Prefix(section);
-  }
-  return b.Finish();
-}
-
 Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
   offline::PipelineOptions& o = f.options;
-  VREC_RETURN_IF_ERROR(BindPipelineConfig(f.config_path, o));
+  serving::ServeConfig unused;  // the server's sections are checked, not used
+  VREC_RETURN_IF_ERROR(LoadConfig(f.config_path, o, unused));
   // Flags given on the command line win over the file and the environment.
   const auto given = [&](const char* name) { return cmd.count(name) > 0; };
   for (const auto& [flag, field] : std::initializer_list<std::pair<const char*, double*>>{

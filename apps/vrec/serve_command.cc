@@ -8,8 +8,6 @@
 #include "vrec/serving/http_server.h"
 #include "vrec/serving/service.h"
 
-extern char** environ;
-
 namespace vrec::app {
 namespace {
 
@@ -22,7 +20,9 @@ struct ServeFlags {
 };
 
 Status RunServe(const ServeFlags& f) {
-  VREC_ASSIGN_OR_RETURN(serving::ServeConfig config, serving::LoadServeConfig(f.config_path, environ));
+  serving::ServeConfig config;
+  offline::PipelineOptions unused;  // the pipeline's sections are checked, not used
+  VREC_RETURN_IF_ERROR(LoadConfig(f.config_path, unused, config));
   // Flags win over the file and the environment.
   if (!f.registry.empty()) config.registry = f.registry;
   if (f.port >= 0) config.port = f.port;

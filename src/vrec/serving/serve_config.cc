@@ -205,33 +205,4 @@ Status FinishServeConfig(ServeConfig& c) {
   return InvalidArgumentError(StrCat("invalid configuration:\n  ", StrJoin(errors, "\n  ")));
 }
 
-namespace {
-
-StatusOr<ServeConfig> Bind(const config::Source& src) {
-  ServeConfig c;
-  config::Binder b(src);
-  BindServeConfig(b, c);
-  // The pipeline's sections may share the file: `vrec pipeline run` binds and checks them.
-  for (const char* section : {"pipeline", "training", "gates"}) b.Prefix(section);
-  VREC_RETURN_IF_ERROR(b.Finish());
-  return c;
-}
-
-}  // namespace
-
-StatusOr<ServeConfig> LoadServeConfig(const std::string& path, const char* const* env) {
-  config::Source src;
-  if (!path.empty()) VREC_RETURN_IF_ERROR(src.LoadFile(path));
-  src.LoadEnvironment(env);
-  return Bind(src);
-}
-
-StatusOr<ServeConfig> LoadServeConfig(const std::string& path,
-                                      const std::map<std::string, std::string>& env) {
-  config::Source src;
-  if (!path.empty()) VREC_RETURN_IF_ERROR(src.LoadFile(path));
-  src.LoadEnvironment(env);
-  return Bind(src);
-}
-
 }  // namespace vrec::serving

@@ -55,14 +55,9 @@ struct ServeConfig {
 // a bad value.
 Status ApplyOverride(std::string_view key, std::string_view value, RecommendOptions& options);
 
-// Binds every key of ServeConfig to `binder` (used by LoadServeConfig and by the test that checks
+// Binds every key of ServeConfig to `binder` (used by the CLI's config loading and by the test that checks
 // the example file documents every key).
 void BindServeConfig(config::Binder& binder, ServeConfig& config);
-
-// Reads `path` (empty = no file) and `env` (e.g. environ) into a validated ServeConfig.
-// InvalidArgument listing every problem (file:line or env var for each).
-StatusOr<ServeConfig> LoadServeConfig(const std::string& path, const char* const* env);
-StatusOr<ServeConfig> LoadServeConfig(const std::string& path, const std::map<std::string, std::string>& env);
 
 // Checks what binding cannot (cross-field rules, the experiment's variants) and derives
 // config.variants. InvalidArgument listing every problem.
