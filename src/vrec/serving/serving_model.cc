@@ -23,24 +23,16 @@ std::string LocaleKey(std::string_view country, std::string_view language) {
   return StrCat(country, "|", language);
 }
 
-// Videos ordered by how many distinct positives they got from `users` (nullptr = everyone).
-std::vector<uint32_t> TopByPositives(const data::Dataset& ds, const std::vector<bool>* users, size_t n) {
-  std::vector<int64_t> count(ds.videos.size(), 0);
-  for (const data::Interaction& x : ds.interactions) {
-    if (data::PreferenceWeight(x) <= 0) continue;
-    if (users != nullptr && !(*users)[x.user]) continue;
-    ++count[x.video];
-  }
-  std::vector<uint32_t> order;
-  for (uint32_t v = 0; v < ds.videos.size(); ++v) {
-    if (count[v] > 0) order.push_back(v);
-  }
-  const size_t k = std::min(n, order.size());
-  std::partial_sort(
-      order.begin(), order.begin() + static_cast<ptrdiff_t>(k), order.end(),
-      [&](uint32_t a, uint32_t b) { return count[a] != count[b] ? count[a] > count[b] : a < b; });
-  order.resize(k);
-  return order;
+// The `n` videos with the most positives, best first (ties by index). `counts` is (video, count).
+std::vector<uint32_t> TopVideos(std::vector<std::pair<uint32_t, int64_t>> counts, size_t n) {
+  const size_t k = std::min(n, counts.size());
+  std::partial_sort(counts.begin(), counts.begin() + static_cast<ptrdiff_t>(k), counts.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.second != b.second ? a.second > b.second : a.first < b.first;
+                    });
+  std::vector<uint32_t> out(k);
+  for (size_t i = 0; i < k; ++i) out[i] = counts[i].first;
+  return out;
 }
 
 }  // namespace
@@ -121,22 +113,37 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
 
   // Cold start lists: global, per locale with enough users, and fresh uploads.
   const size_t n = static_cast<size_t>(std::max(1, options.cold_start_list));
-  m->popular_ = TopByPositives(ds, nullptr, n);
-  std::unordered_map<std::string, std::vector<bool>> members;
-  std::unordered_map<std::string, size_t> sizes;
-  for (size_t u = 0; u < nu; ++u) {
+  {
+    std::vector<std::pair<uint32_t, int64_t>> counts;
+    for (uint32_t v = 0; v < ds.videos.size(); ++v) {
+      if (m->positives_[v] > 0) counts.emplace_back(v, m->positives_[v]);
+    }
+    m->popular_ = TopVideos(std::move(counts), n);
+  }
+  // Per locale ("country|language", "country|", "|language") with enough users: one pass over the
+  // rows, counting each positive for the (at most 3) locales of its user.
+  std::unordered_map<std::string, std::vector<uint32_t>> locale_users;
+  for (uint32_t u = 0; u < nu; ++u) {
     const data::User& user = ds.users[u];
     for (const std::string& key : {LocaleKey(user.country, user.language), LocaleKey(user.country, ""),
                                    LocaleKey("", user.language)}) {
-      if (key == "|") continue;
-      auto [it, inserted] = members.try_emplace(key);
-      if (inserted) it->second.assign(nu, false);
-      it->second[u] = true;
-      ++sizes[key];
+      if (key != "|") locale_users[key].push_back(u);
     }
   }
-  for (auto& [key, users] : members) {
-    if (sizes[key] >= kMinLocaleUsers) m->popular_by_locale_[key] = TopByPositives(ds, &users, n);
+  std::vector<std::string> locales;
+  std::vector<std::vector<uint32_t>> user_locales(nu);  // indices into `locales`
+  for (const auto& [key, users] : locale_users) {
+    if (users.size() < kMinLocaleUsers) continue;
+    for (uint32_t u : users) user_locales[u].push_back(static_cast<uint32_t>(locales.size()));
+    locales.push_back(key);
+  }
+  std::vector<std::unordered_map<uint32_t, int64_t>> locale_counts(locales.size());
+  for (const data::Interaction& x : rows) {
+    if (data::PreferenceWeight(x) <= 0) continue;
+    for (uint32_t l : user_locales[x.user]) ++locale_counts[l][x.video];
+  }
+  for (size_t l = 0; l < locales.size(); ++l) {
+    m->popular_by_locale_[locales[l]] = TopVideos({locale_counts[l].begin(), locale_counts[l].end()}, n);
   }
   std::vector<uint32_t> fresh;
   for (uint32_t v = 0; v < ds.videos.size(); ++v) {
