@@ -27,8 +27,9 @@ float Weight(const HistoryItem& h) {
 
 // Cold start: popular in the user's locale, interleaved with fresh uploads (reciprocal rank
 // fusion; popularity weighs twice as much as freshness).
-std::vector<filtering::Candidate> ColdStartCandidates(const ServingModel& model, const RecommendRequest& r,
-                                                      std::vector<std::string_view>& reasons) {
+std::vector<filtering::Candidate> ColdStartCandidates(
+    const ServingModel& model, const RecommendRequest& r,
+    std::unordered_map<uint32_t, std::string_view>& reason_of) {
   constexpr double kK = 60.0;
   std::unordered_map<uint32_t, std::pair<double, bool>> score;  // video -> (score, from popular)
   const auto popular = model.Popular(r.country, r.language);
@@ -44,8 +45,7 @@ std::vector<filtering::Candidate> ColdStartCandidates(const ServingModel& model,
   std::sort(out.begin(), out.end(), [](const filtering::Candidate& a, const filtering::Candidate& b) {
     return a.score != b.score ? a.score > b.score : a.video < b.video;
   });
-  reasons.clear();
-  for (const auto& c : out) reasons.push_back(score[c.video].second ? "popular" : "fresh");
+  for (const auto& [v, s] : score) reason_of[v] = s.second ? "popular" : "fresh";
   return out;
 }
 
@@ -115,12 +115,10 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
 
   // Stage 1: candidates.
   std::vector<filtering::Candidate> candidates;
-  std::vector<std::string_view> reasons;  // cold start only, parallel to candidates before filtering
-  std::unordered_map<uint32_t, std::string_view> reason_of;
+  std::unordered_map<uint32_t, std::string_view> reason_of;  // cold start: "popular" or "fresh"
   result.cold_start = !user && recent.empty();
   if (result.cold_start) {
-    candidates = ColdStartCandidates(model, request, reasons);
-    for (size_t i = 0; i < candidates.size(); ++i) reason_of[candidates[i].video] = reasons[i];
+    candidates = ColdStartCandidates(model, request, reason_of);
   } else {
     retrieval::UserInput in;
     if (profile) {
