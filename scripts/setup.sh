@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
-  libtorch-dev libfaiss-dev libxgboost-dev nlohmann-json3-dev
+  libtorch-dev libfaiss-dev libxgboost-dev nlohmann-json3-dev liblapack-dev
   # The online store (RocksDB) and the HTTP layer (Boost.Beast, header-only); curl for the main job
   # and the end-to-end tests.
   librocksdb-dev libboost-dev curl

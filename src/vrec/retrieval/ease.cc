@@ -1,0 +1,133 @@
+#include "vrec/retrieval/ease.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <utility>
+
+#include "vrec/common/strings.h"
+
+// LAPACK (Fortran ABI; the trailing length is gfortran's hidden length of the `uplo` string).
+extern "C" {
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
+void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
+}
+
+namespace vrec::retrieval {
+
+Status EaseScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction> train) {
+  if (!(options_.lambda > 0) || options_.max_videos < 1 || options_.max_history < 0) {
+    return InvalidArgumentError(StrCat("ease: lambda ", options_.lambda, " (> 0), max_videos ",
+                                       options_.max_videos, " (>= 1), max_history ", options_.max_history,
+                                       " (>= 0)"));
+  }
+  const size_t nv = ds.videos.size(), nu = ds.users.size();
+  // Positives per video; the K most popular get weights.
+  std::vector<int64_t> positives(nv, 0);
+  std::vector<std::vector<std::pair<int64_t, uint32_t>>> by_user(nu);  // (time, video)
+  for (const data::Interaction& x : train) {
+    if (data::PreferenceWeight(x) <= 0) continue;
+    ++positives[x.video];
+    by_user[x.user].emplace_back(x.timestamp, x.video);
+  }
+  std::vector<uint32_t> order;
+  for (uint32_t v = 0; v < nv; ++v) {
+    if (positives[v] > 0) order.push_back(v);
+  }
+  if (order.empty()) return InvalidArgumentError("ease: no positive feedback to learn from");
+  const size_t k = std::min(order.size(), static_cast<size_t>(options_.max_videos));
+  std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(k), order.end(),
+                    [&](uint32_t a, uint32_t b) {
+                      return positives[a] != positives[b] ? positives[a] > positives[b] : a < b;
+                    });
+  order.resize(k);
+  slot_.assign(nv, -1);
+  for (size_t s = 0; s < k; ++s) slot_[order[s]] = static_cast<int32_t>(s);
+
+  // Each user's distinct positives: newest first for scoring, all modelled ones for the Gram matrix.
+  histories_.assign(nu, {});
+  std::vector<double> gram(k * k, 0.0);
+  std::vector<int32_t> slots;
+  for (size_t u = 0; u < nu; ++u) {
+    auto& rows = by_user[u];
+    std::sort(rows.begin(), rows.end(), std::greater<>());
+    std::vector<uint32_t>& h = histories_[u];
+    slots.clear();
+    for (const auto& [time, video] : rows) {
+      if (std::find(h.begin(), h.end(), video) != h.end()) continue;
+      if (options_.max_history == 0 || h.size() < static_cast<size_t>(options_.max_history))
+        h.push_back(video);
+      if (slot_[video] >= 0) slots.push_back(slot_[video]);
+    }
+    std::sort(slots.begin(), slots.end());
+    slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+    for (const int32_t a : slots) {
+      double* row = &gram[static_cast<size_t>(a) * k];
+      for (const int32_t b : slots) row[b] += 1.0;
+    }
+    std::vector<std::pair<int64_t, uint32_t>>().swap(rows);
+  }
+  for (size_t s = 0; s < k; ++s) gram[s * k + s] += options_.lambda;
+
+  // P = G^-1 by Cholesky. G is symmetric, so row- and column-major agree; dpotri fills one
+  // triangle, mirrored below.
+  const int n = static_cast<int>(k);
+  int info = 0;
+  dpotrf_("L", &n, gram.data(), &n, &info, 1);
+  if (info == 0) dpotri_("L", &n, gram.data(), &n, &info, 1);
+  if (info != 0) {
+    return InternalError(StrCat("ease: LAPACK Cholesky inverse failed (info ", info, ") for ", k, " videos"));
+  }
+  // Column-major lower triangle = row-major upper triangle: P[i][j] (i <= j) is gram[i * k + j].
+  auto p = [&](size_t i, size_t j) { return i <= j ? gram[i * k + j] : gram[j * k + i]; };
+  weights_.assign(k * k, 0.0f);
+  for (size_t i = 0; i < k; ++i) {
+    for (size_t j = 0; j < k; ++j) {
+      if (i != j) weights_[i * k + j] = static_cast<float>(-p(i, j) / p(j, j));
+    }
+  }
+  modelled_ = k;
+  return OkStatus();
+}
+
+void EaseScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
+  std::fill(scores.begin(), scores.end(), 0.0);
+  if (user >= histories_.size()) return;
+  std::vector<double> sum(modelled_, 0.0);
+  for (const uint32_t h : histories_[user]) {
+    if (!Modelled(h)) continue;
+    const float* row = &weights_[static_cast<size_t>(slot_[h]) * modelled_];
+    for (size_t j = 0; j < modelled_; ++j) sum[j] += row[j];
+  }
+  for (uint32_t v = 0; v < scores.size() && v < slot_.size(); ++v) {
+    if (slot_[v] >= 0) scores[v] = sum[static_cast<size_t>(slot_[v])];
+  }
+}
+
+void EaseScorer::ScoreVideos(std::span<const uint32_t> history, std::span<const uint32_t> videos,
+                             std::span<double> out) const {
+  std::vector<int32_t> rows;
+  rows.reserve(history.size());
+  for (const uint32_t h : history) {
+    if (Modelled(h)) rows.push_back(slot_[h]);
+  }
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  for (size_t c = 0; c < videos.size(); ++c) {
+    out[c] = Modelled(videos[c]) ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+  }
+  for (const int32_t r : rows) {
+    const float* row = &weights_[static_cast<size_t>(r) * modelled_];
+    for (size_t c = 0; c < videos.size(); ++c) {
+      if (Modelled(videos[c])) out[c] += row[slot_[videos[c]]];
+    }
+  }
+}
+
+double EaseScorer::Weight(uint32_t from, uint32_t to) const {
+  if (!Modelled(from) || !Modelled(to)) return 0.0;
+  return weights_[static_cast<size_t>(slot_[from]) * modelled_ + static_cast<size_t>(slot_[to])];
+}
+
+}  // namespace vrec::retrieval
