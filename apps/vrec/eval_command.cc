@@ -8,6 +8,7 @@
 #include "vrec/data/split.h"
 #include "vrec/eval/harness.h"
 #include "vrec/offline/two_stage.h"
+#include "vrec/retrieval/ease.h"
 #include "vrec/retrieval/popularity.h"
 #include "vrec/retrieval/rank_fusion.h"
 #include "vrec/retrieval/retriever.h"
@@ -38,6 +39,7 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     return std::make_unique<retrieval::SarScorer>(o);
   }
   if (f.model == "pop") return std::make_unique<retrieval::PopularityScorer>();
+  if (f.model == "ease") return std::make_unique<retrieval::EaseScorer>(f.two_stage.ease);
   retrieval::TwoTowerOptions tt;
   tt.threads = f.threads;
   tt.seed = f.seed;
@@ -59,7 +61,7 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     return std::make_unique<offline::TwoStageScorer>(o);
   }
   return InvalidArgumentError(
-      StrCat("unknown model '", f.model, "' (known: sar, pop, two-tower, two-tower+sar, two-stage)"));
+      StrCat("unknown model '", f.model, "' (known: sar, pop, ease, two-tower, two-tower+sar, two-stage)"));
 }
 
 // Writes the trained two-tower model and an index over every video of `ds` into `dir`, with the
@@ -118,6 +120,9 @@ Status RunEval(const EvalFlags& f) {
         rr.valid_auc, rr.valid_ndcg, two_stage->retrieval_valid_auc(), two_stage->retrieval_valid_ndcg(),
         rr.best_iteration, static_cast<long long>(two_stage->ranker_train_groups()),
         static_cast<long long>(two_stage->ranker_train_rows()), rr.train_seconds);
+    const offline::HeldOutRanking h = two_stage->EvaluateHeldOut(split.test);
+    std::printf("ranker heldout_auc=%.6f retrieval_order_heldout_auc=%.6f heldout_groups=%lld\n",
+                h.ranker_auc, h.retrieval_order_auc, static_cast<long long>(h.groups));
   }
   std::printf(
       "model=%s users=%lld recall@500=%.6f auc=%.6f coverage@%d=%.6f diversity@%d=%.6f fit_s=%.2f "
@@ -139,7 +144,7 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   auto flags = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand("eval", "train a model on a split and print ranking metrics");
   flags->source.AddFlags(*cmd);
-  cmd->add_option("--model", flags->model, "sar | pop | two-tower | two-tower+sar | two-stage")
+  cmd->add_option("--model", flags->model, "sar | pop | ease | two-tower | two-tower+sar | two-stage")
       ->capture_default_str();
   cmd->add_option(
          "--split", flags->split,
@@ -172,6 +177,10 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--ranker-min-child-weight", ts.ranker.min_child_weight, "two-stage: min child weight")
       ->capture_default_str();
   cmd->add_option("--ranker-rounds", ts.ranker.num_rounds, "two-stage: maximum boosting rounds")
+      ->capture_default_str();
+  cmd->add_option("--ease-lambda", ts.ease.lambda, "ease and two-stage: EASE's L2 penalty")
+      ->capture_default_str();
+  cmd->add_option("--ease-videos", ts.ease.max_videos, "ease and two-stage: most popular videos EASE models")
       ->capture_default_str();
   cmd->add_option("--save", flags->save_dir,
                   "two-tower: save the trained model and its video index to this new folder");

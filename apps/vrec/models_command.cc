@@ -20,8 +20,13 @@ constexpr size_t kTableMetrics = 3;  // the three gated figures of a pipeline mo
 // The metrics shown in the table: the headline figures first when present, then the rest by name.
 std::string KeyMetrics(const std::map<std::string, double>& metrics) {
   // The pipeline's gated figures first, then the plain names of `vrec eval --save` models.
-  static const char* const kPreferred[] = {
-      "two_stage_ndcg@10", "retrieval_recall@100", "ranker_valid_auc", "recall@100", "ndcg@10", "map", "auc"};
+  static const char* const kPreferred[] = {"two_stage_ndcg@10",
+                                           "retrieval_recall@100",
+                                           "ranker_heldout_auc",
+                                           "recall@100",
+                                           "ndcg@10",
+                                           "map",
+                                           "auc"};
   std::vector<std::string> names;
   for (const char* name : kPreferred) {
     if (metrics.count(name)) names.emplace_back(name);

@@ -128,6 +128,12 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
         {.min = 10, .max = 1000, .help = "Retrieval depth the ranker learns on."});
   b.Int("training.two_tower_max_epochs", &o.model.two_tower.max_epochs,
         {.min = 1, .max = 1000, .help = "Two-tower epochs (upper bound; early stopping)."});
+  b.Double("training.ease_lambda", &o.model.ease.lambda,
+           {.min = 1e-3, .max = 1e7, .help = "EASE's L2 penalty (item-item regression ranking feature)."});
+  b.Int("training.ease_videos", &o.model.ease.max_videos,
+        {.min = 1,
+         .max = 20000,
+         .help = "Most popular videos EASE models: memory 4*N^2 bytes at serving, fit time ~N^3."});
   b.Int("training.ranker_rounds", &o.model.ranker.num_rounds,
         {.min = 1, .max = 10000, .help = "Ranker boosting rounds (upper bound; early stopping)."});
   offline::Gates& g = o.gates;
@@ -136,7 +142,9 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
   b.Double("gates.min_retrieval_ndcg_at_10", &g.min_retrieval_ndcg_at_10,
            {.min = 0, .max = 1, .help = "Two-tower nDCG@10 on the held-out split."});
   b.Double("gates.min_ranker_auc", &g.min_ranker_auc,
-           {.min = 0, .max = 1, .help = "Ranker AUC on its validation groups."});
+           {.min = 0,
+            .max = 1,
+            .help = "Ranker AUC over its candidates on the held-out split (vs retrieval order)."});
   b.Double("gates.min_ranker_ndcg", &g.min_ranker_ndcg,
            {.min = 0,
             .max = 1,

@@ -31,7 +31,7 @@ std::string OptionsText(const PipelineOptions& o) {
                 " two_tower.dim=", m.two_tower.output_dim, " two_tower.max_epochs=", m.two_tower.max_epochs,
                 " ranker.objective=", m.ranker.objective, " ranker.rounds=", m.ranker.num_rounds,
                 " ranker.depth=", m.ranker.max_depth, " ranker.eta=", m.ranker.learning_rate,
-                " seed=", m.seed);
+                " ease.lambda=", m.ease.lambda, " ease.videos=", m.ease.max_videos, " seed=", m.seed);
 }
 
 std::map<std::string, double> Figures(const eval::EvalReport& r, std::string_view prefix) {
@@ -53,7 +53,7 @@ std::vector<GateVerdict> CheckGates(const Gates& g, const std::map<std::string, 
   };
   const Rule rules[] = {{"retrieval_recall@100", g.min_retrieval_recall_at_100},
                         {"retrieval_ndcg@10", g.min_retrieval_ndcg_at_10},
-                        {"ranker_valid_auc", g.min_ranker_auc},
+                        {"ranker_heldout_auc", g.min_ranker_auc},
                         {"two_stage_ndcg@10", g.min_ranker_ndcg}};
   std::vector<GateVerdict> out;
   for (const Rule& r : rules) {
@@ -132,6 +132,9 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
               {"run_id", record.run_id},
               {"inputs_hash", record.inputs_hash},
               {"sar.half_life_days", StrCat(o.model.sar.half_life_days)},
+              {"ease.lambda", StrCat(o.model.ease.lambda)},
+              {"ease.max_videos", StrCat(o.model.ease.max_videos)},
+              {"ease.max_history", StrCat(o.model.ease.max_history)},
               {"candidates", StrCat(o.model.candidates)},
               {"source", o.source}};
   return registry::WriteManifest(dir, m);
@@ -200,11 +203,16 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   rec.metrics["ranker_valid_auc"] = scorer.ranker_report().valid_auc;
   rec.metrics["ranker_valid_ndcg"] = scorer.ranker_report().valid_ndcg;
   rec.metrics["ranker_best_iteration"] = scorer.ranker_report().best_iteration;
+  const HeldOutRanking heldout = scorer.EvaluateHeldOut(split.test);
+  rec.metrics["ranker_heldout_auc"] = heldout.ranker_auc;
+  rec.metrics["retrieval_order_heldout_auc"] = heldout.retrieval_order_auc;
+  rec.metrics["ranker_heldout_groups"] = static_cast<double>(heldout.groups);
   rec.metrics["test_users"] = static_cast<double>(full_report.users);
   rec.step_seconds["evaluate"] = clock.Seconds();
   say(StrCat("evaluate: retrieval ndcg@10 ", retrieval_report.ndcg, " recall@100 ",
-             retrieval_report.RecallAt(100), "; two-stage ndcg@10 ", full_report.ndcg, "; ranker valid auc ",
-             scorer.ranker_report().valid_auc, " ndcg ", scorer.ranker_report().valid_ndcg));
+             retrieval_report.RecallAt(100), "; two-stage ndcg@10 ", full_report.ndcg,
+             "; ranker held-out auc ", heldout.ranker_auc, " (retrieval order ", heldout.retrieval_order_auc,
+             "), valid auc ", scorer.ranker_report().valid_auc, " ndcg ", scorer.ranker_report().valid_ndcg));
 
   // 4. Gates, against the thresholds and the production model.
   auto production = reg.ProductionVersion();

@@ -23,12 +23,12 @@
 namespace vrec::offline {
 
 // Deployment thresholds. Defaults are the spec's evaluation thresholds. Retrieval figures are the
-// two-tower model alone on the held-out split. The ranker's AUC is measured on its validation
-// groups (hard retrieval candidates of held-out users); its NDCG is the nDCG@10 of the whole
-// two-stage ranking on the held-out split, i.e. what the ranker serves, measured on data no part
-// of the model saw. (The ranker's validation nDCG over 100 hard candidates, labelled by a slice of
-// each user's positives only, is recorded as ranker_valid_ndcg but not gated: it undercounts
-// relevant candidates by design.)
+// two-tower model alone on the held-out split. Both ranker gates are measured on the held-out
+// split too, i.e. on data no part of the model saw: its AUC over each user's retrieval candidates
+// (hard negatives; TwoStageScorer::EvaluateHeldOut), and its NDCG as the nDCG@10 of the whole
+// two-stage ranking, i.e. what the ranker serves. (The ranker's figures on its validation groups,
+// labelled by a slice of each user's positives only, are recorded as ranker_valid_auc/ndcg but not
+// gated: they count the user's other unseen positives as negatives, by design.)
 struct Gates {
   double min_retrieval_recall_at_100 = 0.1;
   double min_retrieval_ndcg_at_10 = 0.3;

@@ -91,6 +91,12 @@ void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen, s
     signals[r].similarity_score = static_cast<float>(sim[videos[r]]);
   }
   for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
+  // EASE's regression score vs the history (its most recent positives, as serving reads them).
+  std::vector<double> ease(nv);
+  ease_->ScoreAll(user, ease);
+  for (size_t r = 0; r < n; ++r) {
+    if (ease_->Modelled(videos[r])) signals[r].ease_score = static_cast<float>(ease[videos[r]]);
+  }
 }
 
 Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction> train) {
@@ -106,6 +112,8 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     VREC_RETURN_IF_ERROR(two_tower_->Fit(ds, rows));
     sar_ = std::make_unique<retrieval::SarScorer>(options_.sar);
     VREC_RETURN_IF_ERROR(sar_->Fit(ds, rows));
+    ease_ = std::make_unique<retrieval::EaseScorer>(options_.ease);
+    VREC_RETURN_IF_ERROR(ease_->Fit(ds, rows));
     // The offline split is not temporal: every fitted row is "the past" of the request.
     as_of_ = LatestTime(rows) + 1;
     features_ = std::make_unique<ranking::FeatureAggregates>(
@@ -219,6 +227,40 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     for (const data::Interaction& x : train) in_catalog_[x.video] = true;
   }
   return OkStatus();
+}
+
+HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction> heldout) const {
+  std::vector<std::vector<uint32_t>> positives(seen_.size());
+  for (const data::Interaction& x : heldout) {
+    if (x.user < positives.size() && data::PreferenceWeight(x) > 0) positives[x.user].push_back(x.video);
+  }
+  std::vector<float> ranker_scores, retrieval_order, labels, features, out;
+  std::vector<uint32_t> groups, videos;
+  std::vector<ranking::CandidateSignals> signals;
+  for (uint32_t u = 0; u < positives.size(); ++u) {
+    std::vector<uint32_t>& p = positives[u];
+    if (p.empty()) continue;
+    std::sort(p.begin(), p.end());
+    Candidates(u, seen_[u], videos, signals);
+    const size_t n = videos.size();
+    size_t hits = 0;
+    for (const uint32_t v : videos) hits += std::binary_search(p.begin(), p.end(), v) ? 1 : 0;
+    if (hits == 0 || hits == n) continue;  // AUC needs both kinds
+    features.clear();
+    features_->Assemble(u, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
+                        signals, features);
+    out.resize(n);
+    if (!ranker_->Score(features, n, out).ok()) continue;  // sizes are ours: cannot fail
+    for (size_t i = 0; i < n; ++i) {
+      labels.push_back(std::binary_search(p.begin(), p.end(), videos[i]) ? 1.0f : 0.0f);
+      ranker_scores.push_back(out[i]);
+      retrieval_order.push_back(-static_cast<float>(i));
+    }
+    groups.push_back(static_cast<uint32_t>(n));
+  }
+  return {.ranker_auc = ranking::MeanGroupAuc(ranker_scores, labels, groups),
+          .retrieval_order_auc = ranking::MeanGroupAuc(retrieval_order, labels, groups),
+          .groups = static_cast<int64_t>(groups.size())};
 }
 
 void TwoStageScorer::ScoreAll(uint32_t user, std::span<double> scores) const {

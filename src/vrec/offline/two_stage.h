@@ -4,11 +4,11 @@
 // Training without leakage: the ranker must learn from what users did *after* the retrieval model
 // was trained, never from rows the retrieval model saw. Fit therefore holds out a random
 // `label_fraction` of each user's positive training rows (the label slice). The two-tower model,
-// the item-item similarity source and the feature aggregates are fitted on the rest; the ranker is
-// trained on the retrieval candidates of each user, labelled by the label slice (graded: strong
-// feedback 2, other positives 1, no interaction 0). Then, as in production, retrieval, similarity
-// and aggregates are refitted on all training rows (in a thread of their own, while the ranker
-// trains), and the ranker is applied to their outputs.
+// the item-item sources (SAR similarity, EASE) and the feature aggregates are fitted on the rest; the ranker
+// is trained on the retrieval candidates of each user, labelled by the label slice (graded: strong feedback
+// 2, other positives 1, no interaction 0). Then, as in production, retrieval, similarity and aggregates are
+// refitted on all training rows (in a thread of their own, while the ranker trains), and the ranker is
+// applied to their outputs.
 #pragma once
 
 #include <map>
@@ -18,6 +18,7 @@
 
 #include "vrec/ranking/features.h"
 #include "vrec/ranking/ranker.h"
+#include "vrec/retrieval/ease.h"
 #include "vrec/retrieval/item_scorer.h"
 #include "vrec/retrieval/sar.h"
 #include "vrec/retrieval/two_tower.h"
@@ -38,6 +39,7 @@ struct TwoStageOptions {
   bool binary_labels = false;        // every held-out positive is 1 (else graded 1/2)
   retrieval::TwoTowerOptions two_tower;
   retrieval::SarOptions sar;
+  retrieval::EaseOptions ease;
   // Shallow, slow-learning trees: the labels are few and noisy (ML-100K: ~1500 groups). Pairwise:
   // a higher validation AUC than rank:ndcg on ML-100K in every feature set tried, and its early
   // stopping does not stall after a few rounds as rank:ndcg's did on some feature sets.
@@ -63,6 +65,16 @@ struct RankerLabelSplit {
 RankerLabelSplit SplitRankerLabels(std::span<const data::Interaction> train, size_t num_users,
                                    double fraction, int min_positives, uint64_t seed, int fold = 0);
 
+// The ranker on held-out data: candidates as ScoreAll builds them, labelled 1 when the user has a
+// positive held-out row on them. Unlike the validation groups, whose labels are one slice of the
+// user's training positives (the user's other unseen positives sit among the negatives), every
+// known positive the model has not seen is labelled here.
+struct HeldOutRanking {
+  double ranker_auc = 0;           // mean per-group AUC of the ranker's order
+  double retrieval_order_auc = 0;  // the same groups in plain retrieval order
+  int64_t groups = 0;              // users with a held-out positive among their candidates
+};
+
 class TwoStageScorer final : public retrieval::ItemScorer {
  public:
   explicit TwoStageScorer(TwoStageOptions options);
@@ -76,6 +88,8 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   void ScoreAll(uint32_t user, std::span<double> scores) const override;
 
   const ranking::RankerTrainReport& ranker_report() const { return report_; }
+  // `heldout`: rows of the Fit dataset none of the models saw (e.g. the evaluation split's test).
+  HeldOutRanking EvaluateHeldOut(std::span<const data::Interaction> heldout) const;
   // The same validation groups in plain retrieval order: what the ranker has to beat.
   double retrieval_valid_ndcg() const { return retrieval_valid_ndcg_; }
   double retrieval_valid_auc() const { return retrieval_valid_auc_; }
@@ -97,6 +111,7 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   const data::Dataset* ds_ = nullptr;
   std::unique_ptr<retrieval::TwoTowerScorer> two_tower_;
   std::unique_ptr<retrieval::SarScorer> sar_;
+  std::unique_ptr<retrieval::EaseScorer> ease_;
   std::unique_ptr<ranking::FeatureAggregates> features_;
   std::unique_ptr<ranking::Ranker> ranker_;
   std::vector<std::vector<uint32_t>> seen_;  // per user: training videos (sorted), never re-recommended

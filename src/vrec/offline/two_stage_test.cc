@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
+#include "vrec/data/split.h"
 #include "vrec/data/synth.h"
 
 namespace vrec::offline {
@@ -47,8 +49,9 @@ TEST(SplitRankerLabels, PartitionsRowsAndLabelsOnlyPositivesOfActiveUsers) {
   for (uint32_t i : next.label_rows) EXPECT_FALSE(label.count(i)) << "row " << i << " in two folds";
 }
 
-TEST(TwoStageScorer, RanksRetrievalCandidatesFirst) {
+TEST(TwoStageScorer, RanksRetrievalCandidatesFirstAndBeatsRetrievalOrderOnHeldOutRows) {
   const data::Dataset ds = SmallPlatform();
+  const data::Split split = data::TemporalSplit(ds.interactions, 5);
   TwoStageOptions o;
   o.two_tower.max_epochs = 3;
   o.two_tower.validation_fraction = 0;
@@ -57,7 +60,7 @@ TEST(TwoStageScorer, RanksRetrievalCandidatesFirst) {
   o.ranker.num_rounds = 30;
   o.verbose = false;
   TwoStageScorer scorer(o);
-  const Status fit = scorer.Fit(ds, ds.interactions);
+  const Status fit = scorer.Fit(ds, split.train);
   ASSERT_TRUE(fit.ok()) << fit.message();
   EXPECT_GT(scorer.ranker_train_groups(), 0);
   EXPECT_GT(scorer.ranker_report().valid_auc, 0.5);
@@ -65,6 +68,19 @@ TEST(TwoStageScorer, RanksRetrievalCandidatesFirst) {
   scorer.ScoreAll(3, scores);
   const auto ranked = std::count_if(scores.begin(), scores.end(), [](double s) { return s > 500; });
   EXPECT_EQ(ranked, 50);
+
+  const HeldOutRanking heldout = scorer.EvaluateHeldOut(split.test);
+  EXPECT_GT(heldout.groups, 50);
+  EXPECT_GT(heldout.retrieval_order_auc, 0.55);
+  EXPECT_GT(heldout.ranker_auc, heldout.retrieval_order_auc);
+  // Control: the same users with random videos held out. Neither order can tell them apart.
+  std::vector<data::Interaction> random = split.test;
+  std::mt19937_64 rng(5);
+  for (data::Interaction& x : random) x.video = static_cast<uint32_t>(rng() % ds.videos.size());
+  const HeldOutRanking control = scorer.EvaluateHeldOut(random);
+  EXPECT_GT(control.groups, 20);
+  EXPECT_NEAR(control.ranker_auc, 0.5, 0.08);
+  EXPECT_NEAR(control.retrieval_order_auc, 0.5, 0.08);
 }
 
 }  // namespace

@@ -78,7 +78,9 @@ const std::vector<std::string>& RankingFeatureNames() {
       "user_active_weeks", "video_days_since_first_positive", "cross_first_positive_vs_user_last_days",
       "cross_log_popularity_in_user_weeks_ppm", "cross_upload_vs_user_mean_days", "cross_upload_z",
       "cross_upload_vs_user_last_days", "cross_popularity_vs_user_recent", "cross_recent_category_share",
-      "retrieval_score_z"};
+      "retrieval_score_z",
+      // v3: the EASE item-item regression score vs the history, and its rank within the request
+      "ease_score", "ease_rank"};
   return kNames;
 }
 
@@ -223,6 +225,19 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
       retrieval_sd = static_cast<float>(std::sqrt(std::max(0.0, sq / n - (sum / n) * (sum / n))));
     }
   }
+  // Rank of each candidate's EASE score among the request's scored candidates (0 = best).
+  std::vector<float> ease_rank(videos.size(), kNaN);
+  {
+    std::vector<uint32_t> order;
+    for (uint32_t i = 0; i < signals.size(); ++i) {
+      if (!std::isnan(signals[i].ease_score)) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return signals[a].ease_score != signals[b].ease_score ? signals[a].ease_score > signals[b].ease_score
+                                                            : a < b;
+    });
+    for (size_t r = 0; r < order.size(); ++r) ease_rank[order[r]] = static_cast<float>(r);
+  }
   float best_retrieval = kNaN, best_similarity = kNaN;
   for (const CandidateSignals& s : signals) {
     if (!std::isnan(s.retrieval_score) && !(s.retrieval_score <= best_retrieval))
@@ -319,6 +334,8 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
             n_category == 0 ? kNaN
                             : static_cast<float>(recent_same_category) / static_cast<float>(n_category),
             retrieval_sd > 0 ? (s.retrieval_score - retrieval_mean) / retrieval_sd : kNaN,
+            s.ease_score,
+            ease_rank[i],
         });
     assert(out.size() - start == RankingFeatureNames().size());
   }

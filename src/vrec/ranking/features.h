@@ -9,7 +9,8 @@
 //   and (v2) the candidate against the user's own history: when the user was active vs when the
 //   video was (popularity during the user's active weeks), release-date preference, popularity
 //   vs what the user usually watches, category share among the most recent positives, and the
-//   retrieval score normalised within the request.
+//   retrieval score normalised within the request; (v3) the EASE item-item regression score of the
+//   candidate against the history, and its rank within the request.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,7 @@
 namespace vrec::ranking {
 
 // Bumped whenever a feature is added, removed, reordered or computed differently.
-inline constexpr int kRankingFeatureVersion = 2;
+inline constexpr int kRankingFeatureVersion = 3;
 
 // Column names, in order.
 const std::vector<std::string>& RankingFeatureNames();
@@ -37,6 +38,7 @@ struct CandidateSignals {
   int retrieval_rank = -1;                                           // 0-based; -1 when not retrieved
   float similarity_score = std::numeric_limits<float>::quiet_NaN();  // item-item (SAR) score vs history
   int similarity_rank = -1;
+  float ease_score = std::numeric_limits<float>::quiet_NaN();  // EASE score vs history; NaN: not modelled
 };
 
 // The request being scored.

@@ -215,6 +215,21 @@ TEST(RankingFeatures, NormalisesTheRetrievalScoreWithinTheRequest) {
   EXPECT_FLOAT_EQ(out[n + Col("retrieval_score_z")], -1.0f);
 }
 
+TEST(RankingFeatures, RanksTheEaseScoreWithinTheRequest) {
+  data::Dataset ds = Platform();
+  FeatureAggregates agg(ds);
+  std::vector<float> out;
+  const uint32_t vids[] = {0, 1, 0};  // the platform has two videos
+  const CandidateSignals sig[] = {{.ease_score = 0.5f}, {}, {.ease_score = 2.0f}};
+  agg.Assemble(0, RequestContext{.time = 10}, vids, sig, out);
+  const size_t n = RankingFeatureNames().size();
+  EXPECT_FLOAT_EQ(out[Col("ease_score")], 0.5f);
+  EXPECT_FLOAT_EQ(out[Col("ease_rank")], 1.0f);
+  EXPECT_TRUE(std::isnan(out[n + Col("ease_score")]));  // not modelled: missing, not last
+  EXPECT_TRUE(std::isnan(out[n + Col("ease_rank")]));
+  EXPECT_FLOAT_EQ(out[2 * n + Col("ease_rank")], 0.0f);
+}
+
 TEST(RankingFeatures, CarriesRetrievalSignals) {
   data::Dataset ds = Platform();
   FeatureAggregates agg(ds);

@@ -186,6 +186,20 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
       signals[i].similarity_score = static_cast<float>(sim[i]);
     }
     for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
+    // EASE over the most recent distinct positives, as its fit scored the training users.
+    {
+      const retrieval::EaseScorer& ease = model.ease();
+      const auto cap = static_cast<size_t>(ease.options().max_history);
+      std::vector<uint32_t> distinct;
+      for (auto it = history.rbegin(); it != history.rend() && (cap == 0 || distinct.size() < cap); ++it) {
+        if (Weight(*it) > 0 && std::find(distinct.begin(), distinct.end(), it->video) == distinct.end()) {
+          distinct.push_back(it->video);
+        }
+      }
+      std::vector<double> ease_scores(n);
+      ease.ScoreVideos(distinct, videos, ease_scores);
+      for (size_t i = 0; i < n; ++i) signals[i].ease_score = static_cast<float>(ease_scores[i]);
+    }
     // As in training: the request's "now", without time of day (the ranker never saw it).
     const ranking::RequestContext context{
         .time = request.now, .device = request.device, .known_time_of_day = false};

@@ -68,18 +68,30 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
   const auto& rows = ds.interactions;
   if (rows.empty()) return FailedPreconditionError(StrCat(dir, ": the catalog snapshot has no interactions"));
 
-  // Item-item similarity and ranking aggregates over the whole snapshot, as the pipeline's final
-  // fit computed them.
+  // Item-item similarity, EASE and ranking aggregates over the whole snapshot, as the pipeline's
+  // final fit computed them.
+  // Numeric manifest params; absent ones keep the training defaults.
+  const auto param = [&](const char* key, double& value) -> Status {
+    auto it = m->manifest_.params.find(key);
+    if (it != m->manifest_.params.end() && !ParseDouble(it->second, value)) {
+      return DataLossError(StrCat(dir, ": manifest param ", key, "='", it->second, "' is not a number"));
+    }
+    return OkStatus();
+  };
   retrieval::SarOptions sar;
   sar.threads = options.sar_threads;
-  if (auto it = m->manifest_.params.find("sar.half_life_days"); it != m->manifest_.params.end()) {
-    if (!ParseDouble(it->second, sar.half_life_days)) {
-      return DataLossError(
-          StrCat(dir, ": manifest param sar.half_life_days='", it->second, "' is not a number"));
-    }
-  }
+  VREC_RETURN_IF_ERROR(param("sar.half_life_days", sar.half_life_days));
   m->sar_ = retrieval::SarScorer(sar);
   VREC_RETURN_IF_ERROR(m->sar_.Fit(ds, rows));
+  retrieval::EaseOptions ease;
+  double ease_videos = ease.max_videos, ease_history = ease.max_history;
+  VREC_RETURN_IF_ERROR(param("ease.lambda", ease.lambda));
+  VREC_RETURN_IF_ERROR(param("ease.max_videos", ease_videos));
+  VREC_RETURN_IF_ERROR(param("ease.max_history", ease_history));
+  ease.max_videos = static_cast<int>(ease_videos);
+  ease.max_history = static_cast<int>(ease_history);
+  m->ease_ = retrieval::EaseScorer(ease);
+  VREC_RETURN_IF_ERROR(m->ease_.Fit(ds, rows));
   m->aggregates_ = std::make_unique<ranking::FeatureAggregates>(
       ranking::FeatureAggregates::FromRows(ds, rows, std::numeric_limits<int64_t>::max()));
 

@@ -19,6 +19,7 @@
 #include "vrec/ranking/features.h"
 #include "vrec/ranking/ranker.h"
 #include "vrec/registry/manifest.h"
+#include "vrec/retrieval/ease.h"
 #include "vrec/retrieval/retriever.h"
 #include "vrec/retrieval/sar.h"
 
@@ -53,6 +54,7 @@ class ServingModel {
   const retrieval::TwoTowerModel& two_tower() const { return bundle_.model; }
   const retrieval::AnnIndex& index() const { return *bundle_.index; }
   const retrieval::SarScorer& sar() const { return sar_; }
+  const retrieval::EaseScorer& ease() const { return ease_; }
   const ranking::FeatureAggregates& aggregates() const { return *aggregates_; }
   const ranking::Ranker& ranker() const { return *ranker_; }
   // Candidates the ranker was trained on per request (the ranker's group size).
@@ -79,6 +81,7 @@ class ServingModel {
   data::Dataset catalog_;
   retrieval::RetrievalBundle bundle_;
   retrieval::SarScorer sar_;
+  retrieval::EaseScorer ease_;
   std::unique_ptr<ranking::FeatureAggregates> aggregates_;
   std::unique_ptr<ranking::Ranker> ranker_;
   int ranker_candidates_ = 100;
