@@ -42,10 +42,13 @@ struct TwoStageOptions {
   retrieval::EaseOptions ease;
   // Shallow, slow-learning trees: the labels are few and noisy (ML-100K: ~1500 groups). Pairwise:
   // a higher validation AUC than rank:ndcg on ML-100K in every feature set tried, and its early
-  // stopping does not stall after a few rounds as rank:ndcg's did on some feature sets.
+  // stopping does not stall after a few rounds as rank:ndcg's did on some feature sets. Patient
+  // early stopping: the validation nDCG is noisy (~370 groups); with a patience of 50 rounds it
+  // stopped at round 29 of a model that keeps improving on held-out data up to ~350 rounds
+  // (ML-100K two-stage nDCG@10 0.479 -> 0.489).
   ranking::RankerOptions ranker{.objective = "rank:pairwise",
                                 .num_rounds = 600,
-                                .early_stopping_rounds = 50,
+                                .early_stopping_rounds = 150,
                                 .max_depth = 4,
                                 .learning_rate = 0.05f,
                                 .min_child_weight = 10.0f};
