@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
     videos.resize(static_cast<size_t>(candidates));
     signals.resize(videos.size());
     for (size_t i = 0; i < videos.size(); ++i) {
-      videos[i] = static_cast<uint32_t>(rng() % ds->videos.size());
+      // Popularity-weighted, as retrieval candidates are: the video of a random event.
+      videos[i] = ds->interactions[rng() % ds->interactions.size()].video;
       signals[i] = {.retrieval_score = 1.0f - 0.002f * static_cast<float>(i),
                     .retrieval_rank = static_cast<int>(i),
                     .similarity_score = static_cast<float>(rng() % 1000) / 1000.0f,

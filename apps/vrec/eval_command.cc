@@ -120,7 +120,7 @@ Status RunEval(const EvalFlags& f) {
         rr.valid_auc, rr.valid_ndcg, two_stage->retrieval_valid_auc(), two_stage->retrieval_valid_ndcg(),
         rr.best_iteration, static_cast<long long>(two_stage->ranker_train_groups()),
         static_cast<long long>(two_stage->ranker_train_rows()), rr.train_seconds);
-    const offline::HeldOutRanking h = two_stage->EvaluateHeldOut(split.test);
+    const offline::HeldOutRanking h = two_stage->EvaluateHeldOut(split.test, f.threads);
     std::printf("ranker heldout_auc=%.6f retrieval_order_heldout_auc=%.6f heldout_groups=%lld\n",
                 h.ranker_auc, h.retrieval_order_auc, static_cast<long long>(h.groups));
   }

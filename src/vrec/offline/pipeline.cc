@@ -203,7 +203,7 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   rec.metrics["ranker_valid_auc"] = scorer.ranker_report().valid_auc;
   rec.metrics["ranker_valid_ndcg"] = scorer.ranker_report().valid_ndcg;
   rec.metrics["ranker_best_iteration"] = scorer.ranker_report().best_iteration;
-  const HeldOutRanking heldout = scorer.EvaluateHeldOut(split.test);
+  const HeldOutRanking heldout = scorer.EvaluateHeldOut(split.test, o.eval_threads);
   rec.metrics["ranker_heldout_auc"] = heldout.ranker_auc;
   rec.metrics["retrieval_order_heldout_auc"] = heldout.retrieval_order_auc;
   rec.metrics["ranker_heldout_groups"] = static_cast<double>(heldout.groups);

@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "vrec/common/parallel.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
 
@@ -229,38 +230,56 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
   return OkStatus();
 }
 
-HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction> heldout) const {
+HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction> heldout,
+                                               int threads) const {
   std::vector<std::vector<uint32_t>> positives(seen_.size());
   for (const data::Interaction& x : heldout) {
     if (x.user < positives.size() && data::PreferenceWeight(x) > 0) positives[x.user].push_back(x.video);
   }
-  std::vector<float> ranker_scores, retrieval_order, labels, features, out;
-  std::vector<uint32_t> groups, videos;
-  std::vector<ranking::CandidateSignals> signals;
-  for (uint32_t u = 0; u < positives.size(); ++u) {
-    std::vector<uint32_t>& p = positives[u];
-    if (p.empty()) continue;
-    std::sort(p.begin(), p.end());
-    Candidates(u, seen_[u], videos, signals);
-    const size_t n = videos.size();
-    size_t hits = 0;
-    for (const uint32_t v : videos) hits += std::binary_search(p.begin(), p.end(), v) ? 1 : 0;
-    if (hits == 0 || hits == n) continue;  // AUC needs both kinds
-    features.clear();
-    features_->Assemble(u, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
-                        signals, features);
-    out.resize(n);
-    if (!ranker_->Score(features, n, out).ok()) continue;  // sizes are ours: cannot fail
-    for (size_t i = 0; i < n; ++i) {
-      labels.push_back(std::binary_search(p.begin(), p.end(), videos[i]) ? 1.0f : 0.0f);
-      ranker_scores.push_back(out[i]);
-      retrieval_order.push_back(-static_cast<float>(i));
+  // Per user: the ranker's scores and the labels of its candidates, in retrieval order (empty when
+  // the user is not counted). Concatenated in user order below, so the figure is independent of
+  // the thread count.
+  struct Group {
+    std::vector<float> scores, labels;
+  };
+  std::vector<Group> groups(positives.size());
+  ParallelFor(static_cast<int64_t>(positives.size()), threads, 64, [&](int64_t begin, int64_t end) {
+    std::vector<uint32_t> videos;
+    std::vector<ranking::CandidateSignals> signals;
+    std::vector<float> features;
+    for (auto u = static_cast<uint32_t>(begin); u < static_cast<uint32_t>(end); ++u) {
+      std::vector<uint32_t>& p = positives[u];
+      if (p.empty()) continue;
+      std::sort(p.begin(), p.end());
+      Candidates(u, seen_[u], videos, signals);
+      const size_t n = videos.size();
+      std::vector<float> labels(n);
+      size_t hits = 0;
+      for (size_t i = 0; i < n; ++i) {
+        labels[i] = std::binary_search(p.begin(), p.end(), videos[i]) ? 1.0f : 0.0f;
+        hits += labels[i] > 0 ? 1 : 0;
+      }
+      if (hits == 0 || hits == n) continue;  // AUC needs both kinds
+      features.clear();
+      features_->Assemble(u, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
+                          signals, features);
+      std::vector<float> out(n);
+      if (!ranker_->Score(features, n, out).ok()) continue;  // sizes are ours: cannot fail
+      groups[u] = {std::move(out), std::move(labels)};
     }
-    groups.push_back(static_cast<uint32_t>(n));
+  });
+  std::vector<float> ranker_scores, retrieval_order, labels;
+  std::vector<uint32_t> sizes;
+  for (const Group& g : groups) {
+    if (g.labels.empty()) continue;
+    ranker_scores.insert(ranker_scores.end(), g.scores.begin(), g.scores.end());
+    labels.insert(labels.end(), g.labels.begin(), g.labels.end());
+    for (size_t i = 0; i < g.labels.size(); ++i) retrieval_order.push_back(-static_cast<float>(i));
+    sizes.push_back(static_cast<uint32_t>(g.labels.size()));
   }
-  return {.ranker_auc = ranking::MeanGroupAuc(ranker_scores, labels, groups),
-          .retrieval_order_auc = ranking::MeanGroupAuc(retrieval_order, labels, groups),
-          .groups = static_cast<int64_t>(groups.size())};
+  return {.ranker_auc = ranking::MeanGroupAuc(ranker_scores, labels, sizes),
+          .retrieval_order_auc = ranking::MeanGroupAuc(retrieval_order, labels, sizes),
+          .groups = static_cast<int64_t>(sizes.size())};
 }
 
 void TwoStageScorer::ScoreAll(uint32_t user, std::span<double> scores) const {

@@ -92,7 +92,8 @@ class TwoStageScorer final : public retrieval::ItemScorer {
 
   const ranking::RankerTrainReport& ranker_report() const { return report_; }
   // `heldout`: rows of the Fit dataset none of the models saw (e.g. the evaluation split's test).
-  HeldOutRanking EvaluateHeldOut(std::span<const data::Interaction> heldout) const;
+  // Users are spread over `threads` threads; the result does not depend on their number.
+  HeldOutRanking EvaluateHeldOut(std::span<const data::Interaction> heldout, int threads = 1) const;
   // The same validation groups in plain retrieval order: what the ranker has to beat.
   double retrieval_valid_ndcg() const { return retrieval_valid_ndcg_; }
   double retrieval_valid_auc() const { return retrieval_valid_auc_; }

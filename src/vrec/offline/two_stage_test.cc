@@ -71,6 +71,9 @@ TEST(TwoStageScorer, RanksRetrievalCandidatesFirstAndBeatsRetrievalOrderOnHeldOu
 
   const HeldOutRanking heldout = scorer.EvaluateHeldOut(split.test);
   EXPECT_GT(heldout.groups, 50);
+  const HeldOutRanking parallel = scorer.EvaluateHeldOut(split.test, 3);
+  EXPECT_EQ(parallel.ranker_auc, heldout.ranker_auc);
+  EXPECT_EQ(parallel.groups, heldout.groups);
   EXPECT_GT(heldout.retrieval_order_auc, 0.55);
   EXPECT_GT(heldout.ranker_auc, heldout.retrieval_order_auc);
   // Control: the same users with random videos held out. Neither order can tell them apart.

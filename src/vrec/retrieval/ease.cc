@@ -114,14 +114,21 @@ void EaseScorer::ScoreVideos(std::span<const uint32_t> history, std::span<const 
   }
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  // The modelled candidates' columns, looked up once. The reads of B are what costs: one cache miss
+  // per (history row, candidate) at serving sizes, which the CPU overlaps across candidates.
+  std::vector<std::pair<uint32_t, uint32_t>> columns;  // (column, position in videos)
+  columns.reserve(videos.size());
   for (size_t c = 0; c < videos.size(); ++c) {
-    out[c] = Modelled(videos[c]) ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+    if (Modelled(videos[c])) {
+      columns.emplace_back(static_cast<uint32_t>(slot_[videos[c]]), static_cast<uint32_t>(c));
+      out[c] = 0.0;
+    } else {
+      out[c] = std::numeric_limits<double>::quiet_NaN();
+    }
   }
   for (const int32_t r : rows) {
     const float* row = &weights_[static_cast<size_t>(r) * modelled_];
-    for (size_t c = 0; c < videos.size(); ++c) {
-      if (Modelled(videos[c])) out[c] += row[slot_[videos[c]]];
-    }
+    for (const auto& [column, position] : columns) out[position] += row[column];
   }
 }
 
