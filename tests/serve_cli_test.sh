@@ -109,4 +109,9 @@ reply=$(curl -sf "http://127.0.0.1:$port/v1/users/7/recommendations?count=10")
 [ "$(echo "$reply" | grep -o '"video_id"' | wc -l)" -eq 10 ] || fail "expected 10 items: $reply"
 echo "$reply" | grep -q '"model_version":"v000001"' || fail "response must name v000001: $reply"
 echo "rollback: served v000001 with no failed request"
+# The audit log: two promotions by the pipeline, then the operator's rollback with its reason.
+history=$("$vrec" models history --registry "$reg")
+[ "$(echo "$history" | grep -c ' promote ')" -eq 2 ] || fail "expected two promotions: $history"
+echo "$history" | tail -1 | grep -Eq 'rollback +v000002 +v000001 +serve_cli_test$' ||
+  fail "the last entry must be the rollback: $history"
 echo "serve_cli_test: OK"

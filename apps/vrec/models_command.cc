@@ -86,6 +86,29 @@ Status RunList(const std::string& root, bool json) {
   return OkStatus();
 }
 
+// The audit log, oldest first: every promotion and rollback with its time and reason.
+Status RunHistory(const std::string& root) {
+  VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(root));
+  VREC_ASSIGN_OR_RETURN(std::vector<registry::HistoryEntry> entries, reg.History());
+  if (entries.empty()) {
+    std::printf("no promotions or rollbacks in %s\n", reg.root().c_str());
+    return OkStatus();
+  }
+  size_t time_w = 4, from_w = 4;
+  for (const auto& e : entries) {
+    time_w = std::max(time_w, e.time.size());
+    from_w = std::max(from_w, e.from.size());
+  }
+  const auto row = [&](const std::string& time, const std::string& action, const std::string& from,
+                       const std::string& to, const std::string& reason) {
+    std::printf("%-*s  %-8s  %-*s  %-7s  %s\n", static_cast<int>(time_w), time.c_str(), action.c_str(),
+                static_cast<int>(from_w), from.c_str(), to.c_str(), reason.c_str());
+  };
+  row("TIME", "ACTION", "FROM", "TO", "REASON");
+  for (const auto& e : entries) row(e.time, e.action, e.from.empty() ? "-" : e.from, e.to, e.reason);
+  return OkStatus();
+}
+
 // Prints the production version after a change. Read back rather than predicted, so that what is
 // printed is what servers will load.
 Status PrintProduction(const registry::ModelRegistry& reg) {
@@ -104,7 +127,8 @@ struct ModelsFlags {
 }  // namespace
 
 void AddModelsCommand(CLI::App& app, std::function<Status()>& run) {
-  auto* models = app.add_subcommand("models", "list, promote and roll back model versions in a registry");
+  auto* models = app.add_subcommand(
+      "models", "list, promote and roll back model versions in a registry; show its history");
   models->require_subcommand(1);
   const auto add_registry = [](CLI::App* cmd, ModelsFlags& f) {
     cmd->add_option("--registry", f.root, "model registry folder")->required();
@@ -116,6 +140,13 @@ void AddModelsCommand(CLI::App& app, std::function<Status()>& run) {
   list->add_flag("--json", list_flags->json, "print a JSON array with every field and metric");
   list->callback(
       [&run, list_flags] { run = [list_flags] { return RunList(list_flags->root, list_flags->json); }; });
+
+  auto history_flags = std::make_shared<ModelsFlags>();
+  auto* history =
+      models->add_subcommand("history", "every promotion and rollback, oldest first, with reasons");
+  add_registry(history, *history_flags);
+  history->callback(
+      [&run, history_flags] { run = [history_flags] { return RunHistory(history_flags->root); }; });
 
   auto promote_flags = std::make_shared<ModelsFlags>();
   auto* promote = models->add_subcommand("promote", "make VERSION the version servers load");
