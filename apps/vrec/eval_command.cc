@@ -52,6 +52,12 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     parts.push_back({std::make_unique<retrieval::SarScorer>(sar), f.blend_weight});
     return std::make_unique<retrieval::RankFusionScorer>(f.model, std::move(parts));
   }
+  if (f.model == "two-tower+ease") {
+    std::vector<retrieval::RankFusionScorer::Part> parts;
+    parts.push_back({std::make_unique<retrieval::TwoTowerScorer>(tt), 1.0});
+    parts.push_back({std::make_unique<retrieval::EaseScorer>(f.two_stage.ease), f.blend_weight});
+    return std::make_unique<retrieval::RankFusionScorer>(f.model, std::move(parts));
+  }
   if (f.model == "two-stage") {
     offline::TwoStageOptions o = f.two_stage;
     o.two_tower = tt;
@@ -61,7 +67,8 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     return std::make_unique<offline::TwoStageScorer>(o);
   }
   return InvalidArgumentError(
-      StrCat("unknown model '", f.model, "' (known: sar, pop, ease, two-tower, two-tower+sar, two-stage)"));
+      StrCat("unknown model '", f.model,
+             "' (known: sar, pop, ease, two-tower, two-tower+sar, two-tower+ease, two-stage)"));
 }
 
 // Writes the trained two-tower model and an index over every video of `ds` into `dir`, with the
@@ -144,7 +151,8 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   auto flags = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand("eval", "train a model on a split and print ranking metrics");
   flags->source.AddFlags(*cmd);
-  cmd->add_option("--model", flags->model, "sar | pop | ease | two-tower | two-tower+sar | two-stage")
+  cmd->add_option("--model", flags->model,
+                  "sar | pop | ease | two-tower | two-tower+sar | two-tower+ease | two-stage")
       ->capture_default_str();
   cmd->add_option(
          "--split", flags->split,
@@ -156,7 +164,8 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--test-per-user", flags->test_per_user, "N of the temporal split")->capture_default_str();
   cmd->add_option("--k", flags->k, "cut-off of the top-k metrics")->capture_default_str();
   cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str();
-  cmd->add_option("--blend-weight", flags->blend_weight, "weight of SAR's ranks in two-tower+sar")
+  cmd->add_option("--blend-weight", flags->blend_weight,
+                  "weight of SAR's (EASE's) ranks in two-tower+sar (two-tower+ease)")
       ->capture_default_str();
   auto& ts = flags->two_stage;
   cmd->add_option("--label-fraction", ts.label_fraction,
