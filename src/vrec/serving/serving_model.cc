@@ -88,6 +88,10 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
   VREC_RETURN_IF_ERROR(param("ease.lambda", ease.lambda));
   VREC_RETURN_IF_ERROR(param("ease.max_videos", ease_videos));
   VREC_RETURN_IF_ERROR(param("ease.max_history", ease_history));
+  if (!(ease_videos >= 1 && ease_videos <= 1e6) || !(ease_history >= 0 && ease_history <= 1e6)) {
+    return DataLossError(StrCat(dir, ": manifest params ease.max_videos=", ease_videos,
+                                " / ease.max_history=", ease_history, " are out of range"));
+  }
   ease.max_videos = static_cast<int>(ease_videos);
   ease.max_history = static_cast<int>(ease_history);
   m->ease_ = retrieval::EaseScorer(ease);
