@@ -378,7 +378,31 @@ StatusOr<ModelRegistry> ModelRegistry::Open(std::string root) {
   return ModelRegistry(std::move(r));
 }
 
+StatusOr<int> ModelRegistry::RemoveAbandonedStaging(std::chrono::seconds age) const {
+  const fs::path staging_root = fs::path(root_) / kStagingDir;
+  const auto cutoff = fs::file_time_type::clock::now() - age;
+  std::error_code ec;
+  std::vector<fs::path> old;
+  for (fs::directory_iterator it(staging_root, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code entry_ec;
+    const auto changed = fs::last_write_time(it->path(), entry_ec);
+    if (!entry_ec && changed < cutoff) old.push_back(it->path());
+  }
+  if (ec) return InternalError(StrCat("cannot list ", staging_root.string(), ": ", ec.message()));
+  int removed = 0;
+  for (const fs::path& dir : old) {
+    fs::remove_all(dir, ec);
+    if (ec)
+      return InternalError(
+          StrCat("cannot remove abandoned staging folder ", dir.string(), ": ", ec.message()));
+    ++removed;
+  }
+  return removed;
+}
+
 StatusOr<std::string> ModelRegistry::BeginVersion() const {
+  // Best effort: a failure to clean up must not stop a pipeline from deploying; the next call retries.
+  (void)RemoveAbandonedStaging(kAbandonedStagingAge);
   std::string tmpl = (fs::path(root_) / kStagingDir / StrCat(CompactUtcNow(), "-XXXXXX")).string();
   if (mkdtemp(tmpl.data()) == nullptr) return ErrnoError(StrCat("cannot create staging folder ", tmpl));
   return tmpl;

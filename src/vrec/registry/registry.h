@@ -5,7 +5,8 @@
 // Layout under the root folder:
 //   versions/v000001/ ...   committed versions: immutable (files 0444, folders 0555), each with a
 //                           top-level manifest.json (see manifest.h) beside the pipeline's files
-//   staging/<name>/         folders handed out by BeginVersion, being filled by a pipeline
+//   staging/<name>/         folders handed out by BeginVersion, being filled by a pipeline;
+//                           BeginVersion removes those untouched for a day (left by a crashed run)
 //   production              the production pointer: line 1 is the production version, the following
 //                           lines are the earlier production versions, newest first, that Rollback
 //                           returns to (the rollback stack). Replaced atomically by rename.
@@ -23,6 +24,7 @@
 // stack keeps the last kMaxRollbackDepth versions.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -84,8 +86,16 @@ class ModelRegistry {
 
   // Creates a fresh, empty folder under root/staging/ for a pipeline to fill with a model and its
   // manifest.json, then hand to CommitVersion. Success: its path. Internal on I/O errors.
-  // Safe to call concurrently; every call gets a distinct folder.
+  // Safe to call concurrently; every call gets a distinct folder. Also removes abandoned staging
+  // folders (RemoveAbandonedStaging with kAbandonedStagingAge), best effort.
   StatusOr<std::string> BeginVersion() const;
+
+  // A pipeline fills its staging folder in seconds to minutes, right before committing it; one
+  // untouched for this long was left by a run that died first.
+  static constexpr std::chrono::hours kAbandonedStagingAge{24};
+  // Removes the staging folders whose last modification is older than `age`. Success: how many
+  // were removed. Internal on I/O errors (folders removed before the error stay removed).
+  StatusOr<int> RemoveAbandonedStaging(std::chrono::seconds age) const;
 
   // Turns a filled staging folder into the next version: checks that it holds a readable
   // manifest.json, fsyncs every file and folder in it, renames it to root/versions/<version>

@@ -123,6 +123,27 @@ TEST_F(RegistryTest, BeginVersionHandsOutDistinctStagingFolders) {
   EXPECT_EQ(fs::path(*a).parent_path(), fs::path(root_) / "staging");
 }
 
+TEST_F(RegistryTest, BeginVersionRemovesStagingFoldersAbandonedForADay) {
+  ModelRegistry reg = OpenOrDie();
+  auto abandoned = reg.BeginVersion();
+  auto recent = reg.BeginVersion();
+  ASSERT_TRUE(abandoned.ok() && recent.ok());
+  WriteFile(fs::path(*abandoned) / "catalog.csv", "half-written");
+  fs::last_write_time(*abandoned, fs::file_time_type::clock::now() - std::chrono::hours(25));
+  fs::last_write_time(*recent, fs::file_time_type::clock::now() - std::chrono::hours(23));
+  auto next = reg.BeginVersion();
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(fs::exists(*abandoned));
+  EXPECT_TRUE(fs::is_directory(*recent));
+  EXPECT_TRUE(fs::is_directory(*next));
+  // Explicit calls report what they removed.
+  auto removed = reg.RemoveAbandonedStaging(std::chrono::hours(22));
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 1);
+  EXPECT_FALSE(fs::exists(*recent));
+  EXPECT_TRUE(fs::is_directory(*next));
+}
+
 TEST_F(RegistryTest, CommitNumbersVersionsAndMakesThemReadOnly) {
   ModelRegistry reg = OpenOrDie();
   auto staging = reg.BeginVersion();
