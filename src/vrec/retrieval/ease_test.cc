@@ -5,17 +5,14 @@
 #include <cmath>
 #include <random>
 
+#include "vrec/retrieval/scorer_testing.h"
+
 namespace vrec::retrieval {
 namespace {
 
 using data::Interaction;
 
-data::Dataset Catalog(int users, int videos) {
-  data::Dataset ds;
-  for (int u = 1; u <= users; ++u) ds.InternUser(UserId{static_cast<uint64_t>(u)});
-  for (int v = 1; v <= videos; ++v) ds.InternVideo(VideoId{static_cast<uint64_t>(v)});
-  return ds;
-}
+using testing::IdOnlyCatalog;
 
 Interaction Liked(uint32_t u, uint32_t v, int64_t t = 0) {
   return {.user = u, .video = v, .timestamp = t, .type = data::EventType::kRating, .rating = 5};
@@ -38,7 +35,7 @@ std::vector<Interaction> RandomLog(uint32_t users, uint32_t videos, uint64_t see
 // and diag(B) = 0. Checked against a Gram matrix counted here, independently of the fit.
 TEST(Ease, WeightsSolveTheConstrainedRegression) {
   const uint32_t nu = 40, nv = 12;
-  data::Dataset ds = Catalog(nu, nv);
+  data::Dataset ds = IdOnlyCatalog(nu, nv);
   const std::vector<Interaction> rows = RandomLog(nu, nv, 7);
   EaseOptions o;
   o.lambda = 3.0;
@@ -64,7 +61,7 @@ TEST(Ease, WeightsSolveTheConstrainedRegression) {
 }
 
 TEST(Ease, CooccurringVideosScoreHighest) {
-  data::Dataset ds = Catalog(30, 4);
+  data::Dataset ds = IdOnlyCatalog(30, 4);
   std::vector<Interaction> rows;
   // Videos 0 and 1 go together; 2 and 3 go together.
   for (uint32_t u = 0; u < 15; ++u) rows.insert(rows.end(), {Liked(u, 0), Liked(u, 1)});
@@ -85,7 +82,7 @@ TEST(Ease, CooccurringVideosScoreHighest) {
 
 TEST(Ease, ScoreVideosMatchesScoreAllAndMarksUnmodelledVideos) {
   const uint32_t nu = 50, nv = 20;
-  data::Dataset ds = Catalog(nu, nv);
+  data::Dataset ds = IdOnlyCatalog(nu, nv);
   std::vector<Interaction> rows = RandomLog(nu, nv, 11);
   // Video 19 gets no positive at all; max_videos leaves out the least popular others.
   std::erase_if(rows, [](const Interaction& x) { return x.video == 19; });
@@ -116,7 +113,7 @@ TEST(Ease, ScoreVideosMatchesScoreAllAndMarksUnmodelledVideos) {
 }
 
 TEST(Ease, ScoreAllReadsOnlyTheMostRecentHistory) {
-  data::Dataset ds = Catalog(20, 3);
+  data::Dataset ds = IdOnlyCatalog(20, 3);
   std::vector<Interaction> rows;
   for (uint32_t u = 1; u < 20; ++u) rows.insert(rows.end(), {Liked(u, 0), Liked(u, 1)});
   rows.insert(rows.end(), {Liked(0, 0, 100), Liked(0, 2, 200)});  // 0 is older than 2
@@ -129,7 +126,7 @@ TEST(Ease, ScoreAllReadsOnlyTheMostRecentHistory) {
 }
 
 TEST(Ease, RejectsBadOptionsAndEmptyLogs) {
-  data::Dataset ds = Catalog(2, 2);
+  data::Dataset ds = IdOnlyCatalog(2, 2);
   EXPECT_EQ(EaseScorer(EaseOptions{.lambda = 0}).Fit(ds, {}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(EaseScorer(EaseOptions{.max_videos = 0}).Fit(ds, {}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(EaseScorer().Fit(ds, {}).code(), StatusCode::kInvalidArgument);

@@ -5,25 +5,21 @@
 #include <cmath>
 
 #include "vrec/retrieval/popularity.h"
+#include "vrec/retrieval/scorer_testing.h"
 
 namespace vrec::retrieval {
 namespace {
 
 using data::Interaction;
 
-data::Dataset Catalog(int users, int videos) {
-  data::Dataset ds;
-  for (int u = 1; u <= users; ++u) ds.InternUser(UserId{static_cast<uint64_t>(u)});
-  for (int v = 1; v <= videos; ++v) ds.InternVideo(VideoId{static_cast<uint64_t>(v)});
-  return ds;
-}
+using testing::IdOnlyCatalog;
 
 Interaction Rated(uint32_t u, uint32_t v, float rating, int64_t t) {
   return {.user = u, .video = v, .timestamp = t, .type = data::EventType::kRating, .rating = rating};
 }
 
 TEST(Sar, JaccardSimilarityFromCooccurrence) {
-  data::Dataset ds = Catalog(3, 3);
+  data::Dataset ds = IdOnlyCatalog(3, 3);
   // users: 0 saw {0,1}; 1 saw {0,1,2}; 2 saw {0}.
   std::vector<Interaction> train = {Rated(0, 0, 1, 0), Rated(0, 1, 1, 0), Rated(1, 0, 1, 0),
                                     Rated(1, 1, 1, 0), Rated(1, 2, 1, 0), Rated(2, 0, 1, 0)};
@@ -37,7 +33,7 @@ TEST(Sar, JaccardSimilarityFromCooccurrence) {
 }
 
 TEST(Sar, AffinityDecaysByHalfEveryHalfLife) {
-  data::Dataset ds = Catalog(1, 2);
+  data::Dataset ds = IdOnlyCatalog(1, 2);
   const int64_t day = 86400;
   std::vector<Interaction> train = {Rated(0, 0, 4, 0), Rated(0, 1, 2, 30 * day), Rated(0, 1, 2, 60 * day)};
   SarScorer sar;
@@ -47,7 +43,7 @@ TEST(Sar, AffinityDecaysByHalfEveryHalfLife) {
 }
 
 TEST(Sar, ScoresAreAffinityTimesSimilarity) {
-  data::Dataset ds = Catalog(3, 3);
+  data::Dataset ds = IdOnlyCatalog(3, 3);
   std::vector<Interaction> train = {Rated(0, 0, 2, 0), Rated(1, 0, 1, 0), Rated(1, 1, 1, 0),
                                     Rated(1, 2, 1, 0), Rated(2, 1, 1, 0)};
   SarOptions o;
@@ -62,7 +58,7 @@ TEST(Sar, ScoresAreAffinityTimesSimilarity) {
 }
 
 TEST(Sar, ScoreVideosMatchesScoreAllForTheFittedAffinity) {
-  data::Dataset ds = Catalog(3, 4);
+  data::Dataset ds = IdOnlyCatalog(3, 4);
   std::vector<Interaction> train = {Rated(0, 0, 2, 0), Rated(0, 3, 1, 0), Rated(1, 0, 1, 0),
                                     Rated(1, 1, 1, 0), Rated(1, 2, 1, 0), Rated(2, 1, 1, 0),
                                     Rated(2, 3, 1, 0)};
@@ -84,7 +80,7 @@ TEST(Sar, ScoreVideosMatchesScoreAllForTheFittedAffinity) {
 TEST(Sar, ScoreVideosAgreesWithScoreAllOnLongRows) {
   // Dense co-occurrence: rows far longer than the candidate list take the galloping path, short
   // candidate-heavy calls take the walking path; both must equal ScoreAll.
-  data::Dataset ds = Catalog(60, 120);
+  data::Dataset ds = IdOnlyCatalog(60, 120);
   std::vector<Interaction> train;
   uint64_t state = 12345;
   auto next = [&] { return state = state * 6364136223846793005ULL + 1442695040888963407ULL; };
@@ -116,7 +112,7 @@ TEST(Sar, ScoreVideosAgreesWithScoreAllOnLongRows) {
 }
 
 TEST(Sar, IgnoresSkipsAndImpressions) {
-  data::Dataset ds = Catalog(1, 2);
+  data::Dataset ds = IdOnlyCatalog(1, 2);
   std::vector<Interaction> train = {{.user = 0, .video = 0, .type = data::EventType::kPlay},
                                     {.user = 0, .video = 1, .type = data::EventType::kSkip}};
   SarScorer sar;
@@ -127,7 +123,7 @@ TEST(Sar, IgnoresSkipsAndImpressions) {
 }
 
 TEST(Sar, CapOnItemsPerUserKeepsTheMostRecent) {
-  data::Dataset ds = Catalog(1, 3);
+  data::Dataset ds = IdOnlyCatalog(1, 3);
   std::vector<Interaction> train = {Rated(0, 0, 1, 10), Rated(0, 1, 1, 30), Rated(0, 2, 1, 20)};
   SarOptions o;
   o.max_items_per_user = 2;
@@ -139,13 +135,13 @@ TEST(Sar, CapOnItemsPerUserKeepsTheMostRecent) {
 }
 
 TEST(Sar, EmptyTrainingIsAnError) {
-  data::Dataset ds = Catalog(1, 1);
+  data::Dataset ds = IdOnlyCatalog(1, 1);
   SarScorer sar;
   EXPECT_EQ(sar.Fit(ds, {}).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Popularity, CountsDistinctUsersWithPositiveFeedback) {
-  data::Dataset ds = Catalog(3, 2);
+  data::Dataset ds = IdOnlyCatalog(3, 2);
   std::vector<Interaction> train = {Rated(0, 0, 5, 0),
                                     Rated(0, 0, 3, 1),
                                     Rated(1, 0, 1, 0),
