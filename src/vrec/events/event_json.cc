@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "vrec/common/json_depth.h"
 #include "vrec/common/strings.h"
 #include "vrec/data/dataset.h"
 
@@ -137,6 +138,10 @@ StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_
 
 StatusOr<std::vector<features::Event>> ParseEventsJson(std::string_view body, int64_t now,
                                                        const EventParseOptions& options) {
+  // Bounded nesting first: every later step (parse, messages that dump() a value, the destructor)
+  // would otherwise recurse once per level of attacker-controlled depth.
+  if (Status s = CheckJsonDepth(body); !s.ok())
+    return InvalidArgumentError(StrCat("request body: ", s.message()));
   json doc;
   try {
     doc = json::parse(body);

@@ -186,3 +186,23 @@ TEST(ParseEventsJson, LongValuesAreCutInMessages) {
 
 }  // namespace
 }  // namespace vrec::events
+
+namespace vrec::events {
+namespace {
+
+// Found by an attack: a few hundred thousand '[' crashed the server (the error path rendered the
+// value with dump(), which recurses once per level).
+TEST(ParseEventsJson, DeeplyNestedBodyIsRejectedWithoutRecursing) {
+  for (const std::string& body : {std::string(300'000, '['), "{\"events\":" + std::string(300'000, '['),
+                                  "[" + std::string(100'000, '{')}) {
+    auto r = ParseEventsJson(body, 0);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("nested deeper than"), std::string::npos) << r.status().message();
+  }
+  // A legitimate batch is far below the limit.
+  EXPECT_TRUE(ParseEventsJson(R"({"events":[{"user_id":1,"video_id":2,"type":"play"}]})", 0).ok());
+}
+
+}  // namespace
+}  // namespace vrec::events

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vrec/common/csv.h"
+#include "vrec/common/json_depth.h"
 #include "vrec/common/strings.h"
 #include "vrec/events/event_json.h"
 #include "vrec/events/ingestor.h"
@@ -429,6 +430,7 @@ void Service::AdminVideo(const HttpRequest& request, std::string_view video_text
     std::lock_guard lock(mutex_);
     if (auto it = flags_by_id_.find(*video); it != flags_by_id_.end()) flags = it->second;
   }
+  if (Status s = CheckJsonDepth(request.body); !s.ok()) return Error(response, s);
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
     return Error(response, InvalidArgumentError(R"(body must be a JSON object like {"available": false})"));
