@@ -19,6 +19,8 @@ enum class StatusCode {
   kAlreadyExists,       // refusing to overwrite (409)
   kFailedPrecondition,  // the system is not in a state to do it (e.g. schema mismatch) (412)
   kUnauthenticated,     // missing or bad API key (401)
+  kPermissionDenied,    // a valid key without the scope the operation needs (403)
+  kResourceExhausted,   // a rate limit or quota was hit: retry later (429)
   kUnavailable,         // try again later (503)
   kDataLoss,            // corrupt or truncated data
   kInternal,            // I/O errors and bugs (500)
@@ -52,6 +54,8 @@ inline Status FailedPreconditionError(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
 inline Status UnauthenticatedError(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+inline Status PermissionDeniedError(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status ResourceExhaustedError(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
 inline Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }

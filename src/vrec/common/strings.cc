@@ -37,6 +37,43 @@ std::vector<std::string_view> SplitNonEmpty(std::string_view s, char sep) {
   return out;
 }
 
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    size_t n = 0;      // bytes in this sequence
+    uint32_t min = 0;  // smallest code point it may encode (rejects overlong forms)
+    uint32_t cp = 0;
+    if (b < 0x80) {
+      out.push_back(s[i++]);
+      continue;
+    } else if ((b & 0xe0) == 0xc0) {
+      n = 2, min = 0x80, cp = b & 0x1f;
+    } else if ((b & 0xf0) == 0xe0) {
+      n = 3, min = 0x800, cp = b & 0x0f;
+    } else if ((b & 0xf8) == 0xf0) {
+      n = 4, min = 0x10000, cp = b & 0x07;
+    }
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      ok = (c & 0xc0) == 0x80;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    ok = ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD REPLACEMENT CHARACTER for the one bad byte
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:
@@ -51,6 +88,10 @@ std::string_view StatusCodeName(StatusCode code) {
       return "FAILED_PRECONDITION";
     case StatusCode::kUnauthenticated:
       return "UNAUTHENTICATED";
+    case StatusCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
+    case StatusCode::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
     case StatusCode::kUnavailable:
       return "UNAVAILABLE";
     case StatusCode::kDataLoss:

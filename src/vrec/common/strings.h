@@ -48,6 +48,10 @@ std::string StrJoin(const Range& items, std::string_view sep) {
   return out;
 }
 
+// `s` with every byte that is not part of a well-formed UTF-8 sequence (invalid, truncated,
+// overlong or surrogate) replaced by U+FFFD, so that text echoed from a request is valid UTF-8.
+std::string ValidUtf8(std::string_view s);
+
 std::string AsciiStrToLower(std::string_view s);
 std::string AsciiStrToUpper(std::string_view s);
 std::string_view StripAsciiWhitespace(std::string_view s);

@@ -78,6 +78,7 @@ struct ServerState {
   std::mutex mu;
   bool stopping = false;                                          // guarded by mu
   std::unordered_map<const void*, std::weak_ptr<void>> sessions;  // guarded by mu
+  std::unordered_map<std::string, int> per_client;                // guarded by mu: open per peer IP
   std::atomic<size_t> open{0};
 
   void Log(std::string_view message) const {
@@ -95,13 +96,20 @@ struct ServerState {
 // each pending operation: it is destroyed when the last operation completes without starting another.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<ServerState> state, std::string remote)
-      : stream_(std::move(socket)), state_(std::move(state)), remote_(std::move(remote)) {}
+  // `client` is the peer's IP address (the per-client connection count key), `remote` ip:port.
+  Session(tcp::socket&& socket, std::shared_ptr<ServerState> state, std::string client, std::string remote)
+      : stream_(std::move(socket)),
+        state_(std::move(state)),
+        client_(std::move(client)),
+        remote_(std::move(remote)) {}
 
   ~Session() {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->sessions.erase(this);
     state_->open.fetch_sub(1, std::memory_order_relaxed);
+    if (auto it = state_->per_client.find(client_); it != state_->per_client.end() && --it->second <= 0) {
+      state_->per_client.erase(it);
+    }
   }
 
   void Start() {
@@ -115,6 +123,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   std::chrono::seconds Idle() const { return std::chrono::seconds(state_->options.idle_timeout_s); }
+  std::chrono::seconds HeaderDeadline() const {
+    return std::chrono::seconds(state_->options.header_timeout_s);
+  }
+  std::chrono::seconds BodyDeadline() const { return std::chrono::seconds(state_->options.body_timeout_s); }
+  std::chrono::seconds WriteDeadline() const { return std::chrono::seconds(state_->options.write_timeout_s); }
 
   void CloseNow() {
     closed_ = true;
@@ -123,12 +136,28 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
+  // Waits up to the idle deadline for the first byte of the next request (unless a pipelined one
+  // is buffered already), then gives the whole header the (shorter) header deadline: a client
+  // that trickles a header byte by byte cannot hold the connection longer than that.
   void ReadHeader() {
+    if (closed_) return;
+    if (buffer_.size() > 0) return ReadHeaderBytes();
+    stream_.expires_after(Idle());
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec == net::error::eof) return self->CloseNow();  // clean close
+                              if (ec) return self->OnReadError(ec);
+                              self->buffer_.commit(n);
+                              self->ReadHeaderBytes();
+                            });
+  }
+
+  void ReadHeaderBytes() {
     if (closed_) return;
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(state_->options.max_body_bytes);
-    stream_.expires_after(Idle());
+    stream_.expires_after(HeaderDeadline());
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -140,7 +169,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!parser_->is_done() && req.version() >= 11 &&
         EqualsIgnoreCase(View(req[http::field::expect]), "100-continue")) {
       continue_.emplace(http::status::continue_, req.version());
-      stream_.expires_after(Idle());
+      stream_.expires_after(WriteDeadline());
       http::async_write(stream_, *continue_, [self = shared_from_this()](beast::error_code wec, size_t) {
         if (wec) return self->CloseNow();
         self->ReadBody();
@@ -152,7 +181,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     if (parser_->is_done()) return OnRequest();  // no body: skip a round through the io_context
-    stream_.expires_after(Idle());
+    stream_.expires_after(BodyDeadline());
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->OnReadError(ec);
       self->OnRequest();
@@ -257,7 +286,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_->body() = std::move(response.body);
     res_->keep_alive(keep_alive);
     res_->prepare_payload();
-    stream_.expires_after(Idle());
+    stream_.expires_after(WriteDeadline());
     http::async_write(stream_, *res_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
       self->res_.reset();
       if (ec) return self->CloseNow();
@@ -282,7 +311,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_->keep_alive(false);
     res_->prepare_payload();
     parser_.reset();
-    stream_.expires_after(Idle());
+    stream_.expires_after(WriteDeadline());
     http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->res_.reset();
       if (ec) return self->CloseNow();
@@ -306,10 +335,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   static constexpr size_t kLingerChunk = 16 * 1024;
+  // What the first read of a request asks for: a whole small request in one read.
+  static constexpr size_t kFirstReadBytes = 4096;
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::shared_ptr<ServerState> state_;
+  const std::string client_;
   const std::string remote_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
@@ -439,14 +471,25 @@ class HttpServer::Impl {
     const tcp::endpoint peer = socket.remote_endpoint(opt_ec);
     std::shared_ptr<Session> session;
     {
+      const std::string client = opt_ec ? "unknown" : peer.address().to_string();
       std::lock_guard<std::mutex> lock(state_->mu);
       const bool full = state_->open.load(std::memory_order_relaxed) >=
                         static_cast<size_t>(state_->options.max_connections);
-      if (!state_->stopping && !full) {
-        session =
-            std::make_shared<Session>(std::move(socket), state_, opt_ec ? "unknown" : EndpointString(peer));
+      int& from_client = state_->per_client[client];
+      const bool client_full = from_client >= state_->options.max_connections_per_client;
+      if (!state_->stopping && !full && !client_full) {
+        session = std::make_shared<Session>(std::move(socket), state_, client,
+                                            opt_ec ? "unknown" : EndpointString(peer));
         state_->sessions.emplace(session.get(), session);
         state_->open.fetch_add(1, std::memory_order_relaxed);
+        ++from_client;
+      } else if (from_client == 0) {
+        state_->per_client.erase(client);
+      }
+      if (client_full && !rejected_client_logged_) {
+        rejected_client_logged_ = true;  // once: a flood must not flood the log too
+        state_->Log(StrCat("refusing connections from ", client, " beyond max_connections_per_client=",
+                           state_->options.max_connections_per_client));
       }
     }
     if (session) {
@@ -465,6 +508,7 @@ class HttpServer::Impl {
   std::vector<std::thread> threads_;
   std::mutex stop_mu_;
   int port_ = 0;
+  bool rejected_client_logged_ = false;  // guarded by state_->mu
 };
 
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options, HttpHandler handler) {
@@ -474,9 +518,12 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions option
   }
   if (options.threads < 1)
     return InvalidArgumentError(StrCat("HTTP server: threads must be >= 1, got ", options.threads));
-  if (options.idle_timeout_s < 1) {
-    return InvalidArgumentError(
-        StrCat("HTTP server: idle_timeout_s must be >= 1, got ", options.idle_timeout_s));
+  for (const auto& [name, value] : {std::pair<const char*, int>{"idle_timeout_s", options.idle_timeout_s},
+                                    {"header_timeout_s", options.header_timeout_s},
+                                    {"body_timeout_s", options.body_timeout_s},
+                                    {"write_timeout_s", options.write_timeout_s},
+                                    {"max_connections_per_client", options.max_connections_per_client}}) {
+    if (value < 1) return InvalidArgumentError(StrCat("HTTP server: ", name, " must be >= 1, got ", value));
   }
   if (options.backlog < 1)
     return InvalidArgumentError(StrCat("HTTP server: backlog must be >= 1, got ", options.backlog));
@@ -556,6 +603,10 @@ int HttpStatusFor(StatusCode code) {
       return 400;
     case StatusCode::kUnauthenticated:
       return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kResourceExhausted:
+      return 429;
     case StatusCode::kNotFound:
       return 404;
     case StatusCode::kAlreadyExists:
@@ -571,11 +622,12 @@ int HttpStatusFor(StatusCode code) {
   return 500;
 }
 
-std::string JsonQuote(std::string_view s) {
+std::string JsonQuote(std::string_view text) {
+  const std::string valid = ValidUtf8(text);
   std::string out;
-  out.reserve(s.size() + 2);
+  out.reserve(valid.size() + 2);
   out += '"';
-  for (char c : s) {
+  for (char c : valid) {
     switch (c) {
       case '"':
         out += "\\\"";
@@ -606,15 +658,60 @@ std::string JsonQuote(std::string_view s) {
   return out;
 }
 
+std::string_view ErrorReason(int http_status) {
+  switch (http_status) {
+    case 400:
+      return StatusCodeName(StatusCode::kInvalidArgument);
+    case 401:
+      return StatusCodeName(StatusCode::kUnauthenticated);
+    case 403:
+      return StatusCodeName(StatusCode::kPermissionDenied);
+    case 404:
+      return StatusCodeName(StatusCode::kNotFound);
+    case 405:
+      return "METHOD_NOT_ALLOWED";
+    case 409:
+      return StatusCodeName(StatusCode::kAlreadyExists);
+    case 412:
+      return StatusCodeName(StatusCode::kFailedPrecondition);
+    case 413:
+      return "PAYLOAD_TOO_LARGE";
+    case 429:
+      return StatusCodeName(StatusCode::kResourceExhausted);
+    case 431:
+      return "HEADER_TOO_LARGE";
+    case 503:
+      return StatusCodeName(StatusCode::kUnavailable);
+    default:
+      return http_status >= 500 ? StatusCodeName(StatusCode::kInternal) : "BAD_REQUEST";
+  }
+}
+
 HttpResponse JsonErrorResponse(int status, std::string_view message) {
   HttpResponse r;
   r.status = status;
-  r.body = StrCat("{\"error\":{\"code\":", status, ",\"message\":", JsonQuote(message), "}}");
+  r.body = StrCat("{\"error\":{\"code\":", status, ",\"status\":\"", ErrorReason(status),
+                  "\",\"message\":", JsonQuote(message), "}}");
   return r;
 }
 
 HttpResponse JsonErrorResponse(const Status& status) {
-  return JsonErrorResponse(HttpStatusFor(status.code()), status.message());
+  const int code = HttpStatusFor(status.code());
+  HttpResponse r;
+  if (code == 503) {
+    r = JsonErrorResponse(code, "temporarily unavailable, retry later");
+  } else if (code >= 500) {
+    r = JsonErrorResponse(code, "internal error");
+  } else {
+    r = JsonErrorResponse(code, status.message());
+  }
+  // The reason names the Status code exactly (e.g. DATA_LOSS behind a 500).
+  if (code >= 500 && status.code() != StatusCode::kUnavailable) {
+    r.body = StrCat("{\"error\":{\"code\":", code, ",\"status\":\"", StatusCodeName(status.code()),
+                    "\",\"message\":\"internal error\"}}");
+  }
+  if (code == 503 || code == 429) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 }  // namespace vrec::serving

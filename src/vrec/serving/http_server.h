@@ -9,10 +9,15 @@
 //     requests are answered in order; TCP_NODELAY is set on every connection.
 //   - "Expect: 100-continue" is answered before the body is read (curl sends it for bodies > 1 KiB
 //     and otherwise waits a second).
-//   - errors are JSON {"error":{"code":N,"message":"..."}}: a malformed request gets 400, a body
-//     larger than max_body_bytes 413, headers over 16 KiB 431, and the connection is closed after
-//     the error; an exception escaping the handler gets 500 and the connection stays usable.
-//   - a connection with no complete request within idle_timeout_s is closed.
+//   - errors are JSON {"error":{"code":N,"status":"REASON","message":"..."}} (valid UTF-8): a
+//     malformed request gets 400, a body larger than max_body_bytes 413, headers over 16 KiB 431,
+//     and the connection is closed after the error; an exception escaping the handler gets 500
+//     and the connection stays usable.
+//   - deadlines (each closes the connection when it passes): idle_timeout_s for the first byte of
+//     the next request, header_timeout_s for the whole header once it started (slowloris),
+//     body_timeout_s for the body, write_timeout_s for writing a response.
+//   - at most max_connections connections in all and max_connections_per_client per peer address;
+//     one more is accepted and closed at once.
 #pragma once
 
 #include <cstddef>
@@ -72,15 +77,23 @@ struct HttpServerOptions {
   // Largest accepted request body; larger bodies get 413 (before the body is read when the client
   // sends Content-Length).
   size_t max_body_bytes = 1 << 20;
-  // Seconds a connection may wait for (or take to send) its next request, and a response may take
-  // to be written, before the connection is closed; >= 1.
+  // Seconds a kept-alive connection may wait for the first byte of its next request; >= 1.
   int idle_timeout_s = 60;
+  // Seconds a client may take to send a request's header once its first byte arrived; >= 1.
+  int header_timeout_s = 10;
+  // Seconds a client may take to send a request's body after its header; >= 1.
+  int body_timeout_s = 30;
+  // Seconds a response may take to be written (a client that does not read); >= 1.
+  int write_timeout_s = 30;
   // listen(2) backlog: connections the kernel queues before we accept them (capped by
   // net.core.somaxconn).
   int backlog = 1024;
   // Connections served at once; one more is accepted and closed at once, so that clients fail
   // fast instead of waiting in the backlog. >= 1. Keep it below the process's open-file limit.
   int max_connections = 4096;
+  // Connections served at once from one peer IP address (IPv4, or IPv6 as a whole address); >= 1.
+  // Behind a reverse proxy every client shares the proxy's address: raise it there.
+  int max_connections_per_client = 256;
   // Receives one line per handler exception or accept failure. Called from io threads,
   // concurrently. Default (empty): write the line to stderr.
   std::function<void(std::string_view)> error_log;
@@ -127,17 +140,26 @@ StatusOr<std::string> PercentDecode(std::string_view s, bool plus_as_space);
 Status ParseQueryString(std::string_view s, std::map<std::string, std::string>& out);
 
 // The HTTP status for a Status code: the single place that maps them (InvalidArgument 400,
-// Unauthenticated 401, NotFound 404, AlreadyExists 409, FailedPrecondition 412, Unavailable 503,
-// anything else 500).
+// Unauthenticated 401, PermissionDenied 403, NotFound 404, AlreadyExists 409, FailedPrecondition
+// 412, ResourceExhausted 429, Unavailable 503, anything else 500).
 int HttpStatusFor(StatusCode code);
 
-// A JSON error response {"error":{"code":status,"message":message}}.
+// The machine-readable reason of an HTTP error status: the StatusCode name for the statuses a
+// StatusCode maps to ("INVALID_ARGUMENT", "NOT_FOUND", ...), else a name of the HTTP status
+// ("METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", ...).
+std::string_view ErrorReason(int http_status);
+
+// A JSON error response {"error":{"code":status,"status":ErrorReason(status),"message":message}};
+// the message is made valid UTF-8.
 HttpResponse JsonErrorResponse(int status, std::string_view message);
-// JsonErrorResponse(HttpStatusFor(status.code()), status.message()).
+// The response for a failed Status. 4xx statuses carry status.message() (messages of bad input,
+// written for the client). 5xx statuses carry a fixed message ("internal error", "temporarily
+// unavailable, retry later") because their Status messages may hold server paths or library
+// internals: callers log status.message() themselves. 503 and 429 come with "Retry-After: 1".
 HttpResponse JsonErrorResponse(const Status& status);
 
 // `s` as a JSON string literal, quotes included (control characters as \uXXXX; bytes >= 0x80
-// passed through, so UTF-8 stays UTF-8).
+// passed through when they form valid UTF-8, else replaced by U+FFFD).
 std::string JsonQuote(std::string_view s);
 
 }  // namespace vrec::serving

@@ -208,7 +208,9 @@ TEST(HttpServer, BadPercentEncodingGets400AndTheConnectionStaysUsable) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(r->Header("content-type"), "application/json");
-  EXPECT_TRUE(r->body.starts_with(R"({"error":{"code":400,"message":"bad percent-encoding)")) << r->body;
+  EXPECT_TRUE(r->body.starts_with(
+      R"({"error":{"code":400,"status":"INVALID_ARGUMENT","message":"bad percent-encoding)"))
+      << r->body;
   auto next = c.Roundtrip(Get("/ok"));
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
@@ -239,7 +241,9 @@ TEST(HttpServer, KeepAliveServesAThousandRequestsOnOneConnection) {
 }
 
 TEST(HttpServer, HoldsThreeHundredSimultaneousKeepAliveConnections) {
-  auto server = StartServer();
+  HttpServerOptions options;
+  options.max_connections_per_client = 1000;  // every test connection comes from 127.0.0.1
+  auto server = StartServer(options);
   ASSERT_NE(server, nullptr);
   constexpr int kConnections = 300;
   std::vector<std::unique_ptr<RawConnection>> conns;
@@ -292,8 +296,9 @@ TEST(HttpServer, OversizedBodyGets413) {
     auto r = c.Roundtrip(Post("/events", std::string(200000, 'a')));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 413);
-    EXPECT_EQ(r->body,
-              R"({"error":{"code":413,"message":"request body is larger than the limit of 1024 bytes"}})");
+    EXPECT_EQ(
+        r->body,
+        R"({"error":{"code":413,"status":"PAYLOAD_TOO_LARGE","message":"request body is larger than the limit of 1024 bytes"}})");
     EXPECT_EQ(r->Header("connection"), "close");
     EXPECT_TRUE(c.ClosedByPeer());
   }
@@ -317,7 +322,8 @@ TEST(HttpServer, GarbageGets400AndTheServerKeepsServing) {
     auto r = c.Roundtrip("\x01\x02 this is not HTTP\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400);
-    EXPECT_TRUE(r->body.starts_with(R"({"error":{"code":400,"message":"malformed HTTP request: )"))
+    EXPECT_TRUE(r->body.starts_with(
+        R"({"error":{"code":400,"status":"INVALID_ARGUMENT","message":"malformed HTTP request: )"))
         << r->body;
     EXPECT_TRUE(c.ClosedByPeer());
   }
@@ -356,7 +362,7 @@ TEST(HttpServer, HandlerExceptionGets500AndTheConnectionStaysUsable) {
   auto r = c.Roundtrip(Get("/throw"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 500);
-  EXPECT_EQ(r->body, R"({"error":{"code":500,"message":"internal error"}})");
+  EXPECT_EQ(r->body, R"({"error":{"code":500,"status":"INTERNAL","message":"internal error"}})");
   auto next = c.Roundtrip(Get("/after"));
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
@@ -442,6 +448,76 @@ TEST(HttpServer, ConnectionsBeyondTheLimitAreClosedAtOnce) {
   c.Send(Get("/c"));
   EXPECT_FALSE(c.ReadResponse());
   ASSERT_TRUE(a.Roundtrip(Get("/a2"))) << "existing connections are unaffected";
+}
+
+TEST(HttpServer, ConnectionsOfOneClientBeyondItsCapAreClosedAtOnce) {
+  HttpServerOptions options;
+  options.max_connections_per_client = 2;
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  RawConnection a(server->port()), b(server->port());
+  ASSERT_TRUE(a.Roundtrip(Get("/a")));
+  ASSERT_TRUE(b.Roundtrip(Get("/b")));
+  {
+    RawConnection c(server->port(), /*timeout_ms=*/3000);
+    c.Send(Get("/c"));
+    EXPECT_FALSE(c.ReadResponse()) << "a third connection from the same address is refused";
+  }
+  ASSERT_TRUE(a.Roundtrip(Get("/a2"))) << "existing connections are unaffected";
+  // A slot frees up when a connection closes.
+  b.Send("GET /bye HTTP/1.1\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(b.ReadResponse());
+  ASSERT_TRUE(Eventually([&] { return server->open_connections() == 1; }));
+  RawConnection d(server->port());
+  EXPECT_TRUE(d.Roundtrip(Get("/d")));
+}
+
+// Slowloris: a client that trickles its header is cut off at the header deadline, however long
+// the idle deadline is.
+TEST(HttpServer, HeaderTricklingIsCutOffAtTheHeaderDeadline) {
+  HttpServerOptions options;
+  options.idle_timeout_s = 30;
+  options.header_timeout_s = 1;
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  RawConnection c(server->port(), /*timeout_ms=*/5000);
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {
+    closed = !c.Send("X");  // one header byte every 100 ms
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    closed = closed || server->open_connections() == 0;
+  }
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(closed);
+  EXPECT_LT(waited, 3.0);
+  EXPECT_TRUE(Eventually([&] { return server->open_connections() == 0; }));
+}
+
+TEST(HttpServer, SlowBodyIsCutOffAtTheBodyDeadline) {
+  HttpServerOptions options;
+  options.body_timeout_s = 1;
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  RawConnection c(server->port(), /*timeout_ms=*/5000);
+  ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc"));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.ClosedByPeer());
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(waited, 3.0);
+}
+
+TEST(HttpServer, RejectsBadDeadlinesAndCaps) {
+  for (auto set : {+[](HttpServerOptions& o) { o.header_timeout_s = 0; },
+                   +[](HttpServerOptions& o) { o.body_timeout_s = 0; },
+                   +[](HttpServerOptions& o) { o.write_timeout_s = 0; },
+                   +[](HttpServerOptions& o) { o.max_connections_per_client = 0; }}) {
+    HttpServerOptions o;
+    o.port = 0;
+    set(o);
+    auto server = HttpServer::Start(o, EchoHandler);
+    EXPECT_EQ(server.status().code(), StatusCode::kInvalidArgument);
+  }
 }
 
 TEST(HttpServer, StopWithOpenConnectionsReturnsPromptly) {
@@ -540,11 +616,40 @@ TEST(HttpRequest, HeaderLookupIsCaseInsensitive) {
   EXPECT_EQ(r.Header("missing"), "");
 }
 
+TEST(JsonErrorResponse, ServerErrorsNeverCarryTheirMessage) {
+  // A RocksDB error names the server's paths: the client gets the reason, not the message.
+  HttpResponse r = JsonErrorResponse(InternalError("IO error: /var/lib/vrec/state/000123.log: No space"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, R"({"error":{"code":500,"status":"INTERNAL","message":"internal error"}})");
+  r = JsonErrorResponse(DataLossError("/srv/registry/versions/v1/x: bad"));
+  EXPECT_EQ(r.body, R"({"error":{"code":500,"status":"DATA_LOSS","message":"internal error"}})");
+  r = JsonErrorResponse(UnavailableError("rocksdb:///srv/state is busy"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body.find("/srv"), std::string::npos) << r.body;
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0].first, "Retry-After");
+}
+
+TEST(JsonErrorResponse, ScopesAndLimitsHaveTheirOwnStatus) {
+  EXPECT_EQ(HttpStatusFor(StatusCode::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kResourceExhausted), 429);
+  HttpResponse r = JsonErrorResponse(ResourceExhaustedError("rate limit"));
+  EXPECT_EQ(r.body, R"({"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"rate limit"}})");
+  EXPECT_EQ(r.headers.at(0).first, "Retry-After");
+}
+
+TEST(JsonErrorResponse, MessagesAreValidUtf8) {
+  HttpResponse r = JsonErrorResponse(InvalidArgumentError("unknown parameter 'a\xff\xc3'"));
+  EXPECT_EQ(r.body,
+            "{\"error\":{\"code\":400,\"status\":\"INVALID_ARGUMENT\",\"message\":"
+            "\"unknown parameter 'a\xEF\xBF\xBD\xEF\xBF\xBD'\"}}");
+}
+
 TEST(JsonErrorResponse, MapsStatusCodesAndEscapesMessages) {
   HttpResponse r = JsonErrorResponse(NotFoundError("no user \"u1\"\n"));
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.content_type, "application/json");
-  EXPECT_EQ(r.body, R"({"error":{"code":404,"message":"no user \"u1\"\n"}})");
+  EXPECT_EQ(r.body, R"({"error":{"code":404,"status":"NOT_FOUND","message":"no user \"u1\"\n"}})");
   EXPECT_EQ(JsonQuote(std::string("a\x01\\b\t")), R"("a\u0001\\b\t")");
   EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
   EXPECT_EQ(HttpStatusFor(StatusCode::kUnauthenticated), 401);

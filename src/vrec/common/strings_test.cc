@@ -1,0 +1,25 @@
+#include "vrec/common/strings.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace vrec {
+namespace {
+
+TEST(ValidUtf8, KeepsWellFormedText) {
+  const std::string text = "plain ascii, caf\xC3\xA9, \xE2\x82\xAC, \xF0\x9F\x8E\xAC";
+  EXPECT_EQ(ValidUtf8(text), text);
+}
+
+TEST(ValidUtf8, ReplacesEachBadByte) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(ValidUtf8("a\xFFz"), "a" + fffd + "z");                     // never valid
+  EXPECT_EQ(ValidUtf8("\xC3"), fffd);                                   // truncated
+  EXPECT_EQ(ValidUtf8("\xC0\xAF"), fffd + fffd);                        // overlong '/'
+  EXPECT_EQ(ValidUtf8("\xED\xA0\x80"), fffd + fffd + fffd);             // a surrogate
+  EXPECT_EQ(ValidUtf8("\xF4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // above U+10FFFF
+}
+
+}  // namespace
+}  // namespace vrec
