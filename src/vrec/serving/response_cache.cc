@@ -33,6 +33,7 @@ struct ResponseCache::Shard {
     std::string tag;
     std::string value;
     std::chrono::steady_clock::time_point expires;
+    size_t Bytes() const { return key.size() + tag.size() + value.size() + kEntryOverheadBytes; }
   };
   using List = std::list<Entry>;  // most recently used first
 
@@ -44,11 +45,13 @@ struct ResponseCache::Shard {
       entries.erase(std::find(entries.begin(), entries.end(), it));
       if (entries.empty()) by_tag.erase(tag_it);
     }
+    bytes -= it->Bytes();
     by_key.erase(it->key);
     lru.erase(it);
   }
 
   std::mutex mu;
+  size_t bytes = 0;  // sum of Bytes() over lru
   List lru;
   std::unordered_map<std::string, List::iterator, StringHash, std::equal_to<>> by_key;
   // A user has few entries (one per distinct parameter set), so a vector is the cheapest index.
@@ -56,12 +59,13 @@ struct ResponseCache::Shard {
 };
 
 ResponseCache::ResponseCache(size_t max_entries, std::chrono::milliseconds ttl, Clock clock,
-                             size_t num_shards)
-    : enabled_(max_entries > 0 && ttl.count() > 0),
+                             size_t num_shards, size_t max_bytes)
+    : enabled_(max_entries > 0 && ttl.count() > 0 && max_bytes > 0),
       ttl_(ttl),
       clock_(clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); })) {
   num_shards_ = std::clamp<size_t>(num_shards, 1, std::max<size_t>(1, max_entries));
   shard_capacity_ = (max_entries + num_shards_ - 1) / num_shards_;
+  shard_byte_capacity_ = max_bytes / num_shards_;
   shards_ = std::make_unique<Shard[]>(num_shards_);
 }
 
@@ -122,11 +126,16 @@ void ResponseCache::Put(std::string key, std::string user_tag, std::string value
   }
   auto existing = shard.by_key.find(key);
   if (existing != shard.by_key.end()) shard.Erase(existing->second);
-  while (shard.lru.size() >= shard_capacity_ && !shard.lru.empty()) {
+  Shard::Entry entry{std::move(key), std::move(user_tag), std::move(value), expires};
+  const size_t bytes = entry.Bytes();
+  if (bytes > shard_byte_capacity_) return;
+  while (!shard.lru.empty() &&
+         (shard.lru.size() >= shard_capacity_ || shard.bytes + bytes > shard_byte_capacity_)) {
     shard.Erase(std::prev(shard.lru.end()));
     evictions_.fetch_add(1, std::memory_order_relaxed);
   }
-  shard.lru.push_front(Shard::Entry{std::move(key), std::move(user_tag), std::move(value), expires});
+  shard.lru.push_front(std::move(entry));
+  shard.bytes += bytes;
   auto it = shard.lru.begin();
   shard.by_key.emplace(it->key, it);
   shard.by_tag[it->tag].push_back(it);
@@ -145,6 +154,7 @@ void ResponseCache::InvalidateTag(std::string_view user_tag) {
     std::vector<Shard::List::iterator> entries = std::move(it->second);
     shard.by_tag.erase(it);
     for (auto e : entries) {
+      shard.bytes -= e->Bytes();
       shard.by_key.erase(e->key);
       shard.lru.erase(e);
     }
@@ -159,6 +169,7 @@ void ResponseCache::Clear() {
     shard.by_key.clear();
     shard.by_tag.clear();
     shard.lru.clear();
+    shard.bytes = 0;
   }
 }
 
@@ -167,6 +178,15 @@ size_t ResponseCache::size() const {
   for (size_t i = 0; i < num_shards_; ++i) {
     std::lock_guard<std::mutex> lock(shards_[i].mu);
     n += shards_[i].lru.size();
+  }
+  return n;
+}
+
+size_t ResponseCache::bytes() const {
+  size_t n = 0;
+  for (size_t i = 0; i < num_shards_; ++i) {
+    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    n += shards_[i].bytes;
   }
   return n;
 }

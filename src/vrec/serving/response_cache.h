@@ -11,7 +11,9 @@
 // cleared) since the snapshot. Tags are tracked by a fixed table of hashed generation counters, so
 // memory stays bounded; two tags that share a slot only cause an occasional dropped Put.
 //
-// Memory is bounded by max_entries (LRU eviction per shard); values are not size-limited.
+// Memory is bounded twice, by max_entries and by max_bytes (keys, tags and values plus a fixed
+// per-entry overhead), with LRU eviction per shard: a client that varies parameters to make
+// every response unique cannot grow the cache beyond either bound.
 #pragma once
 
 #include <array>
@@ -39,11 +41,17 @@ class ResponseCache {
     uint64_t clear_generation = 0;
   };
 
-  // Holds at most about `max_entries` entries (rounded up to a multiple of the shard count), each
-  // valid for `ttl` after its Put. ttl 0 or max_entries 0 disables the cache: Get always misses
-  // (without counting) and Put does nothing. `clock` defaults to std::chrono::steady_clock::now
-  // (tests pass a fake). `num_shards` is clamped to [1, max(1, max_entries)].
-  ResponseCache(size_t max_entries, std::chrono::milliseconds ttl, Clock clock = {}, size_t num_shards = 16);
+  // Holds at most about `max_entries` entries (rounded up to a multiple of the shard count) and
+  // `max_bytes` bytes (each shard gets an equal share; an entry larger than a share is not
+  // stored), each valid for `ttl` after its Put. ttl 0 or max_entries 0 disables the cache: Get
+  // always misses (without counting) and Put does nothing. `clock` defaults to
+  // std::chrono::steady_clock::now (tests pass a fake). `num_shards` is clamped to
+  // [1, max(1, max_entries)].
+  ResponseCache(size_t max_entries, std::chrono::milliseconds ttl, Clock clock = {}, size_t num_shards = 16,
+                size_t max_bytes = SIZE_MAX);
+
+  // Bytes an entry is charged: its key, tag and value plus this (list node, index entries).
+  static constexpr size_t kEntryOverheadBytes = 160;
   ~ResponseCache();
   ResponseCache(const ResponseCache&) = delete;
   ResponseCache& operator=(const ResponseCache&) = delete;
@@ -74,6 +82,8 @@ class ResponseCache {
 
   // Number of entries stored (expired ones included until they are touched or evicted).
   size_t size() const;
+  // Bytes charged for the entries stored (see kEntryOverheadBytes).
+  size_t bytes() const;
   uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
   // Entries dropped to make room (not counting expiry, invalidation or Clear).
@@ -91,6 +101,7 @@ class ResponseCache {
   const std::chrono::milliseconds ttl_;
   const Clock clock_;
   size_t shard_capacity_ = 0;
+  size_t shard_byte_capacity_ = 0;
   std::unique_ptr<Shard[]> shards_;
   size_t num_shards_ = 0;
   mutable std::array<std::atomic<uint64_t>, kTagSlots> tag_generations_{};

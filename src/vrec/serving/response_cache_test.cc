@@ -129,6 +129,28 @@ TEST(ResponseCache, StaysWithinCapacityAcrossShards) {
   EXPECT_GT(cache.size(), 32u) << "the hash should spread keys over the shards";
 }
 
+// Found by an attack: country/language values are part of the key, so a client varying them made
+// every response unique; with long values the entry bound alone did not bound memory.
+TEST(ResponseCache, StaysWithinItsByteBoundWhateverTheValueSizes) {
+  FakeClock clock;
+  constexpr size_t kMaxBytes = 64 * 1024;
+  ResponseCache cache(1'000'000, milliseconds(60'000), clock.AsClock(), /*num_shards=*/4, kMaxBytes);
+  const std::string big(4000, 'x');
+  for (int i = 0; i < 10'000; ++i) {
+    cache.Put(StrCat("u", i, "|country=", big), StrCat("u", i), big);
+    ASSERT_LE(cache.bytes(), kMaxBytes) << i;
+  }
+  EXPECT_GT(cache.size(), 0u);
+  EXPECT_GT(cache.evictions(), 9'000u);
+  // The most recent entry is there; one larger than a shard's share is never stored.
+  EXPECT_EQ(cache.Get(StrCat("u9999|country=", big)), big);
+  cache.Put("huge", "u", std::string(kMaxBytes, 'y'));
+  EXPECT_EQ(cache.Get("huge"), std::nullopt);
+  cache.InvalidateTag("u9999");
+  cache.Clear();
+  EXPECT_EQ(cache.bytes(), 0u);
+}
+
 TEST(ResponseCache, ZeroTtlDisablesTheCache) {
   ResponseCache cache(100, milliseconds(0));
   EXPECT_FALSE(cache.enabled());
