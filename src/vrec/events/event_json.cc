@@ -1,5 +1,6 @@
 #include "vrec/events/event_json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -14,7 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kFields = "user_id, video_id, type, timestamp, watch_ratio, device";
+constexpr std::string_view kFields = "user_id, video_id, type, timestamp, watch_ratio, device, event_id";
 
 // "events[3].video_id" in a batch, "video_id" in a single-event body.
 struct Place {
@@ -54,7 +55,8 @@ StatusOr<uint64_t> ParseId(const json& v, const Place& place, std::string_view f
   return FieldError(place, field, StrCat("expected an unsigned integer, got ", Show(v)));
 }
 
-StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_t now) {
+StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_t now,
+                                     const EventParseOptions& options) {
   if (!obj.is_object()) {
     return InvalidArgumentError(
         StrCat(place.prefix.empty() ? "request body" : place.prefix.substr(0, place.prefix.size() - 1),
@@ -62,7 +64,7 @@ StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_
   }
   for (const auto& [key, value] : obj.items()) {
     if (key != "user_id" && key != "video_id" && key != "type" && key != "timestamp" &&
-        key != "watch_ratio" && key != "device") {
+        key != "watch_ratio" && key != "device" && key != "event_id") {
       return FieldError(place, key, StrCat("unknown field (expected ", kFields, ")"));
     }
   }
@@ -106,6 +108,11 @@ StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_
                         StrCat("out of range: expected unix seconds in [0, ", kMaxTimestamp, "), got ",
                                Show(*ts), t >= kMaxTimestamp ? " (milliseconds?)" : ""));
     }
+    if (t > now + options.max_future_skew_s) {
+      return FieldError(place, "timestamp",
+                        StrCat("in the future: ", t - now, " s after the server's clock (at most ",
+                               options.max_future_skew_s, " s of clock skew is accepted)"));
+    }
     e.time = t;
   }
 
@@ -130,6 +137,24 @@ StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_
           StrCat("unknown device ", Show(*device), " (expected android, ios, web, tv or unknown)"));
     }
     e.device = *d;
+  }
+  if (const json* id = optional("event_id")) {
+    if (id->is_number_unsigned()) {
+      e.event_id = std::to_string(id->get<uint64_t>());
+    } else if (id->is_string()) {
+      const std::string& text = id->get_ref<const std::string&>();
+      const bool printable =
+          std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+      if (text.empty() || text.size() > features::kMaxEventIdBytes || !printable) {
+        return FieldError(place, "event_id",
+                          StrCat("expected 1 to ", features::kMaxEventIdBytes,
+                                 " printable ASCII characters without spaces, got ", Show(*id)));
+      }
+      e.event_id = text;
+    } else {
+      return FieldError(place, "event_id",
+                        StrCat("expected a string or an unsigned integer, got ", Show(*id)));
+    }
   }
   return e;
 }
@@ -162,7 +187,7 @@ StatusOr<std::vector<features::Event>> ParseEventsJson(std::string_view body, in
   std::vector<features::Event> out;
   auto batch = doc.find("events");
   if (batch == doc.end()) {
-    VREC_ASSIGN_OR_RETURN(features::Event e, ParseEvent(doc, Place{}, now));
+    VREC_ASSIGN_OR_RETURN(features::Event e, ParseEvent(doc, Place{}, now, options));
     out.push_back(e);
     return out;
   }
@@ -185,7 +210,8 @@ StatusOr<std::vector<features::Event>> ParseEventsJson(std::string_view body, in
   }
   out.reserve(batch->size());
   for (size_t i = 0; i < batch->size(); ++i) {
-    VREC_ASSIGN_OR_RETURN(features::Event e, ParseEvent((*batch)[i], Place{StrCat("events[", i, "].")}, now));
+    VREC_ASSIGN_OR_RETURN(features::Event e,
+                          ParseEvent((*batch)[i], Place{StrCat("events[", i, "].")}, now, options));
     out.push_back(e);
   }
   return out;

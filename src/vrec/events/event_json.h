@@ -8,6 +8,11 @@
 //   timestamp    optional; unix seconds, an integer in [0, 10^11); default: the `now` passed in
 //   watch_ratio  optional; a number in [0, 10] (watch time / duration: > 1 for replays)
 //   device       optional; "android", "ios", "web", "tv" or "unknown" (case-insensitive)
+//   event_id     optional; a string of 1 to 128 printable ASCII characters (no spaces), or an
+//                unsigned integer (kept as its decimal digits): the event's idempotency key. A
+//                retried event with an id already stored is acknowledged but not stored again.
+// A timestamp more than options.max_future_skew_s after `now` is rejected: a client with a wrong
+// clock must not push real events out of users' bounded histories.
 // null counts as absent for the optional fields. Any other field is rejected, so that a typo
 // ("watchratio") is reported instead of silently dropped.
 #pragma once
@@ -30,6 +35,9 @@ struct EventParseOptions {
   // Largest number of events in one body; larger batches are rejected whole. Default 1000 (a
   // client flushing its queue every few seconds stays far below it).
   size_t max_batch_size = 1000;
+  // Seconds an event's timestamp may lie after `now` (clock skew between client and server).
+  // Default 300.
+  int64_t max_future_skew_s = 300;
 };
 
 // Parses and validates `body`. On success returns the events in body order (at least one).

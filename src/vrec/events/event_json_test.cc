@@ -167,14 +167,15 @@ TEST(ParseEventsJson, FieldErrorMessagesNameIndexAndField) {
             "events[2].device: unknown device \"phone\" (expected android, ios, web, tv or unknown)");
   EXPECT_EQ(BatchError(R"({"user_id": 1, "video_id": 2, "type": "play", "watchratio": 0.5})"),
             "events[2].watchratio: unknown field (expected user_id, video_id, type, timestamp, watch_ratio, "
-            "device)");
+            "device, event_id)");
 }
 
 TEST(ParseEventsJson, SingleEventErrorsNameTheFieldAlone) {
   EXPECT_EQ(ErrorOf(R"({"user_id": 1, "video_id": "x", "type": "play"})"),
             "video_id: expected an unsigned integer or a string of digits, got \"x\"");
-  EXPECT_EQ(ErrorOf(R"({"user_id": 1, "video_id": 2, "type": "play", "extra": 1})"),
-            "extra: unknown field (expected user_id, video_id, type, timestamp, watch_ratio, device)");
+  EXPECT_EQ(
+      ErrorOf(R"({"user_id": 1, "video_id": 2, "type": "play", "extra": 1})"),
+      "extra: unknown field (expected user_id, video_id, type, timestamp, watch_ratio, device, event_id)");
 }
 
 TEST(ParseEventsJson, LongValuesAreCutInMessages) {
@@ -202,6 +203,51 @@ TEST(ParseEventsJson, DeeplyNestedBodyIsRejectedWithoutRecursing) {
   }
   // A legitimate batch is far below the limit.
   EXPECT_TRUE(ParseEventsJson(R"({"events":[{"user_id":1,"video_id":2,"type":"play"}]})", 0).ok());
+}
+
+}  // namespace
+}  // namespace vrec::events
+
+namespace vrec::events {
+namespace {
+
+TEST(ParseEventsJson, EventIdIsAStringOrAnUnsignedInteger) {
+  auto r = ParseEventsJson(
+      R"({"events":[{"user_id":1,"video_id":2,"type":"play","event_id":"c1-7f3a:9"},)"
+      R"({"user_id":1,"video_id":3,"type":"play","event_id":12345},{"user_id":1,"video_id":4,"type":"play"}]})",
+      0);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].event_id, "c1-7f3a:9");
+  EXPECT_EQ((*r)[1].event_id, "12345");
+  EXPECT_EQ((*r)[2].event_id, "");
+  for (const std::string& bad : std::vector<std::string>{
+           R"("")", R"("has space")", "\"" + std::string(129, 'x') + "\"", "-1", "1.5", "true", "[1]"}) {
+    auto e = ParseEventsJson(StrCat(R"({"user_id":1,"video_id":2,"type":"play","event_id":)", bad, "}"), 0);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_NE(e.status().message().find("event_id: expected"), std::string::npos) << e.status().message();
+  }
+}
+
+// Found by an attack: a timestamp far in the future sorted after every real event and pushed them
+// out of the user's bounded history.
+TEST(ParseEventsJson, TimestampsBeyondTheClockSkewAreRejected) {
+  const int64_t now = 1'700'000'000;
+  EventParseOptions options;
+  options.max_future_skew_s = 300;
+  EXPECT_TRUE(
+      ParseEventsJson(R"({"user_id":1,"video_id":2,"type":"play","timestamp":1700000300})", now, options)
+          .ok());
+  auto r =
+      ParseEventsJson(R"({"user_id":1,"video_id":2,"type":"play","timestamp":1700000301})", now, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(
+      r.status().message(),
+      "timestamp: in the future: 301 s after the server's clock (at most 300 s of clock skew is accepted)");
+  r = ParseEventsJson(R"({"events":[{"user_id":1,"video_id":2,"type":"play"},)"
+                      R"({"user_id":1,"video_id":2,"type":"play","timestamp":99999999999}]})",
+                      now, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().message().starts_with("events[1].timestamp: in the future")) << r.status().message();
 }
 
 }  // namespace

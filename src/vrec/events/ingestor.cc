@@ -7,10 +7,14 @@ namespace vrec::events {
 EventIngestor::EventIngestor(features::FeatureStore& store, std::vector<EventObserver> observers)
     : store_(store), observers_(std::move(observers)) {}
 
-Status EventIngestor::Ingest(std::span<const features::Event> events) {
+Status EventIngestor::Ingest(std::span<const features::Event> events, size_t* stored) {
+  if (stored) *stored = 0;
   if (events.empty()) return OkStatus();
-  VREC_RETURN_IF_ERROR(store_.AppendEvents(events));
-  for (const EventObserver& observer : observers_) observer(events);
+  std::vector<features::Event> appended;
+  VREC_RETURN_IF_ERROR(store_.AppendEvents(events, &appended));
+  if (stored) *stored = appended.size();
+  if (appended.empty()) return OkStatus();
+  for (const EventObserver& observer : observers_) observer(appended);
   return OkStatus();
 }
 

@@ -25,11 +25,12 @@ class EventIngestor {
   EventIngestor(features::FeatureStore& store, std::vector<EventObserver> observers);
 
   // Appends `events` in one atomic, synced write (FeatureStore::AppendEvents), then calls every
-  // observer once with the whole batch, in list order. Validation is the caller's job
-  // (ParseEventsJson). An empty batch succeeds without calling anyone.
-  // Success: the events are durable (on a durable store) and every observer has seen them.
+  // observer once with the events actually stored (retries of stored event ids are left out), in
+  // list order. Validation is the caller's job (ParseEventsJson). A batch with nothing new
+  // succeeds without calling anyone. `stored` (when not null) receives how many were new.
+  // Success: the events are durable (on a durable store) and every observer has seen the new ones.
   // Errors: those of AppendEvents; then nothing was written and no observer was called.
-  Status Ingest(std::span<const features::Event> events);
+  Status Ingest(std::span<const features::Event> events, size_t* stored = nullptr);
 
   // Feeds the observers the log's events with sequence > after_seq, oldest first, in pages of up
   // to `page_size` (one observer call per page): how a starting server rebuilds its in-process

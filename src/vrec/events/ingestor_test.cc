@@ -50,6 +50,23 @@ TEST(EventIngestor, ObserversSeeEachBatchOnceAfterItIsStored) {
   EXPECT_EQ(LogSize(*store), 3u);
 }
 
+TEST(EventIngestor, ARetriedBatchReachesTheObserversOnce) {
+  auto store = OpenMemoryStore();
+  ASSERT_NE(store, nullptr);
+  size_t seen = 0;
+  EventIngestor ingestor(*store, {[&](std::span<const Event> events) { seen += events.size(); }});
+  std::vector<Event> batch = {MakeEvent(1, 10, 1), MakeEvent(1, 11, 2)};
+  batch[0].event_id = "e1";
+  batch[1].event_id = "e2";
+  size_t stored = 99;
+  ASSERT_TRUE(ingestor.Ingest(batch, &stored).ok());
+  EXPECT_EQ(stored, 2u);
+  ASSERT_TRUE(ingestor.Ingest(batch, &stored).ok());
+  EXPECT_EQ(stored, 0u);
+  EXPECT_EQ(seen, 2u) << "counters downstream must not count a retry twice";
+  EXPECT_EQ(LogSize(*store), 2u);
+}
+
 TEST(EventIngestor, FailedAppendWritesNothingAndTellsNobody) {
   // A corrupt history record of user 42 makes the append fail (DataLoss) for any batch with 42.
   auto kv = features::OpenKeyValueStore("memory://");

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <map>
 
+#include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 
 namespace vrec::features {
@@ -16,9 +18,12 @@ constexpr std::string_view kFormatKey = "m/format";
 constexpr std::string_view kEventPrefix = "e/";
 constexpr std::string_view kHistoryPrefix = "h/";
 constexpr std::string_view kVideoPrefix = "v/";
+constexpr std::string_view kEventIdPrefix = "d/";
+constexpr std::string_view kEventIdTimePrefix = "t/";
 
 // First byte of every record: bump it when a record's layout changes, and keep decoding the old one.
 constexpr uint8_t kEventRecordV1 = 1;
+constexpr uint8_t kEventRecordV2 = 2;  // v1 + event id
 constexpr uint8_t kHistoryRecordV1 = 1;
 constexpr uint8_t kFlagsRecordV1 = 1;
 
@@ -141,18 +146,20 @@ Status Corrupt(std::string_view key, std::string_view what) {
   return DataLossError(StrCat("feature store record ", DescribeKey(key), ": ", what));
 }
 
-// Event record v1: version, user (varint), video (varint), type, device, time (zigzag varint),
-// watch ratio (float32 LE).
+// Event record v2: version, user (varint), video (varint), type, device, time (zigzag varint),
+// watch ratio (float32 LE), event id (varint length + bytes). v1 is the same without the id.
 std::string EncodeEvent(const Event& e) {
   std::string out;
   Writer w(out);
-  w.Byte(kEventRecordV1);
+  w.Byte(kEventRecordV2);
   w.Varint(e.user.value);
   w.Varint(e.video.value);
   w.Byte(static_cast<uint8_t>(e.type));
   w.Byte(static_cast<uint8_t>(e.device));
   w.SignedVarint(e.time);
   w.Float(e.watch_ratio);
+  w.Varint(e.event_id.size());
+  out.append(e.event_id);
   return out;
 }
 
@@ -160,11 +167,20 @@ StatusOr<Event> DecodeEvent(std::string_view key, std::string_view value) {
   Reader r(value);
   uint8_t version = 0, type = 0, device = 0;
   if (!r.Byte(version)) return Corrupt(key, "empty event record");
-  if (version != kEventRecordV1) return Corrupt(key, StrCat("unknown event record version ", int{version}));
+  if (version != kEventRecordV1 && version != kEventRecordV2) {
+    return Corrupt(key, StrCat("unknown event record version ", int{version}));
+  }
   Event e;
   if (!r.Varint(e.user.value) || !r.Varint(e.video.value) || !r.Byte(type) || !r.Byte(device) ||
-      !r.SignedVarint(e.time) || !r.Float(e.watch_ratio) || !r.AtEnd()) {
-    return Corrupt(key, "truncated or overlong event record");
+      !r.SignedVarint(e.time) || !r.Float(e.watch_ratio)) {
+    return Corrupt(key, "truncated event record");
+  }
+  if (version == kEventRecordV2) {
+    uint64_t n = 0;
+    if (!r.Varint(n) || n > kMaxEventIdBytes || n != r.remaining()) return Corrupt(key, "bad event id");
+    e.event_id.assign(value.substr(value.size() - n));
+  } else if (!r.AtEnd()) {
+    return Corrupt(key, "overlong event record");
   }
   if (!DecodeEventType(type, e.type)) return Corrupt(key, StrCat("bad event type ", int{type}));
   if (!DecodeDevice(device, e.device)) return Corrupt(key, StrCat("bad device ", int{device}));
@@ -245,7 +261,15 @@ void KeepNewest(std::vector<HistoryEntry>& entries, size_t max) {
 
 FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options,
                            uint64_t next_seq)
-    : kv_(std::move(kv)), options_(options), next_seq_(next_seq), last_committed_(next_seq - 1) {}
+    : kv_(std::move(kv)),
+      options_(options),
+      clock_(options.clock ? options.clock : std::function<int64_t()>([] {
+        return std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+      })),
+      next_seq_(next_seq),
+      last_committed_(next_seq - 1) {}
 
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyValueStore> kv,
                                                            const FeatureStoreOptions& options) {
@@ -267,6 +291,12 @@ StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyVa
       return FailedPreconditionError(StrCat(kv->uri(), ": feature store layout version ", version,
                                             " is newer than this build understands (",
                                             kFeatureStoreFormatVersion, "); upgrade vrec"));
+    }
+    if (version < kFeatureStoreFormatVersion) {
+      // Older records keep decoding; the marker makes older builds refuse the newer records whole.
+      WriteBatch batch;
+      batch.Put(kFormatKey, std::to_string(kFeatureStoreFormatVersion));
+      VREC_RETURN_IF_ERROR(kv->Write(batch, WriteOptions{.sync = true}));
     }
   }
 
@@ -324,8 +354,51 @@ uint64_t FeatureStore::LastSequence() const {
   return last_committed_;
 }
 
-Status FeatureStore::AppendEvents(std::span<const Event> events) {
-  if (events.empty()) return OkStatus();
+Status FeatureStore::AppendEvents(std::span<const Event> all_events, std::vector<Event>* appended) {
+  if (appended) appended->clear();
+  if (all_events.empty()) return OkStatus();
+  for (const Event& e : all_events) {
+    if (e.event_id.size() > kMaxEventIdBytes) {
+      return InvalidArgumentError(StrCat("event id longer than ", kMaxEventIdBytes, " bytes"));
+    }
+  }
+
+  // Appends sharing an event id are serialised by the id stripes, taken first and in ascending
+  // order (every append takes id stripes before user stripes, so there is no deadlock).
+  std::vector<std::unique_lock<std::mutex>> locks;
+  std::vector<size_t> id_stripe_ids;
+  for (const Event& e : all_events) {
+    if (e.event_id.empty()) continue;
+    Hasher h;
+    h.Update(e.event_id);
+    id_stripe_ids.push_back(h.Value() % kNumStripes);
+  }
+  std::sort(id_stripe_ids.begin(), id_stripe_ids.end());
+  id_stripe_ids.erase(std::unique(id_stripe_ids.begin(), id_stripe_ids.end()), id_stripe_ids.end());
+  for (size_t s : id_stripe_ids) locks.emplace_back(id_stripes_[s]);
+
+  // Drop events whose id is stored already or repeats an earlier one of this batch.
+  std::vector<Event> fresh;
+  std::span<const Event> events = all_events;
+  if (!id_stripe_ids.empty()) {
+    std::vector<std::string> id_keys;
+    for (const Event& e : all_events) {
+      if (!e.event_id.empty()) id_keys.push_back(StrCat(kEventIdPrefix, e.event_id));
+    }
+    VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> stored, kv_->MultiGet(id_keys));
+    std::set<std::string_view> seen;
+    size_t k = 0;
+    fresh.reserve(all_events.size());
+    for (const Event& e : all_events) {
+      if (!e.event_id.empty()) {
+        const bool known = stored[k++].has_value();
+        if (known || !seen.insert(e.event_id).second) continue;
+      }
+      fresh.push_back(e);
+    }
+    events = fresh;
+    if (events.empty()) return OkStatus();
+  }
 
   // The events of each user, in span order.
   std::map<uint64_t, std::vector<size_t>> by_user;
@@ -337,8 +410,6 @@ Status FeatureStore::AppendEvents(std::span<const Event> events) {
   for (const auto& [user, idx] : by_user) stripe_ids.push_back(StripeOf(UserId{user}));
   std::sort(stripe_ids.begin(), stripe_ids.end());
   stripe_ids.erase(std::unique(stripe_ids.begin(), stripe_ids.end()), stripe_ids.end());
-  std::vector<std::unique_lock<std::mutex>> locks;
-  locks.reserve(stripe_ids.size());
   for (size_t s : stripe_ids) locks.emplace_back(stripes_[s]);
 
   std::vector<std::string> history_keys;
@@ -366,13 +437,49 @@ Status FeatureStore::AppendEvents(std::span<const Event> events) {
     ++u;
   }
 
+  // The ids, with their ingestion time (the value, and the order of the pruning index).
+  const int64_t now = clock_();
+  for (const Event& e : events) {
+    if (e.event_id.empty()) continue;
+    const std::string time_key =
+        KeyWithId(kEventIdTimePrefix, static_cast<uint64_t>(std::max<int64_t>(0, now)));
+    batch.Put(StrCat(kEventIdPrefix, e.event_id), time_key.substr(kEventIdTimePrefix.size()));
+    batch.Put(StrCat(time_key, e.event_id), "");
+  }
+
   // Sequence numbers are taken last, once nothing but the write itself can fail.
   const uint64_t first = BeginAppend(events.size());
   for (size_t i = 0; i < events.size(); ++i)
     batch.Put(KeyWithId(kEventPrefix, first + i), EncodeEvent(events[i]));
   Status status = kv_->Write(batch, WriteOptions{.sync = true});
   EndAppend(first, events.size(), status.ok());
+  if (status.ok() && appended) appended->assign(events.begin(), events.end());
   return status;
+}
+
+StatusOr<size_t> FeatureStore::PruneEventIds(int64_t before, size_t limit) {
+  if (limit == 0) return InvalidArgumentError("PruneEventIds: limit must be positive");
+  // Every id stripe, in order: a retry racing with the pruning sees its id stored or gone, never
+  // half removed. Pruning runs rarely and holds them for one write.
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (std::mutex& m : id_stripes_) locks.emplace_back(m);
+  VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page, kv_->Scan(kEventIdTimePrefix, "", limit));
+  WriteBatch batch;
+  size_t removed = 0;
+  for (const KeyValue& kv : page) {
+    const std::string_view key = kv.key;
+    const std::optional<uint64_t> time =
+        key.size() < kEventIdTimePrefix.size() + 8
+            ? std::nullopt
+            : IdOfKey(key.substr(0, kEventIdTimePrefix.size() + 8), kEventIdTimePrefix);
+    if (!time) return Corrupt(key, "malformed event id index key");
+    if (*time >= static_cast<uint64_t>(std::max<int64_t>(0, before))) break;
+    batch.Delete(StrCat(kEventIdPrefix, key.substr(kEventIdTimePrefix.size() + 8)));
+    batch.Delete(key);
+    ++removed;
+  }
+  VREC_RETURN_IF_ERROR(kv_->Write(batch, WriteOptions{.sync = false}));
+  return removed;
 }
 
 Status FeatureStore::ScanEvents(uint64_t after_seq, size_t limit,

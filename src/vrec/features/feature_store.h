@@ -6,6 +6,8 @@
 //   e/<seq:8>           one event of the log, seq = 1, 2, 3, ... in append order
 //   h/<user:8>          the user's history: the last `max_history` events, oldest first
 //   v/<video:8>         a video's admin flags (only videos with a flag set)
+//   d/<event id>        an ingested event's client-chosen id -> ingestion time (idempotency)
+//   t/<time:8><event id>  the same ids ordered by ingestion time, for PruneEventIds
 // Values are compact binary records whose first byte is a format version; a record that does not
 // decode is reported as DataLoss naming its key.
 #pragma once
@@ -13,10 +15,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -28,8 +32,12 @@
 
 namespace vrec::features {
 
-// Layout version written under m/format. Open refuses stores written by a newer layout.
-inline constexpr int kFeatureStoreFormatVersion = 1;
+// Layout version written under m/format. Open refuses stores written by a newer layout and marks
+// older ones as this version (their records still decode). 2: event records carry event ids.
+inline constexpr int kFeatureStoreFormatVersion = 2;
+
+// Longest client-chosen event id, in bytes.
+inline constexpr size_t kMaxEventIdBytes = 128;
 
 // One user event as the online path carries it (the ingestion API, the log, replay).
 struct Event {
@@ -39,6 +47,9 @@ struct Event {
   int64_t time = 0;                    // unix seconds
   float watch_ratio = data::kMissing;  // watch time / duration; NaN when absent
   data::Device device = data::Device::kUnknown;
+  // Client-chosen id (1 to kMaxEventIdBytes bytes) making a retry harmless: an event whose id was
+  // stored within the dedupe window is not stored again. Empty: no deduplication.
+  std::string event_id;
 };
 
 // One entry of a user's history (the user is implied).
@@ -60,6 +71,8 @@ struct FeatureStoreOptions {
   // event log keeps everything). Also caps what History returns, so lowering it takes effect at
   // once. Must be > 0. Default 500 (~8 KB per user record).
   size_t max_history = 500;
+  // Unix seconds now, for the ingestion time of event ids. Default (empty): the system clock.
+  std::function<int64_t()> clock;
 };
 
 // Typed online state over a KeyValueStore, which it owns. Thread-safe: every method may be called
@@ -93,9 +106,19 @@ class FeatureStore {
   // none of them is written (sequence numbers taken by a failed append are skipped, so the log's
   // sequences increase but may have gaps). An empty span succeeds and writes nothing. The events
   // are stored as given; validating them is the caller's job (events/event_json.h).
-  // Errors: DataLoss when a user's history record is corrupt (nothing is written); errors of the
-  // KeyValueStore.
-  Status AppendEvents(std::span<const Event> events);
+  // Idempotency: an event with a non-empty event_id that is already stored (and not yet pruned by
+  // PruneEventIds), or that repeats an id earlier in the same span, is skipped; the ids of the
+  // others are stored in the same atomic write. Appends that share an event id are serialised, so
+  // two concurrent retries store the event once. `appended` (when not null) receives the events
+  // actually written, in span order.
+  // Errors: InvalidArgument for an event id longer than kMaxEventIdBytes; DataLoss when a user's
+  // history record is corrupt (nothing is written); errors of the KeyValueStore.
+  Status AppendEvents(std::span<const Event> events, std::vector<Event>* appended = nullptr);
+
+  // Forgets the event ids ingested before unix time `before` (at most `limit` of them per call,
+  // oldest first), after which a retry of those events would be stored again. Returns how many
+  // were removed; call again while it returns `limit`. Errors: those of the KeyValueStore.
+  StatusOr<size_t> PruneEventIds(int64_t before, size_t limit = 10'000);
 
   // Replaces `out` with up to `limit` events of the log whose sequence is > after_seq, in sequence
   // order, with their sequences. Start with after_seq = 0 and continue from the last sequence
@@ -137,8 +160,11 @@ class FeatureStore {
 
   std::unique_ptr<KeyValueStore> kv_;
   const FeatureStoreOptions options_;
+  const std::function<int64_t()> clock_;  // options_.clock or the system clock
   // Serialise read-modify-write of histories: a user's appends hold the stripe of that user.
   mutable std::array<std::mutex, kNumStripes> stripes_;
+  // Serialise appends that share an event id (taken before the user stripes, in ascending order).
+  mutable std::array<std::mutex, kNumStripes> id_stripes_;
 
   mutable std::mutex seq_mu_;
   uint64_t next_seq_;             // guarded by seq_mu_: the next sequence to hand out

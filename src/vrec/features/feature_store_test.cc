@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -25,7 +26,7 @@ bool SameFloat(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a 
 
 bool SameEvent(const Event& a, const Event& b) {
   return a.user == b.user && a.video == b.video && a.type == b.type && a.time == b.time &&
-         SameFloat(a.watch_ratio, b.watch_ratio) && a.device == b.device;
+         SameFloat(a.watch_ratio, b.watch_ratio) && a.device == b.device && a.event_id == b.event_id;
 }
 
 std::vector<uint64_t> Videos(const std::vector<HistoryEntry>& h) {
@@ -359,6 +360,127 @@ TEST_P(FeatureStoreTest, RefusesANewerLayout) {
     ASSERT_TRUE(kv.Write(b, WriteOptions{}).ok());
   });
   EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+}
+
+Event WithId(Event e, std::string id) {
+  e.event_id = std::move(id);
+  return e;
+}
+
+// Found by an attack: a client retry stored every event twice.
+TEST_P(FeatureStoreTest, RetriedEventIdsAreStoredOnce) {
+  std::vector<Event> appended;
+  const std::vector<Event> first = {WithId(MakeEvent(1, 10, 100), "a"), WithId(MakeEvent(1, 11, 101), "b")};
+  ASSERT_TRUE(store_->AppendEvents(first, &appended).ok());
+  EXPECT_EQ(appended.size(), 2u);
+  // The retry repeats b, adds c and one event without an id (never deduplicated).
+  const std::vector<Event> retry = {WithId(MakeEvent(1, 11, 101), "b"), WithId(MakeEvent(1, 12, 102), "c"),
+                                    MakeEvent(1, 13, 103)};
+  ASSERT_TRUE(store_->AppendEvents(retry, &appended).ok());
+  ASSERT_EQ(appended.size(), 2u);
+  EXPECT_EQ(appended[0].event_id, "c");
+  EXPECT_EQ(appended[1].video.value, 13u);
+  EXPECT_EQ(Videos(History(1)), (std::vector<uint64_t>{10, 11, 12, 13}));
+  const auto all = AllEvents();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].second.event_id, "a");
+  EXPECT_EQ(all[2].second.event_id, "c");
+  EXPECT_EQ(all[3].second.event_id, "");
+  // A batch that is all retries writes nothing and takes no sequence.
+  ASSERT_TRUE(store_->AppendEvents(first, &appended).ok());
+  EXPECT_TRUE(appended.empty());
+  EXPECT_EQ(store_->LastSequence(), 4u);
+}
+
+TEST_P(FeatureStoreTest, AnIdRepeatedInOneBatchIsStoredOnce) {
+  std::vector<Event> appended;
+  const std::vector<Event> batch = {WithId(MakeEvent(1, 10, 100), "x"), WithId(MakeEvent(2, 10, 100), "x")};
+  ASSERT_TRUE(store_->AppendEvents(batch, &appended).ok());
+  ASSERT_EQ(appended.size(), 1u);
+  EXPECT_EQ(appended[0].user.value, 1u);
+  EXPECT_TRUE(History(2).empty());
+}
+
+TEST_P(FeatureStoreTest, ConcurrentRetriesOfOneEventStoreItOnce) {
+  constexpr int kThreads = 8, kEvents = 50;
+  std::atomic<int> stored{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEvents; ++i) {
+        // Each event is sent by every thread, for users that differ per thread (a client bug),
+        // so only the id stripes can serialise them.
+        std::vector<Event> appended;
+        const Event e =
+            WithId(MakeEvent(static_cast<uint64_t>(t + 1), static_cast<uint64_t>(i), i), StrCat("ev-", i));
+        ASSERT_TRUE(store_->AppendEvents(std::span<const Event>(&e, 1), &appended).ok());
+        stored += static_cast<int>(appended.size());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stored.load(), kEvents);
+  EXPECT_EQ(AllEvents().size(), static_cast<size_t>(kEvents));
+}
+
+TEST_P(FeatureStoreTest, RejectsOverlongEventIds) {
+  const Event e = WithId(MakeEvent(1, 1, 1), std::string(kMaxEventIdBytes + 1, 'x'));
+  EXPECT_EQ(store_->AppendEvents(std::span<const Event>(&e, 1)).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(History(1).empty());
+}
+
+TEST_P(FeatureStoreTest, PrunedIdsAreForgottenOldestFirst) {
+  int64_t now = 1000;
+  store_.reset();
+  Open(FeatureStoreOptions{.clock = [&now] { return now; }});
+  std::vector<Event> appended;
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{WithId(MakeEvent(1, 1, 1), "old")}).ok());
+  now = 2000;
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{WithId(MakeEvent(1, 2, 2), "new")}).ok());
+  auto pruned = store_->PruneEventIds(1500);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 1u);
+  ASSERT_TRUE(store_
+                  ->AppendEvents(std::vector<Event>{WithId(MakeEvent(1, 1, 1), "old"),
+                                                    WithId(MakeEvent(1, 2, 2), "new")},
+                                 &appended)
+                  .ok());
+  ASSERT_EQ(appended.size(), 1u) << "only the pruned id is stored again";
+  EXPECT_EQ(appended[0].event_id, "old");
+  EXPECT_EQ(*store_->PruneEventIds(1500), 0u);
+  EXPECT_EQ(*store_->PruneEventIds(3000), 2u);
+}
+
+TEST_P(PersistentFeatureStoreTest, EventIdsSurviveReopen) {
+  const std::vector<Event> batch = {WithId(MakeEvent(1, 10, 100), "durable-id")};
+  ASSERT_TRUE(store_->AppendEvents(batch).ok());
+  Open();
+  std::vector<Event> appended;
+  ASSERT_TRUE(store_->AppendEvents(batch, &appended).ok());
+  EXPECT_TRUE(appended.empty());
+  EXPECT_EQ(AllEvents().size(), 1u);
+}
+
+// Stores written before event ids (layout 1, v1 event records) open, read, and are marked 2.
+TEST_P(FeatureStoreTest, OpensALayoutOneStore) {
+  Status s = OpenOver([](KeyValueStore& kv) {
+    WriteBatch b;
+    b.Put("m/format", "1");
+    // v1 record: version 1, user 7, video 9, type 0 (play), device 0, time 0 (zigzag), NaN ratio.
+    b.Put(RawKey("e/", 1), std::string("\x01\x07\x09\x00\x00\x00\x00\x00\xc0\x7f", 10));
+    ASSERT_TRUE(kv.Write(b, WriteOptions{}).ok());
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  const auto all = AllEvents();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].second.user.value, 7u);
+  EXPECT_EQ(all[0].second.video.value, 9u);
+  EXPECT_TRUE(all[0].second.event_id.empty());
+  if (!persistent()) return;
+  store_.reset();
+  auto kv = OpenKeyValueStore(Uri());
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(*(*kv)->Get("m/format"), std::to_string(kFeatureStoreFormatVersion));
 }
 
 TEST_P(FeatureStoreTest, RejectsZeroMaxHistory) {
