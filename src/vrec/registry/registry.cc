@@ -467,11 +467,14 @@ StatusOr<std::optional<std::string>> ModelRegistry::ProductionVersion() const {
   return std::optional<std::string>(std::move(stack.front()));
 }
 
+StatusOr<std::vector<std::string>> ModelRegistry::ProductionStack() const { return ReadPointer(root_); }
+
 std::string ModelRegistry::VersionPath(const std::string& version) const {
   return (fs::path(root_) / kVersionsDir / version).string();
 }
 
-Status ModelRegistry::Promote(const std::string& version, const std::string& reason) const {
+Status ModelRegistry::Promote(const std::string& version, const std::string& reason,
+                              const VersionValidator& validate) const {
   if (!ParseVersion(version)) {
     return InvalidArgumentError(StrCat("'", version, "' is not a version name (like v000001)"));
   }
@@ -485,6 +488,7 @@ Status ModelRegistry::Promote(const std::string& version, const std::string& rea
   VREC_RETURN_IF_ERROR(ReadManifest(path).status());
   VREC_ASSIGN_OR_RETURN(PointerStack stack, ReadPointer(root_));
   if (!stack.empty() && stack.front() == version) return OkStatus();
+  if (validate) VREC_RETURN_IF_ERROR(validate(version, path));
   HistoryEntry e{NowUtcIso8601(), "promote", stack.empty() ? "" : stack.front(), version, reason};
   stack.insert(stack.begin(), version);
   VREC_RETURN_IF_ERROR(WritePointer(root_, std::move(stack)));
@@ -496,7 +500,7 @@ Status ModelRegistry::Promote(const std::string& version, const std::string& rea
   return OkStatus();
 }
 
-Status ModelRegistry::Rollback(const std::string& reason) const {
+Status ModelRegistry::Rollback(const std::string& reason, const VersionValidator& validate) const {
   VREC_ASSIGN_OR_RETURN(WriterLock lock, WriterLock::Acquire(root_));
   VREC_ASSIGN_OR_RETURN(PointerStack stack, ReadPointer(root_));
   if (stack.empty()) return FailedPreconditionError(StrCat("nothing is in production in ", root_));
@@ -507,6 +511,7 @@ Status ModelRegistry::Rollback(const std::string& reason) const {
     return FailedPreconditionError(
         StrCat("no earlier production version of ", stack.front(), " to roll back to in ", root_));
   }
+  if (validate) VREC_RETURN_IF_ERROR(validate(stack[i], VersionPath(stack[i])));
   HistoryEntry e{NowUtcIso8601(), "rollback", stack.front(), stack[i], reason};
   stack.erase(stack.begin(), stack.begin() + static_cast<std::ptrdiff_t>(i));
   VREC_RETURN_IF_ERROR(WritePointer(root_, std::move(stack)));

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -124,6 +125,16 @@ class ModelRegistry {
   // Thread safety: lock-free reader; safe concurrently with writers, cheap enough to poll.
   StatusOr<std::optional<std::string>> ProductionVersion() const;
 
+  // The production pointer as a list: the production version first, then the versions Rollback
+  // would return to, newest first. Empty when nothing was ever promoted. Errors as
+  // ProductionVersion. Thread safety: lock-free reader.
+  StatusOr<std::vector<std::string>> ProductionStack() const;
+
+  // Checks that a version is fit to become production before the pointer moves to it (the CLI
+  // passes serving's own model loader). Called with the version name and its folder; any error
+  // is returned by Promote/Rollback unchanged, with the pointer untouched.
+  using VersionValidator = std::function<Status(const std::string& version, const std::string& path)>;
+
   // root/versions/<version>. Does not check that it exists.
   std::string VersionPath(const std::string& version) const;
 
@@ -137,7 +148,10 @@ class ModelRegistry {
   // unchanged, except for an Internal error whose message says that only the audit line could not
   // be appended (the promotion has then taken effect).
   // Thread safety: serialised with other writers by the lock.
-  Status Promote(const std::string& version, const std::string& reason) const;
+  // When `validate` is given it runs (under the writer lock, so the pointer cannot move meanwhile)
+  // after the manifest check and before the pointer is written.
+  Status Promote(const std::string& version, const std::string& reason,
+                 const VersionValidator& validate = {}) const;
 
   // Returns production to the version that was production before the current one (see the
   // semantics at the top of this file) and appends a "rollback" line to history.jsonl. Atomic
@@ -146,7 +160,8 @@ class ModelRegistry {
   // exists (the pointer is then unchanged); DataLoss when the pointer is corrupt; Internal on I/O
   // errors (as for Promote, an Internal error about the audit line means the rollback happened).
   // Thread safety: serialised with other writers by the lock.
-  Status Rollback(const std::string& reason) const;
+  // When `validate` is given, the version rolled back to must pass it first.
+  Status Rollback(const std::string& reason, const VersionValidator& validate = {}) const;
 
   // The audit log, oldest first. A torn last line (a crash during an append) is skipped.
   // Success: the entries (empty for a new registry). Internal when history.jsonl cannot be read.

@@ -291,6 +291,36 @@ TEST_F(RegistryTest, PromoteRefusesAVersionWhoseManifestBroke) {
   EXPECT_EQ(Production(reg), std::nullopt);
 }
 
+// Found in review: `vrec models promote` moved the pointer to a version it never loaded.
+TEST_F(RegistryTest, PromoteAndRollbackRunTheValidatorBeforeMovingThePointer) {
+  ModelRegistry reg = OpenOrDie();
+  const std::string a = CommitSample(reg), b = CommitSample(reg);
+  std::vector<std::string> checked;
+  const auto refuse_b = [&](const std::string& version, const std::string& path) -> Status {
+    checked.push_back(version);
+    EXPECT_EQ(path, reg.VersionPath(version));
+    return version == b ? FailedPreconditionError("does not load") : OkStatus();
+  };
+  ASSERT_TRUE(reg.Promote(a, "", refuse_b).ok());
+  const Status s = reg.Promote(b, "", refuse_b);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(), "does not load");
+  EXPECT_EQ(Production(reg), a);
+  EXPECT_EQ(checked, (std::vector<std::string>{a, b}));
+  ASSERT_TRUE(reg.Promote(b, "").ok());  // no validator: the manifest check only
+  // Rolling back to a version that fails validation leaves b in production.
+  const auto refuse_a = [&](const std::string& version, const std::string&) -> Status {
+    return version == a ? DataLossError("corrupt") : OkStatus();
+  };
+  EXPECT_EQ(reg.Rollback("", refuse_a).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(Production(reg), b);
+  auto stack = reg.ProductionStack();
+  ASSERT_TRUE(stack.ok());
+  EXPECT_EQ(*stack, (std::vector<std::string>{b, a}));
+  ASSERT_TRUE(reg.Rollback("", refuse_b).ok());
+  EXPECT_EQ(Production(reg), a);
+}
+
 TEST_F(RegistryTest, RollbackWalksBackThroughEarlierProductionVersions) {
   ModelRegistry reg = OpenOrDie();
   const std::string a = CommitSample(reg, 0.1), b = CommitSample(reg, 0.2), c = CommitSample(reg, 0.3);
