@@ -326,7 +326,7 @@ TEST_F(ServeE2E, ApiKeysGuardTheApiAndAdminKeysTheAdminRoutes) {
   EXPECT_EQ(call("GET", recs, ""), 401);
   EXPECT_EQ(call("GET", recs, "wrong"), 401);
   EXPECT_EQ(call("GET", recs, "user-key"), 200);
-  EXPECT_EQ(call("GET", "/v1/admin/model", "user-key"), 401);
+  EXPECT_EQ(call("GET", "/v1/admin/model", "user-key"), 403);
   EXPECT_EQ(call("GET", "/v1/admin/model", "admin-key"), 200);
   EXPECT_EQ(call("GET", "/healthz", ""), 200);  // probes need no key
 }
@@ -340,7 +340,7 @@ TEST_F(ServeE2E, MetricsExposeRoutesStagesAndModel) {
   service_->Handle(q, r);
   ASSERT_EQ(r.status, 200);
   for (const char* needle :
-       {"vrec_http_requests_total{route=\"/v1/users/{id}/recommendations\",code=\"200\"}",
+       {"vrec_http_requests_total{route=\"/v1/users/{user_id}/recommendations\",code=\"200\"}",
         "vrec_stage_seconds_bucket{stage=\"retrieve\"", "vrec_stage_seconds_bucket{stage=\"rank\"",
         "vrec_model_info{version=\"v000001\"} 1", "vrec_cache_hit_ratio",
         "vrec_filter_removed_total{filter=\"watched\"}"}) {

@@ -31,6 +31,10 @@ void BindPipelineKeys(config::Binder& binder, offline::PipelineOptions& options)
 // (fields keep their current values as defaults). InvalidArgument listing every problem of either.
 Status LoadConfig(const std::string& path, offline::PipelineOptions& pipeline, serving::ServeConfig& serve);
 
+// Loads the model directory `path` with serving's own loader (ServingModel::Load): the check run
+// before `vrec models promote|rollback` and the pipeline's promotion move the production pointer.
+Status LoadsForServing(const std::string& version, const std::string& path);
+
 // Where the data comes from: exactly one of the three is set.
 struct DataSource {
   std::string movielens_dir;

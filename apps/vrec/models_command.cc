@@ -10,6 +10,7 @@
 #include "apps/vrec/commands.h"
 #include "vrec/common/strings.h"
 #include "vrec/registry/registry.h"
+#include "vrec/serving/serving_model.h"
 
 namespace vrec::app {
 namespace {
@@ -126,6 +127,19 @@ struct ModelsFlags {
 
 }  // namespace
 
+// A version becomes production only if `vrec serve` can load it: the same loader, run in full
+// (catalog, towers, index, ranker, derived state), before the pointer moves.
+Status LoadsForServing(const std::string& version, const std::string& path) {
+  std::fprintf(stderr, "models: loading %s the way vrec serve will...\n", version.c_str());
+  auto model = serving::ServingModel::Load(path, version);
+  if (!model.ok()) {
+    return Status(
+        model.status().code(),
+        StrCat(version, " does not load for serving, production unchanged: ", model.status().message()));
+  }
+  return OkStatus();
+}
+
 void AddModelsCommand(CLI::App& app, std::function<Status()>& run) {
   auto* models = app.add_subcommand(
       "models", "list, promote and roll back model versions in a registry; show its history");
@@ -156,7 +170,7 @@ void AddModelsCommand(CLI::App& app, std::function<Status()>& run) {
   promote->callback([&run, promote_flags] {
     run = [f = promote_flags]() -> Status {
       VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(f->root));
-      VREC_RETURN_IF_ERROR(reg.Promote(f->version, f->reason));
+      VREC_RETURN_IF_ERROR(reg.Promote(f->version, f->reason, LoadsForServing));
       return PrintProduction(reg);
     };
   });
@@ -169,7 +183,7 @@ void AddModelsCommand(CLI::App& app, std::function<Status()>& run) {
   rollback->callback([&run, rollback_flags] {
     run = [f = rollback_flags]() -> Status {
       VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(f->root));
-      VREC_RETURN_IF_ERROR(reg.Rollback(f->reason));
+      VREC_RETURN_IF_ERROR(reg.Rollback(f->reason, LoadsForServing));
       return PrintProduction(reg);
     };
   });

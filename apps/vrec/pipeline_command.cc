@@ -69,6 +69,7 @@ Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
   }
   if (given("--split")) o.split = cmd.get_option("--split")->as<std::string>();
   o.promote = !f.no_promote;
+  o.validate_for_serving = LoadsForServing;
   o.model.two_tower.threads = f.threads;
   o.model.sar.threads = f.threads;
   o.model.ranker.threads = f.threads;

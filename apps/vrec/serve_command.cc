@@ -1,10 +1,12 @@
 // `vrec serve`: the HTTP/JSON recommendation server.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 
 #include "apps/vrec/commands.h"
 #include "vrec/common/strings.h"
+#include "vrec/common/sys.h"
 #include "vrec/serving/http_server.h"
 #include "vrec/serving/service.h"
 
@@ -41,6 +43,30 @@ Status RunServe(const ServeFlags& f) {
   http.address = config.address;
   http.port = config.port;
   http.threads = config.threads;
+  http.idle_timeout_s = static_cast<int>(config.idle_timeout.count());
+  http.header_timeout_s = static_cast<int>(config.header_timeout.count());
+  http.body_timeout_s = static_cast<int>(config.body_timeout.count());
+  http.write_timeout_s = static_cast<int>(config.write_timeout.count());
+  http.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  http.max_connections_per_client = config.max_connections_per_client;
+  // Each connection is a file descriptor; the store, the index and the libraries hold others.
+  constexpr int kReservedFiles = 256;
+  const int64_t files = RaiseOpenFileLimit(int64_t{config.max_connections} + kReservedFiles);
+  http.max_connections =
+      static_cast<int>(std::clamp<int64_t>(files - kReservedFiles, 1, config.max_connections));
+  if (http.max_connections < config.max_connections) {
+    std::fprintf(
+        stderr,
+        "serve: warning: the open-file limit (%lld) allows %d connections, not server.max_connections=%d; "
+        "raise the hard limit (ulimit -Hn, LimitNOFILE=) to serve more\n",
+        static_cast<long long>(files), http.max_connections, config.max_connections);
+  }
+  if (config.open_access()) {
+    std::fprintf(stderr,
+                 "serve: warning: no API keys configured: every route, admin included, is open to clients of "
+                 "%s (loopback only); set server.api_keys and server.admin_keys before exposing it\n",
+                 config.address.c_str());
+  }
   http.error_log = [](std::string_view m) {
     std::fprintf(stderr, "serve: %.*s\n", static_cast<int>(m.size()), m.data());
   };

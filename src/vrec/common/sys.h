@@ -6,6 +6,10 @@
 
 namespace vrec {
 
+// Raises this process's soft RLIMIT_NOFILE towards `wanted` (never above the hard limit, never
+// lowering it). Returns the soft limit in effect afterwards (0 when it cannot be read).
+int64_t RaiseOpenFileLimit(int64_t wanted);
+
 // Peak resident set size of this process so far, in bytes (getrusage ru_maxrss).
 int64_t PeakRssBytes();
 

@@ -249,7 +249,8 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
     if (!version.ok()) return fail(version.status());
     rec.version = *version;
     if (o.promote) {
-      if (Status s = reg.Promote(*version, StrCat("pipeline run ", rec.run_id, ": all gates passed"));
+      if (Status s = reg.Promote(*version, StrCat("pipeline run ", rec.run_id, ": all gates passed"),
+                                 o.validate_for_serving);
           !s.ok()) {
         return fail(s);
       }

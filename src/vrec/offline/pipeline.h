@@ -11,6 +11,7 @@
 // outcome) to <registry>/runs/<run id>.json, whatever the outcome.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,6 +49,9 @@ struct PipelineOptions {
   TwoStageOptions model;           // retrieval + ranker training
   Gates gates;
   bool promote = true;  // false: register the version but leave production alone
+  // Run on the new version before it is promoted (registry::ModelRegistry::VersionValidator); the
+  // CLI passes serving's own loader, so production never points at a version servers refuse.
+  std::function<Status(const std::string& version, const std::string& path)> validate_for_serving;
   int eval_threads = 2;
 };
 

@@ -1,5 +1,6 @@
 #include "vrec/serving/serve_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -59,10 +60,46 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   b.String("server.address", &c.address, {.help = "Listen address."});
   b.Int("server.port", &c.port, {.min = 0, .max = 65535, .help = "TCP port; 0 picks a free one."});
   b.Int("server.threads", &c.threads, {.min = 1, .max = 256, .help = "HTTP worker threads."});
-  b.StringList("server.api_keys", &c.api_keys,
-               {.help = "API keys accepted in the X-Api-Key header for /v1/*; empty leaves the API open."});
+  b.StringList(
+      "server.api_keys", &c.api_keys,
+      {.help = "Keys (X-Api-Key header) for the user routes: recommendations, history, events. With "
+               "neither api_keys nor admin_keys the API is open and only loopback addresses may listen."});
   b.StringList("server.admin_keys", &c.admin_keys,
-               {.help = "Keys for /v1/admin/*; empty means the api_keys."});
+               {.help = "Keys for /v1/admin/* (and every user route); a user key there gets 403."});
+  const auto seconds = [&](const char* key, std::chrono::seconds* out, const char* help) {
+    b.Duration(key, out, {.min = std::chrono::seconds(1), .max = std::chrono::hours(1), .help = help});
+  };
+  seconds("server.idle_timeout", &c.idle_timeout, "Keep-alive wait for the first byte of the next request.");
+  seconds("server.header_timeout", &c.header_timeout, "Time a client may take to send a request's header.");
+  seconds("server.body_timeout", &c.body_timeout, "Time a client may take to send a request's body.");
+  seconds("server.write_timeout", &c.write_timeout, "Time a response may take to be written.");
+  b.Int(
+      "server.max_connections", &c.max_connections,
+      {.min = 1, .max = 1'000'000, .help = "Open connections in all (lowered to fit the open-file limit)."});
+  b.Int("server.max_connections_per_client", &c.max_connections_per_client,
+        {.min = 1,
+         .max = 1'000'000,
+         .help = "Open connections per peer IP address; raise it behind a reverse proxy."});
+  b.Int("server.max_body_bytes", &c.max_body_bytes,
+        {.min = 1024, .max = 64 << 20, .help = "Largest request body; larger ones get 413."});
+  b.Double("limits.key_rate", &c.key_rate,
+           {.min = 0.0, .help = "Requests per second per API key (token bucket); 0 = unlimited."});
+  b.Double("limits.key_burst", &c.key_burst, {.min = 1.0, .help = "Requests an API key may make at once."});
+  b.Double("limits.ip_rate", &c.ip_rate,
+           {.min = 0.0,
+            .help = "Requests per second per peer address without a valid key (probes, metrics, failed "
+                    "authentication); 0 = unlimited. Not applied when no keys are configured."});
+  b.Double("limits.ip_burst", &c.ip_burst, {.min = 1.0, .help = "Requests a peer address may make at once."});
+  b.Int("limits.max_tracked_clients", &c.max_tracked_clients,
+        {.min = 16, .max = 100'000'000, .help = "Clients each rate limiter remembers (bounds its memory)."});
+  b.Int("events.max_batch", &c.max_batch, {.min = 1, .max = 100'000, .help = "Events accepted in one POST."});
+  b.Duration("events.max_future_skew", &c.max_future_skew,
+             {.min = std::chrono::seconds(0),
+              .max = std::chrono::hours(24 * 7),
+              .help = "Event timestamps this far past the server's clock are rejected (400)."});
+  b.Duration("events.dedupe_window", &c.dedupe_window,
+             {.min = std::chrono::minutes(1),
+              .help = "How long an event_id is remembered: a retry within it is not stored again."});
   b.String("registry.path", &c.registry, {.help = "Model registry root (vrec pipeline run --registry)."});
   b.Duration("registry.poll_interval", &c.poll_interval,
              {.min = std::chrono::milliseconds(50), .help = "How often the production pointer is checked."});
@@ -74,6 +111,8 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   b.Duration("cache.ttl", &c.cache_ttl,
              {.min = std::chrono::milliseconds(0), .help = "Response cache TTL; 0 disables the cache."});
   b.Int("cache.max_entries", &c.cache_entries, {.min = 1, .help = "Responses kept in the cache."});
+  b.Int("cache.max_bytes", &c.cache_bytes,
+        {.min = 1 << 16, .help = "Bytes the cached responses may take (with their keys)."});
 
   RecommendOptions& r = c.recommend;
   b.Int("retrieval.candidates", &r.retrieve,
@@ -178,9 +217,39 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   }
 }
 
+bool IsLoopbackAddress(std::string_view address) {
+  if (address == "localhost" || address == "::1" || address == "[::1]") return true;
+  // 127.0.0.0/8 written as a dotted quad.
+  if (!address.starts_with("127.")) return false;
+  int dots = 0;
+  for (char ch : address) {
+    if (ch == '.') {
+      ++dots;
+    } else if (ch < '0' || ch > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
 Status FinishServeConfig(ServeConfig& c) {
   std::vector<std::string> errors;
   if (c.registry.empty()) errors.push_back("registry.path (or --registry) is required");
+  if (c.open_access() && !IsLoopbackAddress(c.address)) {
+    errors.push_back(StrCat("server.address ", c.address,
+                            ": refusing to listen beyond loopback without API keys; set server.api_keys and "
+                            "server.admin_keys, or listen on 127.0.0.1"));
+  }
+  for (const auto* keys : {&c.api_keys, &c.admin_keys}) {
+    for (const std::string& key : *keys) {
+      const bool printable =
+          std::all_of(key.begin(), key.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
+      if (key.empty() || key.size() > 256 || !printable) {
+        errors.push_back(StrCat(keys == &c.api_keys ? "server.api_keys" : "server.admin_keys",
+                                ": a key must be 1 to 256 printable ASCII characters without spaces"));
+      }
+    }
+  }
   if (Status s = Validate(c.recommend); !s.ok()) errors.push_back(s.message());
   c.variants.clear();
   if (c.experiment.variants.empty()) {

@@ -26,11 +26,31 @@ struct VariantOptions {
 
 struct ServeConfig {
   // [server]
-  std::string address = "127.0.0.1";    // listen address
-  int port = 8080;                      // TCP port; 0 picks a free one (printed at start)
-  int threads = 2;                      // HTTP worker threads (each runs whole requests)
-  std::vector<std::string> api_keys;    // keys accepted in X-Api-Key for /v1/*; empty = open
-  std::vector<std::string> admin_keys;  // keys for /v1/admin/*; empty = the api_keys
+  std::string address = "127.0.0.1";  // listen address
+  int port = 8080;                    // TCP port; 0 picks a free one (printed at start)
+  int threads = 2;                    // HTTP worker threads (each runs whole requests)
+  // Keys accepted in X-Api-Key. api_keys open the user routes (/v1/users, /v1/events); admin_keys
+  // open those and /v1/admin/*. With neither, the API is open and the server refuses to listen
+  // on anything but loopback.
+  std::vector<std::string> api_keys;
+  std::vector<std::string> admin_keys;
+  std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request's first byte
+  std::chrono::seconds header_timeout{10};  // a request's whole header, once started
+  std::chrono::seconds body_timeout{30};    // a request's body
+  std::chrono::seconds write_timeout{30};   // writing a response
+  int max_connections = 4096;               // in all (lowered to fit RLIMIT_NOFILE at start)
+  int max_connections_per_client = 256;     // per peer IP address
+  int64_t max_body_bytes = 1 << 20;         // larger request bodies get 413
+  // [limits] token buckets; rate 0 disables one
+  double key_rate = 1000;  // requests/s per API key
+  double key_burst = 2000;
+  double ip_rate = 50;  // requests/s per peer address, for requests without a valid key
+  double ip_burst = 100;
+  int64_t max_tracked_clients = 100'000;  // buckets kept per limiter (memory bound)
+  // [events]
+  int64_t max_batch = 1000;                                    // events per POST
+  std::chrono::seconds max_future_skew{300};                   // timestamps ahead of the clock
+  std::chrono::seconds dedupe_window{std::chrono::hours(24)};  // how long event ids are remembered
   // [registry]
   std::string registry;                           // model registry root (required)
   std::chrono::milliseconds poll_interval{1000};  // how often production is checked
@@ -40,6 +60,7 @@ struct ServeConfig {
   // [cache]
   std::chrono::milliseconds cache_ttl{1000};  // response cache TTL; 0 disables it
   int64_t cache_entries = 100'000;
+  int64_t cache_bytes = 64 << 20;
   // [retrieval] [ranking] [filtering] [ordering]
   RecommendOptions recommend;
   // [experiment]
@@ -48,6 +69,8 @@ struct ServeConfig {
 
   // The feature store URI after defaults.
   std::string FeatureStoreUri() const;
+  // No key of either kind: every route is open (to loopback clients only).
+  bool open_access() const { return api_keys.empty() && admin_keys.empty(); }
 };
 
 // Applies one override of an experiment variant ("retrieval.candidates", "ranking.enabled",
@@ -59,8 +82,11 @@ Status ApplyOverride(std::string_view key, std::string_view value, RecommendOpti
 // the example file documents every key).
 void BindServeConfig(config::Binder& binder, ServeConfig& config);
 
-// Checks what binding cannot (cross-field rules, the experiment's variants) and derives
-// config.variants. InvalidArgument listing every problem.
+// Checks what binding cannot (cross-field rules: keys vs a non-loopback address, key syntax, the
+// experiment's variants) and derives config.variants. InvalidArgument listing every problem.
 Status FinishServeConfig(ServeConfig& config);
+
+// Whether `address` (an IP literal or "localhost") only reaches this machine: 127.0.0.0/8, ::1.
+bool IsLoopbackAddress(std::string_view address);
 
 }  // namespace vrec::serving

@@ -1,7 +1,10 @@
 #include "vrec/serving/service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "vrec/common/csv.h"
@@ -17,10 +20,29 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr const char* kStageNames[] = {"user_state", "retrieve", "filter", "rank", "order"};
-constexpr const char* kRouteNames[] = {
-    "/healthz",   "/readyz",   "/metrics", "/v1/users/{id}/recommendations", "/v1/users/{id}/history",
-    "/v1/events", "/v1/admin", "other"};
-static_assert(std::size(kRouteNames) == Service::kNumRoutes);
+
+// Bounds of the recommendation query (docs/security.md lists every bound of every route).
+constexpr int64_t kMaxCount = 1000;
+constexpr size_t kMaxCountryChars = 8;    // ISO 3166 codes are 2-3; room for "GB-SCT"-like codes
+constexpr size_t kMaxLanguageChars = 35;  // the longest BCP 47 tag commonly registered
+constexpr size_t kMaxSurfaceChars = 64;
+
+// How often the poller forgets expired event ids.
+constexpr auto kPruneInterval = std::chrono::seconds(60);
+
+const Service::RouteInfo kRoutes[] = {
+    {"GET", "/healthz", Service::Scope::kPublic, "liveness: the process answers"},
+    {"GET", "/readyz", Service::Scope::kPublic,
+     "readiness: a model is loaded (and whether it is a fallback)"},
+    {"GET", "/metrics", Service::Scope::kPublic, "Prometheus metrics"},
+    {"GET", "/v1/users/{user_id}/recommendations", Service::Scope::kUser, "recommendations for a user"},
+    {"GET", "/v1/users/{user_id}/history", Service::Scope::kUser, "the user's online events"},
+    {"POST", "/v1/events", Service::Scope::kUser, "ingest one event or a batch, durably"},
+    {"POST", "/v1/admin/videos/{video_id}", Service::Scope::kAdmin, "set a video's availability flags"},
+    {"POST", "/v1/admin/reload", Service::Scope::kAdmin, "check the registry for a new production model now"},
+    {"GET", "/v1/admin/model", Service::Scope::kAdmin, "the model served, production and load progress"},
+};
+constexpr size_t kNumRoutes = std::size(kRoutes);
 
 double SecondsSince(SteadyClock::time_point t) {
   return std::chrono::duration<double>(SteadyClock::now() - t).count();
@@ -32,24 +54,46 @@ void Json(HttpResponse& r, int status, std::string body) {
   r.body = std::move(body);
 }
 
-void Error(HttpResponse& r, const Status& s) { r = JsonErrorResponse(s); }
-
-// "/v1/users/42/recommendations" with prefix "/v1/users/" and suffix "/recommendations" -> "42".
-bool Match(std::string_view path, std::string_view prefix, std::string_view suffix,
-           std::string_view& middle) {
-  if (path.size() <= prefix.size() + suffix.size() || !path.starts_with(prefix) || !path.ends_with(suffix)) {
-    return false;
+// Matches `path` against a route pattern; `param` gets the segment matched by the {...} one.
+bool Matches(std::string_view pattern, std::string_view path, std::string_view& param) {
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const size_t pe = pattern.find('/'), se = path.find('/');
+    const std::string_view pseg = pattern.substr(0, pe), seg = path.substr(0, se);
+    if (pseg.starts_with('{')) {
+      if (seg.empty()) return false;
+      param = seg;
+    } else if (pseg != seg) {
+      return false;
+    }
+    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
+    path = se == std::string_view::npos ? std::string_view() : path.substr(se);
   }
-  middle = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
-  return middle.find('/') == std::string_view::npos;
+  return true;
 }
 
 StatusOr<uint64_t> ParseId(std::string_view text, std::string_view what) {
   uint64_t id = 0;
-  if (!ParseUint64(text, id)) {
-    return InvalidArgumentError(StrCat(what, " '", text, "' is not an unsigned 64-bit integer"));
+  if (text.size() > 20 || !ParseUint64(text, id)) {
+    return InvalidArgumentError(
+        StrCat(what, " '", text.substr(0, 24), "' is not an unsigned 64-bit integer"));
   }
   return id;
+}
+
+// A query value of at most `max` characters from [A-Za-z0-9] and `extra`.
+Status CheckToken(std::string_view name, std::string_view value, size_t max, std::string_view extra) {
+  const bool ok =
+      !value.empty() && value.size() <= max && std::all_of(value.begin(), value.end(), [&](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               extra.find(c) != std::string_view::npos;
+      });
+  if (ok) return OkStatus();
+  return InvalidArgumentError(StrCat(name, " must be 1 to ", max, " characters of letters, digits and '",
+                                     extra, "', got '", value.substr(0, 40),
+                                     value.size() > 40 ? "...'" : "'"));
 }
 
 std::string FormatScore(float v) {
@@ -58,9 +102,47 @@ std::string FormatScore(float v) {
   return buf;
 }
 
+// Constant-time equality: the time depends on the lengths only, never on where they differ.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  const size_t n = std::max(a.size(), b.size());
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
+    const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+    diff |= static_cast<unsigned>(x ^ y);
+  }
+  return diff == 0;
+}
+
+// "1.2.3.4:567" -> "1.2.3.4"; "[::1]:567" -> "::1".
+std::string_view PeerAddress(std::string_view remote) {
+  if (remote.starts_with('[')) {
+    const size_t close = remote.find(']');
+    return close == std::string_view::npos ? remote : remote.substr(1, close - 1);
+  }
+  const size_t colon = remote.rfind(':');
+  return colon == std::string_view::npos ? remote : remote.substr(0, colon);
+}
+
+void LogLine(std::string_view line) {
+  std::fprintf(stderr, "serve: %.*s\n", static_cast<int>(line.size()), line.data());
+}
+
 }  // namespace
 
-StatusOr<std::unique_ptr<Service>> Service::Create(ServeConfig config, std::function<int64_t()> clock) {
+const Service::Handler Service::kHandlers[] = {
+    &Service::Healthz,    &Service::Readyz,      &Service::Metrics,
+    &Service::Recommend,  &Service::History,     &Service::PostEvents,
+    &Service::AdminVideo, &Service::AdminReload, &Service::AdminModel,
+};
+
+std::span<const Service::RouteInfo> Service::Routes() {
+  static_assert(std::size(kHandlers) == std::size(kRoutes));
+  return kRoutes;
+}
+
+StatusOr<std::unique_ptr<Service>> Service::Create(ServeConfig config, std::function<int64_t()> clock,
+                                                   std::unique_ptr<features::KeyValueStore> kv) {
   VREC_RETURN_IF_ERROR(FinishServeConfig(config));
   if (!clock) {
     clock = [] {
@@ -74,14 +156,19 @@ StatusOr<std::unique_ptr<Service>> Service::Create(ServeConfig config, std::func
   s->registry_ = std::make_unique<registry::ModelRegistry>(std::move(reg));
   features::FeatureStoreOptions store_options;
   store_options.max_history = static_cast<size_t>(s->config_.max_history);
-  VREC_ASSIGN_OR_RETURN(s->store_, features::FeatureStore::Open(s->config_.FeatureStoreUri(), store_options));
+  store_options.clock = s->clock_;
+  if (kv) {
+    VREC_ASSIGN_OR_RETURN(s->store_, features::FeatureStore::Open(std::move(kv), store_options));
+  } else {
+    VREC_ASSIGN_OR_RETURN(s->store_,
+                          features::FeatureStore::Open(s->config_.FeatureStoreUri(), store_options));
+  }
   // Once an event is durable it is visible to History, so the next request of its user must not
   // be answered from the cache.
   Service* self = s.get();
   s->ingestor_ = std::make_unique<events::EventIngestor>(
       *s->store_, std::vector<events::EventObserver>{[self](std::span<const features::Event> batch) {
         for (const features::Event& e : batch) self->cache_.InvalidateTag(std::to_string(e.user.value));
-        self->events_accepted_->Inc(static_cast<double>(batch.size()));
       }});
   VREC_ASSIGN_OR_RETURN(auto flags, s->store_->AllVideoFlags());
   for (const auto& [video, f] : flags) s->flags_by_id_[video.value] = f;
@@ -91,14 +178,24 @@ StatusOr<std::unique_ptr<Service>> Service::Create(ServeConfig config, std::func
                                    " has no production model yet: run `vrec pipeline run --registry ",
                                    s->config_.registry, "` first"));
   }
-  VREC_RETURN_IF_ERROR(s->ReloadIfChanged());
+  const Status loaded = s->ReloadIfChanged();
+  if (s->model_version().empty()) {
+    return UnavailableError(StrCat("no version of the production stack loads; the last error: ",
+                                   loaded.ok() ? s->load_.last_error : loaded.message()));
+  }
+  if (!loaded.ok()) LogLine(StrCat("starting on ", s->model_version(), ": ", loaded.message()));
   return s;
 }
 
 Service::Service(ServeConfig config, std::function<int64_t()> clock)
     : config_(std::move(config)),
       clock_(std::move(clock)),
-      cache_(static_cast<size_t>(config_.cache_entries), config_.cache_ttl) {
+      cache_(static_cast<size_t>(config_.cache_entries), config_.cache_ttl, {}, 16,
+             static_cast<size_t>(config_.cache_bytes)),
+      key_limiter_({.rate = config_.key_rate, .burst = config_.key_burst},
+                   static_cast<size_t>(config_.max_tracked_clients)),
+      ip_limiter_({.rate = config_.ip_rate, .burst = config_.ip_burst},
+                  static_cast<size_t>(config_.max_tracked_clients)) {
   for (int i = 0; i < 5; ++i) {
     stage_latency_[i] =
         &metrics_.histogram("vrec_stage_seconds", "Time spent in each stage of a recommendation.",
@@ -109,10 +206,11 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
         &metrics_.counter("vrec_filter_removed_total", "Candidates removed by each filter.",
                           {{"filter", std::string(filtering::Name(static_cast<filtering::Filter>(i)))}});
   }
-  for (int r = 0; r < kNumRoutes; ++r) {
-    route_metrics_[r].latency =
-        &metrics_.histogram("vrec_http_request_seconds", "HTTP request latency by route.",
-                            {{"route", kRouteNames[r]}}, DefaultLatencyBuckets());
+  route_metrics_ = std::vector<RouteMetrics>(kNumRoutes + 1);
+  for (size_t r = 0; r <= kNumRoutes; ++r) {
+    route_metrics_[r].latency = &metrics_.histogram(
+        "vrec_http_request_seconds", "HTTP request latency by route.",
+        {{"route", r < kNumRoutes ? kRoutes[r].pattern : "other"}}, DefaultLatencyBuckets());
   }
   for (const VariantOptions& v : config_.variants) {
     recommendations_.push_back({});
@@ -123,14 +221,25 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
     }
   }
   events_accepted_ = &metrics_.counter("vrec_events_accepted_total", "Events durably appended.");
+  events_duplicate_ = &metrics_.counter("vrec_events_duplicate_total",
+                                        "Events not stored again because their event_id was stored already.");
   reloads_ok_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "ok"}});
   reloads_failed_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "error"}});
+  rate_limited_[0] =
+      &metrics_.counter("vrec_rate_limited_total", "Requests refused with 429.", {{"by", "key"}});
+  rate_limited_[1] =
+      &metrics_.counter("vrec_rate_limited_total", "Requests refused with 429.", {{"by", "address"}});
+  model_fallback_ = &metrics_.gauge(
+      "vrec_model_fallback",
+      "1 while the model served is not the production version (production failed to load), else 0.");
   metrics_.gauge_callback("vrec_cache_hit_ratio", "Response cache hits / lookups since start.", {}, [this] {
     const double h = static_cast<double>(cache_.hits()), m = static_cast<double>(cache_.misses());
     return h + m > 0 ? h / (h + m) : 0.0;
   });
   metrics_.gauge_callback("vrec_cache_entries", "Responses in the cache.", {},
                           [this] { return static_cast<double>(cache_.size()); });
+  metrics_.gauge_callback("vrec_cache_bytes", "Bytes of the responses in the cache.", {},
+                          [this] { return static_cast<double>(cache_.bytes()); });
 }
 
 Service::~Service() { StopPolling(); }
@@ -145,6 +254,17 @@ std::string Service::model_version() const {
   return s.model ? s.model->version() : std::string();
 }
 
+std::string Service::Redact(std::string_view message) const {
+  std::string out(message);
+  for (const std::string& root : {std::filesystem::absolute(config_.registry).string(), config_.registry}) {
+    if (root.empty()) continue;
+    for (size_t at = out.find(root); at != std::string::npos; at = out.find(root, at)) {
+      out.replace(at, root.size(), "<registry>");
+    }
+  }
+  return out;
+}
+
 std::shared_ptr<const std::vector<uint8_t>> Service::BuildFlags(const ServingModel& model) const {
   auto flags = std::make_shared<std::vector<uint8_t>>(model.catalog().videos.size(), 0);
   for (const auto& [id, f] : flags_by_id_) {
@@ -156,43 +276,111 @@ std::shared_ptr<const std::vector<uint8_t>> Service::BuildFlags(const ServingMod
   return flags;
 }
 
-Status Service::ReloadIfChanged() {
-  std::lock_guard reload(reload_mutex_);
-  VREC_ASSIGN_OR_RETURN(std::optional<std::string> production, registry_->ProductionVersion());
-  if (!production || *production == model_version()) return OkStatus();
+Status Service::LoadAndSwap(const std::string& version) {
   const auto start = SteadyClock::now();
-  auto model = ServingModel::Load(registry_->VersionPath(*production), *production);
-  if (!model.ok()) {
-    reloads_failed_->Inc();
-    return Status(model.status().code(), StrCat("loading ", *production, ": ", model.status().message()));
-  }
   {
     std::lock_guard lock(mutex_);
-    const std::string old = snapshot_.model ? snapshot_.model->version() : "";
-    if (!old.empty())
-      metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", old}}).Set(0);
-    snapshot_.model = *model;
-    snapshot_.flags = BuildFlags(**model);
-    metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", *production}})
-        .Set(1);
+    load_.loading = version;
+    load_.loading_since = start;
   }
+  StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
+  try {
+    model = ServingModel::Load(registry_->VersionPath(version), version);
+  } catch (const std::exception& e) {  // a loader bug must not take the poller down
+    model = InternalError(StrCat("exception while loading: ", e.what()));
+  }
+  std::lock_guard lock(mutex_);
+  load_.loading.clear();
+  if (!model.ok()) {
+    load_.failed.insert(version);
+    load_.last_error = Redact(StrCat("loading ", version, ": ", model.status().message()));
+    reloads_failed_->Inc();
+    return Status(model.status().code(), load_.last_error);
+  }
+  const std::string old = snapshot_.model ? snapshot_.model->version() : "";
+  if (!old.empty())
+    metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", old}}).Set(0);
+  snapshot_.model = *model;
+  snapshot_.flags = BuildFlags(**model);
+  metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", version}}).Set(1);
   cache_.Clear();
   reloads_ok_->Inc();
-  std::fprintf(stderr, "serve: model %s loaded in %.1f s (%zu videos, %zu users)\n", production->c_str(),
-               SecondsSince(start), (*model)->catalog().videos.size(), (*model)->catalog().users.size());
+  LogLine(StrCat("model ", version, " loaded in ", FormatScore(static_cast<float>(SecondsSince(start))),
+                 " s (", (*model)->catalog().videos.size(), " videos, ", (*model)->catalog().users.size(),
+                 " users)"));
   return OkStatus();
+}
+
+Status Service::ReloadIfChanged() {
+  std::lock_guard reload(reload_mutex_);
+  VREC_ASSIGN_OR_RETURN(std::vector<std::string> stack, registry_->ProductionStack());
+  std::vector<std::string> todo;  // versions worth trying, best first
+  {
+    std::lock_guard lock(mutex_);
+    if (stack != load_.pointer) {
+      load_.pointer = stack;
+      load_.failed.clear();  // a changed pointer deserves a fresh try of everything
+    }
+    const std::string serving = snapshot_.model ? snapshot_.model->version() : "";
+    if (stack.empty() || stack.front() == serving) {
+      model_fallback_->Set(0);
+      return OkStatus();
+    }
+    // Production first; the rest of the stack only when nothing is served yet (at start): a
+    // running server keeps its model rather than step back to an older one.
+    for (size_t i = 0; i < stack.size() && (i == 0 || serving.empty()); ++i) {
+      if (!load_.failed.count(stack[i])) todo.push_back(stack[i]);
+    }
+  }
+  Status first_error;
+  for (const std::string& version : todo) {
+    Status s = LoadAndSwap(version);
+    if (s.ok()) break;
+    LogLine(s.message());
+    if (first_error.ok()) first_error = s;
+  }
+  const std::string serving = model_version();
+  model_fallback_->Set(!serving.empty() && serving != stack.front() ? 1 : 0);
+  return first_error;
+}
+
+void Service::RequestReload() {
+  {
+    std::lock_guard lock(poll_mutex_);
+    reload_requested_ = true;
+  }
+  poll_cv_.notify_all();
 }
 
 void Service::StartPolling() {
   poller_ = std::thread([this] {
     std::unique_lock lock(poll_mutex_);
     while (!stop_polling_) {
-      poll_cv_.wait_for(lock, config_.poll_interval);
+      poll_cv_.wait_for(lock, config_.poll_interval, [this] { return stop_polling_ || reload_requested_; });
       if (stop_polling_) break;
+      reload_requested_ = false;
       lock.unlock();
-      if (Status s = ReloadIfChanged(); !s.ok()) {
-        std::fprintf(stderr, "serve: reload failed, still serving %s: %s\n", model_version().c_str(),
-                     s.message().c_str());
+      // Nothing may escape this thread: an exception here would terminate the process.
+      try {
+        if (Status s = ReloadIfChanged(); !s.ok()) {
+          LogLine(StrCat("reload failed, still serving ", model_version(), ": ", s.message()));
+        }
+        if (SteadyClock::now() - last_prune_ >= kPruneInterval) {
+          last_prune_ = SteadyClock::now();
+          const int64_t before = clock_() - config_.dedupe_window.count();
+          for (;;) {
+            StatusOr<size_t> pruned = store_->PruneEventIds(before);
+            if (!pruned.ok()) {
+              LogLine(StrCat("pruning event ids: ", pruned.status().message()));
+              break;
+            }
+            if (*pruned < 10'000) break;
+          }
+        }
+      } catch (const std::exception& e) {
+        LogLine(StrCat("polling thread caught: ", e.what()));
+      } catch (...) {
+        LogLine("polling thread caught a non-standard exception");
       }
       lock.lock();
     }
@@ -208,138 +396,155 @@ void Service::StopPolling() {
   if (poller_.joinable()) poller_.join();
 }
 
-bool Service::Authorized(const HttpRequest& request, bool admin) const {
-  const std::vector<std::string>& keys =
-      admin && !config_.admin_keys.empty() ? config_.admin_keys : config_.api_keys;
-  if (keys.empty()) return true;
-  const std::string_view key = request.Header("x-api-key");
-  for (const std::string& k : keys) {
-    if (k == key) return true;
+Service::Role Service::Identify(const HttpRequest& request, std::string_view& key) const {
+  if (config_.open_access()) return Role::kAdmin;
+  key = request.Header("x-api-key");
+  // Every configured key is compared, whatever matched: the time does not tell which one did.
+  bool admin = false, user = false;
+  for (const std::string& k : config_.admin_keys) admin |= ConstantTimeEquals(k, key);
+  for (const std::string& k : config_.api_keys) user |= ConstantTimeEquals(k, key);
+  if (key.empty()) return Role::kNone;
+  return admin ? Role::kAdmin : user ? Role::kUser : Role::kNone;
+}
+
+void Service::Error(const HttpRequest& request, HttpResponse& response, const Status& status) {
+  response = JsonErrorResponse(status);
+  if (response.status >= 500) {
+    LogLine(StrCat(response.status, " ", request.method, " ", request.path, ": ", status.ToString()));
   }
-  return false;
 }
 
 void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   const auto start = SteadyClock::now();
-  int route = kOtherRoute;
-  std::string_view middle;
-  const std::string_view path = request.path;
-  const bool get = request.method == "GET", post = request.method == "POST";
-  if (path == "/healthz") {
-    route = 0;  // /healthz
-    Json(response, 200, R"({"status":"ok"})");
-  } else if (path == "/readyz") {
-    route = 1;  // /readyz
-    const std::string version = model_version();
-    if (version.empty()) {
-      Json(response, 503, R"({"status":"no model loaded"})");
-    } else {
-      Json(response, 200, StrCat(R"({"status":"ready","model_version":)", JsonQuote(version), "}"));
-    }
-  } else if (path == "/metrics") {
-    route = 2;  // /metrics
-    response.status = 200;
-    response.content_type = std::string(kPrometheusContentType);
-    response.body = metrics_.Render();
-  } else if (Match(path, "/v1/users/", "/recommendations", middle)) {
-    route = 3;  // /v1/users/{id}/recommendations
-    if (!get) {
-      Error(response, InvalidArgumentError("use GET for recommendations"));
-      response.status = 405;
-    } else if (!Authorized(request, false)) {
-      Error(response, UnauthenticatedError("missing or unknown X-Api-Key"));
-    } else {
-      Recommend(request, middle, response);
-    }
-  } else if (Match(path, "/v1/users/", "/history", middle)) {
-    route = 4;  // /v1/users/{id}/history
-    if (!get) {
-      Error(response, InvalidArgumentError("use GET for a user's history"));
-      response.status = 405;
-    } else if (!Authorized(request, false)) {
-      Error(response, UnauthenticatedError("missing or unknown X-Api-Key"));
-    } else {
-      History(middle, response);
-    }
-  } else if (path == "/v1/events") {
-    route = 5;  // /v1/events
-    if (!post) {
-      Error(response, InvalidArgumentError("use POST for events"));
-      response.status = 405;
-    } else if (!Authorized(request, false)) {
-      Error(response, UnauthenticatedError("missing or unknown X-Api-Key"));
-    } else {
-      PostEvents(request, response);
-    }
-  } else if (path.starts_with("/v1/admin/")) {
-    route = 6;  // /v1/admin
-    if (!Authorized(request, true)) {
-      Error(response, UnauthenticatedError("missing or unknown admin X-Api-Key"));
-    } else if (Match(path, "/v1/admin/videos/", "", middle) && post) {
-      AdminVideo(request, middle, response);
-    } else if (path == "/v1/admin/reload" && post) {
-      Status s = ReloadIfChanged();
-      if (s.ok()) {
-        Json(response, 200, StrCat(R"({"model_version":)", JsonQuote(model_version()), "}"));
-      } else {
-        Error(response, s);
+  size_t route = kNumRoutes;  // "other"
+  try {
+    PathParams params;
+    std::string allow;
+    for (size_t r = 0; r < kNumRoutes; ++r) {
+      std::string_view id;
+      if (!Matches(kRoutes[r].pattern, request.path, id)) continue;
+      if (request.method != kRoutes[r].method) {
+        if (allow.find(kRoutes[r].method) == std::string::npos) {
+          allow += StrCat(allow.empty() ? "" : ", ", kRoutes[r].method);
+        }
+        continue;
       }
-    } else if (path == "/v1/admin/model" && get) {
-      Snapshot snap = Current();
-      Json(response, 200,
-           StrCat(R"({"model_version":)", JsonQuote(snap.model->version()), R"(,"created_at":)",
-                  JsonQuote(snap.model->manifest().created_at), R"(,"videos":)",
-                  snap.model->catalog().videos.size(), R"(,"users":)", snap.model->catalog().users.size(),
-                  "}"));
-    } else {
-      Error(response, NotFoundError(StrCat("no admin route ", request.method, " ", path)));
+      route = r;
+      params.id = id;
+      break;
     }
-  } else {
-    Error(response, NotFoundError(StrCat("no route ", request.method, " ", path)));
+    std::string_view key;
+    const Role role = Identify(request, key);
+    int retry_after = 0;
+    if (!config_.open_access() &&
+        !(role == Role::kNone ? ip_limiter_.Allow(PeerAddress(request.remote), &retry_after)
+                              : key_limiter_.Allow(key, &retry_after))) {
+      rate_limited_[role == Role::kNone ? 1 : 0]->Inc();
+      Error(request, response, ResourceExhaustedError("rate limit exceeded; retry later"));
+      response.headers = {{"Retry-After", std::to_string(retry_after)}};
+    } else if (route == kNumRoutes) {
+      if (!allow.empty()) {
+        response = JsonErrorResponse(405, StrCat("use ", allow, " for ", request.path));
+        response.headers.emplace_back("Allow", allow);
+      } else {
+        Error(request, response, NotFoundError(StrCat("no route ", request.method, " ", request.path)));
+      }
+    } else if (const Scope scope = kRoutes[route].scope; scope != Scope::kPublic && role == Role::kNone) {
+      Error(request, response,
+            UnauthenticatedError(key.empty() ? "missing X-Api-Key header" : "unknown X-Api-Key"));
+    } else if (scope == Scope::kAdmin && role != Role::kAdmin) {
+      Error(request, response, PermissionDeniedError("this key has no admin scope"));
+    } else {
+      (this->*kHandlers[route])(request, params, response);
+    }
+  } catch (const std::exception& e) {
+    Error(request, response, InternalError(StrCat("handler threw: ", e.what())));
   }
   RouteMetrics& m = route_metrics_[route];
   const int code = response.status >= 100 && response.status < 600 ? response.status : 500;
   Counter* counter = m.by_code[code].load(std::memory_order_acquire);
   if (counter == nullptr) {  // first response with this code on this route: register (takes a lock)
-    counter = &metrics_.counter("vrec_http_requests_total", "HTTP requests by route and status.",
-                                {{"route", kRouteNames[route]}, {"code", std::to_string(code)}});
+    counter = &metrics_.counter(
+        "vrec_http_requests_total", "HTTP requests by route and status.",
+        {{"route", route < kNumRoutes ? kRoutes[route].pattern : "other"}, {"code", std::to_string(code)}});
     m.by_code[code].store(counter, std::memory_order_release);
   }
   counter->Inc();
   m.latency->Observe(SecondsSince(start));
 }
 
-void Service::Recommend(const HttpRequest& request, std::string_view user_text, HttpResponse& response) {
-  auto user_id = ParseId(user_text, "user id");
-  if (!user_id.ok()) return Error(response, user_id.status());
+void Service::Healthz(const HttpRequest&, const PathParams&, HttpResponse& response) {
+  Json(response, 200, R"({"status":"ok"})");
+}
+
+void Service::Readyz(const HttpRequest&, const PathParams&, HttpResponse& response) {
+  const std::string version = model_version();
+  if (version.empty()) return Json(response, 503, R"({"status":"no model loaded"})");
+  std::string production;
+  {
+    std::lock_guard lock(mutex_);
+    production = load_.pointer.empty() ? version : load_.pointer.front();
+  }
+  std::string body =
+      StrCat(R"({"status":"ready","model_version":)", JsonQuote(version), R"(,"production_version":)",
+             JsonQuote(production), R"(,"fallback":)", version != production ? "true" : "false");
+  if (version != production) {
+    body += StrCat(R"(,"reason":)",
+                   JsonQuote(StrCat("production version ", production, " did not load; serving ", version,
+                                    " from the rollback stack (details in the server log)")));
+  }
+  Json(response, 200, body + "}");
+}
+
+void Service::Metrics(const HttpRequest&, const PathParams&, HttpResponse& response) {
+  response.status = 200;
+  response.content_type = std::string(kPrometheusContentType);
+  response.body = metrics_.Render();
+}
+
+void Service::Recommend(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  auto user_id = ParseId(params.id, "user id");
+  if (!user_id.ok()) return Error(request, response, user_id.status());
   RecommendRequest r;
   r.user = UserId{*user_id};
+  for (const auto& [key, value] : request.query) {
+    if (key != "count" && key != "device" && key != "country" && key != "language" && key != "surface") {
+      return Error(request, response,
+                   InvalidArgumentError(StrCat("unknown query parameter '", key.substr(0, 40),
+                                               "' (count, device, country, language, surface)")));
+    }
+  }
   if (const std::string* c = request.Query("count")) {
     int64_t n = 0;
-    if (!ParseInt64(*c, n) || n < 1 || n > 1000) {
-      return Error(response,
-                   InvalidArgumentError(StrCat("count '", *c, "' must be an integer in [1, 1000]")));
+    if (c->size() > 8 || !ParseInt64(*c, n) || n < 1 || n > kMaxCount) {
+      return Error(request, response,
+                   InvalidArgumentError(
+                       StrCat("count '", c->substr(0, 12), "' must be an integer in [1, ", kMaxCount, "]")));
     }
     r.count = static_cast<int>(n);
   }
   if (const std::string* d = request.Query("device")) {
     auto device = data::ParseDevice(*d);
     if (!device)
-      return Error(response,
-                   InvalidArgumentError(StrCat("unknown device '", *d, "' (android, ios, web, tv)")));
+      return Error(
+          request, response,
+          InvalidArgumentError(StrCat("unknown device '", d->substr(0, 16), "' (android, ios, web, tv)")));
     r.device = *device;
   }
-  if (const std::string* c = request.Query("country")) r.country = AsciiStrToUpper(*c);
-  if (const std::string* l = request.Query("language")) r.language = AsciiStrToLower(*l);
-  if (const std::string* s = request.Query("surface")) {
-    if (s->empty() || s->size() > 64)
-      return Error(response, InvalidArgumentError("surface must be 1 to 64 characters"));
-    r.surface = *s;
+  if (const std::string* c = request.Query("country")) {
+    if (Status s = CheckToken("country", *c, kMaxCountryChars, "-"); !s.ok())
+      return Error(request, response, s);
+    r.country = AsciiStrToUpper(*c);
   }
-  for (const auto& [key, value] : request.query) {
-    if (key != "count" && key != "device" && key != "country" && key != "language" && key != "surface") {
-      return Error(response, InvalidArgumentError(StrCat("unknown query parameter '", key, "'")));
-    }
+  if (const std::string* l = request.Query("language")) {
+    if (Status s = CheckToken("language", *l, kMaxLanguageChars, "-_"); !s.ok())
+      return Error(request, response, s);
+    r.language = AsciiStrToLower(*l);
+  }
+  if (const std::string* s = request.Query("surface")) {
+    if (Status st = CheckToken("surface", *s, kMaxSurfaceChars, "-_."); !st.ok())
+      return Error(request, response, st);
+    r.surface = *s;
   }
   r.now = clock_();
 
@@ -362,11 +567,11 @@ void Service::Recommend(const HttpRequest& request, std::string_view user_text, 
 
   auto t = SteadyClock::now();
   auto online = store_->History(r.user);
-  if (!online.ok()) return Error(response, online.status());
+  if (!online.ok()) return Error(request, response, UnavailableError(online.status().ToString()));
   stage_latency_[0]->Observe(SecondsSince(t));
 
   auto result = serving::Recommend(*snap.model, r, *online, *snap.flags, variant->recommend);
-  if (!result.ok()) return Error(response, result.status());
+  if (!result.ok()) return Error(request, response, result.status());
   const StageTimings& tm = result->timings;
   stage_latency_[1]->Observe(tm.retrieve_us * 1e-6);
   stage_latency_[2]->Observe(tm.filter_us * 1e-6);
@@ -397,11 +602,14 @@ void Service::Recommend(const HttpRequest& request, std::string_view user_text, 
   Json(response, 200, std::move(body));
 }
 
-void Service::History(std::string_view user_text, HttpResponse& response) {
-  auto user_id = ParseId(user_text, "user id");
-  if (!user_id.ok()) return Error(response, user_id.status());
+void Service::History(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  if (!request.query.empty()) {
+    return Error(request, response, InvalidArgumentError("the history route takes no query parameters"));
+  }
+  auto user_id = ParseId(params.id, "user id");
+  if (!user_id.ok()) return Error(request, response, user_id.status());
   auto online = store_->History(UserId{*user_id});
-  if (!online.ok()) return Error(response, online.status());
+  if (!online.ok()) return Error(request, response, UnavailableError(online.status().ToString()));
   std::string body = StrCat(R"({"user_id":)", JsonQuote(std::to_string(*user_id)), R"(,"events":[)");
   for (size_t i = 0; i < online->size(); ++i) {
     const features::HistoryEntry& e = (*online)[i];
@@ -415,40 +623,57 @@ void Service::History(std::string_view user_text, HttpResponse& response) {
   Json(response, 200, std::move(body));
 }
 
-void Service::PostEvents(const HttpRequest& request, HttpResponse& response) {
-  auto parsed = events::ParseEventsJson(request.body, clock_());
-  if (!parsed.ok()) return Error(response, parsed.status());
-  if (Status s = ingestor_->Ingest(*parsed); !s.ok()) return Error(response, s);
-  Json(response, 200, StrCat(R"({"accepted":)", parsed->size(), "}"));
+void Service::PostEvents(const HttpRequest& request, const PathParams&, HttpResponse& response) {
+  events::EventParseOptions options;
+  options.max_batch_size = static_cast<size_t>(config_.max_batch);
+  options.max_future_skew_s = config_.max_future_skew.count();
+  auto parsed = events::ParseEventsJson(request.body, clock_(), options);
+  if (!parsed.ok()) return Error(request, response, parsed.status());
+  size_t stored = 0;
+  if (Status s = ingestor_->Ingest(*parsed, &stored); !s.ok()) {
+    // Nothing of the batch was written: the client may retry it whole (with its event ids).
+    return Error(request, response,
+                 s.code() == StatusCode::kInvalidArgument ? s : UnavailableError(s.ToString()));
+  }
+  events_accepted_->Inc(static_cast<double>(stored));
+  events_duplicate_->Inc(static_cast<double>(parsed->size() - stored));
+  Json(response, 200,
+       StrCat(R"({"accepted":)", parsed->size(), R"(,"stored":)", stored, R"(,"duplicates":)",
+              parsed->size() - stored, "}"));
 }
 
-void Service::AdminVideo(const HttpRequest& request, std::string_view video_text, HttpResponse& response) {
-  auto video = ParseId(video_text, "video id");
-  if (!video.ok()) return Error(response, video.status());
+void Service::AdminVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  auto video = ParseId(params.id, "video id");
+  if (!video.ok()) return Error(request, response, video.status());
+  if (Status s = CheckJsonDepth(request.body); !s.ok()) return Error(request, response, s);
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object() || body.empty()) {
+    return Error(request, response,
+                 InvalidArgumentError(R"(body must be a JSON object like {"available": false})"));
+  }
+  for (const auto& [key, value] : body.items()) {
+    if (key != "available" && key != "age_restricted") {
+      return Error(request, response,
+                   InvalidArgumentError(
+                       StrCat("unknown field '", key.substr(0, 40), "' (available, age_restricted)")));
+    }
+    if (!value.is_boolean())
+      return Error(request, response, InvalidArgumentError(StrCat(key, ": expected true or false")));
+  }
+  // One update at a time from read to publish, so that two concurrent updates of one video (each
+  // setting one flag) cannot lose either.
+  std::lock_guard admin(admin_mutex_);
   features::VideoFlags flags;
   {
     std::lock_guard lock(mutex_);
     if (auto it = flags_by_id_.find(*video); it != flags_by_id_.end()) flags = it->second;
   }
-  if (Status s = CheckJsonDepth(request.body); !s.ok()) return Error(response, s);
-  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
-    return Error(response, InvalidArgumentError(R"(body must be a JSON object like {"available": false})"));
-  }
-  for (const auto& [key, value] : body.items()) {
-    if (!value.is_boolean())
-      return Error(response, InvalidArgumentError(StrCat(key, ": expected true or false")));
-    if (key == "available") {
-      flags.unavailable = !value.get<bool>();
-    } else if (key == "age_restricted") {
-      flags.age_restricted = value.get<bool>();
-    } else {
-      return Error(response,
-                   InvalidArgumentError(StrCat("unknown field '", key, "' (available, age_restricted)")));
-    }
-  }
+  if (auto it = body.find("available"); it != body.end()) flags.unavailable = !it->get<bool>();
+  if (auto it = body.find("age_restricted"); it != body.end()) flags.age_restricted = it->get<bool>();
   // Durable first, then visible: a crash in between loses nothing that was acknowledged.
-  if (Status s = store_->SetVideoFlags(VideoId{*video}, flags); !s.ok()) return Error(response, s);
+  if (Status s = store_->SetVideoFlags(VideoId{*video}, flags); !s.ok()) {
+    return Error(request, response, UnavailableError(s.ToString()));
+  }
   {
     std::lock_guard lock(mutex_);
     flags_by_id_[*video] = flags;
@@ -459,6 +684,42 @@ void Service::AdminVideo(const HttpRequest& request, std::string_view video_text
        StrCat(R"({"video_id":)", JsonQuote(std::to_string(*video)), R"(,"available":)",
               flags.unavailable ? "false" : "true", R"(,"age_restricted":)",
               flags.age_restricted ? "true" : "false", "}"));
+}
+
+void Service::AdminReload(const HttpRequest& request, const PathParams&, HttpResponse& response) {
+  if (!request.body.empty()) return Error(request, response, InvalidArgumentError("reload takes no body"));
+  RequestReload();
+  Json(response, 202,
+       StrCat(R"({"status":"reload requested","model_version":)", JsonQuote(model_version()),
+              R"(,"progress":"GET /v1/admin/model"})"));
+}
+
+void Service::AdminModel(const HttpRequest&, const PathParams&, HttpResponse& response) {
+  Snapshot snap = Current();
+  std::string production, loading, last_error;
+  double loading_s = 0;
+  std::vector<std::string> failed;
+  {
+    std::lock_guard lock(mutex_);
+    production = load_.pointer.empty() ? "" : load_.pointer.front();
+    loading = load_.loading;
+    if (!loading.empty()) loading_s = SecondsSince(load_.loading_since);
+    last_error = load_.last_error;
+    failed.assign(load_.failed.begin(), load_.failed.end());
+  }
+  std::string failed_json;
+  for (const std::string& f : failed) failed_json += StrCat(failed_json.empty() ? "" : ",", JsonQuote(f));
+  Json(response, 200,
+       StrCat(R"({"model_version":)", JsonQuote(snap.model->version()), R"(,"production_version":)",
+              JsonQuote(production), R"(,"fallback":)",
+              snap.model->version() != production ? "true" : "false", R"(,"loading":)",
+              loading.empty() ? std::string("null")
+                              : StrCat(R"({"version":)", JsonQuote(loading), R"(,"seconds":)",
+                                       FormatScore(static_cast<float>(loading_s)), "}"),
+              R"(,"failed_versions":[)", failed_json, R"(],"last_error":)",
+              last_error.empty() ? std::string("null") : JsonQuote(last_error), R"(,"created_at":)",
+              JsonQuote(snap.model->manifest().created_at), R"(,"videos":)",
+              snap.model->catalog().videos.size(), R"(,"users":)", snap.model->catalog().users.size(), "}"));
 }
 
 }  // namespace vrec::serving

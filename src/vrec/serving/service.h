@@ -1,25 +1,46 @@
-// The HTTP/JSON service of `vrec serve`: routes, authentication, the production model (loaded from
-// the registry and swapped atomically when production changes), the online state (feature store,
-// admin flags), the response cache and the metrics.
+// The HTTP/JSON service of `vrec serve`: routes, authentication and rate limits, the production
+// model (loaded from the registry off the I/O threads and swapped atomically when production
+// changes), the online state (feature store, admin flags), the response cache and the metrics.
 //
-//   GET  /v1/users/{user_id}/recommendations?count=N&device=&country=&language=&surface=
-//   GET  /v1/users/{user_id}/history     the user's online events (since the model's snapshot)
-//   POST /v1/events                      one event or {"events": [...]}; durable before the reply
-//   POST /v1/admin/videos/{video_id}     {"available": bool, "age_restricted": bool}
-//   POST /v1/admin/reload                check the registry now
-//   GET  /v1/admin/model                 the version being served
-//   GET  /healthz  /readyz  /metrics
+// Routes (the table in service.cc, Service::Routes(); scope: who may call it):
+//   GET  /v1/users/{user_id}/recommendations?count=&device=&country=&language=&surface=   user
+//   GET  /v1/users/{user_id}/history     the user's online events (since the snapshot)     user
+//   POST /v1/events                      one event or {"events": [...]}; durable first      user
+//   POST /v1/admin/videos/{video_id}     {"available": bool, "age_restricted": bool}        admin
+//   POST /v1/admin/reload                check the registry now (202; runs in the background) admin
+//   GET  /v1/admin/model                 the version served, production, load progress      admin
+//   GET  /healthz  /readyz  /metrics                                                         public
+// A path that exists with another method gets 405 with Allow; an unknown path 404. Every bound a
+// request must respect is documented in docs/security.md.
 //
-// Thread safety: Handle may be called concurrently from any number of threads.
+// Keys (X-Api-Key): api_keys reach user routes, admin_keys reach user and admin routes; a valid
+// user key on an admin route gets 403, a missing or unknown key 401. Keys are compared in constant
+// time. With no keys configured every route is open (FinishServeConfig then allows loopback
+// addresses only). Rate limits: a token bucket per key, and per peer address for requests without
+// a valid key; over the limit: 429 with Retry-After.
+//
+// Models: the production version is loaded at Create. When it does not load (corrupt, schema
+// mismatch), the newest loadable version of the registry's rollback stack is served instead, and
+// /readyz and /metrics (vrec_model_fallback) say so. A version that failed to load is not tried
+// again until the production pointer changes. Loads run on the polling thread, never on an I/O
+// thread.
+//
+// Thread safety: Handle may be called concurrently from any number of threads. Nothing it or the
+// polling thread runs lets an exception escape.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "vrec/common/status.h"
@@ -28,6 +49,7 @@
 #include "vrec/registry/registry.h"
 #include "vrec/serving/http_server.h"
 #include "vrec/serving/metrics.h"
+#include "vrec/serving/rate_limiter.h"
 #include "vrec/serving/response_cache.h"
 #include "vrec/serving/serve_config.h"
 #include "vrec/serving/serving_model.h"
@@ -36,28 +58,44 @@ namespace vrec::serving {
 
 class Service {
  public:
-  // Opens the registry and the feature store and loads the production model. Unavailable when the
-  // registry has no production version yet; errors of the parts otherwise.
-  // `clock` returns unix seconds (tests pass a fixed one); empty = the system clock.
-  static StatusOr<std::unique_ptr<Service>> Create(ServeConfig config, std::function<int64_t()> clock = {});
+  // Who may call a route.
+  enum class Scope { kPublic, kUser, kAdmin };
+  // One row of the routing table.
+  struct RouteInfo {
+    const char* method;
+    const char* pattern;  // "/v1/users/{user_id}/history": {name} matches one path segment
+    Scope scope;
+    const char* summary;
+  };
+  // Every route, in matching order.
+  static std::span<const RouteInfo> Routes();
+
+  // Opens the registry and the feature store and loads the production model (or, when it does not
+  // load, the newest loadable version of the rollback stack). Unavailable when the registry has no
+  // production version yet or no version of its stack loads; errors of the parts otherwise.
+  // `clock` returns unix seconds (tests pass a fixed one); empty = the system clock. `kv`, when
+  // given, replaces the store named by config.feature_store (tests inject fault-injecting stores).
+  static StatusOr<std::unique_ptr<Service>> Create(ServeConfig config, std::function<int64_t()> clock = {},
+                                                   std::unique_ptr<features::KeyValueStore> kv = nullptr);
   ~Service();
 
   // Routes one request. Never throws; errors become JSON error responses.
   void Handle(const HttpRequest& request, HttpResponse& response);
 
-  // Loads the production version if it differs from the one being served and swaps it in. Requests
-  // in flight finish on the old one. Errors leave the current model serving.
+  // Reads the production pointer and, when the version to serve changed, loads it and swaps it in
+  // (requests in flight finish on the old one). Skips versions that failed since the pointer last
+  // changed. Runs one load at a time. OK when nothing needed loading or the load succeeded; the
+  // load's error otherwise (the current model keeps serving).
   Status ReloadIfChanged();
-  // Starts / stops the background thread that calls ReloadIfChanged every poll interval.
+  // Asks the polling thread to call ReloadIfChanged now; returns at once.
+  void RequestReload();
+  // Starts / stops the background thread that calls ReloadIfChanged every poll interval (and on
+  // RequestReload) and prunes expired event ids.
   void StartPolling();
   void StopPolling();
 
   std::string model_version() const;
   MetricsRegistry& metrics() { return metrics_; }
-
-  // Routes, for metrics labels: the last one collects everything unrouted.
-  static constexpr int kNumRoutes = 8;
-  static constexpr int kOtherRoute = kNumRoutes - 1;
 
  private:
   // What one request reads: the model and the admin flags laid over its catalog.
@@ -65,17 +103,42 @@ class Service {
     std::shared_ptr<const ServingModel> model;
     std::shared_ptr<const std::vector<uint8_t>> flags;  // filtering bits per catalog video
   };
+  enum class Role { kNone, kUser, kAdmin };
+  // The model-loading state, guarded by mutex_.
+  struct LoadState {
+    std::vector<std::string> pointer;  // the production stack as last read
+    std::set<std::string> failed;      // versions that failed since the pointer last changed
+    std::string last_error;            // of the last failed load, registry paths redacted
+    std::string loading;               // version being loaded now, or empty
+    std::chrono::steady_clock::time_point loading_since;
+  };
+  // Path parameters of the matched route ({user_id}, {video_id}).
+  struct PathParams {
+    std::string_view id;
+  };
+  using Handler = void (Service::*)(const HttpRequest&, const PathParams&, HttpResponse&);
 
   Service(ServeConfig config, std::function<int64_t()> clock);
   Snapshot Current() const;
   // Rebuilds the flag array of `model` from flags_by_id_ (mutex_ held by the caller).
   std::shared_ptr<const std::vector<uint8_t>> BuildFlags(const ServingModel& model) const;
+  // Loads `version` and swaps it in; records a failure in load_.
+  Status LoadAndSwap(const std::string& version);
+  // `message` with the registry root replaced by "<registry>".
+  std::string Redact(std::string_view message) const;
+  Role Identify(const HttpRequest& request, std::string_view& key) const;
+  void Error(const HttpRequest& request, HttpResponse& response, const Status& status);
 
-  void Recommend(const HttpRequest& request, std::string_view user_text, HttpResponse& response);
-  void History(std::string_view user_text, HttpResponse& response);
-  void PostEvents(const HttpRequest& request, HttpResponse& response);
-  void AdminVideo(const HttpRequest& request, std::string_view video_text, HttpResponse& response);
-  bool Authorized(const HttpRequest& request, bool admin) const;
+  void Healthz(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void Readyz(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void Metrics(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void Recommend(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void History(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void PostEvents(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void AdminVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void AdminReload(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void AdminModel(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  static const Handler kHandlers[];
 
   ServeConfig config_;
   std::function<int64_t()> clock_;
@@ -84,16 +147,22 @@ class Service {
   std::unique_ptr<events::EventIngestor> ingestor_;  // appends durably, then invalidates the cache
   MetricsRegistry metrics_;
   ResponseCache cache_;
+  RateLimiter key_limiter_;
+  RateLimiter ip_limiter_;
 
-  mutable std::mutex mutex_;  // guards snapshot_ and flags_by_id_
+  mutable std::mutex mutex_;  // guards snapshot_, flags_by_id_ and load_
   Snapshot snapshot_;
   std::unordered_map<uint64_t, features::VideoFlags> flags_by_id_;
+  LoadState load_;
   std::mutex reload_mutex_;  // one reload at a time
+  std::mutex admin_mutex_;   // admin flag updates: read-modify-write-publish as one step
 
   std::thread poller_;
   std::mutex poll_mutex_;
   std::condition_variable poll_cv_;
-  bool stop_polling_ = false;
+  bool stop_polling_ = false;      // guarded by poll_mutex_
+  bool reload_requested_ = false;  // guarded by poll_mutex_
+  std::chrono::steady_clock::time_point last_prune_{};
 
   // Metrics on the hot path, registered once (registration takes the registry's lock; updates are
   // atomics).
@@ -101,13 +170,16 @@ class Service {
     Histogram* latency = nullptr;
     std::array<std::atomic<Counter*>, 600> by_code{};  // by HTTP status, registered on first use
   };
-  RouteMetrics route_metrics_[kNumRoutes];
+  std::vector<RouteMetrics> route_metrics_;               // per route, then one for "other"
   std::vector<std::array<Counter*, 2>> recommendations_;  // per variant: personalised, cold start
   Histogram* stage_latency_[5] = {};                      // user_state, retrieve, filter, rank, order
   Counter* filter_removed_[filtering::kNumFilters] = {};
   Counter* events_accepted_ = nullptr;
+  Counter* events_duplicate_ = nullptr;
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;
+  Counter* rate_limited_[2] = {};  // by key, by address
+  Gauge* model_fallback_ = nullptr;
 };
 
 }  // namespace vrec::serving
