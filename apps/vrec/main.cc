@@ -1,16 +1,60 @@
 // vrec: video recommendation engine. Flag parsing and wiring only; the work lives in src/vrec.
+//
+// Two executables are built from this file. `vrec-train` has every command. `vrec` leaves out the
+// commands that train models (pipeline, eval), whose LibTorch closure (~290 shared libraries)
+// costs ~0.5-1 s at every process start: `vrec serve` then starts in milliseconds, and `vrec
+// pipeline ...` / `vrec eval ...` replace the process with vrec-train (found beside vrec) with the
+// same arguments.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "apps/vrec/commands.h"
 
+namespace {
+
+#if VREC_CLI_LEAN
+// Runs vrec-train with this process's arguments. Returns only on failure.
+int ExecTrainingBinary(char** argv) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string train =
+      ((ec ? std::filesystem::path(argv[0]) : self).parent_path() / "vrec-train").string();
+  argv[0] = const_cast<char*>(train.c_str());
+  ::execv(train.c_str(), argv);
+  std::fprintf(stderr, "error: cannot run %s (the training commands live there): %s\n", train.c_str(),
+               std::strerror(errno));
+  return 1;
+}
+#endif
+
+}  // namespace
+
 int main(int argc, char** argv) {
+#if VREC_CLI_LEAN
+  if (argc >= 2 && (std::strcmp(argv[1], "pipeline") == 0 || std::strcmp(argv[1], "eval") == 0)) {
+    return ExecTrainingBinary(argv);
+  }
+#endif
   CLI::App app{"vrec: a self-hosted video recommendation engine"};
   app.require_subcommand(1);
   std::function<vrec::Status()> run;
   vrec::app::AddDataCommands(app, run);
+#if VREC_CLI_LEAN
+  // Listed for --help; main() hands them to vrec-train before parsing.
+  app.add_subcommand("eval", "evaluate a model with the benchmark protocol (runs vrec-train)")
+      ->allow_extras();
+  app.add_subcommand("pipeline", "the training pipeline (runs vrec-train)")->allow_extras();
+#else
   vrec::app::AddEvalCommand(app, run);
-  vrec::app::AddModelsCommand(app, run);
   vrec::app::AddPipelineCommand(app, run);
+#endif
+  vrec::app::AddModelsCommand(app, run);
   vrec::app::AddServeCommand(app, run);
   vrec::app::AddConfigCommand(app, run);
   try {

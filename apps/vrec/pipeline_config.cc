@@ -1,0 +1,49 @@
+// The pipeline's config keys, apart from the pipeline command: `vrec config` and `vrec serve`
+// check the whole shared config file without linking the training code (LibTorch).
+#include "apps/vrec/commands.h"
+#include "vrec/config/binder.h"
+#include "vrec/offline/pipeline.h"
+
+namespace vrec::app {
+
+void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
+  b.Enum("pipeline.split", &o.split,
+         {{"temporal", std::string("temporal")}, {"stratified", std::string("stratified")}},
+         {.help = "Held-out split: each user's last test_per_user events, or Recommenders' stratified split "
+                  "(MovieLens default)."});
+  b.Int("pipeline.test_per_user", &o.test_per_user,
+        {.min = 1, .max = 1000, .help = "Temporal split: events per user held out."});
+  b.Double("pipeline.train_ratio", &o.train_ratio,
+           {.min = 0.05, .max = 0.95, .help = "Stratified split: train share."});
+  b.Int("training.label_folds", &o.model.label_folds,
+        {.min = 1, .max = 3, .help = "Ranker label slices, each with its own retrieval fit."});
+  b.Int("training.candidates", &o.model.candidates,
+        {.min = 10, .max = 1000, .help = "Retrieval depth the ranker learns on."});
+  b.Int("training.two_tower_max_epochs", &o.model.two_tower.max_epochs,
+        {.min = 1, .max = 1000, .help = "Two-tower epochs (upper bound; early stopping)."});
+  b.Double("training.ease_lambda", &o.model.ease.lambda,
+           {.min = 1e-3, .max = 1e7, .help = "EASE's L2 penalty (item-item regression ranking feature)."});
+  b.Int("training.ease_videos", &o.model.ease.max_videos,
+        {.min = 1,
+         .max = 20000,
+         .help = "Most popular videos EASE models: memory 4*N^2 bytes at serving, fit time ~N^3."});
+  b.Int("training.ranker_rounds", &o.model.ranker.num_rounds,
+        {.min = 1, .max = 10000, .help = "Ranker boosting rounds (upper bound; early stopping)."});
+  offline::Gates& g = o.gates;
+  b.Double("gates.min_retrieval_recall_at_100", &g.min_retrieval_recall_at_100,
+           {.min = 0, .max = 1, .help = "Two-tower Recall@100 on the held-out split."});
+  b.Double("gates.min_retrieval_ndcg_at_10", &g.min_retrieval_ndcg_at_10,
+           {.min = 0, .max = 1, .help = "Two-tower nDCG@10 on the held-out split."});
+  b.Double("gates.min_ranker_auc", &g.min_ranker_auc,
+           {.min = 0,
+            .max = 1,
+            .help = "Ranker AUC over its candidates on the held-out split (vs retrieval order)."});
+  b.Double("gates.min_ranker_ndcg", &g.min_ranker_ndcg,
+           {.min = 0,
+            .max = 1,
+            .help = "nDCG@10 of the two-stage ranking (retrieval + ranker) on the held-out split."});
+  b.Double("gates.max_regression", &g.max_regression,
+           {.min = 0, .max = 1, .help = "Largest drop below production allowed on any gated figure."});
+}
+
+}  // namespace vrec::app
