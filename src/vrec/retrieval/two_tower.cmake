@@ -5,12 +5,9 @@
 add_library(vrec_two_tower_model two_tower_model.cc two_tower_features.cc)
 target_link_libraries(vrec_two_tower_model PUBLIC vrec_data PRIVATE vrec_registry vrec_warnings)
 
-vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc LIBS vrec_two_tower_model vrec_registry)
-if(TARGET vrec_two_tower_model_test)
-  # The committed model written by an older build (tests/testdata/two_tower_v1).
-  target_compile_definitions(vrec_two_tower_model_test PRIVATE
-                             VREC_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/tests/testdata")
-endif()
+# VREC_TESTDATA_DIR: the committed model written by an older build (tests/testdata/two_tower_v1).
+vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc LIBS vrec_two_tower_model vrec_registry
+          DEFINITIONS VREC_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/tests/testdata")
 
 # vrec_two_tower: the trainer, the only target that compiles against LibTorch. Linked PRIVATE so
 # that Torch's headers, flags and compile times stay inside vrec_two_tower.
