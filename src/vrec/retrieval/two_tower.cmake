@@ -5,6 +5,11 @@
 add_library(vrec_two_tower_model two_tower_model.cc two_tower_features.cc)
 target_link_libraries(vrec_two_tower_model PUBLIC vrec_data PRIVATE vrec_registry vrec_warnings)
 
+# Test-only: a TwoTowerModel with random weights of production shapes, for the retriever's tests
+# and retrieval_bench. Never linked by production targets; built only when something links it.
+add_library(vrec_two_tower_model_testing STATIC EXCLUDE_FROM_ALL two_tower_model_testing.cc)
+target_link_libraries(vrec_two_tower_model_testing PUBLIC vrec_two_tower_model PRIVATE vrec_warnings)
+
 # VREC_TESTDATA_DIR: the committed model written by an older build (tests/testdata/two_tower_v1).
 vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc LIBS vrec_two_tower_model vrec_registry
           DEFINITIONS VREC_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/tests/testdata")
