@@ -6,6 +6,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "vrec/common/check.h"
+
 namespace vrec::retrieval {
 
 double SarScorer::Csr::Get(uint32_t row, uint32_t c) const {
@@ -140,6 +142,7 @@ void SarScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
 
 void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinity,
                             std::span<const uint32_t> videos, std::span<double> out) const {
+  VREC_CHECK(out.size() == videos.size(), out.size(), " outputs for ", videos.size(), " videos");
   std::fill(out.begin(), out.end(), 0.0);
   // Candidates in ascending video order, so each history row is intersected with them in one
   // forward pass: short rows are walked (sequential reads, a candidate's position looked up in
