@@ -14,17 +14,24 @@ target_link_libraries(vrec_two_tower_model_testing PUBLIC vrec_two_tower_model P
 vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc LIBS vrec_two_tower_model vrec_registry
           DEFINITIONS VREC_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/tests/testdata")
 
-# vrec_two_tower: the trainer, the only target that compiles against LibTorch. Linked PRIVATE so
-# that Torch's headers, flags and compile times stay inside vrec_two_tower.
+# vrec_two_tower: the trainer, the only production target that compiles against LibTorch. Linked
+# PRIVATE so that Torch's headers, flags and compile times stay inside vrec_two_tower.
 find_package(Torch REQUIRED)
 
 add_library(vrec_two_tower two_tower.cc)
 target_link_libraries(vrec_two_tower PUBLIC vrec_retrieval vrec_two_tower_model
                       PRIVATE torch vrec_warnings Threads::Threads)
+
+# Test-only: the Torch towers run with a trained model's weights (two_tower_testing.h), so tests can
+# compare them with the plain C++ forward pass. Never linked by production targets.
+add_library(vrec_two_tower_testing STATIC EXCLUDE_FROM_ALL two_tower_testing.cc)
+target_link_libraries(vrec_two_tower_testing PUBLIC vrec_two_tower PRIVATE torch vrec_warnings)
+
 # Torch's headers are not ours: include them as system headers so -Wshadow and friends stay quiet.
 get_target_property(VREC_TORCH_INCLUDES torch INTERFACE_INCLUDE_DIRECTORIES)
 if(VREC_TORCH_INCLUDES)
   target_include_directories(vrec_two_tower SYSTEM PRIVATE ${VREC_TORCH_INCLUDES})
+  target_include_directories(vrec_two_tower_testing SYSTEM PRIVATE ${VREC_TORCH_INCLUDES})
 endif()
 
-vrec_test(vrec_two_tower_test SOURCES two_tower_test.cc LIBS vrec_two_tower vrec_registry)
+vrec_test(vrec_two_tower_test SOURCES two_tower_test.cc LIBS vrec_two_tower vrec_two_tower_testing vrec_registry)
