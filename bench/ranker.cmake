@@ -1,6 +1,4 @@
 # ranker_bench: XGBoost's predictor vs the compiled tree evaluator, 200 candidates per call on one
 # thread, 300 trees (prints metric=value).
-if(TARGET vrec_ranker)
-  add_executable(ranker_bench ranker_bench.cc)
-  target_link_libraries(ranker_bench PRIVATE vrec_ranker vrec_warnings)
-endif()
+add_executable(ranker_bench ranker_bench.cc)
+target_link_libraries(ranker_bench PRIVATE vrec_ranker vrec_warnings)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end checks of bench/loadgen against its own stub server (loadgen --serve), whose single
-# thread blocks 10 ms per request, so its capacity (~100 requests/s) is known.
+# End-to-end checks of the load generator (bench/loadgen.cc) against its own stub server
+# (loadgen --serve), whose single thread blocks 10 ms per request, so its capacity (~100
+# requests/s) is known.
 # Usage: loadgen_test.sh PATH/TO/loadgen
 set -u
 lg=$1

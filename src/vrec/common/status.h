@@ -1,14 +1,16 @@
 // Status values that cross module boundaries: expected failures (bad input, missing file,
-// mismatched schema) are return values that must be used; invariant violations are assertions.
+// mismatched schema) are return values that must be used; invariant violations are checks
+// (check.h: VREC_CHECK in every build, assert in debug and sanitizer builds).
 // A small Status/StatusOr in the shape of abseil's (Debian's abseil is built without
 // std::string_view, which makes it awkward to use from C++20 code).
 #pragma once
 
-#include <cassert>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
+
+#include "vrec/common/check.h"
 
 namespace vrec {
 
@@ -60,14 +62,15 @@ inline Status UnavailableError(std::string m) { return {StatusCode::kUnavailable
 inline Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
-// A value or the error that prevented it. Accessing the value of an error is a bug (asserted).
+// A value or the error that prevented it. Accessing the value of an error, and making one from an
+// OK status, are bugs: VREC_CHECK aborts with the error in every build.
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(const Status& status) : v_(status) { assert(!status.ok()); }  // NOLINT: implicit like abseil
-  StatusOr(Status&& status) : v_(std::move(status)) { assert(!std::get<Status>(v_).ok()); }  // NOLINT
-  StatusOr(const T& value) : v_(value) {}                                                    // NOLINT
-  StatusOr(T&& value) : v_(std::move(value)) {}                                              // NOLINT
+  StatusOr(const Status& status) : v_(status) { CheckNotOk(); }        // NOLINT: implicit like abseil
+  StatusOr(Status&& status) : v_(std::move(status)) { CheckNotOk(); }  // NOLINT
+  StatusOr(const T& value) : v_(value) {}                              // NOLINT
+  StatusOr(T&& value) : v_(std::move(value)) {}                        // NOLINT
   template <typename U>
   requires(std::is_convertible_v<U&&, T> && !std::is_same_v<std::decay_t<U>, T> &&
            !std::is_same_v<std::decay_t<U>, Status>) StatusOr(U&& value)
@@ -86,13 +89,14 @@ class [[nodiscard]] StatusOr {
   const T* operator->() const { return &Get(); }
 
  private:
+  void CheckNotOk() const { VREC_CHECK(!std::get<Status>(v_).ok(), "StatusOr made from an OK status"); }
   T& Get() {
-    assert(ok());
-    return std::get<T>(v_);
+    VREC_CHECK(ok(), "value() of ", std::get<Status>(v_).ToString());
+    return *std::get_if<T>(&v_);
   }
   const T& Get() const {
-    assert(ok());
-    return std::get<T>(v_);
+    VREC_CHECK(ok(), "value() of ", std::get<Status>(v_).ToString());
+    return *std::get_if<T>(&v_);
   }
   std::variant<Status, T> v_;
 };

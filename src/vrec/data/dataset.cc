@@ -1,8 +1,8 @@
 #include "vrec/data/dataset.h"
 
 #include <algorithm>
-#include <cassert>
 
+#include "vrec/common/check.h"
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 
@@ -124,9 +124,11 @@ uint32_t Dataset::InternVideo(VideoId id) {
 }
 
 uint16_t Dataset::InternCategory(std::string_view name) {
-  assert(!name.empty());
+  VREC_CHECK(!name.empty());
   auto [it, inserted] =
       category_index_.try_emplace(std::string(name), static_cast<uint16_t>(categories.size()));
+  // Index 65536 would wrap to 0 and merge the new category with the first.
+  VREC_CHECK(!inserted || categories.size() < kMaxCategories, "category '", name, "' beyond ", kMaxCategories);
   if (inserted) categories.emplace_back(name);
   return it->second;
 }

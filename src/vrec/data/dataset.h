@@ -21,6 +21,8 @@ namespace vrec::data {
 
 inline constexpr int64_t kUnknownTime = std::numeric_limits<int64_t>::min();
 inline constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
+// Distinct categories a dataset can hold: indices are uint16_t.
+inline constexpr size_t kMaxCategories = size_t{1} << 16;
 inline bool IsMissing(float v) { return std::isnan(v); }
 
 enum class Gender : uint8_t { kUnknown, kFemale, kMale, kOther };
@@ -91,7 +93,8 @@ class Dataset {
   // may mention users absent from the users file).
   uint32_t InternUser(UserId id);
   uint32_t InternVideo(VideoId id);
-  // Index of a category name, added when new. Empty names are not allowed (asserted).
+  // Index of a category name, added when new. The name must not be empty, and a new one needs
+  // categories.size() < kMaxCategories (both checked: importers reject such data first).
   uint16_t InternCategory(std::string_view name);
 
   std::optional<uint32_t> FindUser(UserId id) const;

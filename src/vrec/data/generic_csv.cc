@@ -173,7 +173,13 @@ Status LoadVideos(const std::string& path, Dataset& ds) {
         VREC_RETURN_IF_ERROR(r.Id(h.Pos("video_id"), "video_id", v.id.value));
         std::string text;
         VREC_RETURN_IF_ERROR(r.Text(h.Pos("categories"), "categories", text));
-        for (const std::string& c : SplitList(text)) v.categories.push_back(ds.InternCategory(c));
+        for (const std::string& c : SplitList(text)) {
+          // Category indices are 16-bit: one more would wrap onto an existing category.
+          if (!ds.FindCategory(c) && ds.categories.size() >= kMaxCategories) {
+            return r.Error("categories", StrCat("more than ", kMaxCategories, " distinct categories"));
+          }
+          v.categories.push_back(ds.InternCategory(c));
+        }
         VREC_RETURN_IF_ERROR(r.Text(h.Pos("language"), "language", v.language));
         VREC_RETURN_IF_ERROR(r.Float(h.Pos("duration_s"), "duration_s", v.duration_s));
         if (!IsMissing(v.duration_s) && v.duration_s < 0)

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <string>
 
+#include "vrec/common/strings.h"
 #include "vrec/data/test_util.h"
 
 namespace vrec::data {
@@ -125,6 +127,27 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"videos.csv", "video_id\n2\n2\n", "videos.csv:3: column 'video_id': duplicate"},
                       BadCase{"users.csv", "user_id,age\n1,200\n", "users.csv:2: column 'age'"},
                       BadCase{"users.csv", "", "users.csv: empty file"}));
+
+TEST(GenericCsv, RejectsMoreCategoriesThanTheIndexHolds) {
+  // One video per category, the last one category too many (indices are 16-bit).
+  const auto write = [](const TempDir& dir, size_t categories) {
+    std::string videos = "video_id,categories\n";
+    for (size_t c = 0; c < categories; ++c) videos += StrCat(c + 1, ",cat", c, "\n");
+    dir.Write("videos.csv", videos);
+    dir.Write("interactions.csv", "user_id,video_id,timestamp\n1,1,0\n");
+  };
+  TempDir full, over;
+  write(full, kMaxCategories);
+  auto ds = LoadGenericCsv(full.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  EXPECT_EQ(ds->categories.size(), kMaxCategories);
+  EXPECT_EQ(ds->categories[ds->videos.back().categories[0]], StrCat("cat", kMaxCategories - 1));
+  write(over, kMaxCategories + 1);
+  auto bad = LoadGenericCsv(over.path().string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("more than 65536 distinct categories"), std::string::npos)
+      << bad.status().message();
+}
 
 TEST(GenericCsv, MissingInteractionsFileIsNotFound) {
   TempDir dir;

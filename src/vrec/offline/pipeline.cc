@@ -45,34 +45,6 @@ std::map<std::string, double> Figures(const eval::EvalReport& r, std::string_vie
           {p + "coverage@10", r.coverage}};
 }
 
-std::vector<GateVerdict> CheckGates(const Gates& g, const std::map<std::string, double>& metrics,
-                                    const std::map<std::string, double>* production) {
-  struct Rule {
-    const char* metric;
-    double threshold;
-  };
-  const Rule rules[] = {{"retrieval_recall@100", g.min_retrieval_recall_at_100},
-                        {"retrieval_ndcg@10", g.min_retrieval_ndcg_at_10},
-                        {"ranker_heldout_auc", g.min_ranker_auc},
-                        {"two_stage_ndcg@10", g.min_ranker_ndcg}};
-  std::vector<GateVerdict> out;
-  for (const Rule& r : rules) {
-    const double v = metrics.at(r.metric);
-    out.push_back({StrCat(r.metric, " >= ", r.threshold), v, r.threshold, v >= r.threshold});
-  }
-  if (production != nullptr) {
-    for (const Rule& r : rules) {
-      auto it = production->find(r.metric);
-      if (it == production->end()) continue;
-      const double floor = it->second - g.max_regression;
-      const double v = metrics.at(r.metric);
-      out.push_back(
-          {StrCat(r.metric, " >= production ", it->second, " - ", g.max_regression), v, floor, v >= floor});
-    }
-  }
-  return out;
-}
-
 Status WriteRecord(const PipelineRecord& r, const std::string& options_text, const std::string& source,
                    const std::string& path) {
   nlohmann::json j;
@@ -229,9 +201,8 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
     }
   }
   rec.gates = CheckGates(o.gates, rec.metrics, production_manifest ? &production_manifest->metrics : nullptr);
-  rec.gates_passed = true;
+  rec.gates_passed = AllGatesPassed(rec.gates);
   for (const GateVerdict& g : rec.gates) {
-    rec.gates_passed = rec.gates_passed && g.passed;
     say(StrCat("gate ", g.passed ? "PASS " : "FAIL ", g.name, ": ", g.value));
   }
 

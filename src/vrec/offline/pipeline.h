@@ -4,7 +4,7 @@
 //     -> train retrieval and ranker (TwoStageScorer: the ranker's labels come from a slice the
 //        towers did not train on; the final retrieval refit runs beside the ranker's training)
 //     -> evaluate on the held-out split (the same harness as `vrec eval`)
-//     -> gates: every threshold, and "not worse than production by more than a margin"
+//     -> gates (gates.h): every threshold, and "not worse than production by more than a margin"
 //     -> deploy: a new immutable registry version, promoted to production only when all gates pass
 //
 // Every run writes a record (inputs hash, options, per-step seconds, metrics, gate verdicts,
@@ -19,25 +19,10 @@
 
 #include "vrec/common/status.h"
 #include "vrec/data/dataset.h"
+#include "vrec/offline/gates.h"
 #include "vrec/offline/two_stage.h"
 
 namespace vrec::offline {
-
-// Deployment thresholds. Defaults are the spec's evaluation thresholds. Retrieval figures are the
-// two-tower model alone on the held-out split. Both ranker gates are measured on the held-out
-// split too, i.e. on data no part of the model saw: its AUC over each user's retrieval candidates
-// (hard negatives; TwoStageScorer::EvaluateHeldOut), and its NDCG as the nDCG@10 of the whole
-// two-stage ranking, i.e. what the ranker serves. (The ranker's figures on its validation groups,
-// labelled by a slice of each user's positives only, are recorded as ranker_valid_auc/ndcg but not
-// gated: they count the user's other unseen positives as negatives, by design.)
-struct Gates {
-  double min_retrieval_recall_at_100 = 0.1;
-  double min_retrieval_ndcg_at_10 = 0.3;
-  double min_ranker_auc = 0.6;
-  double min_ranker_ndcg = 0.3;
-  // A candidate may not fall below production on any gated figure by more than this (absolute).
-  double max_regression = 0.02;
-};
 
 struct PipelineOptions {
   std::string registry;            // registry root (created when missing)
@@ -47,19 +32,12 @@ struct PipelineOptions {
   double train_ratio = 0.75;       // stratified split
   uint32_t split_seed = 42;        // stratified split
   TwoStageOptions model;           // retrieval + ranker training
-  Gates gates;
-  bool promote = true;  // false: register the version but leave production alone
+  Gates gates;                     // gates.h
+  bool promote = true;             // false: register the version but leave production alone
   // Run on the new version before it is promoted (registry::ModelRegistry::VersionValidator); the
   // CLI passes serving's own loader, so production never points at a version servers refuse.
   std::function<Status(const std::string& version, const std::string& path)> validate_for_serving;
   int eval_threads = 2;
-};
-
-struct GateVerdict {
-  std::string name;  // e.g. "retrieval_recall@100 >= 0.1"
-  double value = 0;
-  double threshold = 0;
-  bool passed = false;
 };
 
 struct PipelineRecord {

@@ -1,10 +1,10 @@
 #include "vrec/ordering/experiment.h"
 
-#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <set>
 
+#include "vrec/common/check.h"
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 
@@ -58,7 +58,8 @@ double ExperimentBucket(const ExperimentOptions& experiment, UserId user) {
 }
 
 const Variant& AssignVariant(const ExperimentOptions& experiment, UserId user) {
-  assert(!experiment.variants.empty() && "AssignVariant needs a validated experiment");
+  // With no variant, variants.back() below would hand out a reference to nothing.
+  VREC_CHECK(!experiment.variants.empty(), "AssignVariant needs a validated experiment");
   double total = 0;
   for (const Variant& v : experiment.variants) total += v.weight;
   const double point = ExperimentBucket(experiment, user) * total;

@@ -45,7 +45,7 @@ double ExperimentBucket(const ExperimentOptions& experiment, UserId user);
 
 // The variant the user is in: the first whose cumulative weight share exceeds the user's bucket.
 // Deterministic and stable per user. The experiment must have passed Validate (at least one
-// variant is asserted). The reference is into `experiment`.
+// variant is checked: none aborts). The reference is into `experiment`.
 const Variant& AssignVariant(const ExperimentOptions& experiment, UserId user);
 
 // Sets one ordering parameter from its text value. Keys: "ordering.max_per_category",

@@ -1,10 +1,10 @@
 #include "vrec/ranking/features.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <functional>
 
+#include "vrec/common/check.h"
 #include "vrec/common/strings.h"
 
 namespace vrec::ranking {
@@ -172,6 +172,9 @@ void FeatureAggregates::Observe(const data::Interaction& x) {
 void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
                                  std::span<const uint32_t> videos, std::span<const CandidateSignals> signals,
                                  std::vector<float>& out) const {
+  // Wrong sizes here would read past the signals and write past ease_rank below.
+  VREC_CHECK(signals.empty() || signals.size() == videos.size(), signals.size(), " signals for ",
+             videos.size(), " videos");
   const data::User* du = user < ds_.users.size() ? &ds_.users[user] : nullptr;
   const UserAgg none_user;
   const UserAgg& u = du != nullptr ? users_[user] : none_user;
@@ -182,7 +185,10 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
   const double per_million = total_positives_ > 0 ? 1e6 / static_cast<double>(total_positives_) : 0.0;
   const float user_log_positives = Log1p(u.positives * per_million);
   int32_t most_positives = 0;
-  for (uint32_t vi : videos) most_positives = std::max(most_positives, videos_[vi].positives);
+  for (uint32_t vi : videos) {
+    VREC_CHECK(vi < videos_.size(), "video ", vi, " of ", videos_.size());
+    most_positives = std::max(most_positives, videos_[vi].positives);
+  }
   // The user's history, read once per request.
   std::vector<std::pair<int64_t, uint32_t>> recent = u.recent;
   const size_t n_newest = std::min(recent.size(), kRecentPositives);
@@ -246,6 +252,7 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
       best_similarity = s.similarity_score;
     }
   }
+  const size_t width = RankingFeatureNames().size();
   for (size_t i = 0; i < videos.size(); ++i) {
     const uint32_t vi = videos[i];
     const data::Video& dv = ds_.videos[vi];
@@ -281,7 +288,7 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
       if (ShareCategory(dv, ds_.videos[recent[r].second])) ++recent_same_category;
     }
     const float upload_days = dv.upload_time == data::kUnknownTime ? kNaN : Days(dv.upload_time);
-    [[maybe_unused]] const size_t start = out.size();
+    const size_t start = out.size();
     out.insert(
         out.end(),
         {
@@ -337,7 +344,8 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
             s.ease_score,
             ease_rank[i],
         });
-    assert(out.size() - start == RankingFeatureNames().size());
+    // A row of another width would shift every later candidate's features under the ranker.
+    VREC_CHECK(out.size() - start == width, out.size() - start, " features, the schema has ", width);
   }
 }
 

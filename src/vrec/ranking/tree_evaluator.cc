@@ -1,7 +1,6 @@
 #include "vrec/ranking/tree_evaluator.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <cstdlib>
 #include <exception>
@@ -10,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "vrec/common/check.h"
 #include "vrec/common/strings.h"
 
 namespace vrec::ranking {
@@ -124,23 +124,28 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXGBoostJson(std::string_view text, size
   for (size_t t = 0; t < trees->size(); ++t) {
     VREC_ASSIGN_OR_RETURN(RawTree raw, ParseTree((*trees)[t], t, num_features));
     const size_t n = raw.left.size();
-    // Breadth-first layout, children of a split written side by side. A node reached twice
-    // (a cycle or shared child) would make `order` outgrow the tree: rejected.
+    // Breadth-first layout, children of a split written side by side. A node reached twice (a
+    // cycle, a shared child, or a split whose two children are the same node) is rejected: its
+    // position would be overwritten and a parent's children would no longer sit side by side.
     const uint32_t base = static_cast<uint32_t>(out.nodes_.size());
     order.assign(1, 0);
     depth.assign(1, 0);
     std::vector<uint32_t> pos(n, 0);
+    std::vector<bool> reached(n, false);
+    reached[0] = true;
     uint32_t max_depth = 0;
     for (size_t i = 0; i < order.size(); ++i) {
       const uint32_t id = order[i];
       pos[id] = static_cast<uint32_t>(i);
       max_depth = std::max(max_depth, depth[i]);
       if (raw.left[id] == -1) continue;
-      if (order.size() + 2 > n || depth[i] + 1 > 255) {
+      const auto left = static_cast<size_t>(raw.left[id]), right = static_cast<size_t>(raw.right[id]);
+      if (reached[left] || reached[right] || left == right || depth[i] + 1 > 255) {
         return DataLossError(StrCat("xgboost model: tree ", t, " is not a tree"));
       }
-      order.push_back(static_cast<uint32_t>(raw.left[id]));
-      order.push_back(static_cast<uint32_t>(raw.right[id]));
+      reached[left] = reached[right] = true;
+      order.push_back(static_cast<uint32_t>(left));
+      order.push_back(static_cast<uint32_t>(right));
       depth.push_back(depth[i] + 1);
       depth.push_back(depth[i] + 1);
     }
@@ -157,7 +162,9 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXGBoostJson(std::string_view text, size
         node.feature = static_cast<uint32_t>(raw.feature[id]) | (raw.default_left[id] ? 0u : kMissingRight);
         // Breadth-first: the right child was appended right after the left one.
         node.left = base + pos[static_cast<size_t>(raw.left[id])];
-        assert(pos[static_cast<size_t>(raw.right[id])] == pos[static_cast<size_t>(raw.left[id])] + 1);
+        // Predict walks to left + 1 for "right": anything else would score with the wrong leaves.
+        VREC_CHECK(pos[static_cast<size_t>(raw.right[id])] == pos[static_cast<size_t>(raw.left[id])] + 1,
+                   "tree ", t, " node ", id);
         node.leaf_value = 0;
       }
       out.nodes_.push_back(node);

@@ -30,7 +30,8 @@ class TreeEnsemble {
   static StatusOr<TreeEnsemble> FromXGBoostJson(std::string_view json, size_t num_features);
 
   // Scores `rows` rows of `features` (rows x num_features, row-major, NaN = missing) into `out`
-  // (rows). Sizes are the caller's responsibility (asserted in debug builds).
+  // (rows). Sizes are the caller's responsibility: raw pointers, unchecked (XGBoostRanker::Score
+  // checks the spans it is given before calling this).
   void Predict(const float* features, size_t rows, float* out) const;
 
   size_t num_features() const { return num_features_; }

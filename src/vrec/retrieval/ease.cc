@@ -6,6 +6,7 @@
 #include <numeric>
 #include <utility>
 
+#include "vrec/common/check.h"
 #include "vrec/common/strings.h"
 
 // LAPACK (Fortran ABI; the trailing length is gfortran's hidden length of the `uplo` string).
@@ -107,6 +108,7 @@ void EaseScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
 
 void EaseScorer::ScoreVideos(std::span<const uint32_t> history, std::span<const uint32_t> videos,
                              std::span<double> out) const {
+  VREC_CHECK(out.size() == videos.size(), out.size(), " outputs for ", videos.size(), " videos");
   std::vector<int32_t> rows;
   rows.reserve(history.size());
   for (const uint32_t h : history) {

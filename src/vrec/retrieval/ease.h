@@ -39,7 +39,8 @@ class EaseScorer final : public ItemScorer {
   void ScoreAll(uint32_t user, std::span<double> scores) const override;
 
   // Serving: out[k] = sum over the distinct videos of `history` of B[h, videos[k]]; NaN when
-  // videos[k] has no weights. History videos without weights add nothing.
+  // videos[k] has no weights. History videos without weights add nothing. `out` has videos.size()
+  // values (checked).
   void ScoreVideos(std::span<const uint32_t> history, std::span<const uint32_t> videos,
                    std::span<double> out) const;
   // B[from, to]; 0 when either video has no weights.

@@ -6,10 +6,13 @@
 #include <thread>
 #include <unordered_map>
 
+#include "vrec/common/check.h"
+
 namespace vrec::retrieval {
 
 double SarScorer::Csr::Get(uint32_t row, uint32_t c) const {
-  if (row + 1 >= ptr.size()) return 0.0;
+  // In size_t: row + 1 in uint32_t wraps to 0 for the largest index.
+  if (static_cast<size_t>(row) + 1 >= ptr.size()) return 0.0;
   auto begin = col.begin() + static_cast<ptrdiff_t>(ptr[row]);
   auto end = col.begin() + static_cast<ptrdiff_t>(ptr[row + 1]);
   auto it = std::lower_bound(begin, end, c);
@@ -127,7 +130,7 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
 
 void SarScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
   std::fill(scores.begin(), scores.end(), 0.0);
-  if (user + 1 >= affinity_.ptr.size()) return;
+  if (static_cast<size_t>(user) + 1 >= affinity_.ptr.size()) return;
   for (uint64_t k = affinity_.ptr[user]; k < affinity_.ptr[user + 1]; ++k) {
     const uint32_t i = affinity_.col[k];
     const double a = affinity_.val[k];
@@ -139,6 +142,7 @@ void SarScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
 
 void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinity,
                             std::span<const uint32_t> videos, std::span<double> out) const {
+  VREC_CHECK(out.size() == videos.size(), out.size(), " outputs for ", videos.size(), " videos");
   std::fill(out.begin(), out.end(), 0.0);
   // Candidates in ascending video order, so each history row is intersected with them in one
   // forward pass: short rows are walked (sequential reads, a candidate's position looked up in
@@ -155,7 +159,7 @@ void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinit
   std::sort(order.begin(), order.end());
   const uint64_t walk_limit = 8 * order.size();
   for (auto [i, a] : affinity) {
-    if (i + 1 >= similarity_.ptr.size()) continue;
+    if (static_cast<size_t>(i) + 1 >= similarity_.ptr.size()) continue;
     const auto row_begin = similarity_.col.begin() + static_cast<ptrdiff_t>(similarity_.ptr[i]);
     const auto row_end = similarity_.col.begin() + static_cast<ptrdiff_t>(similarity_.ptr[i + 1]);
     if (static_cast<uint64_t>(row_end - row_begin) <= walk_limit) {

@@ -46,7 +46,7 @@ class SarScorer final : public ItemScorer {
   double Affinity(uint32_t user, uint32_t video) const;
   // Serving: scores `videos` (distinct) against an explicit affinity (e.g. a user's recent
   // history): out[k] = sum over (i, a) in affinity of a * similarity(i, videos[k]). `out` has
-  // videos.size() values. Cost per history row: min(row length, ~16 x |videos|) reads.
+  // videos.size() values (checked). Cost per history row: min(row length, ~16 x |videos|) reads.
   void ScoreVideos(std::span<const std::pair<uint32_t, double>> affinity, std::span<const uint32_t> videos,
                    std::span<double> out) const;
   // The half-life this model decays affinity with (<= 0: no decay).

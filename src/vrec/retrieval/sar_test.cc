@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <utility>
+#include <vector>
 
 #include "vrec/retrieval/popularity.h"
 #include "vrec/retrieval/scorer_testing.h"
@@ -109,6 +112,25 @@ TEST(Sar, ScoreVideosAgreesWithScoreAllOnLongRows) {
     sar.ScoreVideos(affinity, videos, some);
     for (size_t k = 0; k < videos.size(); ++k) EXPECT_NEAR(some[k], all[videos[k]], 1e-9) << videos[k];
   }
+}
+
+TEST(Sar, IndicesOutsideTheFitScoreZeroUpToTheLargest) {
+  data::Dataset ds = IdOnlyCatalog(2, 2);
+  std::vector<Interaction> train = {Rated(0, 0, 1, 0), Rated(0, 1, 1, 0), Rated(1, 0, 1, 0)};
+  SarScorer sar;
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  // The largest index once wrapped to 0 in "index + 1 >= rows" and was read as a row.
+  const uint32_t kLargest = std::numeric_limits<uint32_t>::max();
+  EXPECT_EQ(sar.Similarity(kLargest, 0), 0.0);
+  EXPECT_EQ(sar.Affinity(kLargest, 0), 0.0);
+  std::vector<double> scores(2, 1.0);
+  sar.ScoreAll(kLargest, scores);
+  EXPECT_EQ(scores, (std::vector<double>{0.0, 0.0}));
+  const std::pair<uint32_t, double> affinity[] = {{kLargest, 1.0}, {2, 1.0}};
+  const uint32_t videos[] = {0, 1};
+  std::vector<double> out(2, 1.0);
+  sar.ScoreVideos(affinity, videos, out);
+  EXPECT_EQ(out, (std::vector<double>{0.0, 0.0}));
 }
 
 TEST(Sar, IgnoresSkipsAndImpressions) {

@@ -3,253 +3,22 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <limits>
-#include <numeric>
 #include <random>
-#include <thread>
-#include <unordered_map>
 
-#include "vrec/common/parallel.h"
 #include "vrec/common/strings.h"
-#include "vrec/retrieval/two_tower_features.h"
+#include "vrec/retrieval/two_tower_torch.h"
 
 namespace vrec::retrieval {
-namespace {
 
-namespace F = torch::nn::functional;
-
-// ---------------------------------------------------------------------------------------------
-// Feature tensors. The features themselves come from two_tower_features.h, shared with
-// TwoTowerModel, so that training and serving compute the same inputs.
-
-namespace ttf = two_tower_features;
-
-// Compressed rows of (index, weight).
-struct Csr {
-  std::vector<int64_t> ptr{0};
-  std::vector<int64_t> idx;
-  std::vector<float> w;
-  void EndRow() { ptr.push_back(static_cast<int64_t>(idx.size())); }
-  int64_t RowSize(size_t r) const { return ptr[r + 1] - ptr[r]; }
-};
-
-struct VideoFeatures {
-  std::vector<int64_t> language, duration, year, popularity;
-  std::vector<bool> known;  // has training positives: its id embedding is trained
-  Csr categories;           // category index + 1
-  Csr text;                 // hashed title words, title trigrams and tags
-};
-
-struct UserFeatures {
-  std::vector<int64_t> age, gender, country, language;
-  std::vector<bool> known;
-};
-
-// Each user's positive videos (unique; weight = max PreferenceWeight) and the weight total.
-struct History {
-  Csr rows;
-  std::vector<float> total;
-};
-
-VideoFeatures BuildVideoFeatures(const data::Dataset& ds, const std::vector<int64_t>& counts,
-                                 int64_t text_buckets) {
-  VideoFeatures f;
-  const size_t n = ds.videos.size();
-  for (size_t v = 0; v < n; ++v) {
-    const data::Video& x = ds.videos[v];
-    f.language.push_back(ttf::VideoLanguageBucket(x.language));
-    f.duration.push_back(ttf::DurationBucket(x.duration_s));
-    f.year.push_back(ttf::YearBucket(x.upload_time));
-    f.popularity.push_back(ttf::PopularityBucket(counts[v]));
-    f.known.push_back(counts[v] > 0);
-    for (uint16_t c : x.categories) {
-      f.categories.idx.push_back(static_cast<int64_t>(c) + 1);
-      f.categories.w.push_back(1.0f);
-    }
-    f.categories.EndRow();
-    ttf::AppendTextBuckets(x.title, x.tags, text_buckets, f.text.idx);
-    f.text.w.resize(f.text.idx.size(), 1.0f);
-    f.text.EndRow();
-  }
-  return f;
-}
-
-UserFeatures BuildUserFeatures(const data::Dataset& ds, const History& history) {
-  UserFeatures f;
-  for (size_t u = 0; u < ds.users.size(); ++u) {
-    const data::User& x = ds.users[u];
-    f.age.push_back(ttf::AgeBucket(x.age));
-    f.gender.push_back(ttf::GenderBucket(x.gender));
-    f.country.push_back(ttf::CountryBucket(x.country));
-    f.language.push_back(ttf::UserLanguageBucket(x.language));
-    f.known.push_back(history.rows.RowSize(u) > 0);
-  }
-  return f;
-}
-
-History BuildHistory(size_t num_users, const std::vector<std::vector<std::pair<uint32_t, float>>>& per_user,
-                     bool weighted) {
-  History h;
-  for (size_t u = 0; u < num_users; ++u) {
-    float total = 0;
-    for (auto [v, w] : per_user[u]) {
-      const float weight = weighted ? w : 1.0f;
-      h.rows.idx.push_back(static_cast<int64_t>(v) + 1);
-      h.rows.w.push_back(weight);
-      total += weight;
-    }
-    h.rows.EndRow();
-    h.total.push_back(total);
-  }
-  return h;
-}
-
-torch::Tensor ToTensor(const std::vector<int64_t>& v) {
-  torch::Tensor t = torch::empty({static_cast<int64_t>(v.size())}, torch::kInt64);
-  if (!v.empty()) std::memcpy(t.data_ptr<int64_t>(), v.data(), v.size() * sizeof(int64_t));
-  return t;
-}
-torch::Tensor ToTensor(const std::vector<float>& v) {
-  torch::Tensor t = torch::empty({static_cast<int64_t>(v.size())}, torch::kFloat32);
-  if (!v.empty()) std::memcpy(t.data_ptr<float>(), v.data(), v.size() * sizeof(float));
-  return t;
-}
-
-// Concatenated bags of `rows` (indices, offsets, weights) for EmbeddingBag.
-struct Bags {
-  torch::Tensor idx, offsets, w;
-};
-Bags GatherBags(const Csr& csr, const std::vector<int64_t>& rows) {
-  std::vector<int64_t> idx, offsets;
-  std::vector<float> w;
-  offsets.reserve(rows.size());
-  for (int64_t r : rows) {
-    offsets.push_back(static_cast<int64_t>(idx.size()));
-    if (r < 0) continue;  // an empty bag
-    for (int64_t k = csr.ptr[r]; k < csr.ptr[r + 1]; ++k) {
-      idx.push_back(csr.idx[k]);
-      w.push_back(csr.w[k]);
-    }
-  }
-  return {ToTensor(idx), ToTensor(offsets), ToTensor(w)};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Model.
-
-struct VideoBatch {
-  torch::Tensor id, language, duration, year, popularity;
-  Bags categories, text;
-};
-
-struct UserBatch {
-  torch::Tensor id, age, gender, country, language;
-  Bags history;         // one bag per unique user of the batch
-  torch::Tensor slot;   // row -> its unique user's bag
-  torch::Tensor total;  // row -> history weight total
-  // Leave-one-out (training only): the row's positive video (id + 1) and its history weight.
-  torch::Tensor held_video, held_weight;
-};
-
-torch::nn::Sequential MakeMlp(int64_t in, const std::vector<int>& hidden, int64_t out) {
-  torch::nn::Sequential mlp;
-  for (int h : hidden) {
-    mlp->push_back(torch::nn::Linear(in, h));
-    mlp->push_back(torch::nn::ReLU());
-    in = h;
-  }
-  mlp->push_back(torch::nn::Linear(in, out));
-  return mlp;
-}
-
-struct TwoTowerNetImpl : torch::nn::Module {
-  TwoTowerNetImpl(const TwoTowerOptions& o, int64_t num_users, int64_t num_videos, int64_t num_categories)
-      : share_history(o.share_history_table) {
-    auto table = [&](const char* name, int64_t rows, int64_t dim) {
-      return register_parameter(name, torch::randn({rows, dim}) * 0.05);
-    };
-    user_id = table("user_id", num_users + 1, o.id_dim);
-    age = table("age", ttf::kAgeBuckets, o.feature_dim);
-    gender = table("gender", ttf::kGenderBuckets, o.feature_dim);
-    country = table("country", ttf::kLanguageBuckets, o.feature_dim);
-    user_language = table("user_language", ttf::kLanguageBuckets, o.feature_dim);
-    video_id = table("video_id", num_videos + 1, o.id_dim);
-    history = share_history ? video_id : table("history", num_videos + 1, o.id_dim);
-    categories = table("categories", num_categories + 1, o.feature_dim);
-    video_language = table("video_language", ttf::kLanguageBuckets, o.feature_dim);
-    duration = table("duration", ttf::kDurationBuckets, o.feature_dim);
-    year = table("year", ttf::kYearBuckets, o.feature_dim);
-    popularity = table("popularity", ttf::kPopularityBuckets, o.feature_dim);
-    text = table("text", o.text_buckets, o.text_dim);
-    const int64_t user_in = 2 * o.id_dim + 4 * o.feature_dim;
-    const int64_t video_in = o.id_dim + 5 * o.feature_dim + o.text_dim;
-    user_mlp = register_module("user_mlp", MakeMlp(user_in, o.hidden, o.output_dim));
-    video_mlp = register_module("video_mlp", MakeMlp(video_in, o.hidden, o.output_dim));
-  }
-
-  static torch::Tensor Bag(const torch::Tensor& weight, const Bags& b, bool weighted,
-                           torch::nn::EmbeddingBagMode mode) {
-    auto opts = F::EmbeddingBagFuncOptions().offsets(b.offsets).mode(mode);
-    if (weighted) opts = opts.per_sample_weights(b.w);
-    return F::embedding_bag(b.idx, weight, opts);
-  }
-
-  torch::Tensor VideoTower(const VideoBatch& b) {
-    torch::Tensor x = torch::cat(
-        {video_id.index_select(0, b.id), video_language.index_select(0, b.language),
-         duration.index_select(0, b.duration), year.index_select(0, b.year),
-         popularity.index_select(0, b.popularity), Bag(categories, b.categories, false, torch::kMean),
-         Bag(text, b.text, false, torch::kMean)},
-        1);
-    return F::normalize(video_mlp->forward(x), F::NormalizeFuncOptions().dim(1));
-  }
-
-  torch::Tensor UserTower(const UserBatch& b) {
-    torch::Tensor sum = Bag(history, b.history, true, torch::kSum).index_select(0, b.slot);
-    torch::Tensor total = b.total;
-    if (b.held_video.defined()) {
-      sum = sum - history.index_select(0, b.held_video) * b.held_weight.unsqueeze(1);
-      total = total - b.held_weight;
-    }
-    // A user whose only positive is held out (or who has none) has an all-zero pool.
-    torch::Tensor has = total > 1e-6;
-    torch::Tensor pooled =
-        torch::where(has.unsqueeze(1), sum / total.clamp_min(1e-6).unsqueeze(1), torch::zeros_like(sum));
-    torch::Tensor x = torch::cat(
-        {user_id.index_select(0, b.id), pooled, age.index_select(0, b.age), gender.index_select(0, b.gender),
-         country.index_select(0, b.country), user_language.index_select(0, b.language)},
-        1);
-    return F::normalize(user_mlp->forward(x), F::NormalizeFuncOptions().dim(1));
-  }
-
-  bool share_history;
-  torch::Tensor user_id, age, gender, country, user_language, history;
-  torch::Tensor video_id, categories, video_language, duration, year, popularity, text;
-  torch::nn::Sequential user_mlp{nullptr}, video_mlp{nullptr};
-};
-TORCH_MODULE(TwoTowerNet);
-
-// logits[r][c] = <u_r, v_c> / temperature - log_q[c]; the positive of row r is column r; columns
-// holding the same video as row r's positive (other than r itself) are masked out.
-torch::Tensor SoftmaxLoss(const torch::Tensor& u, const torch::Tensor& v, const torch::Tensor& log_q,
-                          float temperature, const torch::Tensor& row_ids, const torch::Tensor& col_ids) {
-  const int64_t batch = u.size(0);
-  torch::Tensor logits = torch::matmul(u, v.t()) / temperature - log_q.unsqueeze(0);
-  if (row_ids.defined() && col_ids.defined()) {
-    torch::Tensor same = row_ids.unsqueeze(1) == col_ids.unsqueeze(0);
-    torch::Tensor diag = torch::zeros_like(same);
-    diag.narrow(1, 0, batch).copy_(torch::eye(batch, torch::kBool));
-    logits = logits.masked_fill(same.logical_and(diag.logical_not()), -1e9);
-  }
-  return F::cross_entropy(logits, torch::arange(batch, torch::kInt64));
-}
-
-}  // namespace
+using two_tower_torch::CollectPositives;
+using two_tower_torch::SoftmaxLoss;
+using two_tower_torch::ToTensor;
+using two_tower_torch::Trainer;
+using two_tower_torch::TwoTowerNet;
 
 float InBatchSoftmaxLoss(const std::vector<float>& user, const std::vector<float>& item,
                          const std::vector<float>& log_q, int batch, int dim, float temperature,
@@ -270,345 +39,6 @@ float InBatchSoftmaxLoss(const std::vector<float>& user, const std::vector<float
     return std::numeric_limits<float>::quiet_NaN();
   }
 }
-
-namespace {
-
-// Unique positives per user in first-seen order (weight: the largest PreferenceWeight).
-std::vector<std::vector<std::pair<uint32_t, float>>> CollectPositives(
-    const data::Dataset& ds, std::span<const data::Interaction> train) {
-  const size_t nu = ds.users.size();
-  std::vector<std::vector<std::pair<uint32_t, float>>> positives(nu);
-  std::vector<std::unordered_map<uint32_t, size_t>> slot(nu);
-  for (const data::Interaction& x : train) {
-    const float w = data::PreferenceWeight(x);
-    if (!(w > 0) || x.user >= nu || x.video >= ds.videos.size()) continue;
-    auto [it, inserted] = slot[x.user].try_emplace(x.video, positives[x.user].size());
-    if (inserted) {
-      positives[x.user].emplace_back(x.video, w);
-    } else {
-      positives[x.user][it->second].second = std::max(positives[x.user][it->second].second, w);
-    }
-  }
-  return positives;
-}
-
-}  // namespace
-
-// Training state of one Fit.
-struct TwoTowerScorer::Impl {
-  const TwoTowerOptions& o;
-  const data::Dataset& ds;
-  std::mt19937_64 rng;
-  VideoFeatures videos;
-  UserFeatures users;
-  History history;
-  // Training pairs: user, video, history weight of the pair.
-  std::vector<uint32_t> ex_user, ex_video;
-  std::vector<float> ex_weight;
-  std::vector<float> log_q;         // per video: log(batch * q(v) + random_negatives / catalog)
-  std::vector<int64_t> candidates;  // videos with training positives (random negatives, validation)
-  // The per-user positives and per-video positive counts of the last Prepare (scoring history and
-  // popularity of the exported model).
-  std::vector<std::vector<std::pair<uint32_t, float>>> positives;
-  std::vector<int64_t> counts;
-
-  Impl(const TwoTowerOptions& opts, const data::Dataset& d) : o(opts), ds(d), rng(opts.seed) {}
-
-  // Builds features from per-user positives (the training part).
-  void Prepare(const std::vector<std::vector<std::pair<uint32_t, float>>>& per_user) {
-    const size_t nv = ds.videos.size();
-    counts.assign(nv, 0);
-    ex_user.clear();
-    ex_video.clear();
-    ex_weight.clear();
-    history = BuildHistory(ds.users.size(), per_user, o.weight_history_by_preference);
-    for (size_t u = 0; u < per_user.size(); ++u) {
-      for (size_t k = 0; k < per_user[u].size(); ++k) {
-        const uint32_t v = per_user[u][k].first;
-        ++counts[v];
-        ex_user.push_back(static_cast<uint32_t>(u));
-        ex_video.push_back(v);
-        ex_weight.push_back(history.rows.w[static_cast<size_t>(history.rows.ptr[u]) + k]);
-      }
-    }
-    videos = BuildVideoFeatures(ds, counts, o.text_buckets);
-    users = BuildUserFeatures(ds, history);
-    positives = per_user;
-    candidates.clear();
-    for (size_t v = 0; v < nv; ++v) {
-      if (counts[v] > 0) candidates.push_back(static_cast<int64_t>(v));
-    }
-    const double total = static_cast<double>(ex_user.size());
-    const double uniform =
-        candidates.empty() ? 0.0 : o.random_negatives / static_cast<double>(candidates.size());
-    log_q.assign(nv, 0.0f);
-    for (size_t v = 0; v < nv; ++v) {
-      const double q = o.batch_size * counts[v] / total + uniform;
-      log_q[v] = static_cast<float>(std::log(std::max(q, 1e-12)));
-    }
-  }
-
-  bool Drop() { return o.id_dropout > 0 && std::uniform_real_distribution<float>(0, 1)(rng) < o.id_dropout; }
-
-  VideoBatch MakeVideoBatch(const std::vector<int64_t>& vs, bool train) {
-    std::vector<int64_t> id, language, duration, year, popularity;
-    for (int64_t v : vs) {
-      const bool drop = train && Drop();
-      id.push_back(videos.known[v] && !drop ? v + 1 : 0);
-      language.push_back(videos.language[v]);
-      duration.push_back(videos.duration[v]);
-      year.push_back(videos.year[v]);
-      popularity.push_back(videos.popularity[v]);
-    }
-    return {ToTensor(id),
-            ToTensor(language),
-            ToTensor(duration),
-            ToTensor(year),
-            ToTensor(popularity),
-            GatherBags(videos.categories, vs),
-            GatherBags(videos.text, vs)};
-  }
-
-  // `held`: for training rows, the positive video of each row (left out of the history pool).
-  UserBatch MakeUserBatch(const std::vector<int64_t>& us, const std::vector<int64_t>* held_video,
-                          const std::vector<float>* held_weight, bool train) {
-    std::vector<int64_t> id, age, gender, country, language, slot, unique;
-    std::vector<float> total;
-    std::unordered_map<int64_t, int64_t> slot_of;
-    for (int64_t u : us) {
-      if (u < 0) {  // the unknown user: no id, demographics or history
-        id.push_back(0);
-        age.push_back(0);
-        gender.push_back(0);
-        country.push_back(0);
-        language.push_back(0);
-        auto [it, inserted] = slot_of.try_emplace(u, static_cast<int64_t>(unique.size()));
-        if (inserted) unique.push_back(u);
-        slot.push_back(it->second);
-        total.push_back(0.0f);
-        continue;
-      }
-      const bool drop = train && Drop();
-      id.push_back(users.known[u] && !drop ? u + 1 : 0);
-      age.push_back(users.age[u]);
-      gender.push_back(users.gender[u]);
-      country.push_back(users.country[u]);
-      language.push_back(users.language[u]);
-      auto [it, inserted] = slot_of.try_emplace(u, static_cast<int64_t>(unique.size()));
-      if (inserted) unique.push_back(u);
-      slot.push_back(it->second);
-      total.push_back(history.total[u]);
-    }
-    UserBatch b{ToTensor(id),
-                ToTensor(age),
-                ToTensor(gender),
-                ToTensor(country),
-                ToTensor(language),
-                GatherBags(history.rows, unique),
-                ToTensor(slot),
-                ToTensor(total),
-                {},
-                {}};
-    if (held_video != nullptr) {
-      b.held_video = ToTensor(*held_video);
-      b.held_weight = ToTensor(*held_weight);
-    }
-    return b;
-  }
-
-  // Video embeddings of all videos, num_videos x dim.
-  torch::Tensor AllVideos(TwoTowerNet& net) {
-    const int64_t nv = static_cast<int64_t>(ds.videos.size());
-    std::vector<torch::Tensor> parts;
-    for (int64_t start = 0; start < nv; start += 4096) {
-      std::vector<int64_t> vs(static_cast<size_t>(std::min<int64_t>(4096, nv - start)));
-      std::iota(vs.begin(), vs.end(), start);
-      parts.push_back(net->VideoTower(MakeVideoBatch(vs, false)));
-    }
-    return parts.empty() ? torch::zeros({0, o.output_dim}) : torch::cat(parts, 0);
-  }
-
-  // User embeddings of `us` from their whole (training) history.
-  torch::Tensor Users(TwoTowerNet& net, const std::vector<int64_t>& us) {
-    std::vector<torch::Tensor> parts;
-    for (size_t start = 0; start < us.size(); start += 1024) {
-      std::vector<int64_t> chunk(us.begin() + static_cast<ptrdiff_t>(start),
-                                 us.begin() + static_cast<ptrdiff_t>(std::min(us.size(), start + 1024)));
-      parts.push_back(net->UserTower(MakeUserBatch(chunk, nullptr, nullptr, false)));
-    }
-    return parts.empty() ? torch::zeros({0, o.output_dim}) : torch::cat(parts, 0);
-  }
-
-  // One pass over the shuffled training pairs; returns the mean loss.
-  double TrainEpoch(TwoTowerNet& net, torch::optim::Adam& opt) {
-    net->train();
-    std::vector<size_t> order(ex_user.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    double loss_sum = 0;
-    int batches = 0;
-    std::uniform_int_distribution<size_t> pick(0, candidates.empty() ? 0 : candidates.size() - 1);
-    for (size_t start = 0; start < order.size(); start += static_cast<size_t>(o.batch_size)) {
-      const size_t end = std::min(order.size(), start + static_cast<size_t>(o.batch_size));
-      if (end - start < 2) break;  // a softmax over one column teaches nothing
-      std::vector<int64_t> us, vs, held;
-      std::vector<float> hw, lq;
-      for (size_t k = start; k < end; ++k) {
-        const size_t e = order[k];
-        us.push_back(ex_user[e]);
-        vs.push_back(ex_video[e]);
-        held.push_back(static_cast<int64_t>(ex_video[e]) + 1);
-        hw.push_back(ex_weight[e]);
-      }
-      std::vector<int64_t> cols = vs;
-      for (int r = 0; r < o.random_negatives; ++r) cols.push_back(candidates[pick(rng)]);
-      for (int64_t v : cols) lq.push_back(o.logq_weight * log_q[static_cast<size_t>(v)]);
-      torch::Tensor u = net->UserTower(MakeUserBatch(us, &held, &hw, true));
-      torch::Tensor v = net->VideoTower(MakeVideoBatch(cols, true));
-      torch::Tensor loss = SoftmaxLoss(u, v, ToTensor(lq), o.temperature, ToTensor(vs), ToTensor(cols));
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      loss_sum += loss.item<double>();
-      ++batches;
-    }
-    return batches == 0 ? 0.0 : loss_sum / batches;
-  }
-
-  // Mean over users with validation rows of Recall@k, training videos excluded, candidates = videos
-  // with training positives.
-  double ValidationRecall(TwoTowerNet& net, const std::vector<std::vector<uint32_t>>& validation) {
-    c10::InferenceMode guard;
-    net->eval();
-    std::vector<int64_t> us;
-    for (size_t u = 0; u < validation.size(); ++u) {
-      if (!validation[u].empty()) us.push_back(static_cast<int64_t>(u));
-    }
-    if (us.empty()) return 0.0;
-    torch::Tensor scores = torch::matmul(Users(net, us), AllVideos(net).t()).contiguous();
-    const int64_t nv = scores.size(1);
-    std::vector<bool> candidate(static_cast<size_t>(nv), false);
-    for (int64_t v : candidates) candidate[static_cast<size_t>(v)] = true;
-    float* s = scores.data_ptr<float>();
-    const float kExcluded = -std::numeric_limits<float>::infinity();
-    for (size_t r = 0; r < us.size(); ++r) {
-      float* row = s + static_cast<int64_t>(r) * nv;
-      for (int64_t v = 0; v < nv; ++v) {
-        if (!candidate[static_cast<size_t>(v)]) row[v] = kExcluded;
-      }
-      const int64_t u = us[r];
-      for (int64_t k = history.rows.ptr[u]; k < history.rows.ptr[u + 1]; ++k)
-        row[history.rows.idx[k] - 1] = kExcluded;
-    }
-    const int64_t k = std::min<int64_t>(o.validation_k, nv);
-    torch::Tensor top = std::get<1>(scores.topk(k, 1)).contiguous();
-    const int64_t* t = top.data_ptr<int64_t>();
-    double sum = 0;
-    for (size_t r = 0; r < us.size(); ++r) {
-      const auto& truth = validation[static_cast<size_t>(us[r])];
-      int hits = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        const auto v = static_cast<uint32_t>(t[static_cast<int64_t>(r) * k + j]);
-        hits += std::find(truth.begin(), truth.end(), v) != truth.end() ? 1 : 0;
-      }
-      sum += static_cast<double>(hits) / static_cast<double>(truth.size());
-    }
-    return sum / static_cast<double>(us.size());
-  }
-
-  // The trained parameters as a TwoTowerModel. Vocabularies: users and videos with positives in
-  // the training part (`known`: their id rows are trained) map to index + 1, categories to index + 1.
-  TwoTowerModel ToModel(TwoTowerNet& net) const {
-    auto table = [](const torch::Tensor& t) {
-      const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
-      TwoTowerModel::Table out;
-      out.rows = static_cast<int>(c.size(0));
-      out.dim = static_cast<int>(c.size(1));
-      out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-      return out;
-    };
-    auto layers = [](const torch::nn::Sequential& mlp) {
-      std::vector<TwoTowerModel::Layer> out;
-      for (const auto& child : mlp->children()) {
-        const auto* linear = child->as<torch::nn::Linear>();
-        if (linear == nullptr) continue;
-        const torch::Tensor w = linear->weight.detach().to(torch::kFloat32).contiguous();
-        const torch::Tensor b = linear->bias.detach().to(torch::kFloat32).contiguous();
-        TwoTowerModel::Layer l;
-        l.out = static_cast<int>(w.size(0));
-        l.in = static_cast<int>(w.size(1));
-        l.weight.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-        l.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
-        out.push_back(std::move(l));
-      }
-      return out;
-    };
-    TwoTowerModel::Weights w{table(net->user_id),  table(net->age),           table(net->gender),
-                             table(net->country),  table(net->user_language), table(net->history),
-                             table(net->video_id), table(net->categories),    table(net->video_language),
-                             table(net->duration), table(net->year),          table(net->popularity),
-                             table(net->text),     layers(net->user_mlp),     layers(net->video_mlp)};
-    std::unordered_map<uint64_t, int64_t> user_rows, video_rows;
-    std::unordered_map<std::string, int64_t> category_rows;
-    for (size_t u = 0; u < ds.users.size(); ++u) {
-      if (users.known[u]) user_rows.emplace(ds.users[u].id.value, static_cast<int64_t>(u) + 1);
-    }
-    for (size_t v = 0; v < ds.videos.size(); ++v) {
-      if (videos.known[v]) video_rows.emplace(ds.videos[v].id.value, static_cast<int64_t>(v) + 1);
-    }
-    for (size_t c = 0; c < ds.categories.size(); ++c) {
-      category_rows.emplace(ds.categories[c], static_cast<int64_t>(c) + 1);
-    }
-    TwoTowerModel model;
-    model.Set({static_cast<int>(o.text_buckets), o.weight_history_by_preference}, std::move(w),
-              std::move(user_rows), std::move(video_rows), std::move(category_rows));
-    return model;
-  }
-
-  // Exports the model into `out` and precomputes every user and video embedding with it, i.e. with
-  // the same plain C++ forward pass that serving uses.
-  void Export(TwoTowerNet& net, TwoTowerScorer& out) {
-    {
-      c10::InferenceMode guard;
-      net->eval();
-      out.model_ = ToModel(net);
-    }
-    out.video_positives_ = counts;
-    const TwoTowerModel& m = out.model_;
-    const size_t d = static_cast<size_t>(m.dimension());
-    const size_t nu = ds.users.size(), nv = ds.videos.size();
-    out.dim_ = m.dimension();
-    out.user_emb_.assign(nu * d, 0.0f);
-    out.video_emb_.assign(nv * d, 0.0f);
-    out.unk_user_emb_.assign(d, 0.0f);
-    m.EmbedUser(UserInput{}, out.unk_user_emb_);
-    ParallelFor(static_cast<int64_t>(nu + nv), o.threads, 256, [&](int64_t begin, int64_t end) {
-      for (auto k = static_cast<size_t>(begin); k < static_cast<size_t>(end); ++k) {
-        if (k < nu) {
-          m.EmbedUser(UserInputFrom(ds, static_cast<uint32_t>(k), positives[k]),
-                      std::span<float>(&out.user_emb_[k * d], d));
-        } else {
-          const size_t v = k - nu;
-          m.EmbedVideo(VideoInputFrom(ds, static_cast<uint32_t>(v), counts[v]),
-                       std::span<float>(&out.video_emb_[v * d], d));
-        }
-      }
-    });
-  }
-
-  // A fresh model; the retrain on all rows starts from the same seeds as the validation run, so it
-  // does not depend on how many epochs early stopping took.
-  TwoTowerNet NewNet() {
-    torch::manual_seed(o.seed);
-    rng.seed(o.seed);
-    return TwoTowerNet(o, static_cast<int64_t>(ds.users.size()), static_cast<int64_t>(ds.videos.size()),
-                       static_cast<int64_t>(ds.categories.size()));
-  }
-  torch::optim::Adam NewOptimizer(TwoTowerNet& net) {
-    return torch::optim::Adam(net->parameters(),
-                              torch::optim::AdamOptions(o.learning_rate).weight_decay(o.weight_decay));
-  }
-};
 
 TwoTowerScorer::TwoTowerScorer(TwoTowerOptions options) : options_(std::move(options)) {}
 TwoTowerScorer::~TwoTowerScorer() = default;
@@ -632,7 +62,7 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
 
   try {
     at::set_num_threads(std::max(1, o.threads));
-    Impl impl(o, ds);
+    Trainer trainer(o, ds);
     int epochs = o.max_epochs;
 
     if (o.validation_fraction > 0) {
@@ -653,14 +83,14 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
           }
         }
       }
-      impl.Prepare(fit_part);
-      TwoTowerNet net = impl.NewNet();
-      torch::optim::Adam opt = impl.NewOptimizer(net);
+      trainer.Prepare(fit_part);
+      TwoTowerNet net = trainer.NewNet();
+      torch::optim::Adam opt = trainer.NewOptimizer(net);
       double best = -1;
       int best_epoch = 0;
       for (int epoch = 1; epoch <= o.max_epochs; ++epoch) {
-        const double loss = impl.TrainEpoch(net, opt);
-        const double recall = impl.ValidationRecall(net, validation);
+        const double loss = trainer.TrainEpoch(net, opt);
+        const double recall = trainer.ValidationRecall(net, validation);
         if (o.verbose) {
           std::fprintf(stderr, "two-tower: epoch %d loss=%.4f val_recall@%d=%.4f elapsed=%.1fs\n", epoch,
                        loss, o.validation_k, recall, elapsed());
@@ -676,30 +106,30 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
       epochs = best_epoch;
       if (!o.retrain_on_full) {
         // Keep the early-stopped model, but score with the full history.
-        const std::vector<bool> trained_videos = impl.videos.known;
-        const std::vector<bool> trained_users = impl.users.known;
-        impl.Prepare(positives);
+        const std::vector<bool> trained_videos = trainer.videos.known;
+        const std::vector<bool> trained_users = trainer.users.known;
+        trainer.Prepare(positives);
         // Ids without rows in the fit part have untrained embeddings: they stay UNK.
-        impl.videos.known = trained_videos;
-        impl.users.known = trained_users;
+        trainer.videos.known = trained_videos;
+        trainer.users.known = trained_users;
         epochs_trained_ = best_epoch;
-        impl.Export(net, *this);
+        trainer.Export(net, *this);
         return OkStatus();
       }
     }
 
-    impl.Prepare(positives);
-    TwoTowerNet net = impl.NewNet();
-    torch::optim::Adam opt = impl.NewOptimizer(net);
+    trainer.Prepare(positives);
+    TwoTowerNet net = trainer.NewNet();
+    torch::optim::Adam opt = trainer.NewOptimizer(net);
     for (int epoch = 1; epoch <= epochs; ++epoch) {
-      const double loss = impl.TrainEpoch(net, opt);
+      const double loss = trainer.TrainEpoch(net, opt);
       if (o.verbose) {
         std::fprintf(stderr, "two-tower: full-train epoch %d/%d loss=%.4f elapsed=%.1fs\n", epoch, epochs,
                      loss, elapsed());
       }
     }
     epochs_trained_ = epochs;
-    impl.Export(net, *this);
+    trainer.Export(net, *this);
     return OkStatus();
   } catch (const c10::Error& e) {
     return InternalError(StrCat("two-tower: torch error: ", e.what_without_backtrace()));
@@ -729,56 +159,6 @@ std::span<const float> TwoTowerScorer::VideoEmbedding(uint32_t video) const {
 std::span<const float> TwoTowerScorer::UserEmbedding(uint32_t user) const {
   if (dim_ == 0 || user >= user_emb_.size() / static_cast<size_t>(dim_)) return {};
   return {&user_emb_[static_cast<size_t>(user) * dim_], static_cast<size_t>(dim_)};
-}
-
-Status TwoTowerScorer::TorchEmbeddingsForTesting(
-    const data::Dataset& ds, std::span<const data::Interaction> train, std::span<const uint32_t> users,
-    std::span<const uint32_t> videos, std::vector<float>& user_out, std::vector<float>& video_out) const {
-  if (model_.dimension() == 0) return FailedPreconditionError("two-tower: not fitted");
-  try {
-    Impl impl(options_, ds);
-    impl.Prepare(CollectPositives(ds, train));
-    TwoTowerNet net = impl.NewNet();
-    const TwoTowerModel::Weights& w = model_.weights();
-    torch::NoGradGuard guard;
-    auto put = [](torch::Tensor& dst, const TwoTowerModel::Table& t) {
-      dst.copy_(ToTensor(t.data).view({t.rows, t.dim}));
-    };
-    put(net->user_id, w.user_id);
-    put(net->age, w.age);
-    put(net->gender, w.gender);
-    put(net->country, w.country);
-    put(net->user_language, w.user_language);
-    put(net->history, w.history);
-    put(net->video_id, w.video_id);
-    put(net->categories, w.categories);
-    put(net->video_language, w.video_language);
-    put(net->duration, w.duration);
-    put(net->year, w.year);
-    put(net->popularity, w.popularity);
-    put(net->text, w.text);
-    auto put_layers = [](torch::nn::Sequential& mlp, const std::vector<TwoTowerModel::Layer>& layers) {
-      size_t l = 0;
-      for (const auto& child : mlp->children()) {
-        auto* linear = child->as<torch::nn::Linear>();
-        if (linear == nullptr) continue;
-        linear->weight.copy_(ToTensor(layers[l].weight).view({layers[l].out, layers[l].in}));
-        linear->bias.copy_(ToTensor(layers[l].bias));
-        ++l;
-      }
-    };
-    put_layers(net->user_mlp, w.user_mlp);
-    put_layers(net->video_mlp, w.video_mlp);
-    net->eval();
-    const std::vector<int64_t> us(users.begin(), users.end()), vs(videos.begin(), videos.end());
-    const torch::Tensor ue = impl.Users(net, us).contiguous();
-    const torch::Tensor ve = net->VideoTower(impl.MakeVideoBatch(vs, false)).contiguous();
-    user_out.assign(ue.data_ptr<float>(), ue.data_ptr<float>() + ue.numel());
-    video_out.assign(ve.data_ptr<float>(), ve.data_ptr<float>() + ve.numel());
-    return OkStatus();
-  } catch (const c10::Error& e) {
-    return InternalError(StrCat("two-tower: torch error: ", e.what_without_backtrace()));
-  }
 }
 
 }  // namespace vrec::retrieval

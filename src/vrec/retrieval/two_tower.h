@@ -1,5 +1,5 @@
 // Two-tower retrieval model trained with LibTorch (the only Torch adapter of retrieval/: Torch types
-// stay inside two_tower.cc).
+// stay inside two_tower.cc and its internal header two_tower_torch.h).
 //
 //   user tower:  [user id | age bucket | gender | country | language | pooled watch history]
 //   video tower: [video id | categories bag | language | duration bucket | upload-year bucket |
@@ -32,6 +32,10 @@
 #include "vrec/retrieval/two_tower_model.h"
 
 namespace vrec::retrieval {
+
+namespace two_tower_torch {
+struct Trainer;  // two_tower_torch.h
+}  // namespace two_tower_torch
 
 struct TwoTowerOptions {
   // Architecture.
@@ -104,17 +108,10 @@ class TwoTowerScorer final : public ItemScorer {
   // Training positives per video of the Fit dataset (VideoInput::positives), num_videos entries.
   std::span<const int64_t> video_positives() const { return video_positives_; }
 
-  // --- Testing only. ---
-  // Runs the Torch towers, with model()'s weights loaded into a fresh Torch net and the training
-  // feature pipeline, on users `users` and videos `videos` of the Fit dataset (`ds` and `train` as
-  // given to Fit). Writes users.size() x dim and videos.size() x dim floats. Lets tests check that
-  // TwoTowerModel's plain C++ forward pass matches Torch. FailedPrecondition before Fit.
-  Status TorchEmbeddingsForTesting(const data::Dataset& ds, std::span<const data::Interaction> train,
-                                   std::span<const uint32_t> users, std::span<const uint32_t> videos,
-                                   std::vector<float>& user_out, std::vector<float>& video_out) const;
+  const TwoTowerOptions& options() const { return options_; }
 
  private:
-  struct Impl;  // Torch model and training state, only during Fit
+  friend struct two_tower_torch::Trainer;  // Torch model and training state, only during Fit
 
   TwoTowerOptions options_;
   TwoTowerModel model_;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 
+#include "vrec/common/check.h"
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 #include "vrec/registry/manifest.h"
@@ -393,7 +394,7 @@ std::string TwoTowerModel::FeatureSchema() {
 int TwoTowerModel::dimension() const { return w_.user_mlp.empty() ? 0 : w_.user_mlp.back().out; }
 
 void TwoTowerModel::EmbedUser(const UserInput& in, std::span<float> out) const {
-  assert(out.size() == static_cast<size_t>(dimension()));
+  VREC_CHECK(out.size() == static_cast<size_t>(dimension()), out.size(), " floats for dimension ", dimension());
   if (dimension() == 0) return;
   std::vector<float> x(static_cast<size_t>(UserInputWidth(w_)), 0.0f);
   float* p = x.data();
@@ -435,7 +436,7 @@ void TwoTowerModel::EmbedUser(const UserInput& in, std::span<float> out) const {
 }
 
 void TwoTowerModel::EmbedVideo(const VideoInput& in, std::span<float> out) const {
-  assert(out.size() == static_cast<size_t>(dimension()));
+  VREC_CHECK(out.size() == static_cast<size_t>(dimension()), out.size(), " floats for dimension ", dimension());
   if (dimension() == 0) return;
   std::vector<float> x(static_cast<size_t>(VideoInputWidth(w_)), 0.0f);
   float* p = x.data();

@@ -72,9 +72,9 @@ class TwoTowerModel {
 
   // Embedding width (output_dim); 0 for an empty model.
   int dimension() const;
-  // Writes the L2-normalised user embedding into `out` (size dimension(); asserted).
+  // Writes the L2-normalised user embedding into `out` (size dimension(); checked, aborts otherwise).
   void EmbedUser(const UserInput& in, std::span<float> out) const;
-  // Writes the L2-normalised video embedding into `out` (size dimension(); asserted).
+  // Writes the L2-normalised video embedding into `out` (size dimension(); checked, aborts otherwise).
   void EmbedVideo(const VideoInput& in, std::span<float> out) const;
 
   // Whether an id has a trained id embedding (seen with positives in training).

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "vrec/retrieval/two_tower_testing.h"
+
 namespace vrec::retrieval {
 namespace {
 
@@ -211,7 +213,7 @@ TEST_F(TwoTowerSynthetic, PlainCppForwardPassMatchesTorch) {
   const std::vector<uint32_t> videos = {0, 7, Synthetic::kVideosPerCategory, 33, Synthetic::kNewVideo};
   std::vector<float> torch_users, torch_videos;
   ASSERT_TRUE(
-      model_->TorchEmbeddingsForTesting(data_->ds, data_->train, users, videos, torch_users, torch_videos)
+      testing::TorchEmbeddings(*model_, data_->ds, data_->train, users, videos, torch_users, torch_videos)
           .ok());
   ASSERT_EQ(torch_users.size(), users.size() * dim);
   ASSERT_EQ(torch_videos.size(), videos.size() * dim);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "vrec/common/check.h"
 #include "vrec/common/csv.h"
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
@@ -187,9 +188,14 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
 }
 
 std::span<const HistoryItem> ServingModel::BaseHistory(uint32_t user) const {
-  if (user + 1 >= history_ptr_.size()) return {};
-  return std::span<const HistoryItem>(history_).subspan(history_ptr_[user],
-                                                        history_ptr_[user + 1] - history_ptr_[user]);
+  // In size_t: user + 1 in uint32_t wraps to 0 for the largest index.
+  if (static_cast<size_t>(user) + 1 >= history_ptr_.size()) return {};
+  const uint64_t begin = history_ptr_[user], end = history_ptr_[user + 1];
+  // The offsets were built by Load; bad ones would hand the request another user's events or
+  // memory past the end.
+  VREC_CHECK(begin <= end && end <= history_.size(), "user ", user, " history [", begin, ", ", end, ") of ",
+             history_.size());
+  return std::span<const HistoryItem>(history_).subspan(begin, end - begin);
 }
 
 std::span<const uint32_t> ServingModel::Fresh(std::string_view language) const {
