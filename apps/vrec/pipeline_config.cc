@@ -24,9 +24,25 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
   b.Double("training.ease_lambda", &o.model.ease.lambda,
            {.min = 1e-3, .max = 1e7, .help = "EASE's L2 penalty (item-item regression ranking feature)."});
   b.Int("training.ease_videos", &o.model.ease.max_videos,
-        {.min = 1,
+        {.min = 0,
          .max = 20000,
-         .help = "Most popular videos EASE models: memory 4*N^2 bytes at serving, fit time ~N^3."});
+         .help = "Most popular videos EASE models (memory 4*N^2 bytes at serving, fit time ~N^3); 0 = every "
+                 "video with a positive, up to what training.ease_memory_mb holds."});
+  int64_t ease_mb = static_cast<int64_t>(o.model.ease.max_weight_bytes >> 20);
+  b.Int(
+      "training.ease_memory_mb", &ease_mb,
+      {.min = 1, .max = 16384, .help = "Serving memory of the EASE weights when training.ease_videos is 0."});
+  o.model.ease.max_weight_bytes = static_cast<uint64_t>(ease_mb) << 20;
+  b.Int("training.sar_neighbours", &o.model.sar.max_neighbours,
+        {.min = -1,
+         .max = 1'000'000,
+         .help = "Item-item neighbours kept per video; 0 = all; -1 = all that fit training.sar_memory_mb."});
+  int64_t sar_mb = static_cast<int64_t>(o.model.sar.max_similarity_bytes >> 20);
+  b.Int("training.sar_memory_mb", &sar_mb,
+        {.min = 1,
+         .max = 65536,
+         .help = "Serving memory of the item-item neighbours when training.sar_neighbours is -1."});
+  o.model.sar.max_similarity_bytes = static_cast<uint64_t>(sar_mb) << 20;
   b.Int("training.ranker_rounds", &o.model.ranker.num_rounds,
         {.min = 1, .max = 10000, .help = "Ranker boosting rounds (upper bound; early stopping)."});
   offline::Gates& g = o.gates;

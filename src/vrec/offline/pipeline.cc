@@ -16,6 +16,7 @@
 #include "vrec/registry/model_layout.h"
 #include "vrec/registry/registry.h"
 #include "vrec/retrieval/retriever.h"
+#include "vrec/snapshot/serving_snapshot.h"
 
 namespace vrec::offline {
 namespace {
@@ -89,6 +90,13 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
       bundle.Save((fs::path(dir) / registry::kRetrievalDir).string(), data_hash, record.metrics));
   VREC_RETURN_IF_ERROR(scorer.ranker().Save((fs::path(dir) / registry::kRankerDir).string()));
   VREC_RETURN_IF_ERROR(data::WriteGenericCsv(ds, (fs::path(dir) / registry::kCatalogDir).string()));
+  // Everything serving derives from the snapshot, fitted on all of it (as production serves the
+  // whole log), written once here so that servers map it instead of refitting at every start.
+  snapshot::SnapshotOptions so;
+  so.sar = o.model.sar;
+  so.ease = o.model.ease;
+  VREC_ASSIGN_OR_RETURN(auto serving, snapshot::ServingSnapshot::Build(ds, ds.interactions, so));
+  VREC_RETURN_IF_ERROR(serving->Save((fs::path(dir) / registry::kServingSnapshotFile).string()));
 
   registry::Manifest m;
   m.model_kind = registry::kModelKind;
@@ -99,13 +107,18 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
   m.metrics = record.metrics;
   m.files = {{"retrieval", registry::kRetrievalDir},
              {"ranker", registry::kRankerDir},
-             {"catalog", registry::kCatalogDir}};
+             {"catalog", registry::kCatalogDir},
+             {"serving", registry::kServingSnapshotFile}};
   m.params = {{"options", options_text},
               {"run_id", record.run_id},
               {"inputs_hash", record.inputs_hash},
               {"sar.half_life_days", StrCat(o.model.sar.half_life_days)},
               {"ease.lambda", StrCat(o.model.ease.lambda)},
               {"ease.max_videos", StrCat(o.model.ease.max_videos)},
+              // What the served models cover, as fitted on the whole snapshot.
+              {"ease.videos_modelled", StrCat(serving->ease().modelled_videos())},
+              {"ease.positive_coverage", StrCat(serving->ease().positive_coverage())},
+              {"sar.neighbours_per_video", StrCat(serving->sar().neighbours())},
               {"ease.max_history", StrCat(o.model.ease.max_history)},
               {"candidates", StrCat(o.model.candidates)},
               {"source", o.source}};

@@ -15,11 +15,15 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "vrec/common/artifact.h"
+#include "vrec/common/flat_array.h"
 #include "vrec/data/dataset.h"
 
 namespace vrec::ranking {
@@ -48,69 +52,92 @@ struct RequestContext {
   bool known_time_of_day = true;  // false: hour and day of week are missing (offline benchmarks)
 };
 
-// Per-user and per-video aggregates of past events. Not thread-safe for Observe; Assemble is const.
+// Per-user and per-video aggregates of past events, built once from a log (FromRows) and then
+// immutable: flat arrays that the pipeline writes into the serving snapshot and `vrec serve` maps
+// (Save / Load), so serving reads exactly the values training computed. Thread-safe to read.
 class FeatureAggregates {
  public:
-  // Empty aggregates for the users, videos and categories of `ds` (which must outlive this).
+  // Empty aggregates (no events) for the users, videos and categories of `ds`, which must outlive
+  // this.
   explicit FeatureAggregates(const data::Dataset& ds);
 
-  // Aggregates of the rows of `rows` with timestamp < as_of.
+  // Aggregates of the rows of `rows` with timestamp < as_of. `ds` must outlive the result.
   static FeatureAggregates FromRows(const data::Dataset& ds, std::span<const data::Interaction> rows,
                                     int64_t as_of);
-
-  // Adds one event. Callers keep point-in-time correctness by observing only past events.
-  void Observe(const data::Interaction& x);
 
   // Appends one row of RankingFeatureNames().size() floats per candidate to `out`.
   // `signals` is empty or has one entry per video.
   void Assemble(uint32_t user, const RequestContext& request, std::span<const uint32_t> videos,
                 std::span<const CandidateSignals> signals, std::vector<float>& out) const;
 
- private:
-  // Positives per week (unix seconds / 7 days), sorted by week. Weeks keep the state small
-  // (one entry per active week) while still telling when a user or a video was active.
-  using WeekCounts = std::vector<std::pair<int32_t, int32_t>>;
+  // Writes the aggregates as sections <prefix>.*.
+  Status Save(ArtifactWriter& out, std::string_view prefix) const;
+  // Maps aggregates written by Save for the catalog `ds` (which must outlive them). DataLoss naming
+  // the section when one is missing or does not fit the catalog.
+  static StatusOr<std::shared_ptr<const FeatureAggregates>> Load(
+      const std::shared_ptr<const MappedArtifact>& in, std::string_view prefix, const data::Dataset& ds);
+  // Bytes held (mapped or owned).
+  uint64_t bytes() const;
 
-  struct UserAgg {
+  // Positives per week (unix seconds / 7 days). Weeks keep the state small (one entry per active
+  // week) while still telling when a user or a video was active.
+  struct Week {
+    int32_t week = 0;
+    int32_t count = 0;
+  };
+  struct UserStats {
     int32_t positives = 0;
+    int32_t ratio_count = 0;
+    int32_t upload_count = 0;
+    int32_t unused = 0;
     double weight_sum = 0;
     double ratio_sum = 0;
-    int32_t ratio_count = 0;
-    int64_t last_time = std::numeric_limits<int64_t>::min();
     // Release-date preference: sum and sum of squares of the upload times (in days) of the
     // positives' videos, over those with a known upload time.
     double upload_days_sum = 0, upload_days_sq_sum = 0;
-    int32_t upload_count = 0;
-    WeekCounts weeks;
-    // The most recent positives as (timestamp, video), at most 2 * kRecentPositives, trimmed to
-    // the newest kRecentPositives when full (events may arrive out of order). The features read
-    // the newest kRecentPositives; the slack keeps trimming rare.
-    std::vector<std::pair<int64_t, uint32_t>> recent;
+    int64_t last_time = std::numeric_limits<int64_t>::min();
   };
-  struct VideoAgg {
+  struct VideoStats {
     int32_t impressions = 0, plays = 0, skips = 0, likes = 0, comments = 0, shares = 0, positives = 0;
+    int32_t ratio_count = 0;
     double weight_sum = 0;
     double ratio_sum = 0;
-    int32_t ratio_count = 0;
     int64_t first_positive = std::numeric_limits<int64_t>::max();
-    WeekCounts weeks;
   };
-
+  // One of a user's most recent positives.
+  struct Recent {
+    int64_t time = 0;
+    uint32_t video = 0;
+    uint32_t unused = 0;
+  };
+  // The newest positives kept per user (newest first).
   static constexpr size_t kRecentPositives = 50;
-  static void AddWeek(WeekCounts& weeks, int32_t week);
-  // Sum of the counts of weeks first..last (inclusive).
-  static int64_t WeekSum(const WeekCounts& weeks, int32_t first, int32_t last);
 
-  const data::Dataset& ds_;
-  size_t num_categories_;
-  std::vector<UserAgg> users_;
-  std::vector<VideoAgg> videos_;
+ private:
+  class Builder;
+  FeatureAggregates() = default;
+  // Sum of the counts of weeks first..last (inclusive); `weeks` sorted by week.
+  static int64_t WeekSum(std::span<const Week> weeks, int32_t first, int32_t last);
+  std::span<const Week> UserWeeks(uint32_t user) const;
+  std::span<const Week> VideoWeeks(uint32_t video) const;
+  std::span<const Recent> UserRecent(uint32_t user) const;
+
+  const data::Dataset* ds_ = nullptr;
+  size_t num_categories_ = 1;
   int64_t total_positives_ = 0;  // all users, all videos: counts are read per million of these
-  WeekCounts total_weeks_;       // all positives per week
-  // users x categories: positives and last positive time per category.
-  std::vector<int32_t> user_category_count_;
-  std::vector<int64_t> user_category_last_;
-  std::vector<float> user_category_weight_;
+  FlatArray<Week> total_weeks_;  // all positives per week
+  FlatArray<UserStats> users_;
+  FlatArray<uint64_t> user_week_ptr_;  // users + 1 offsets into user_weeks_
+  FlatArray<Week> user_weeks_;
+  FlatArray<uint64_t> user_recent_ptr_;  // users + 1 offsets into user_recent_
+  FlatArray<Recent> user_recent_;        // per user, newest first, at most kRecentPositives
+  FlatArray<VideoStats> videos_;
+  FlatArray<uint64_t> video_week_ptr_;  // videos + 1 offsets into video_weeks_
+  FlatArray<Week> video_weeks_;
+  // users x categories: positives, summed weight and last positive time per category.
+  FlatArray<int32_t> user_category_count_;
+  FlatArray<int64_t> user_category_last_;
+  FlatArray<float> user_category_weight_;
 };
 
 }  // namespace vrec::ranking

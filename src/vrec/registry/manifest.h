@@ -13,8 +13,9 @@
 
 namespace vrec::registry {
 
-// Bumped when the layout of model directories changes incompatibly.
-inline constexpr int kModelFormatVersion = 1;
+// Bumped when the layout of model directories changes. 2: serving.vart (registry/model_layout.h).
+// This build reads formats 1 and 2.
+inline constexpr int kModelFormatVersion = 2;
 
 struct Manifest {
   int format_version = kModelFormatVersion;

@@ -5,8 +5,11 @@
 //   <version>/retrieval/      two-tower model + video index (retrieval::RetrievalBundle)
 //   <version>/ranker/         the ranker (ranking::Ranker::Save)
 //   <version>/catalog/        the platform snapshot the model was trained on, in the generic CSV
-//                             format (users, videos, interactions): video metadata for filtering,
-//                             ordering and features; users' histories before online events
+//                             format (users, videos, interactions): provenance, and the base of the
+//                             next training run
+//   <version>/serving.vart    (format 2) everything serving derives from the snapshot, precomputed
+//                             and memory-mapped by the server (snapshot::ServingSnapshot). Format 1
+//                             directories lack it: the server computes it from catalog/ at load.
 #pragma once
 
 namespace vrec::registry {
@@ -15,5 +18,6 @@ inline constexpr char kModelKind[] = "vrec-model";
 inline constexpr char kRetrievalDir[] = "retrieval";
 inline constexpr char kRankerDir[] = "ranker";
 inline constexpr char kCatalogDir[] = "catalog";
+inline constexpr char kServingSnapshotFile[] = "serving.vart";
 
 }  // namespace vrec::registry

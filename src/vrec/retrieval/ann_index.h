@@ -120,6 +120,10 @@ class AnnIndex {
   // The options the index runs with, with IVF nlist/nprobe resolved once trained.
   virtual AnnIndexOptions options() const = 0;
 
+  // Approximate resident bytes of the index: the vectors, their ids and (IVF) the centroids or
+  // (HNSW) the graph links. Thread-safe like Search.
+  uint64_t MemoryBytes() const;
+
   // Writes the index to `path` (one file, replaced if it exists), to be read by LoadAnnIndex.
   // Errors: Internal on I/O failure. Thread-safe like Search.
   virtual Status Save(const std::string& path) const = 0;

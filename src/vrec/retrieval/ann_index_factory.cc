@@ -92,4 +92,15 @@ StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const std::string& path) {
   return DataLossError(StrCat(path, ": not an ANN index file (bad magic)"));
 }
 
+uint64_t AnnIndex::MemoryBytes() const {
+  const AnnIndexOptions o = options();
+  const auto n = static_cast<uint64_t>(std::max<int64_t>(0, size()));
+  const auto d = static_cast<uint64_t>(std::max(0, dimension()));
+  uint64_t bytes = n * (d * sizeof(float) + sizeof(int64_t));
+  if (o.kind == AnnIndexOptions::Kind::kIvf) bytes += static_cast<uint64_t>(std::max(0, o.ivf_nlist)) * d * 4;
+  if (o.kind == AnnIndexOptions::Kind::kHnsw)
+    bytes += n * static_cast<uint64_t>(std::max(0, o.hnsw_m)) * 2 * 4;
+  return bytes;
+}
+
 }  // namespace vrec::retrieval

@@ -18,10 +18,11 @@ void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* inf
 namespace vrec::retrieval {
 
 Status EaseScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction> train) {
-  if (!(options_.lambda > 0) || options_.max_videos < 1 || options_.max_history < 0) {
+  if (!(options_.lambda > 0) || options_.max_videos < 0 || options_.max_history < 0 ||
+      (options_.max_videos == 0 && options_.max_weight_bytes < 4)) {
     return InvalidArgumentError(StrCat("ease: lambda ", options_.lambda, " (> 0), max_videos ",
-                                       options_.max_videos, " (>= 1), max_history ", options_.max_history,
-                                       " (>= 0)"));
+                                       options_.max_videos, " (>= 0), max_history ", options_.max_history,
+                                       " (>= 0), max_weight_bytes ", options_.max_weight_bytes, " (>= 4)"));
   }
   const size_t nv = ds.videos.size(), nu = ds.users.size();
   // Positives per video; the K most popular get weights.
@@ -37,14 +38,21 @@ Status EaseScorer::Fit(const data::Dataset& ds, std::span<const data::Interactio
     if (positives[v] > 0) order.push_back(v);
   }
   if (order.empty()) return InvalidArgumentError("ease: no positive feedback to learn from");
-  const size_t k = std::min(order.size(), static_cast<size_t>(options_.max_videos));
+  const size_t k = ModelledVideos(order.size(), options_);
   std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(k), order.end(),
                     [&](uint32_t a, uint32_t b) {
                       return positives[a] != positives[b] ? positives[a] > positives[b] : a < b;
                     });
   order.resize(k);
-  slot_.assign(nv, -1);
-  for (size_t s = 0; s < k; ++s) slot_[order[s]] = static_cast<int32_t>(s);
+  std::vector<int32_t> slot(nv, -1);
+  int64_t all_positives = 0, modelled_positives = 0;
+  for (int64_t p : positives) all_positives += p;
+  for (size_t s = 0; s < k; ++s) {
+    slot[order[s]] = static_cast<int32_t>(s);
+    modelled_positives += positives[order[s]];
+  }
+  coverage_ = static_cast<double>(modelled_positives) / static_cast<double>(all_positives);
+  slot_ = FlatArray<int32_t>(std::move(slot));
 
   // Each user's distinct positives: newest first for scoring, all modelled ones for the Gram matrix.
   histories_.assign(nu, {});
@@ -82,14 +90,60 @@ Status EaseScorer::Fit(const data::Dataset& ds, std::span<const data::Interactio
   }
   // Column-major lower triangle = row-major upper triangle: P[i][j] (i <= j) is gram[i * k + j].
   auto p = [&](size_t i, size_t j) { return i <= j ? gram[i * k + j] : gram[j * k + i]; };
-  weights_.assign(k * k, 0.0f);
+  std::vector<float> weights(k * k, 0.0f);
   for (size_t i = 0; i < k; ++i) {
     for (size_t j = 0; j < k; ++j) {
-      if (i != j) weights_[i * k + j] = static_cast<float>(-p(i, j) / p(j, j));
+      if (i != j) weights[i * k + j] = static_cast<float>(-p(i, j) / p(j, j));
     }
   }
+  weights_ = FlatArray<float>(std::move(weights));
   modelled_ = k;
   return OkStatus();
+}
+
+size_t EaseScorer::ModelledVideos(size_t videos_with_positives, const EaseOptions& options) {
+  size_t cap = static_cast<size_t>(options.max_videos);
+  if (cap == 0) {
+    cap = 1;
+    while ((cap + 1) * (cap + 1) * sizeof(float) <= options.max_weight_bytes) ++cap;
+  }
+  return std::min(videos_with_positives, cap);
+}
+
+Status EaseScorer::Save(ArtifactWriter& out, std::string_view prefix) const {
+  const double meta[] = {static_cast<double>(slot_.size()), static_cast<double>(modelled_), options_.lambda,
+                         static_cast<double>(options_.max_history), coverage_};
+  VREC_RETURN_IF_ERROR(out.Add<double>(StrCat(prefix, ".meta"), meta));
+  VREC_RETURN_IF_ERROR(out.Add<int32_t>(StrCat(prefix, ".slot"), slot_.span()));
+  return out.Add<float>(StrCat(prefix, ".weights"), weights_.span());
+}
+
+StatusOr<std::shared_ptr<const EaseScorer>> EaseScorer::Load(const std::shared_ptr<const MappedArtifact>& in,
+                                                             std::string_view prefix, size_t num_videos) {
+  VREC_ASSIGN_OR_RETURN(std::span<const double> meta, in->Get<double>(StrCat(prefix, ".meta")));
+  VREC_ASSIGN_OR_RETURN(std::span<const int32_t> slot, in->Get<int32_t>(StrCat(prefix, ".slot")));
+  VREC_ASSIGN_OR_RETURN(std::span<const float> weights, in->Get<float>(StrCat(prefix, ".weights")));
+  const auto bad = [&](std::string_view what) {
+    return DataLossError(StrCat(in->path(), ": EASE weights '", prefix, "': ", what));
+  };
+  if (meta.size() != 5 || meta[0] != static_cast<double>(num_videos) || slot.size() != num_videos) {
+    return bad("not for this catalog");
+  }
+  const auto k = static_cast<size_t>(meta[1]);
+  if (static_cast<double>(k) != meta[1] || weights.size() != k * k) return bad("not a K x K matrix");
+  for (int32_t s : slot) {
+    if (s < -1 || s >= static_cast<int64_t>(k)) return bad("a slot is out of range");
+  }
+  EaseOptions options;
+  options.lambda = meta[2];
+  options.max_history = static_cast<int>(meta[3]);
+  options.max_videos = static_cast<int>(k);
+  auto e = std::make_shared<EaseScorer>(options);
+  e->modelled_ = k;
+  e->coverage_ = meta[4];
+  e->slot_ = FlatArray<int32_t>(slot, in);
+  e->weights_ = FlatArray<float>(weights, in);
+  return std::shared_ptr<const EaseScorer>(std::move(e));
 }
 
 void EaseScorer::ScoreAll(uint32_t user, std::span<double> scores) const {

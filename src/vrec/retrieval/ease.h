@@ -9,21 +9,31 @@
 // Unlike SAR's co-occurrence similarity, B accounts for the other items of the history (it is a
 // regression, not a pairwise count), which makes it the stronger item-item signal on ML-100K.
 // The fit inverts a dense K x K matrix, so only the K most popular videos get weights: the others
-// score 0 in ScoreAll and NaN ("not modelled") in ScoreVideos. Memory: 4 K^2 bytes (64 MiB at
-// K = 4096); fit time grows with K^3 (LAPACK Cholesky). Thread-safe after Fit.
+// score 0 in ScoreAll and NaN ("not modelled") in ScoreVideos. K is chosen from the catalog and a
+// memory budget (EaseOptions); memory 4 K^2 bytes (256 MiB at K = 8192); fit time grows with K^3
+// (LAPACK Cholesky). Thread-safe after Fit.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
+#include "vrec/common/artifact.h"
+#include "vrec/common/flat_array.h"
 #include "vrec/retrieval/item_scorer.h"
 
 namespace vrec::retrieval {
 
 struct EaseOptions {
   double lambda = 500.0;  // L2 penalty; ML-100K's published setting for binary feedback
-  int max_videos = 4096;  // K: the most popular videos (by positives) that get weights
+  // K: the most popular videos (by positives) that get weights. 0 = chosen from the catalog and
+  // the memory budget: every video with a positive, up to what max_weight_bytes holds.
+  int max_videos = 0;
+  // Serving memory of the weights (4 K^2 bytes) when max_videos is 0. 256 MiB: K up to 8192,
+  // whose fit (O(K^3), LAPACK) takes seconds on two cores.
+  uint64_t max_weight_bytes = uint64_t{256} << 20;
   // The user's most recent distinct positives that ScoreAll reads (0 = all); serving reads the same
   // number, so that training features and serving features agree for heavy users.
   int max_history = 200;
@@ -47,13 +57,27 @@ class EaseScorer final : public ItemScorer {
   double Weight(uint32_t from, uint32_t to) const;
   bool Modelled(uint32_t video) const { return video < slot_.size() && slot_[video] >= 0; }
   size_t modelled_videos() const { return modelled_; }
+  // Share of the training positives that fall on modelled videos (what K leaves out).
+  double positive_coverage() const { return coverage_; }
   const EaseOptions& options() const { return options_; }
+
+  // K for `videos_with_positives` candidates under `options` (see EaseOptions::max_videos).
+  static size_t ModelledVideos(size_t videos_with_positives, const EaseOptions& options);
+
+  // Writes what serving needs (slots, weights, options, coverage) as sections <prefix>.*.
+  Status Save(ArtifactWriter& out, std::string_view prefix) const;
+  // Maps a scorer written by Save for a catalog of `num_videos` videos. It scores explicit
+  // histories (ScoreVideos, Weight); ScoreAll has no users (zeros). DataLoss when inconsistent.
+  static StatusOr<std::shared_ptr<const EaseScorer>> Load(const std::shared_ptr<const MappedArtifact>& in,
+                                                          std::string_view prefix, size_t num_videos);
+  uint64_t bytes() const { return weights_.size() * 4 + slot_.size() * 4; }
 
  private:
   EaseOptions options_;
   size_t modelled_ = 0;
-  std::vector<int32_t> slot_;                     // video -> row of B, -1 when not modelled
-  std::vector<float> weights_;                    // B, modelled_ x modelled_, row = history video
+  double coverage_ = 0;
+  FlatArray<int32_t> slot_;                       // video -> row of B, -1 when not modelled
+  FlatArray<float> weights_;                      // B, modelled_ x modelled_, row = history video
   std::vector<std::vector<uint32_t>> histories_;  // per user: most recent distinct positives
 };
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "vrec/common/check.h"
+#include "vrec/common/strings.h"
 
 namespace vrec::retrieval {
 
@@ -16,12 +17,23 @@ double SarScorer::Csr::Get(uint32_t row, uint32_t c) const {
   auto begin = col.begin() + static_cast<ptrdiff_t>(ptr[row]);
   auto end = col.begin() + static_cast<ptrdiff_t>(ptr[row + 1]);
   auto it = std::lower_bound(begin, end, c);
-  return (it != end && *it == c) ? val[it - col.begin()] : 0.0;
+  return (it != end && *it == c) ? val[static_cast<size_t>(it - col.begin())] : 0.0;
+}
+
+int NeighboursForBudget(size_t num_videos, uint64_t budget_bytes) {
+  constexpr uint64_t kBytesPerNeighbour = sizeof(uint32_t) + sizeof(double);
+  constexpr int kMinNeighbours = 50;
+  if (num_videos == 0 || num_videos * num_videos * kBytesPerNeighbour <= budget_bytes) return 0;
+  const uint64_t k = budget_bytes / (num_videos * kBytesPerNeighbour);
+  return static_cast<int>(std::clamp<uint64_t>(k, kMinNeighbours, num_videos));
 }
 
 Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction> train) {
   if (train.empty()) return InvalidArgumentError("sar: no training rows");
   num_videos_ = ds.videos.size();
+  neighbours_ = options_.max_neighbours >= 0
+                    ? options_.max_neighbours
+                    : NeighboursForBudget(num_videos_, options_.max_similarity_bytes);
   const size_t num_users = ds.users.size();
   int64_t t_now = std::numeric_limits<int64_t>::min();
   for (const data::Interaction& x : train) t_now = std::max(t_now, x.timestamp);
@@ -46,8 +58,9 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
       last_seen[x.user][it->second] = std::max(last_seen[x.user][it->second], x.timestamp);
     }
   }
-  affinity_ = Csr{};
-  affinity_.ptr.assign(num_users + 1, 0);
+  std::vector<uint64_t> affinity_ptr(num_users + 1, 0);
+  std::vector<uint32_t> affinity_col;
+  std::vector<double> affinity_val;
   std::vector<std::vector<uint32_t>> items_of_user(num_users);
   for (size_t u = 0; u < num_users; ++u) {
     auto& row = per_user[u];
@@ -62,12 +75,14 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
     std::sort(items_of_user[u].begin(), items_of_user[u].end());
     std::sort(row.begin(), row.end());
     for (auto [v, a] : row) {
-      affinity_.col.push_back(v);
-      affinity_.val.push_back(a);
+      affinity_col.push_back(v);
+      affinity_val.push_back(a);
     }
-    affinity_.ptr[u + 1] = affinity_.col.size();
+    affinity_ptr[u + 1] = affinity_col.size();
     row = {};
   }
+  affinity_ = Csr{FlatArray<uint64_t>(std::move(affinity_ptr)), FlatArray<uint32_t>(std::move(affinity_col)),
+                  FlatArray<double>(std::move(affinity_val))};
 
   // 2. Co-occurrence rows, one video at a time with a dense scratch counter per thread.
   std::vector<std::vector<uint32_t>> users_of_video(num_videos_);
@@ -108,6 +123,15 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
         }
         row.emplace_back(j, s);
       }
+      // The strongest neighbours only (ties by index), kept in column order for lookups.
+      if (neighbours_ > 0 && row.size() > static_cast<size_t>(neighbours_)) {
+        const auto keep = static_cast<ptrdiff_t>(neighbours_);
+        std::nth_element(row.begin(), row.begin() + keep, row.end(), [](const auto& a, const auto& b) {
+          return a.second != b.second ? a.second > b.second : a.first < b.first;
+        });
+        row.resize(static_cast<size_t>(keep));
+        std::sort(row.begin(), row.end());
+      }
     }
   };
   std::vector<std::thread> pool;
@@ -115,17 +139,67 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
   work(0);
   for (auto& th : pool) th.join();
 
-  similarity_ = Csr{};
-  similarity_.ptr.assign(num_videos_ + 1, 0);
+  std::vector<uint64_t> ptr(num_videos_ + 1, 0);
+  for (size_t i = 0; i < num_videos_; ++i) ptr[i + 1] = ptr[i] + rows[i].size();
+  std::vector<uint32_t> col(ptr.back());
+  std::vector<double> val(ptr.back());
   for (size_t i = 0; i < num_videos_; ++i) {
-    for (auto [j, s] : rows[i]) {
-      similarity_.col.push_back(j);
-      similarity_.val.push_back(s);
+    size_t k = ptr[i];
+    for (auto [j, sim] : rows[i]) {
+      col[k] = j;
+      val[k++] = sim;
     }
-    similarity_.ptr[i + 1] = similarity_.col.size();
     rows[i] = {};
   }
+  similarity_ = Csr{FlatArray<uint64_t>(std::move(ptr)), FlatArray<uint32_t>(std::move(col)),
+                    FlatArray<double>(std::move(val))};
   return OkStatus();
+}
+
+Status SarScorer::Save(ArtifactWriter& out, std::string_view prefix) const {
+  const double meta[] = {static_cast<double>(num_videos_), options_.half_life_days,
+                         static_cast<double>(options_.similarity), static_cast<double>(neighbours_)};
+  VREC_RETURN_IF_ERROR(out.Add<double>(StrCat(prefix, ".meta"), meta));
+  VREC_RETURN_IF_ERROR(out.Add<uint64_t>(StrCat(prefix, ".ptr"), similarity_.ptr.span()));
+  VREC_RETURN_IF_ERROR(out.Add<uint32_t>(StrCat(prefix, ".col"), similarity_.col.span()));
+  return out.Add<double>(StrCat(prefix, ".val"), similarity_.val.span());
+}
+
+StatusOr<std::shared_ptr<const SarScorer>> SarScorer::Load(const std::shared_ptr<const MappedArtifact>& in,
+                                                           std::string_view prefix, size_t num_videos) {
+  VREC_ASSIGN_OR_RETURN(std::span<const double> meta, in->Get<double>(StrCat(prefix, ".meta")));
+  VREC_ASSIGN_OR_RETURN(std::span<const uint64_t> ptr, in->Get<uint64_t>(StrCat(prefix, ".ptr")));
+  VREC_ASSIGN_OR_RETURN(std::span<const uint32_t> col, in->Get<uint32_t>(StrCat(prefix, ".col")));
+  VREC_ASSIGN_OR_RETURN(std::span<const double> val, in->Get<double>(StrCat(prefix, ".val")));
+  const auto bad = [&](std::string_view what) {
+    return DataLossError(StrCat(in->path(), ": item-item neighbours '", prefix, "': ", what));
+  };
+  if (meta.size() != 4 || meta[0] != static_cast<double>(num_videos)) return bad("not for this catalog");
+  if (ptr.size() != num_videos + 1 || ptr.front() != 0 || ptr.back() != col.size() ||
+      val.size() != col.size()) {
+    return bad("offsets do not span the rows");
+  }
+  // Offsets are checked here (8 bytes a video); the rows themselves are not read at load (that is
+  // the point of mapping them): their checksum is verified before a version becomes production,
+  // and lookups never index memory with a column they did not bound-check.
+  for (size_t r = 0; r < num_videos; ++r) {
+    if (ptr[r + 1] < ptr[r]) return bad("offsets decrease");
+  }
+  SarOptions options;
+  options.half_life_days = meta[1];
+  options.similarity = static_cast<SarOptions::Similarity>(static_cast<int>(meta[2]));
+  options.max_neighbours = static_cast<int>(meta[3]);
+  auto s = std::make_shared<SarScorer>(options);
+  s->num_videos_ = num_videos;
+  s->neighbours_ = options.max_neighbours;
+  s->similarity_ =
+      Csr{FlatArray<uint64_t>(ptr, in), FlatArray<uint32_t>(col, in), FlatArray<double>(val, in)};
+  return std::shared_ptr<const SarScorer>(std::move(s));
+}
+
+uint64_t SarScorer::bytes() const {
+  return similarity_.ptr.size() * 8 + similarity_.col.size() * 4 + similarity_.val.size() * 8 +
+         affinity_.ptr.size() * 8 + affinity_.col.size() * 4 + affinity_.val.size() * 8;
 }
 
 void SarScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
@@ -164,6 +238,7 @@ void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinit
     const auto row_end = similarity_.col.begin() + static_cast<ptrdiff_t>(similarity_.ptr[i + 1]);
     if (static_cast<uint64_t>(row_end - row_begin) <= walk_limit) {
       for (auto it = row_begin; it != row_end; ++it) {
+        if (*it >= num_videos_) continue;  // only a corrupt mapped row can hold one
         const int32_t k = slot[*it];
         if (k >= 0)
           out[static_cast<size_t>(k)] +=

@@ -12,10 +12,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "vrec/common/artifact.h"
+#include "vrec/common/flat_array.h"
 #include "vrec/retrieval/item_scorer.h"
 
 namespace vrec::retrieval {
@@ -29,8 +33,17 @@ struct SarOptions {
   // Each user's most recent items taken into the co-occurrence counts; 0 = all. Co-occurrence costs
   // the sum over users of their item count squared, so very heavy users are capped on big logs.
   int max_items_per_user = 0;
+  // Each video keeps its most similar neighbours only (ties by index); 0 = all; -1 = chosen at Fit
+  // from the catalog size so that the rows fit max_similarity_bytes (NeighboursForBudget): all of
+  // them on catalogs up to ~6,500 videos, 50+ at a million. Serving maps these rows.
+  int max_neighbours = -1;
+  uint64_t max_similarity_bytes = uint64_t{512} << 20;
   int threads = 2;
 };
+
+// max_neighbours for a catalog of `num_videos` whose similarity rows may take `budget_bytes`: 0
+// (all) when even full rows could fit, else budget / (12 bytes x videos), at least 50.
+int NeighboursForBudget(size_t num_videos, uint64_t budget_bytes);
 
 class SarScorer final : public ItemScorer {
  public:
@@ -51,17 +64,31 @@ class SarScorer final : public ItemScorer {
                    std::span<double> out) const;
   // The half-life this model decays affinity with (<= 0: no decay).
   double half_life_days() const { return options_.half_life_days; }
+  const SarOptions& options() const { return options_; }
+  // Neighbours kept per video by the last Fit or Load (0 = all).
+  int neighbours() const { return neighbours_; }
+
+  // Writes what serving needs (the similarity rows and the options) as sections <prefix>.*.
+  Status Save(ArtifactWriter& out, std::string_view prefix) const;
+  // Maps a scorer written by Save for a catalog of `num_videos` videos. It scores explicit
+  // affinities (ScoreVideos, Similarity); it has no per-user affinity (ScoreAll and Affinity give
+  // zeros). DataLoss naming the section when one is missing or inconsistent.
+  static StatusOr<std::shared_ptr<const SarScorer>> Load(const std::shared_ptr<const MappedArtifact>& in,
+                                                         std::string_view prefix, size_t num_videos);
+  // Bytes held by the similarity rows (mapped or owned) and the affinity.
+  uint64_t bytes() const;
 
  private:
-  // Compressed sparse rows: row r holds (col_[k], val_[k]) for k in [ptr_[r], ptr_[r+1]).
+  // Compressed sparse rows: row r holds (col[k], val[k]) for k in [ptr[r], ptr[r+1]), by column.
   struct Csr {
-    std::vector<uint64_t> ptr;
-    std::vector<uint32_t> col;
-    std::vector<double> val;
+    FlatArray<uint64_t> ptr;
+    FlatArray<uint32_t> col;
+    FlatArray<double> val;
     double Get(uint32_t row, uint32_t c) const;
   };
 
   SarOptions options_;
+  int neighbours_ = 0;
   size_t num_videos_ = 0;
   Csr affinity_;    // users x videos
   Csr similarity_;  // videos x videos

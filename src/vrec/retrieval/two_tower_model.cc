@@ -394,7 +394,8 @@ std::string TwoTowerModel::FeatureSchema() {
 int TwoTowerModel::dimension() const { return w_.user_mlp.empty() ? 0 : w_.user_mlp.back().out; }
 
 void TwoTowerModel::EmbedUser(const UserInput& in, std::span<float> out) const {
-  VREC_CHECK(out.size() == static_cast<size_t>(dimension()), out.size(), " floats for dimension ", dimension());
+  VREC_CHECK(out.size() == static_cast<size_t>(dimension()), out.size(), " floats for dimension ",
+             dimension());
   if (dimension() == 0) return;
   std::vector<float> x(static_cast<size_t>(UserInputWidth(w_)), 0.0f);
   float* p = x.data();
@@ -436,7 +437,8 @@ void TwoTowerModel::EmbedUser(const UserInput& in, std::span<float> out) const {
 }
 
 void TwoTowerModel::EmbedVideo(const VideoInput& in, std::span<float> out) const {
-  VREC_CHECK(out.size() == static_cast<size_t>(dimension()), out.size(), " floats for dimension ", dimension());
+  VREC_CHECK(out.size() == static_cast<size_t>(dimension()), out.size(), " floats for dimension ",
+             dimension());
   if (dimension() == 0) return;
   std::vector<float> x(static_cast<size_t>(VideoInputWidth(w_)), 0.0f);
   float* p = x.data();
@@ -615,6 +617,22 @@ StatusOr<TwoTowerModel> TwoTowerModel::Load(const std::string& dir) {
   TwoTowerModel model;
   model.Set(config, std::move(w), std::move(users), std::move(videos), std::move(categories));
   return model;
+}
+
+uint64_t TwoTowerModel::MemoryBytes() const {
+  uint64_t bytes = 0;
+  for (const Table* t :
+       {&w_.user_id, &w_.age, &w_.gender, &w_.country, &w_.user_language, &w_.history, &w_.video_id,
+        &w_.categories, &w_.video_language, &w_.duration, &w_.year, &w_.popularity, &w_.text}) {
+    bytes += t->data.size() * sizeof(float);
+  }
+  for (const auto* layers : {&w_.user_mlp, &w_.video_mlp}) {
+    for (const Layer& l : *layers)
+      bytes += (l.weight.size() + l.bias.size()) * sizeof(float) * 2;  // + transposed
+  }
+  // Hash map nodes: key, value, next pointer and bucket, ~40 bytes each.
+  bytes += (user_rows_.size() + video_rows_.size() + category_rows_.size()) * 40;
+  return bytes;
 }
 
 }  // namespace vrec::retrieval

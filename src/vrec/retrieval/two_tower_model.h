@@ -119,6 +119,8 @@ class TwoTowerModel {
            std::unordered_map<std::string, int64_t> category_rows);
   const Config& config() const { return config_; }
   const Weights& weights() const { return w_; }
+  // Approximate resident bytes: tables, layers and vocabularies.
+  uint64_t MemoryBytes() const;
 
  private:
   Config config_;

@@ -85,7 +85,7 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   }
   for (const features::HistoryEntry& e : online) {
     if (auto v = catalog.FindVideo(e.video)) {
-      history.push_back({.video = *v, .time = e.time, .type = e.type, .watch_ratio = e.watch_ratio});
+      history.push_back({.video = *v, .type = e.type, .time = e.time, .watch_ratio = e.watch_ratio});
     }
   }
   std::vector<filtering::HistoryItem> filter_history;

@@ -1,12 +1,14 @@
-// ServingModel: one model version loaded for serving (towers, video index, ranker, the catalog
-// snapshot and what is derived from it). Immutable after Load and shared by all requests through a
-// shared_ptr<const ServingModel>: a new version is loaded beside the old one and swapped in, and
-// requests in flight finish on the version they started with (see ModelManager in service.h).
+// ServingModel: one model version loaded for serving (towers, video index, ranker, and the serving
+// snapshot: the catalog and everything derived from it, memory-mapped from serving.vart). Immutable after
+// Load and shared by all requests through a shared_ptr<const ServingModel>: a new version is loaded beside
+// the old one and swapped in, and requests in flight finish on the version they started with (see
+// ModelManager in service.h).
 //
 // Thread safety: every method is const and safe to call concurrently.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -22,19 +24,15 @@
 #include "vrec/retrieval/ease.h"
 #include "vrec/retrieval/retriever.h"
 #include "vrec/retrieval/sar.h"
+#include "vrec/snapshot/serving_snapshot.h"
 
 namespace vrec::serving {
 
 // One event of a user's history as the online stages read it.
-struct HistoryItem {
-  uint32_t video = 0;  // dense catalog index
-  int64_t time = 0;
-  data::EventType type = data::EventType::kPlay;
-  float watch_ratio = data::kMissing;
-  float rating = data::kMissing;
-};
+using HistoryItem = snapshot::HistoryItem;
 
 struct ServingModelOptions {
+  // Format 1 models only (no serving.vart): what the server then computes at load.
   int cold_start_list = 500;  // length of the popular and fresh lists kept for cold start
   int sar_threads = 1;        // threads for the item-item fit at load (the server keeps serving)
 };
@@ -50,49 +48,50 @@ class ServingModel {
 
   const std::string& version() const { return version_; }
   const registry::Manifest& manifest() const { return manifest_; }
-  const data::Dataset& catalog() const { return catalog_; }
+  const data::Dataset& catalog() const { return snapshot_->catalog(); }
+  const snapshot::ServingSnapshot& snapshot() const { return *snapshot_; }
   const retrieval::TwoTowerModel& two_tower() const { return bundle_.model; }
   const retrieval::AnnIndex& index() const { return *bundle_.index; }
-  const retrieval::SarScorer& sar() const { return sar_; }
-  const retrieval::EaseScorer& ease() const { return ease_; }
-  const ranking::FeatureAggregates& aggregates() const { return *aggregates_; }
+  const retrieval::SarScorer& sar() const { return snapshot_->sar(); }
+  const retrieval::EaseScorer& ease() const { return snapshot_->ease(); }
+  const ranking::FeatureAggregates& aggregates() const { return snapshot_->aggregates(); }
   const ranking::Ranker& ranker() const { return *ranker_; }
   // Candidates the ranker was trained on per request (the ranker's group size).
   int ranker_candidates() const { return ranker_candidates_; }
   // Latest interaction time of the catalog snapshot (the model's "as of").
-  int64_t data_end_time() const { return data_end_time_; }
+  int64_t data_end_time() const { return snapshot_->data_end_time(); }
+  // The model directory's format (registry::Manifest::format_version): 1 computed its serving
+  // state at load, 2 mapped it.
+  int format_version() const { return manifest_.format_version; }
+  // Seconds Load took.
+  double load_seconds() const { return load_seconds_; }
 
-  // The user's interactions in the snapshot, oldest first; empty for users outside it.
-  std::span<const HistoryItem> BaseHistory(uint32_t user) const;
+  // The user's most recent interactions in the snapshot, oldest first; empty for users outside it.
+  std::span<const HistoryItem> BaseHistory(uint32_t user) const { return snapshot_->History(user); }
   // Training positives per video (two-tower popularity input for new uploads is 0).
-  int64_t Positives(uint32_t video) const { return positives_[video]; }
+  int64_t Positives(uint32_t video) const { return snapshot_->Positives(video); }
   // Cold start: the most popular videos among users of that country / language (either may be
   // empty), best first; the global list when the pair has too few users.
-  std::span<const uint32_t> Popular(std::string_view country, std::string_view language) const;
+  std::span<const uint32_t> Popular(std::string_view country, std::string_view language) const {
+    return snapshot_->Popular(country, language);
+  }
   // The newest uploads with at least one positive, newest first: in `language` when the catalog
   // has enough of them, else in any language.
-  std::span<const uint32_t> Fresh(std::string_view language) const;
+  std::span<const uint32_t> Fresh(std::string_view language) const { return snapshot_->Fresh(language); }
+
+  // Bytes of each part, for the memory report (vrec_model_bytes{component}).
+  std::map<std::string, uint64_t> ComponentBytes() const;
 
  private:
   ServingModel() = default;
 
   std::string version_;
   registry::Manifest manifest_;
-  data::Dataset catalog_;
+  std::shared_ptr<const snapshot::ServingSnapshot> snapshot_;
   retrieval::RetrievalBundle bundle_;
-  retrieval::SarScorer sar_;
-  retrieval::EaseScorer ease_;
-  std::unique_ptr<ranking::FeatureAggregates> aggregates_;
   std::unique_ptr<ranking::Ranker> ranker_;
   int ranker_candidates_ = 100;
-  int64_t data_end_time_ = 0;
-  std::vector<uint64_t> history_ptr_;  // users + 1 offsets into history_
-  std::vector<HistoryItem> history_;
-  std::vector<int64_t> positives_;
-  std::vector<uint32_t> popular_;
-  std::unordered_map<std::string, std::vector<uint32_t>> popular_by_locale_;  // "country|language"
-  std::vector<uint32_t> fresh_;
-  std::unordered_map<std::string, std::vector<uint32_t>> fresh_by_language_;
+  double load_seconds_ = 0;
 };
 
 }  // namespace vrec::serving
