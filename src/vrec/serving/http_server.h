@@ -136,8 +136,8 @@ HttpResponse JsonErrorResponse(int status, std::string_view message);
 // JsonErrorResponse(HttpStatusFor(status.code()), status.message()).
 HttpResponse JsonErrorResponse(const Status& status);
 
-// `s` as a JSON string literal, quotes included (control characters as \uXXXX; bytes >= 0x80
-// passed through, so UTF-8 stays UTF-8).
+// `s` as a JSON string literal, quotes included (control characters as \uXXXX; well-formed UTF-8
+// passed through; every other byte >= 0x80 as \ufffd, so that the literal is always valid JSON).
 std::string JsonQuote(std::string_view s);
 
 }  // namespace vrec::serving
