@@ -244,8 +244,7 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   } else if (Match(path, "/v1/users/", "/recommendations", middle)) {
     route = 3;  // /v1/users/{id}/recommendations
     if (!get) {
-      Error(response, InvalidArgumentError("use GET for recommendations"));
-      response.status = 405;
+      response = JsonErrorResponse(405, "use GET for recommendations");
     } else if (!Authorized(request, false)) {
       Error(response, UnauthenticatedError("missing or unknown X-Api-Key"));
     } else {
@@ -254,8 +253,7 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   } else if (Match(path, "/v1/users/", "/history", middle)) {
     route = 4;  // /v1/users/{id}/history
     if (!get) {
-      Error(response, InvalidArgumentError("use GET for a user's history"));
-      response.status = 405;
+      response = JsonErrorResponse(405, "use GET for a user's history");
     } else if (!Authorized(request, false)) {
       Error(response, UnauthenticatedError("missing or unknown X-Api-Key"));
     } else {
@@ -264,8 +262,7 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   } else if (path == "/v1/events") {
     route = 5;  // /v1/events
     if (!post) {
-      Error(response, InvalidArgumentError("use POST for events"));
-      response.status = 405;
+      response = JsonErrorResponse(405, "use POST for events");
     } else if (!Authorized(request, false)) {
       Error(response, UnauthenticatedError("missing or unknown X-Api-Key"));
     } else {
