@@ -1,6 +1,6 @@
-// Regressions found by fuzz/service_fuzz, over the committed tiny model: each test is an input the
-// fuzzer found and the answer it must get. (The fuzz corpus replay runs the same inputs through the
-// harness's generic checks; these tests state the expected answer.)
+// Regressions found by the serving fuzz harnesses (fuzz/service_fuzz over the committed tiny model,
+// fuzz/config_fuzz): each test is an input found and the answer it must get. (The fuzz corpus
+// replay runs the same inputs through the harnesses' generic checks; these tests state the answer.)
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "vrec/config/binder.h"
+#include "vrec/config/source.h"
 #include "vrec/serving/http_server.h"
 #include "vrec/serving/service.h"
 #include "vrec/serving/tiny_model_testing.h"
@@ -78,6 +80,26 @@ TEST_F(ServiceFuzzRegression, ErrorQuotingABadByteIsStillValidJson) {
   const json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(j.is_discarded()) << r.body;
   EXPECT_EQ(j["error"]["message"], "count '\xEF\xBF\xBD' must be an integer in [1, 1000]");
+}
+
+// Found by fuzz/config_fuzz (its check that a variant's override takes effect as written).
+TEST(ServeConfigFuzzRegression, VariantOverrideTooLargeForIntIsRefusedNotWrapped) {
+  for (const char* key : {"retrieval.candidates", "ranking.candidates"}) {
+    RecommendOptions options;
+    const Status s = ApplyOverride(key, "4294967396", options);  // 2^32 + 100
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << key << ": " << s.ToString();
+    EXPECT_EQ(ApplyOverride(key, "-4294967296", options).code(), StatusCode::kInvalidArgument) << key;
+  }
+  config::Source src;
+  src.LoadString(
+      "registry.path = /r\n[experiment]\nname = e\n[experiment.variant.b]\nretrieval.candidates = "
+      "4294967396\n",
+      "test.conf");
+  config::Binder b(src);
+  ServeConfig config;
+  BindServeConfig(b, config);
+  const Status bound = b.Finish();
+  EXPECT_FALSE(bound.ok() && FinishServeConfig(config).ok()) << "a wrapped override was accepted";
 }
 
 }  // namespace
