@@ -667,12 +667,10 @@ RawRequestParse ParseRawHttpRequest(std::string_view bytes, size_t max_body_byte
   while (!parser.is_done()) {
     const size_t n = parser.put(net::const_buffer(bytes.data() + used, bytes.size() - used), ec);
     used += n;
-    if (ec == http::error::need_more) {
-      ec = {};
-      if (n == 0) break;  // the rest of the request has not arrived
-      continue;
-    }
-    if (ec) break;
+    if (ec == http::error::need_more) ec = {};
+    // An error, or nothing taken: the rest of the request has not arrived (in the body, put()
+    // takes nothing from an empty buffer without saying need_more).
+    if (ec || n == 0) break;
   }
   if (ec == http::error::body_limit) {
     out.outcome = RawRequestParse::Outcome::kError;
