@@ -44,6 +44,7 @@ source scripts/env.sh
 
 build=build-fuzz
 gomp=$(g++ -print-file-name=libgomp.so)
+mkdir -p "$build"
 cmake -S . -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++-14 \
@@ -51,7 +52,7 @@ cmake -S . -B "$build" -G Ninja \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DVREC_LIBFUZZER=ON -DVREC_BUILD_TESTS=OFF -DVREC_BUILD_BENCH=OFF \
   -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp -DOpenMP_gomp_LIBRARY="$gomp" \
-  > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
+  > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" --target "${harnesses[@]}" -j 2
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
