@@ -114,7 +114,7 @@ TEST_F(ServiceConcurrency, ModelSwapUnderLoadServesEveryRequestFromOneOfTheVersi
   const auto reg = registry::ModelRegistry::Open(registry_path_);
   ASSERT_TRUE(reg.ok());
   service_->StartPolling();
-  constexpr int kSwaps = 6;
+  constexpr int kSwaps = 4;
   for (int i = 1; i <= kSwaps; ++i) {
     const std::string& next = versions_[i % 2];
     ASSERT_TRUE(reg->Promote(next, "swap under load").ok());
