@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
 
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
@@ -125,6 +126,7 @@ uint32_t Dataset::InternVideo(VideoId id) {
 
 uint16_t Dataset::InternCategory(std::string_view name) {
   assert(!name.empty());
+  assert(categories.size() <= std::numeric_limits<uint16_t>::max() || FindCategory(name));
   auto [it, inserted] =
       category_index_.try_emplace(std::string(name), static_cast<uint16_t>(categories.size()));
   if (inserted) categories.emplace_back(name);

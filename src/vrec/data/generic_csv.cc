@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
 
 #include "vrec/common/csv.h"
 #include "vrec/common/strings.h"
@@ -173,7 +174,13 @@ Status LoadVideos(const std::string& path, Dataset& ds) {
         VREC_RETURN_IF_ERROR(r.Id(h.Pos("video_id"), "video_id", v.id.value));
         std::string text;
         VREC_RETURN_IF_ERROR(r.Text(h.Pos("categories"), "categories", text));
-        for (const std::string& c : SplitList(text)) v.categories.push_back(ds.InternCategory(c));
+        for (const std::string& c : SplitList(text)) {
+          // Category indices are 16-bit: one more name would wrap onto category 0.
+          if (ds.categories.size() > std::numeric_limits<uint16_t>::max() && !ds.FindCategory(c)) {
+            return r.Error("categories", StrCat("more than ", ds.categories.size(), " distinct categories"));
+          }
+          v.categories.push_back(ds.InternCategory(c));
+        }
         VREC_RETURN_IF_ERROR(r.Text(h.Pos("language"), "language", v.language));
         VREC_RETURN_IF_ERROR(r.Float(h.Pos("duration_s"), "duration_s", v.duration_s));
         if (!IsMissing(v.duration_s) && v.duration_s < 0)

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "vrec/common/strings.h"
 #include "vrec/data/test_util.h"
 
 namespace vrec::data {
@@ -125,6 +126,32 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"videos.csv", "video_id\n2\n2\n", "videos.csv:3: column 'video_id': duplicate"},
                       BadCase{"users.csv", "user_id,age\n1,200\n", "users.csv:2: column 'age'"},
                       BadCase{"users.csv", "", "users.csv: empty file"}));
+
+// Found by reading Dataset::InternCategory while writing fuzz/csv_import_fuzz (whose inputs are
+// too short to reach it): the 65537th distinct category wrapped onto index 0.
+TEST(GenericCsv, MoreCategoriesThanA16BitIndexIsAnError) {
+  TempDir dir;
+  dir.Write("interactions.csv", "user_id,video_id,timestamp\n1,2,3\n");
+  std::string videos = "video_id,categories\n";
+  for (int v = 0; v < 64; ++v) {  // 64 x 1024 = 65536 names
+    videos += StrCat(v, ",");
+    for (int c = 0; c < 1024; ++c) videos += StrCat(c == 0 ? "" : "|", "c", v * 1024 + c);
+    videos += '\n';
+  }
+  dir.Write("videos.csv", videos + "64,c0|last\n");
+  auto ds = LoadGenericCsv(dir.path().string());
+  ASSERT_FALSE(ds.ok());
+  EXPECT_NE(
+      ds.status().message().find("videos.csv:66: column 'categories': more than 65536 distinct categories"),
+      std::string::npos)
+      << ds.status().message();
+  // 65536 distinct names still load, and a name seen before is not a new one.
+  dir.Write("videos.csv", videos + "64,c0|c65535\n");
+  auto ok = LoadGenericCsv(dir.path().string());
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->categories.size(), 65536u);
+  EXPECT_EQ(ok->categories[ok->videos.back().categories.back()], "c65535");
+}
 
 TEST(GenericCsv, MissingInteractionsFileIsNotFound) {
   TempDir dir;
