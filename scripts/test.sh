@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite: the release build (unit and
-# integration tests), then all tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# integration tests, the fuzz corpora replayed), then all tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, then the serving concurrency tests under ThreadSanitizer (only the
+# targets they need are built: see the tsan presets). VREC_SKIP_ASAN=1 / VREC_SKIP_TSAN=1 skip those.
 # Warnings are errors here (VREC_WERROR): this is the command CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +15,9 @@ ctest --preset release -j2
 if [ "${VREC_SKIP_ASAN:-0}" != "1" ]; then
   bash scripts/build.sh asan -DVREC_WERROR=ON
   ctest --preset asan -j2
+fi
+
+if [ "${VREC_SKIP_TSAN:-0}" != "1" ]; then
+  bash scripts/build.sh tsan -DVREC_WERROR=ON
+  ctest --preset tsan -j2
 fi

@@ -297,10 +297,16 @@ std::vector<Problem> Binder::Problems() const {
     int same_last_count = 0;
     for (const KeyInfo& info : keys_) {
       if (info.is_prefix) continue;
-      size_t d = EditDistance(lower, info.key);
-      if (d < best_distance) {
-        best = &info;
-        best_distance = d;
+      // The distance is at least the difference in length: most keys are skipped without the
+      // quadratic EditDistance, which made a file of long unknown keys slow to check.
+      const size_t length_gap =
+          lower.size() > info.key.size() ? lower.size() - info.key.size() : info.key.size() - lower.size();
+      if (length_gap < best_distance) {
+        const size_t d = EditDistance(lower, info.key);
+        if (d < best_distance) {
+          best = &info;
+          best_distance = d;
+        }
       }
       if (SplitSection(info.key).second == last) {
         same_last = &info;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
 
 #include "vrec/common/csv.h"
 #include "vrec/common/strings.h"

@@ -44,7 +44,9 @@ Status LoadGenres(const std::string& path, std::vector<std::string>& genres) {
     uint64_t index;
     if (!ParseUint64(f[1], index) || index >= kGenreCount) return reader.Error("genre index must be 0..18");
     if (f[0].empty()) return reader.Error("empty genre name");
-    genres[index] = std::string(f[0]);
+    if (!genres[index].empty()) return reader.Error(StrCat("genre index ", index, " appears twice"));
+    // Latin-1 like the titles: a category name must be UTF-8 wherever the dataset is written next.
+    genres[index] = IsValidUtf8(f[0]) ? std::string(f[0]) : Latin1ToUtf8(f[0]);
     ++seen;
   }
   VREC_RETURN_IF_ERROR(reader.status());

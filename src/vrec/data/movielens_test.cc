@@ -73,7 +73,30 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"u.data", "3\t1\t5\t881250949\n", "user 3 is not in u.user"},
                       BadCase{"u.user", "1|24|M|technician\n", "u.user:1: expected 5"},
                       BadCase{"u.user", "one|24|M|technician|85711\n", "user id is not a number"},
-                      BadCase{"u.item", "1|Toy Story|01-Jan-1995||http://x|0|0\n", "u.item:1: expected 24"}));
+                      BadCase{"u.item", "1|Toy Story|01-Jan-1995||http://x|0|0\n", "u.item:1: expected 24"},
+                      // Found by fuzz/csv_import_fuzz: with index 6 twice and 3 missing, 19 lines still
+                      // counted as 19 genres and genre 3 became an empty category name.
+                      BadCase{"u.genre", "g0|0\ng1|1\ng2|2\nAnimation|6\ng4|4\ng5|5\nCrime|6\n",
+                              "u.genre:7: genre index 6 appears twice"}));
+
+// Found by fuzz/csv_import_fuzz: a genre name in Latin-1 became a category that was not UTF-8,
+// so the dataset written by `vrec data import` could not be loaded again.
+TEST(MovieLens, GenreNamesInLatin1BecomeUtf8) {
+  TempDir dir;
+  WriteValid(dir);
+  std::string genres;
+  for (int i = 0; i < 19; ++i)
+    genres += StrCat(i == 5 ? "Com\xE9"
+                              "die"
+                            : StrCat("g", i),
+                     "|", i, "\n");
+  dir.Write("u.genre", genres);
+  auto ds = LoadMovieLens100K(dir.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  EXPECT_EQ(ds->categories[5],
+            "Com\xC3\xA9"
+            "die");
+}
 
 TEST(MovieLens, MissingFileIsNotFound) {
   TempDir dir;

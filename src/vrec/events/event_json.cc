@@ -170,7 +170,8 @@ StatusOr<std::vector<features::Event>> ParseEventsJson(std::string_view body, in
   json doc;
   try {
     doc = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number too large for a double (1e999).
     // what() starts with "[json.exception.parse_error.101] "; the rest says where and why.
     std::string_view what = e.what();
     if (auto close = what.find("] ");

@@ -205,6 +205,18 @@ TEST(ParseEventsJson, DeeplyNestedBodyIsRejectedWithoutRecursing) {
   EXPECT_TRUE(ParseEventsJson(R"({"events":[{"user_id":1,"video_id":2,"type":"play"}]})", 0).ok());
 }
 
+// Found by fuzz/event_json_fuzz: nlohmann throws out_of_range (not parse_error) for a number too
+// large for a double, which escaped ParseEventsJson (terminate in the fuzzer, 500 from the server).
+TEST(ParseEventsJson, NumberTooLargeForADoubleIsInvalidArgument) {
+  for (const char* body : {R"({"user_id":1,"video_id":2,"type":"play","watch_ratio":441e644444})",
+                           R"({"user_id":1e999,"video_id":2,"type":"play"})", "-1e400"}) {
+    auto r = ParseEventsJson(body, kNow);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(r.status().message().find("number overflow"), std::string::npos) << r.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace vrec::events
 

@@ -51,12 +51,20 @@ StatusOr<Manifest> ReadManifest(const std::string& dir) {
   Manifest m;
   try {
     nlohmann::json j = nlohmann::json::parse(in);
-    m.format_version = j.at("format_version").get<int>();
-    if (m.format_version > kModelFormatVersion) {
-      return FailedPreconditionError(StrCat(path, ": model format version ", m.format_version,
+    // An integer >= 1, compared before narrowing: get<int>() of 14e85 is undefined behaviour and
+    // of 4294967297 or 1.5 a silent 1.
+    const nlohmann::json& version = j.at("format_version");
+    if (!version.is_number_integer() ||
+        (version.is_number_unsigned() ? version.get<uint64_t>() < 1 : version.get<int64_t>() < 1)) {
+      return DataLossError(StrCat(path, ": format_version ", version.dump(), " is not a positive integer"));
+    }
+    if (version.is_number_unsigned() ? version.get<uint64_t>() > static_cast<uint64_t>(kModelFormatVersion)
+                                     : version.get<int64_t>() > kModelFormatVersion) {
+      return FailedPreconditionError(StrCat(path, ": model format version ", version.dump(),
                                             " is newer than this build understands (", kModelFormatVersion,
                                             "); upgrade vrec"));
     }
+    m.format_version = version.get<int>();
     m.model_kind = j.at("model_kind").get<std::string>();
     m.created_at = j.value("created_at", "");
     m.feature_schema = j.at("feature_schema").get<std::string>();

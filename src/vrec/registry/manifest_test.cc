@@ -74,5 +74,24 @@ TEST_F(ManifestTest, MissingCorruptAndNewerManifestsAreRefused) {
   EXPECT_EQ(ReadManifest(dir_).status().code(), StatusCode::kDataLoss);
 }
 
+// Found by fuzz/manifest_fuzz: {"format_version":14e85} converted a double to int (undefined
+// behaviour, UBSan abort); 4294967297 and 1.5 narrowed to a silent version 1.
+TEST_F(ManifestTest, FormatVersionMustBeAPositiveIntegerInRange) {
+  const Manifest sample = Sample();
+  const auto with_version = [&](const std::string& version) {
+    std::ofstream(dir_ + "/manifest.json")
+        << R"({"format_version":)" << version << R"(,"model_kind":"two-tower","feature_schema":")"
+        << sample.feature_schema << R"(","feature_schema_hash":")" << sample.feature_schema_hash << R"("})";
+    return ReadManifest(dir_).status().code();
+  };
+  EXPECT_EQ(with_version("1"), StatusCode::kOk);
+  for (const char* bad : {"14e85", "1.5", "1.0", "0", "-1", "-9223372036854775808", "\"1\"", "null"}) {
+    EXPECT_EQ(with_version(bad), StatusCode::kDataLoss) << bad;
+  }
+  for (const char* newer : {"2", "4294967297", "18446744073709551615"}) {
+    EXPECT_EQ(with_version(newer), StatusCode::kFailedPrecondition) << newer;
+  }
+}
+
 }  // namespace
 }  // namespace vrec::registry

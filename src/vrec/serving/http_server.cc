@@ -224,7 +224,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.body = std::move(req.body());
     request.remote = remote_;
-    if (Status s = ParseTarget(request); !s.ok()) {
+    if (Status s = ParseRequestTarget(request); !s.ok()) {
       response = JsonErrorResponse(s);
     } else {
       try {
@@ -238,29 +238,6 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     Write(std::move(response), req.version(), keep_alive);
-  }
-
-  // Splits request.target into path and decoded query. Origin form ("/p?q") is what clients send;
-  // absolute form ("http://host/p?q") must be accepted too (RFC 9112 3.2.2).
-  static Status ParseTarget(HttpRequest& request) {
-    std::string_view t = request.target;
-    for (std::string_view scheme : {"http://", "https://"}) {
-      if (t.size() >= scheme.size() && EqualsIgnoreCase(t.substr(0, scheme.size()), scheme)) {
-        t.remove_prefix(scheme.size());
-        const size_t slash = t.find_first_of("/?");
-        t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
-        break;
-      }
-    }
-    if (t.empty() || (t[0] != '/' && t[0] != '?')) {
-      return InvalidArgumentError(StrCat("request target \"", request.target, "\" is not a path"));
-    }
-    const size_t q = t.find('?');
-    request.path = std::string(t.substr(0, q));
-    if (request.path.empty())
-      request.path.assign(1, '/');  // assign, not = "/": GCC 12 -Wrestrict false positive
-    if (q == std::string_view::npos) return OkStatus();
-    return ParseQueryString(t.substr(q + 1), request.query);
   }
 
   void Write(HttpResponse response, unsigned version, bool keep_alive) {
@@ -712,6 +689,80 @@ HttpResponse JsonErrorResponse(const Status& status) {
   }
   if (code == 503 || code == 429) r.headers.emplace_back("Retry-After", "1");
   return r;
+}
+
+// Origin form ("/p?q") is what clients send; absolute form ("http://host/p?q") must be accepted too
+// (RFC 9112 3.2.2).
+Status ParseRequestTarget(HttpRequest& request) {
+  std::string_view t = request.target;
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (t.size() >= scheme.size() && EqualsIgnoreCase(t.substr(0, scheme.size()), scheme)) {
+      t.remove_prefix(scheme.size());
+      const size_t slash = t.find_first_of("/?");
+      t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+      break;
+    }
+  }
+  if (t.empty() || (t[0] != '/' && t[0] != '?')) {
+    return InvalidArgumentError(StrCat("request target \"", request.target, "\" is not a path"));
+  }
+  const size_t q = t.find('?');
+  request.path = std::string(t.substr(0, q));
+  if (request.path.empty())
+    request.path.assign(1, '/');  // assign, not = "/": GCC 12 -Wrestrict false positive
+  if (q == std::string_view::npos) return OkStatus();
+  return ParseQueryString(t.substr(q + 1), request.query);
+}
+
+RawRequestParse ParseRawHttpRequest(std::string_view bytes, size_t max_body_bytes) {
+  RawRequestParse out;
+  // Configured as Session::ReadHeader configures its parser.
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kMaxHeaderBytes);
+  parser.body_limit(max_body_bytes);
+  parser.eager(true);
+  beast::error_code ec;
+  size_t used = 0;
+  while (!parser.is_done()) {
+    const size_t n = parser.put(net::const_buffer(bytes.data() + used, bytes.size() - used), ec);
+    used += n;
+    if (ec == http::error::need_more) ec = {};
+    // An error, or nothing taken: the rest of the request has not arrived (in the body, put()
+    // takes nothing from an empty buffer without saying need_more).
+    if (ec || n == 0) break;
+  }
+  if (ec == http::error::body_limit) {
+    out.outcome = RawRequestParse::Outcome::kError;
+    out.error =
+        JsonErrorResponse(413, StrCat("request body is larger than the limit of ", max_body_bytes, " bytes"));
+    return out;
+  }
+  if (ec == http::error::header_limit) {
+    out.outcome = RawRequestParse::Outcome::kError;
+    out.error = JsonErrorResponse(
+        431, StrCat("request header is larger than the limit of ", kMaxHeaderBytes, " bytes"));
+    return out;
+  }
+  if (ec) {
+    out.outcome = RawRequestParse::Outcome::kError;
+    out.error = JsonErrorResponse(400, StrCat("malformed HTTP request: ", ec.message()));
+    return out;
+  }
+  if (!parser.is_done()) return out;  // kIncomplete
+  http::request<http::string_body> req = parser.release();
+  out.consumed = used;
+  HttpRequest& request = out.request;
+  request.method = std::string(View(req.method_string()));
+  request.target = std::string(View(req.target()));
+  for (const auto& field : req) request.headers.emplace_back(View(field.name_string()), View(field.value()));
+  request.body = std::move(req.body());
+  if (Status s = ParseRequestTarget(request); !s.ok()) {
+    out.outcome = RawRequestParse::Outcome::kError;
+    out.error = JsonErrorResponse(s);
+    return out;
+  }
+  out.outcome = RawRequestParse::Outcome::kRequest;
+  return out;
 }
 
 }  // namespace vrec::serving

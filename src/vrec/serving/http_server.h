@@ -162,4 +162,28 @@ HttpResponse JsonErrorResponse(const Status& status);
 // passed through when they form valid UTF-8, else replaced by U+FFFD).
 std::string JsonQuote(std::string_view s);
 
+// Splits request.target into request.path and request.query as HttpRequest describes them: the
+// path of an origin-form ("/p?q") or absolute-form ("http://host/p?q") target and its decoded query
+// parameters. What a connection does with every request before the handler sees it.
+// InvalidArgument when the target is not a path or has a bad percent-escape.
+Status ParseRequestTarget(HttpRequest& request);
+
+// What a connection makes of the bytes of one request, without a socket: Beast's request parser
+// configured as the server configures it (16 KiB of header, `max_body_bytes` of body), then
+// ParseRequestTarget. A seam for the fuzzing harnesses (fuzz/) and tests; the server reads from
+// sockets and does not call it.
+struct RawRequestParse {
+  enum class Outcome {
+    kRequest,     // `request` and `consumed` are set
+    kIncomplete,  // the bytes end before the request does: a connection would wait for more
+    kError,       // `error` is what a connection answers: 400 (malformed request or target), 413
+                  // (body over the limit), 431 (header over the limit)
+  };
+  Outcome outcome = Outcome::kIncomplete;
+  HttpRequest request;  // `remote` is empty
+  HttpResponse error;
+  size_t consumed = 0;  // bytes the request took; the next pipelined request starts there
+};
+RawRequestParse ParseRawHttpRequest(std::string_view bytes, size_t max_body_bytes);
+
 }  // namespace vrec::serving

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "vrec/common/strings.h"
 #include "vrec/config/source.h"
@@ -38,14 +39,21 @@ std::string ServeConfig::FeatureStoreUri() const {
 }
 
 Status ApplyOverride(std::string_view key, std::string_view value, RecommendOptions& options) {
-  if (key == "retrieval.candidates") {
+  // The int fields must not take a wrapped value: 4294967396 would become 100 and pass Validate.
+  const auto parse_int = [&](int& out) -> Status {
     VREC_ASSIGN_OR_RETURN(int64_t n, config::ParseInt(value));
-    options.retrieve = static_cast<int>(n);
+    if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max()) {
+      return InvalidArgumentError(StrCat(key, " = ", value, " is out of range"));
+    }
+    out = static_cast<int>(n);
+    return OkStatus();
+  };
+  if (key == "retrieval.candidates") {
+    VREC_RETURN_IF_ERROR(parse_int(options.retrieve));
   } else if (key == "ranking.enabled") {
     VREC_ASSIGN_OR_RETURN(options.rank, config::ParseBool(value));
   } else if (key == "ranking.candidates") {
-    VREC_ASSIGN_OR_RETURN(int64_t n, config::ParseInt(value));
-    options.rank_candidates = static_cast<int>(n);
+    VREC_RETURN_IF_ERROR(parse_int(options.rank_candidates));
   } else if (key.starts_with("ordering.")) {
     return ordering::ApplyOrderingOverride(key, value, options.ordering);
   } else {
