@@ -7,6 +7,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "vrec/serving/http_server.h"
+
 namespace vrec::fuzz {
 namespace {
 
@@ -117,8 +119,12 @@ void CheckJsonResponse(int status, std::string_view content_type, std::string_vi
              ": error body is not {\"error\":{...}}: ", body);
   const nlohmann::json& e = j["error"];
   FUZZ_CHECK(
-      e.size() == 2 && e.contains("code") && e["code"].is_number_integer() && e["code"].get<int>() == status,
+      e.size() == 3 && e.contains("code") && e["code"].is_number_integer() && e["code"].get<int>() == status,
       context, ": error code differs from the status ", status, ": ", body);
+  // The machine-readable reason: the status's own unless a 500 names its Status code (DATA_LOSS).
+  FUZZ_CHECK(e.contains("status") && e["status"].is_string() &&
+                 (e["status"].get<std::string>() == vrec::serving::ErrorReason(status) || status == 500),
+             context, ": error reason does not match the status ", status, ": ", body);
   FUZZ_CHECK(e.contains("message") && e["message"].is_string() && !e["message"].get<std::string>().empty(),
              context, ": error without a message: ", body);
 }

@@ -88,7 +88,8 @@ TEST_F(ManifestTest, FormatVersionMustBeAPositiveIntegerInRange) {
   for (const char* bad : {"14e85", "1.5", "1.0", "0", "-1", "-9223372036854775808", "\"1\"", "null"}) {
     EXPECT_EQ(with_version(bad), StatusCode::kDataLoss) << bad;
   }
-  for (const char* newer : {"2", "4294967297", "18446744073709551615"}) {
+  EXPECT_EQ(with_version("2"), StatusCode::kOk);
+  for (const char* newer : {"3", "4294967297", "18446744073709551615"}) {
     EXPECT_EQ(with_version(newer), StatusCode::kFailedPrecondition) << newer;
   }
 }

@@ -663,14 +663,16 @@ TEST(JsonErrorResponse, MapsStatusCodesAndEscapesMessages) {
 // Found by fuzz/service_fuzz: GET ...?count=%FF quoted the decoded byte 0xFF into the error message
 // and the body was not valid JSON.
 TEST(JsonQuote, ReplacesBytesThatAreNotUtf8) {
+  const std::string fffd = "\xEF\xBF\xBD";  // U+FFFD, as UTF-8
   EXPECT_EQ(JsonQuote("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac"),
             "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac\"");
-  EXPECT_EQ(JsonQuote("count '\xff'"), R"("count '\ufffd'")");
-  EXPECT_EQ(JsonQuote("\xc3"), R"("\ufffd")");                                // truncated sequence
-  EXPECT_EQ(JsonQuote("\xc0\xaf"), R"("\ufffd\ufffd")");                      // overlong '/'
-  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");            // a surrogate
-  EXPECT_EQ(JsonQuote("\xf4\x90\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd")");  // above U+10FFFF
-  EXPECT_EQ(JsonErrorResponse(400, "x\x80").body, R"({"error":{"code":400,"message":"x\ufffd"}})");
+  EXPECT_EQ(JsonQuote("count '\xff'"), "\"count '" + fffd + "'\"");
+  EXPECT_EQ(JsonQuote("\xc3"), "\"" + fffd + "\"");                                   // truncated sequence
+  EXPECT_EQ(JsonQuote("\xc0\xaf"), "\"" + fffd + fffd + "\"");                        // overlong '/'
+  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), "\"" + fffd + fffd + fffd + "\"");             // a surrogate
+  EXPECT_EQ(JsonQuote("\xf4\x90\x80\x80"), "\"" + fffd + fffd + fffd + fffd + "\"");  // above U+10FFFF
+  EXPECT_EQ(JsonErrorResponse(400, "x\x80").body,
+            R"({"error":{"code":400,"status":"INVALID_ARGUMENT","message":"x)" + fffd + R"("}})");
 }
 
 }  // namespace
