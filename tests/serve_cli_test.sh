@@ -85,6 +85,18 @@ stored=$(curl -sf "http://127.0.0.1:$port/v1/users/$user/history" | grep -o '"vi
 [ "$stored" -eq "$acked" ] || fail "acknowledged $acked events, $stored in the history after kill -9"
 echo "crash: acknowledged=$acked recovered=$stored"
 
+# 2b. A corrupt copy of a version (one byte of serving.vart flipped) is refused by promote: its
+#     checksums are verified before the pointer moves.
+cp -r "$reg/versions/v000002" "$reg/versions/v000009"
+chmod -R u+w "$reg/versions/v000009"
+size=$(stat -c %s "$reg/versions/v000009/serving.vart")
+printf '\x5a' | dd of="$reg/versions/v000009/serving.vart" bs=1 seek=$((size / 2)) conv=notrunc status=none
+if "$vrec" models promote v000009 --registry "$reg" > "$tmp/corrupt.log" 2>&1; then
+  fail "promoting a corrupt version must fail"
+fi
+grep -q "v000009 is corrupt, production unchanged" "$tmp/corrupt.log" || { cat "$tmp/corrupt.log"; fail "corrupt promote message"; }
+rm -rf "$reg/versions/v000009"
+
 # 3. Rollback under load: production goes back to v000001, every request succeeds.
 curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000002 || fail "server should serve v000002"
 (

@@ -137,6 +137,10 @@ Status LoadsForServing(const std::string& version, const std::string& path) {
         model.status().code(),
         StrCat(version, " does not load for serving, production unchanged: ", model.status().message()));
   }
+  // Every byte serving will map, checksummed: corruption is caught here, not by a request.
+  if (Status s = (*model)->Verify(); !s.ok()) {
+    return Status(s.code(), StrCat(version, " is corrupt, production unchanged: ", s.message()));
+  }
   return OkStatus();
 }
 

@@ -10,6 +10,17 @@ namespace vrec {
 // lowering it). Returns the soft limit in effect afterwards (0 when it cannot be read).
 int64_t RaiseOpenFileLimit(int64_t wanted);
 
+// This process as Prometheus's process_* metrics describe it (0 where /proc cannot tell).
+struct ProcessStats {
+  int64_t resident_bytes = 0;
+  int64_t virtual_bytes = 0;
+  double cpu_seconds = 0;  // user + system
+  int64_t open_fds = 0;
+  int64_t max_fds = 0;    // soft RLIMIT_NOFILE
+  double start_time = 0;  // unix seconds
+};
+ProcessStats ReadProcessStats();
+
 // Peak resident set size of this process so far, in bytes (getrusage ru_maxrss).
 int64_t PeakRssBytes();
 

@@ -10,6 +10,7 @@
 #include "vrec/common/csv.h"
 #include "vrec/common/json_depth.h"
 #include "vrec/common/strings.h"
+#include "vrec/common/sys.h"
 #include "vrec/events/event_json.h"
 #include "vrec/events/ingestor.h"
 #include "vrec/ordering/experiment.h"
@@ -236,6 +237,33 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
     const double h = static_cast<double>(cache_.hits()), m = static_cast<double>(cache_.misses());
     return h + m > 0 ? h / (h + m) : 0.0;
   });
+  // The process, as Prometheus's client libraries name it.
+  metrics_.gauge_callback("process_resident_memory_bytes", "Resident memory size in bytes.", {},
+                          [] { return static_cast<double>(ReadProcessStats().resident_bytes); });
+  metrics_.gauge_callback("process_virtual_memory_bytes", "Virtual memory size in bytes.", {},
+                          [] { return static_cast<double>(ReadProcessStats().virtual_bytes); });
+  metrics_.gauge_callback("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", {},
+                          [] { return ReadProcessStats().cpu_seconds; });
+  metrics_.gauge_callback("process_open_fds", "Number of open file descriptors.", {},
+                          [] { return static_cast<double>(ReadProcessStats().open_fds); });
+  metrics_.gauge_callback("process_max_fds", "Maximum number of open file descriptors.", {},
+                          [] { return static_cast<double>(ReadProcessStats().max_fds); });
+  metrics_.gauge_callback("process_start_time_seconds",
+                          "Start time of the process since unix epoch in seconds.", {},
+                          [] { return ReadProcessStats().start_time; });
+  metrics_.gauge("vrec_build_info", "The vrec build serving (1).", {{"version", VREC_VERSION}}).Set(1);
+  // What the served model holds, by part (mapped files count once they are paged in).
+  for (const char* part :
+       {"history", "cold_start", "positives", "sar", "ease", "aggregates", "index", "two_tower"}) {
+    metrics_.gauge_callback("vrec_model_bytes", "Bytes of the served model, by component.",
+                            {{"component", part}}, [this, name = std::string(part)] {
+                              const Snapshot snap = Current();
+                              if (!snap.model) return 0.0;
+                              const auto bytes = snap.model->ComponentBytes();
+                              auto it = bytes.find(name);
+                              return it == bytes.end() ? 0.0 : static_cast<double>(it->second);
+                            });
+  }
   metrics_.gauge_callback("vrec_cache_entries", "Responses in the cache.", {},
                           [this] { return static_cast<double>(cache_.size()); });
   metrics_.gauge_callback("vrec_cache_bytes", "Bytes of the responses in the cache.", {},

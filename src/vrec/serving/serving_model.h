@@ -79,6 +79,10 @@ class ServingModel {
   // has enough of them, else in any language.
   std::span<const uint32_t> Fresh(std::string_view language) const { return snapshot_->Fresh(language); }
 
+  // Reads every mapped byte of the serving snapshot and checks its checksums (slow on big models:
+  // run before promotion, not on the request path). DataLoss naming the corrupt section.
+  Status Verify() const { return snapshot_->Verify(); }
+
   // Bytes of each part, for the memory report (vrec_model_bytes{component}).
   std::map<std::string, uint64_t> ComponentBytes() const;
 
