@@ -19,6 +19,11 @@ constexpr std::string_view kEventPrefix = "e/";
 constexpr std::string_view kHistoryPrefix = "h/";
 constexpr std::string_view kVideoPrefix = "v/";
 constexpr std::string_view kEventIdPrefix = "d/";
+constexpr std::string_view kVideoRecordPrefix = "c/v/";
+constexpr std::string_view kUserRecordPrefix = "c/u/";
+constexpr uint8_t kVideoRecordV1 = 1;
+constexpr uint8_t kUserRecordV1 = 1;
+constexpr size_t kMaxRecordString = 1 << 20;
 constexpr std::string_view kEventIdTimePrefix = "t/";
 
 // First byte of every record: bump it when a record's layout changes, and keep decoding the old one.
@@ -48,7 +53,8 @@ std::optional<uint64_t> IdOfKey(std::string_view key, std::string_view prefix) {
 
 // A key for messages: "h/42" rather than eight raw bytes.
 std::string DescribeKey(std::string_view key) {
-  for (std::string_view prefix : {kEventPrefix, kHistoryPrefix, kVideoPrefix}) {
+  for (std::string_view prefix :
+       {kEventPrefix, kHistoryPrefix, kVideoPrefix, kVideoRecordPrefix, kUserRecordPrefix}) {
     if (auto id = IdOfKey(key, prefix)) return StrCat(prefix, *id);
   }
   std::string out;
@@ -81,6 +87,10 @@ class Writer {
   void Float(float f) {  // little-endian IEEE bits; NaN (absent) round-trips
     const uint32_t bits = std::bit_cast<uint32_t>(f);
     for (int shift = 0; shift < 32; shift += 8) Byte(static_cast<uint8_t>(bits >> shift));
+  }
+  void String(std::string_view v) {
+    Varint(v.size());
+    out_.append(v);
   }
 
  private:
@@ -120,6 +130,13 @@ class Reader {
       bits |= static_cast<uint32_t>(b) << shift;
     }
     f = std::bit_cast<float>(bits);
+    return true;
+  }
+  bool String(std::string& v) {
+    uint64_t n = 0;
+    if (!Varint(n) || n > remaining()) return false;
+    v.assign(in_.substr(pos_, n));
+    pos_ += n;
     return true;
   }
   bool AtEnd() const { return pos_ == in_.size(); }
@@ -248,6 +265,86 @@ StatusOr<VideoFlags> DecodeFlags(std::string_view key, std::string_view value) {
     return Corrupt(key, StrCat("unknown video flag bits ", int{bits}));
   }
   return VideoFlags{(bits & kFlagUnavailable) != 0, (bits & kFlagAgeRestricted) != 0};
+}
+
+bool TooLong(std::string_view v) { return v.size() > kMaxRecordString; }
+
+// Video record v1: version, flags (1 age_restricted, 2 available), duration (float32), upload time
+// and update time (zigzag varints), language, title, categories and tags (count + strings).
+StatusOr<std::string> EncodeVideoRecord(const VideoRecord& r) {
+  bool too_long = TooLong(r.language) || TooLong(r.title);
+  for (const auto* list : {&r.categories, &r.tags}) {
+    for (const std::string& x : *list) too_long = too_long || TooLong(x);
+  }
+  if (too_long) return InvalidArgumentError("video record: a string is longer than 1 MiB");
+  std::string out;
+  Writer w(out);
+  w.Byte(kVideoRecordV1);
+  w.Byte(static_cast<uint8_t>((r.age_restricted ? 1 : 0) | (r.available ? 2 : 0)));
+  w.Float(r.duration_s);
+  w.SignedVarint(r.upload_time);
+  w.SignedVarint(r.updated_at);
+  w.String(r.language);
+  w.String(r.title);
+  for (const auto* list : {&r.categories, &r.tags}) {
+    w.Varint(list->size());
+    for (const std::string& x : *list) w.String(x);
+  }
+  return out;
+}
+
+StatusOr<VideoRecord> DecodeVideoRecord(std::string_view key, std::string_view value, VideoId id) {
+  Reader r(value);
+  VideoRecord v;
+  v.id = id;
+  uint8_t version = 0, flags = 0;
+  if (!r.Byte(version) || version != kVideoRecordV1) return Corrupt(key, "unknown video record version");
+  if (!r.Byte(flags) || (flags & ~3) != 0 || !r.Float(v.duration_s) || !r.SignedVarint(v.upload_time) ||
+      !r.SignedVarint(v.updated_at) || !r.String(v.language) || !r.String(v.title)) {
+    return Corrupt(key, "truncated video record");
+  }
+  v.age_restricted = (flags & 1) != 0;
+  v.available = (flags & 2) != 0;
+  for (auto* list : {&v.categories, &v.tags}) {
+    uint64_t n = 0;
+    if (!r.Varint(n) || n > r.remaining()) return Corrupt(key, "truncated video record");
+    list->resize(n);
+    for (std::string& x : *list) {
+      if (!r.String(x)) return Corrupt(key, "truncated video record");
+    }
+  }
+  if (!r.AtEnd()) return Corrupt(key, "trailing bytes after video record");
+  return v;
+}
+
+// User record v1: version, gender, age (zigzag), update time (zigzag), country, language.
+std::string EncodeUserRecord(const UserRecord& u) {
+  std::string out;
+  Writer w(out);
+  w.Byte(kUserRecordV1);
+  w.Byte(static_cast<uint8_t>(u.gender));
+  w.SignedVarint(u.age);
+  w.SignedVarint(u.updated_at);
+  w.String(u.country);
+  w.String(u.language);
+  return out;
+}
+
+StatusOr<UserRecord> DecodeUserRecord(std::string_view key, std::string_view value, UserId id) {
+  Reader r(value);
+  UserRecord u;
+  u.id = id;
+  uint8_t version = 0, gender = 0;
+  int64_t age = 0;
+  if (!r.Byte(version) || version != kUserRecordV1) return Corrupt(key, "unknown user record version");
+  if (!r.Byte(gender) || gender > static_cast<uint8_t>(data::Gender::kOther) || !r.SignedVarint(age) ||
+      age < -1 || age > 150 || !r.SignedVarint(u.updated_at) || !r.String(u.country) ||
+      !r.String(u.language) || !r.AtEnd()) {
+    return Corrupt(key, "bad user record");
+  }
+  u.gender = static_cast<data::Gender>(gender);
+  u.age = static_cast<int16_t>(age);
+  return u;
 }
 
 // Keeps the newest `max` entries of a history that is ordered oldest first.
@@ -529,6 +626,67 @@ StatusOr<std::vector<std::pair<VideoId, VideoFlags>>> FeatureStore::AllVideoFlag
     after = page.back().key;
   }
   return out;
+}
+
+Status FeatureStore::PutVideo(const VideoRecord& video) {
+  VREC_ASSIGN_OR_RETURN(std::string value, EncodeVideoRecord(video));
+  WriteBatch batch;
+  batch.Put(KeyWithId(kVideoRecordPrefix, video.id.value), value);
+  return kv_->Write(batch, WriteOptions{.sync = true});
+}
+
+Status FeatureStore::PutUser(const UserRecord& user) {
+  WriteBatch batch;
+  batch.Put(KeyWithId(kUserRecordPrefix, user.id.value), EncodeUserRecord(user));
+  return kv_->Write(batch, WriteOptions{.sync = true});
+}
+
+StatusOr<std::optional<VideoRecord>> FeatureStore::GetVideo(VideoId id) const {
+  const std::string key = KeyWithId(kVideoRecordPrefix, id.value);
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(key));
+  if (!value) return std::optional<VideoRecord>();
+  VREC_ASSIGN_OR_RETURN(VideoRecord v, DecodeVideoRecord(key, *value, id));
+  return std::optional<VideoRecord>(std::move(v));
+}
+
+StatusOr<std::optional<UserRecord>> FeatureStore::GetUser(UserId id) const {
+  const std::string key = KeyWithId(kUserRecordPrefix, id.value);
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(key));
+  if (!value) return std::optional<UserRecord>();
+  VREC_ASSIGN_OR_RETURN(UserRecord u, DecodeUserRecord(key, *value, id));
+  return std::optional<UserRecord>(std::move(u));
+}
+
+Status FeatureStore::ScanVideos(std::optional<uint64_t> after, size_t limit,
+                                std::vector<VideoRecord>& out) const {
+  out.clear();
+  if (limit == 0) return InvalidArgumentError("ScanVideos: limit must be positive");
+  VREC_ASSIGN_OR_RETURN(
+      std::vector<KeyValue> page,
+      kv_->Scan(kVideoRecordPrefix, after ? KeyWithId(kVideoRecordPrefix, *after) : "", limit));
+  for (const KeyValue& kv : page) {
+    const std::optional<uint64_t> id = IdOfKey(kv.key, kVideoRecordPrefix);
+    if (!id) return Corrupt(kv.key, "malformed video record key");
+    VREC_ASSIGN_OR_RETURN(VideoRecord v, DecodeVideoRecord(kv.key, kv.value, VideoId{*id}));
+    out.push_back(std::move(v));
+  }
+  return OkStatus();
+}
+
+Status FeatureStore::ScanUsers(std::optional<uint64_t> after, size_t limit,
+                               std::vector<UserRecord>& out) const {
+  out.clear();
+  if (limit == 0) return InvalidArgumentError("ScanUsers: limit must be positive");
+  VREC_ASSIGN_OR_RETURN(
+      std::vector<KeyValue> page,
+      kv_->Scan(kUserRecordPrefix, after ? KeyWithId(kUserRecordPrefix, *after) : "", limit));
+  for (const KeyValue& kv : page) {
+    const std::optional<uint64_t> id = IdOfKey(kv.key, kUserRecordPrefix);
+    if (!id) return Corrupt(kv.key, "malformed user record key");
+    VREC_ASSIGN_OR_RETURN(UserRecord u, DecodeUserRecord(kv.key, kv.value, UserId{*id}));
+    out.push_back(std::move(u));
+  }
+  return OkStatus();
 }
 
 }  // namespace vrec::features

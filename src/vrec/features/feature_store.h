@@ -6,6 +6,8 @@
 //   e/<seq:8>           one event of the log, seq = 1, 2, 3, ... in append order
 //   h/<user:8>          the user's history: the last `max_history` events, oldest first
 //   v/<video:8>         a video's admin flags (only videos with a flag set)
+//   c/v/<video:8>       a video uploaded or updated through the catalog API (VideoRecord)
+//   c/u/<user:8>        a user created or updated through the catalog API (UserRecord)
 //   d/<event id>        an ingested event's client-chosen id -> ingestion time (idempotency)
 //   t/<time:8><event id>  the same ids ordered by ingestion time, for PruneEventIds
 // Values are compact binary records whose first byte is a format version; a record that does not
@@ -64,6 +66,33 @@ struct VideoFlags {
   bool unavailable = false;     // taken down: never recommend
   bool age_restricted = false;  // only for users known to be adults
   friend bool operator==(const VideoFlags&, const VideoFlags&) = default;
+};
+
+// A video as the catalog API (PUT /v1/videos/{id}) stores it: the generic format's video fields,
+// categories and tags by name (category indices belong to a model's vocabulary).
+struct VideoRecord {
+  VideoId id;
+  std::vector<std::string> categories;  // first = primary
+  std::string language;
+  float duration_s = data::kMissing;
+  int64_t upload_time = data::kUnknownTime;
+  std::string title;
+  std::vector<std::string> tags;
+  bool age_restricted = false;
+  bool available = true;
+  int64_t updated_at = 0;  // unix seconds of the last PUT
+  friend bool operator==(const VideoRecord&, const VideoRecord&) = default;
+};
+
+// A user as the catalog API (PUT /v1/users/{id}) stores it.
+struct UserRecord {
+  UserId id;
+  std::string country;
+  std::string language;
+  int16_t age = -1;
+  data::Gender gender = data::Gender::kUnknown;
+  int64_t updated_at = 0;
+  friend bool operator==(const UserRecord&, const UserRecord&) = default;
 };
 
 struct FeatureStoreOptions {
@@ -139,6 +168,20 @@ class FeatureStore {
   // Every video with at least one flag set, by ascending id.
   // Errors: DataLoss when a record is corrupt; errors of the KeyValueStore.
   StatusOr<std::vector<std::pair<VideoId, VideoFlags>>> AllVideoFlags() const;
+
+  // Stores `video` (replacing an earlier record of its id), durably (synced).
+  // Errors: InvalidArgument for a record that cannot be encoded (a string over 1 MiB); errors of
+  // the KeyValueStore.
+  Status PutVideo(const VideoRecord& video);
+  Status PutUser(const UserRecord& user);
+  // The stored record, or nullopt. Errors: DataLoss when corrupt; errors of the KeyValueStore.
+  StatusOr<std::optional<VideoRecord>> GetVideo(VideoId id) const;
+  StatusOr<std::optional<UserRecord>> GetUser(UserId id) const;
+  // Every stored record by ascending id, in pages of `limit` after id `after` (nullopt = from the
+  // start; then the last id of the previous page):
+  // the catalog updates a server replays at start and the next training run reads.
+  Status ScanVideos(std::optional<uint64_t> after, size_t limit, std::vector<VideoRecord>& out) const;
+  Status ScanUsers(std::optional<uint64_t> after, size_t limit, std::vector<UserRecord>& out) const;
 
   // The underlying store (for its uri() and durable()).
   const KeyValueStore& kv() const { return *kv_; }

@@ -497,3 +497,66 @@ INSTANTIATE_TEST_SUITE_P(PersistentBackends, PersistentFeatureStoreTest, ::testi
 
 }  // namespace
 }  // namespace vrec::features
+
+namespace vrec::features {
+namespace {
+
+class CatalogRecordsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CatalogRecordsTest, VideosAndUsersRoundTripReplaceAndPage) {
+  data::testing::TempDir dir;
+  const std::string uri = GetParam() == "rocksdb" ? "rocksdb://" + (dir.path() / "db").string() : "memory://";
+  auto store = FeatureStore::Open(uri);
+  ASSERT_TRUE(store.ok());
+  VideoRecord v{.id = VideoId{0},
+                .categories = {"music", "live"},
+                .language = "pt",
+                .duration_s = 61.5f,
+                .upload_time = 1'800'000'000,
+                .title = "Ao vivo, \"com\" v\xC3\xADrgulas\n",
+                .tags = {"samba", ""},
+                .age_restricted = true,
+                .available = false,
+                .updated_at = 1'800'000'100};
+  ASSERT_TRUE((*store)->PutVideo(v).ok());
+  auto got = (*store)->GetVideo(VideoId{0});
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, v);
+  v.title = "renamed";
+  v.available = true;
+  ASSERT_TRUE((*store)->PutVideo(v).ok());
+  EXPECT_EQ((**(*store)->GetVideo(VideoId{0})).title, "renamed");
+  EXPECT_FALSE((*(*store)->GetVideo(VideoId{7})).has_value());
+  for (uint64_t id : {5u, 3u, 9u}) ASSERT_TRUE((*store)->PutVideo(VideoRecord{.id = VideoId{id}}).ok());
+  std::vector<VideoRecord> page;
+  std::vector<uint64_t> ids;
+  std::optional<uint64_t> after;
+  do {
+    ASSERT_TRUE((*store)->ScanVideos(after, 2, page).ok());
+    for (const VideoRecord& r : page) ids.push_back(r.id.value);
+    if (!page.empty()) after = page.back().id.value;
+  } while (page.size() == 2);
+  EXPECT_EQ(ids, (std::vector<uint64_t>{0, 3, 5, 9}));
+
+  const UserRecord u{.id = UserId{42},
+                     .country = "BR",
+                     .language = "pt",
+                     .age = 33,
+                     .gender = data::Gender::kFemale,
+                     .updated_at = 5};
+  ASSERT_TRUE((*store)->PutUser(u).ok());
+  EXPECT_EQ(**(*store)->GetUser(UserId{42}), u);
+  std::vector<UserRecord> users;
+  ASSERT_TRUE((*store)->ScanUsers(std::nullopt, 10, users).ok());
+  ASSERT_EQ(users.size(), 1u);
+  EXPECT_EQ(users[0], u);
+  EXPECT_EQ(
+      (*store)->PutVideo(VideoRecord{.id = VideoId{1}, .title = std::string((1 << 20) + 1, 'x')}).code(),
+      StatusCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, CatalogRecordsTest, ::testing::Values("memory", "rocksdb"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace vrec::features
