@@ -96,6 +96,9 @@ class Service {
 
   std::string model_version() const;
   MetricsRegistry& metrics() { return metrics_; }
+  // The online store (thread-safe), for background work beside the service (event export).
+  features::FeatureStore& store() { return *store_; }
+  const ServeConfig& config() const { return config_; }
 
  private:
   // What one request reads: the model and the admin flags laid over its catalog.
