@@ -109,12 +109,13 @@ Resolved Resolve(const FilterRequest& request, const FilterOptions& options) {
 }
 
 // The first filter after "watched" that rejects `video`, if any.
-std::optional<Filter> CheckCatalog(uint32_t video, const data::Dataset& catalog, const FilterRequest& request,
-                                   const FilterOptions& options, const Resolved& resolved) {
+std::optional<Filter> CheckCatalog(uint32_t video, const data::CatalogView& catalog,
+                                   const FilterRequest& request, const FilterOptions& options,
+                                   const Resolved& resolved) {
   // A video the catalog does not know cannot be described to the user, let alone checked
   // against the policy: report it as unavailable.
-  if (video >= catalog.videos.size()) return Filter::kAvailability;
-  const data::Video& v = catalog.videos[video];
+  if (video >= catalog.num_videos()) return Filter::kAvailability;
+  const data::Video& v = catalog.video(video);
   const std::span<const uint8_t> flags = request.overrides.flags;
   const uint8_t flag = video < flags.size() ? flags[video] : 0;
 
@@ -139,7 +140,7 @@ std::optional<Filter> CheckCatalog(uint32_t video, const data::Dataset& catalog,
 
 }  // namespace
 
-FilterReport Apply(std::vector<Candidate>& candidates, const data::Dataset& catalog,
+FilterReport Apply(std::vector<Candidate>& candidates, const data::CatalogView& catalog,
                    const FilterRequest& request, const FilterOptions& options) {
   FilterReport report;
   for (int i = 0; i < kNumFilters; ++i) report.counts[static_cast<size_t>(i)].filter = static_cast<Filter>(i);
@@ -151,7 +152,7 @@ FilterReport Apply(std::vector<Candidate>& candidates, const data::Dataset& cata
   if (!request.user.history.empty()) {
     watched.reserve(request.user.history.size());
     for (const HistoryItem& item : request.user.history) {
-      if (item.video < catalog.videos.size() && MarksWatched(item, options)) watched.push_back(item.video);
+      if (item.video < catalog.num_videos() && MarksWatched(item, options)) watched.push_back(item.video);
     }
     std::sort(watched.begin(), watched.end());
     watched.erase(std::unique(watched.begin(), watched.end()), watched.end());
@@ -178,9 +179,9 @@ FilterReport Apply(std::vector<Candidate>& candidates, const data::Dataset& cata
   return report;
 }
 
-std::optional<Filter> RejectedBy(uint32_t video, const data::Dataset& catalog, const FilterRequest& request,
-                                 const FilterOptions& options) {
-  if (video < catalog.videos.size()) {
+std::optional<Filter> RejectedBy(uint32_t video, const data::CatalogView& catalog,
+                                 const FilterRequest& request, const FilterOptions& options) {
+  if (video < catalog.num_videos()) {
     for (const HistoryItem& item : request.user.history) {
       if (item.video == video && MarksWatched(item, options)) return Filter::kWatched;
     }
@@ -188,7 +189,7 @@ std::optional<Filter> RejectedBy(uint32_t video, const data::Dataset& catalog, c
   return CheckCatalog(video, catalog, request, options, Resolve(request, options));
 }
 
-bool Allowed(uint32_t video, const data::Dataset& catalog, const FilterRequest& request,
+bool Allowed(uint32_t video, const data::CatalogView& catalog, const FilterRequest& request,
              const FilterOptions& options) {
   return !RejectedBy(video, catalog, request, options).has_value();
 }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "vrec/common/status.h"
+#include "vrec/data/catalog_view.h"
 #include "vrec/data/dataset.h"
 #include "vrec/filtering/candidate.h"
 
@@ -123,17 +124,17 @@ struct FilterReport {
 // Runs the chain over `candidates`, removing rejected ones in place and keeping the order of the
 // rest. Duplicates are neither removed nor merged. Options must have passed Validate. Never fails.
 // Cost: O((n + h) log h) for n candidates and h history events; one allocation when h > 0.
-FilterReport Apply(std::vector<Candidate>& candidates, const data::Dataset& catalog,
+FilterReport Apply(std::vector<Candidate>& candidates, const data::CatalogView& catalog,
                    const FilterRequest& request, const FilterOptions& options);
 
 // The first filter of the chain that rejects `video`, or nullopt when it may be shown. Agrees with
 // Apply for every video; O(h) for h history events (for a handful of videos, e.g. promotions and
 // per-item debug traces).
-std::optional<Filter> RejectedBy(uint32_t video, const data::Dataset& catalog, const FilterRequest& request,
-                                 const FilterOptions& options);
+std::optional<Filter> RejectedBy(uint32_t video, const data::CatalogView& catalog,
+                                 const FilterRequest& request, const FilterOptions& options);
 
 // RejectedBy(...) == nullopt.
-bool Allowed(uint32_t video, const data::Dataset& catalog, const FilterRequest& request,
+bool Allowed(uint32_t video, const data::CatalogView& catalog, const FilterRequest& request,
              const FilterOptions& options);
 
 }  // namespace vrec::filtering

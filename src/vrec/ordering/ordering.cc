@@ -46,14 +46,14 @@ Status Validate(const OrderingOptions& options) {
 namespace {
 
 // Steps 1 and 2: drops videos outside the catalog, boosts, sorts best first, drops duplicates.
-void BoostAndSort(std::vector<Candidate>& ranked, const data::Dataset& catalog, int64_t now,
+void BoostAndSort(std::vector<Candidate>& ranked, const data::CatalogView& catalog, int64_t now,
                   const OrderingOptions& options) {
   const bool boost = options.freshness_boost > 0;
   size_t out = 0;
   for (Candidate c : ranked) {
-    if (c.video >= catalog.videos.size()) continue;
+    if (c.video >= catalog.num_videos()) continue;
     double score = std::isnan(c.score) ? -std::numeric_limits<double>::infinity() : c.score;
-    const int64_t upload = catalog.videos[c.video].upload_time;
+    const int64_t upload = catalog.video(c.video).upload_time;
     if (boost && upload != data::kUnknownTime) {
       // In double: now - upload cannot overflow for any plausible time, and a future upload
       // (age < 0) gets the full boost rather than more than it.
@@ -78,7 +78,7 @@ void BoostAndSort(std::vector<Candidate>& ranked, const data::Dataset& catalog, 
 }
 
 // Step 3: the greedy category cap over the first `window` slots.
-void Diversify(std::vector<Candidate>& ranked, const data::Dataset& catalog, int max_per_category,
+void Diversify(std::vector<Candidate>& ranked, const data::CatalogView& catalog, int max_per_category,
                size_t window) {
   const size_t n = ranked.size();
   window = std::min(window, n);
@@ -93,7 +93,7 @@ void Diversify(std::vector<Candidate>& ranked, const data::Dataset& catalog, int
     bool placed = false;
     for (size_t i = first_open; i < n; ++i) {
       if (taken[i]) continue;
-      const std::vector<uint16_t>& cats = catalog.videos[ranked[i].video].categories;
+      const std::vector<uint16_t>& cats = catalog.video(ranked[i].video).categories;
       if (!cats.empty()) {
         auto it = std::find_if(used.begin(), used.end(), [&](const auto& u) { return u.first == cats[0]; });
         if (it == used.end()) {
@@ -120,7 +120,7 @@ void Diversify(std::vector<Candidate>& ranked, const data::Dataset& catalog, int
 
 }  // namespace
 
-std::vector<OrderedItem> Order(std::vector<Candidate> ranked, int count, const data::Dataset& catalog,
+std::vector<OrderedItem> Order(std::vector<Candidate> ranked, int count, const data::CatalogView& catalog,
                                int64_t now, const OrderingOptions& options,
                                const PromoAllowed& promo_allowed) {
   if (count <= 0) return {};

@@ -21,6 +21,7 @@
 
 #include "vrec/common/ids.h"
 #include "vrec/common/status.h"
+#include "vrec/data/catalog_view.h"
 #include "vrec/data/dataset.h"
 #include "vrec/filtering/candidate.h"
 
@@ -72,7 +73,7 @@ using PromoAllowed = std::function<bool(uint32_t video)>;
 // `ranked` need not be sorted; a NaN score sorts last. Options must have passed Validate. `now`
 // is unix seconds; videos with an unknown upload time get no boost, videos from the future the
 // full boost. Never fails. Cost: O(n log n + n * diversity_window) for n candidates.
-std::vector<OrderedItem> Order(std::vector<Candidate> ranked, int count, const data::Dataset& catalog,
+std::vector<OrderedItem> Order(std::vector<Candidate> ranked, int count, const data::CatalogView& catalog,
                                int64_t now, const OrderingOptions& options,
                                const PromoAllowed& promo_allowed);
 

@@ -260,17 +260,24 @@ std::span<const FeatureAggregates::Recent> FeatureAggregates::UserRecent(uint32_
 
 void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
                                  std::span<const uint32_t> videos, std::span<const CandidateSignals> signals,
-                                 std::vector<float>& out) const {
+                                 std::vector<float>& out, const OnlineState& online) const {
   // Wrong sizes here would read past the signals and write past ease_rank below.
   VREC_CHECK(signals.empty() || signals.size() == videos.size(), signals.size(), " signals for ",
              videos.size(), " videos");
-  const data::Dataset& ds = *ds_;
-  const data::User* du = user < ds.users.size() && user < users_.size() ? &ds.users[user] : nullptr;
+  // The catalog as it is now (uploads and updates after the aggregates included), and what the
+  // aggregates know: videos and users beyond them are new, with no events yet.
+  const data::CatalogView catalog = online.catalog != nullptr ? *online.catalog : data::CatalogView(*ds_);
+  const data::User* du = user < catalog.num_users() ? &catalog.user(user) : nullptr;
+  const bool has_stats = user < users_.size();
   const UserStats none_user;
-  const UserStats& u = du != nullptr ? users_[user] : none_user;
-  const std::span<const Week> user_weeks = du != nullptr ? UserWeeks(user) : std::span<const Week>();
+  const UserStats& u = has_stats ? users_[user] : none_user;
+  const std::span<const Week> user_weeks = has_stats ? UserWeeks(user) : std::span<const Week>();
   // The user's newest positives, newest first.
-  const std::span<const Recent> recent = du != nullptr ? UserRecent(user) : std::span<const Recent>();
+  const std::span<const Recent> recent = has_stats ? UserRecent(user) : std::span<const Recent>();
+  const VideoStats none_video;
+  const auto stats_of = [&](uint32_t vi) -> const VideoStats& {
+    return vi < videos_.size() ? videos_[vi] : none_video;
+  };
   const size_t base = static_cast<size_t>(user) * num_categories_;
   const data::Context ctx = data::ContextOf(data::Interaction{.timestamp = request.time});
   // Counts per million positives rather than raw: a model trained on aggregates of part of the log
@@ -279,14 +286,14 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
   const float user_log_positives = Log1p(u.positives * per_million);
   int32_t most_positives = 0;
   for (uint32_t vi : videos) {
-    VREC_CHECK(vi < videos_.size(), "video ", vi, " of ", videos_.size());
-    most_positives = std::max(most_positives, videos_[vi].positives);
+    VREC_CHECK(vi < catalog.num_videos(), "video ", vi, " of ", catalog.num_videos());
+    most_positives = std::max(most_positives, stats_of(vi).positives);
   }
   const size_t n_newest = std::min(recent.size(), kRecentPositives);
   const size_t n_category = std::min(n_newest, kRecentForCategories);
   double recent_log_popularity = 0;
   for (size_t r = 0; r < n_newest; ++r) {
-    recent_log_popularity += Log1p(videos_[recent[r].video].positives * per_million);
+    recent_log_popularity += Log1p(stats_of(recent[r].video).positives * per_million);
   }
   const float mean_recent_log_popularity =
       n_newest == 0 ? kNaN : static_cast<float>(recent_log_popularity / static_cast<double>(n_newest));
@@ -344,16 +351,17 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
   const size_t width = RankingFeatureNames().size();
   for (size_t i = 0; i < videos.size(); ++i) {
     const uint32_t vi = videos[i];
-    const data::Video& dv = ds.videos[vi];
-    const VideoStats& v = videos_[vi];
-    const std::span<const Week> video_weeks = VideoWeeks(vi);
+    const data::Video& dv = catalog.video(vi);
+    const VideoStats& v = stats_of(vi);
+    const std::span<const Week> video_weeks = vi < videos_.size() ? VideoWeeks(vi) : std::span<const Week>();
     // Cross features over the video's categories: share of the user's positives, mean weight,
     // most recent positive.
     int32_t cat_count = 0;
     float cat_weight = 0;
     int64_t cat_last = kNever;
-    if (du != nullptr) {
+    if (has_stats) {
       for (uint16_t c : dv.categories) {
+        if (c >= num_categories_) continue;  // a category named after the aggregates were built
         cat_count += user_category_count_[base + c];
         cat_weight += user_category_weight_[base + c];
         cat_last = std::max(cat_last, user_category_last_[base + c]);
@@ -375,7 +383,7 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
     }
     int32_t recent_same_category = 0;
     for (size_t r = 0; r < n_category; ++r) {
-      if (ShareCategory(dv, ds.videos[recent[r].video])) ++recent_same_category;
+      if (ShareCategory(dv, catalog.video(recent[r].video))) ++recent_same_category;
     }
     const float upload_days = dv.upload_time == data::kUnknownTime ? kNaN : Days(dv.upload_time);
     const size_t start = out.size();

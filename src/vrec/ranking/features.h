@@ -24,6 +24,7 @@
 
 #include "vrec/common/artifact.h"
 #include "vrec/common/flat_array.h"
+#include "vrec/data/catalog_view.h"
 #include "vrec/data/dataset.h"
 
 namespace vrec::ranking {
@@ -52,6 +53,13 @@ struct RequestContext {
   bool known_time_of_day = true;  // false: hour and day of week are missing (offline benchmarks)
 };
 
+// What changed after FeatureAggregates were built, as serving sees it.
+struct OnlineState {
+  // The catalog with uploads and updates (video and user indices beyond the aggregates' are new:
+  // no events); null = the catalog the aggregates were built for.
+  const data::CatalogView* catalog = nullptr;
+};
+
 // Per-user and per-video aggregates of past events, built once from a log (FromRows) and then
 // immutable: flat arrays that the pipeline writes into the serving snapshot and `vrec serve` maps
 // (Save / Load), so serving reads exactly the values training computed. Thread-safe to read.
@@ -68,7 +76,8 @@ class FeatureAggregates {
   // Appends one row of RankingFeatureNames().size() floats per candidate to `out`.
   // `signals` is empty or has one entry per video.
   void Assemble(uint32_t user, const RequestContext& request, std::span<const uint32_t> videos,
-                std::span<const CandidateSignals> signals, std::vector<float>& out) const;
+                std::span<const CandidateSignals> signals, std::vector<float>& out,
+                const OnlineState& online = {}) const;
 
   // Writes the aggregates as sections <prefix>.*.
   Status Save(ArtifactWriter& out, std::string_view prefix) const;

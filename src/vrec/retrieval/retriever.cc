@@ -24,6 +24,25 @@ StatusOr<std::vector<Candidate>> Retriever::Retrieve(const UserInput& user, int 
   std::vector<float> query(static_cast<size_t>(dim));
   model_.EmbedUser(user, query);
   VREC_ASSIGN_OR_RETURN(std::vector<AnnResult> hits, index_.Search(query, n));
+  if (fresh_ != nullptr && fresh_->size() > 0) {
+    if (fresh_->dimension() != dim) {
+      return InvalidArgumentError(
+          StrCat("retrieve: fresh index dimension ", fresh_->dimension(), " differs"));
+    }
+    VREC_ASSIGN_OR_RETURN(std::vector<AnnResult> fresh, fresh_->Search(query, n));
+    // The fresh embedding of an updated video replaces the index's stale one.
+    std::vector<uint64_t> fresh_ids;
+    fresh_ids.reserve(fresh.size());
+    for (const AnnResult& f : fresh) fresh_ids.push_back(f.id);
+    std::sort(fresh_ids.begin(), fresh_ids.end());
+    std::erase_if(hits, [&](const AnnResult& h) {
+      return std::binary_search(fresh_ids.begin(), fresh_ids.end(), h.id);
+    });
+    hits.insert(hits.end(), fresh.begin(), fresh.end());
+    std::stable_sort(hits.begin(), hits.end(),
+                     [](const AnnResult& a, const AnnResult& b) { return a.score > b.score; });
+    if (hits.size() > static_cast<size_t>(n)) hits.resize(static_cast<size_t>(n));
+  }
   std::vector<Candidate> out;
   out.reserve(hits.size());
   for (const AnnResult& h : hits) out.push_back({VideoId{h.id}, h.score, CandidateSource::kTwoTower});

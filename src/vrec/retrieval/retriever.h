@@ -32,15 +32,19 @@ class Retriever {
  public:
   // Neither is owned; both must outlive the retriever. The index holds video embeddings of
   // `model`'s video tower, keyed by VideoId.
-  Retriever(const TwoTowerModel& model, const AnnIndex& index) : model_(model), index_(index) {}
+  // `fresh`, when given, holds videos embedded after the index was built (uploads and updated
+  // videos, by the same video tower); it is searched beside the index and wins on a shared id.
+  Retriever(const TwoTowerModel& model, const AnnIndex& index, const AnnIndex* fresh = nullptr)
+      : model_(model), index_(index), fresh_(fresh) {}
 
-  // The `n` nearest videos to the user's embedding, best first (fewer when the index holds fewer).
-  // InvalidArgument when n <= 0 or the model and index dimensions differ.
+  // The `n` nearest videos to the user's embedding, best first (fewer when the indexes hold
+  // fewer). InvalidArgument when n <= 0 or the model and index dimensions differ.
   StatusOr<std::vector<Candidate>> Retrieve(const UserInput& user, int n) const;
 
  private:
   const TwoTowerModel& model_;
   const AnnIndex& index_;
+  const AnnIndex* fresh_;
 };
 
 // Embeds `videos` with the video tower and upserts them into `index` (a new upload or an update

@@ -25,27 +25,30 @@ float Weight(const HistoryItem& h) {
   return data::PreferenceWeight(x);
 }
 
-// Cold start: popular in the user's locale, interleaved with fresh uploads (reciprocal rank
-// fusion; popularity weighs twice as much as freshness).
+// Cold start: popular in the user's locale interleaved with fresh uploads, two popular videos
+// then one fresh one (a video already taken is skipped), so the newest uploads of the language
+// are seen from the third slot on however popular the rest of the catalog is. Scores fall with
+// the slot: 1 / (60 + slot), as reciprocal rank fusion would score a single list.
 std::vector<filtering::Candidate> ColdStartCandidates(
-    const ServingModel& model, const RecommendRequest& r,
+    const ServingModel& model, const RecommendRequest& r, const LiveCatalog::Reader* live,
     std::unordered_map<uint32_t, std::string_view>& reason_of) {
   constexpr double kK = 60.0;
-  std::unordered_map<uint32_t, std::pair<double, bool>> score;  // video -> (score, from popular)
   const auto popular = model.Popular(r.country, r.language);
-  for (size_t i = 0; i < popular.size(); ++i) score[popular[i]] = {1.0 / (kK + static_cast<double>(i)), true};
-  const auto fresh = model.Fresh(r.language);
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    auto [it, inserted] = score.try_emplace(fresh[i], 0.0, false);
-    it->second.first += 0.5 / (kK + static_cast<double>(i));
-  }
+  // Fresh: uploads since the snapshot first (newest first), then the snapshot's fresh list.
+  const auto snapshot_fresh = model.Fresh(r.language);
+  std::vector<uint32_t> fresh;
+  if (live != nullptr) fresh = live->FreshUploads(r.language, snapshot_fresh.size() + 1);
+  fresh.insert(fresh.end(), snapshot_fresh.begin(), snapshot_fresh.end());
+
   std::vector<filtering::Candidate> out;
-  out.reserve(score.size());
-  for (const auto& [v, s] : score) out.push_back({v, static_cast<float>(s.first)});
-  std::sort(out.begin(), out.end(), [](const filtering::Candidate& a, const filtering::Candidate& b) {
-    return a.score != b.score ? a.score > b.score : a.video < b.video;
-  });
-  for (const auto& [v, s] : score) reason_of[v] = s.second ? "popular" : "fresh";
+  out.reserve(popular.size() + fresh.size());
+  size_t p = 0, f = 0;
+  while (p < popular.size() || f < fresh.size()) {
+    const bool fresh_slot = (out.size() % 3 == 2 && f < fresh.size()) || p >= popular.size();
+    const uint32_t v = fresh_slot ? fresh[f++] : popular[p++];
+    if (!reason_of.try_emplace(v, fresh_slot ? "fresh" : "popular").second) continue;  // taken already
+    out.push_back({v, static_cast<float>(1.0 / (kK + static_cast<double>(out.size())))});
+  }
   return out;
 }
 
@@ -67,11 +70,13 @@ Status Validate(const RecommendOptions& o) {
 
 StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
                                     std::span<const features::HistoryEntry> online,
-                                    std::span<const uint8_t> flags, const RecommendOptions& options) {
+                                    std::span<const uint8_t> flags, const RecommendOptions& options,
+                                    const LiveCatalog::Reader* live) {
   if (request.count < 1 || request.count > 1000) {
     return InvalidArgumentError(StrCat("count=", request.count, " must be in [1, 1000]"));
   }
-  const data::Dataset& catalog = model.catalog();
+  // The catalog as it is now: the snapshot plus uploads and updates.
+  const data::CatalogView catalog = live != nullptr ? live->catalog() : data::CatalogView(model.catalog());
   RecommendResult result;
   auto t = Clock::now();
 
@@ -91,7 +96,7 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   std::vector<filtering::HistoryItem> filter_history;
   filter_history.reserve(history.size());
   for (const HistoryItem& h : history) filter_history.push_back({h.video, h.type, h.watch_ratio});
-  const data::User* profile = user ? &catalog.users[*user] : nullptr;
+  const data::User* profile = user ? &catalog.user(*user) : nullptr;
   const filtering::FilterRequest filter_request{
       .user = {.age = profile ? profile->age : -1, .history = filter_history},
       .overrides = {.flags = flags},
@@ -118,7 +123,7 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   std::unordered_map<uint32_t, std::string_view> reason_of;  // cold start: "popular" or "fresh"
   result.cold_start = !user && recent.empty();
   if (result.cold_start) {
-    candidates = ColdStartCandidates(model, request, reason_of);
+    candidates = ColdStartCandidates(model, request, live, reason_of);
   } else {
     retrieval::UserInput in;
     if (profile) {
@@ -132,10 +137,11 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
       in.country = request.country;
       in.language = request.language;
     }
-    for (const auto& [v, w] : recent) in.history.emplace_back(catalog.videos[v].id, w);
-    VREC_ASSIGN_OR_RETURN(
-        std::vector<retrieval::Candidate> retrieved,
-        retrieval::Retriever(model.two_tower(), model.index()).Retrieve(in, options.retrieve));
+    for (const auto& [v, w] : recent) in.history.emplace_back(catalog.video(v).id, w);
+    VREC_ASSIGN_OR_RETURN(std::vector<retrieval::Candidate> retrieved,
+                          retrieval::Retriever(model.two_tower(), model.index(),
+                                               live != nullptr ? live->fresh_index() : nullptr)
+                              .Retrieve(in, options.retrieve));
     candidates.reserve(retrieved.size());
     for (const retrieval::Candidate& c : retrieved) {
       if (auto v = catalog.FindVideo(c.video)) candidates.push_back({*v, c.score});
@@ -151,7 +157,9 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
 
   // Stage 3: the ranker, for users it has features for.
   t = Clock::now();
-  if (options.rank && user && !candidates.empty()) {
+  // The ranker learnt on users with snapshot aggregates; users added since are served in
+  // retrieval order until the next model knows them.
+  if (options.rank && user && *user < model.catalog().users.size() && !candidates.empty()) {
     const size_t depth = static_cast<size_t>(options.rank_candidates > 0 ? options.rank_candidates
                                                                          : model.ranker_candidates());
     candidates.resize(std::min(candidates.size(), depth));
@@ -204,7 +212,8 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
     const ranking::RequestContext context{
         .time = request.now, .device = request.device, .known_time_of_day = false};
     std::vector<float> features;
-    model.aggregates().Assemble(*user, context, videos, signals, features);
+    model.aggregates().Assemble(*user, context, videos, signals, features,
+                                ranking::OnlineState{.catalog = &catalog});
     std::vector<float> scores(n);
     VREC_RETURN_IF_ERROR(model.ranker().Score(features, n, scores));
     for (size_t i = 0; i < n; ++i) candidates[i].score = scores[i];
@@ -230,7 +239,7 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
     } else if (auto it = reason_of.find(o.video); it != reason_of.end()) {
       reason = it->second;
     }
-    result.items.push_back({catalog.videos[o.video].id, o.score, reason});
+    result.items.push_back({catalog.video(o.video).id, o.score, reason});
   }
   result.timings.order_us = MicrosSince(t);
   return result;

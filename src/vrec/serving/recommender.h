@@ -21,6 +21,7 @@
 #include "vrec/filtering/filters.h"
 #include "vrec/ordering/experiment.h"
 #include "vrec/ordering/ordering.h"
+#include "vrec/serving/live_catalog.h"
 #include "vrec/serving/serving_model.h"
 
 namespace vrec::serving {
@@ -76,8 +77,13 @@ struct RecommendResult {
 // Runs the four stages for `request` on `model`. `online` are the user's events since the snapshot
 // (features::FeatureStore::History); `flags` the admin flags per catalog video (filtering bits;
 // may be shorter than the catalog). InvalidArgument when count is outside [1, 1000].
+// `live`, when given, is the catalog as it is now (uploads and updates after the model's
+// snapshot, held under its read lock for the call): new videos are retrieved from its fresh
+// index, filtered and ordered with their current fields, and new uploads lead the cold-start fresh
+// list.
 StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
                                     std::span<const features::HistoryEntry> online,
-                                    std::span<const uint8_t> flags, const RecommendOptions& options);
+                                    std::span<const uint8_t> flags, const RecommendOptions& options,
+                                    const LiveCatalog::Reader* live = nullptr);
 
 }  // namespace vrec::serving

@@ -42,6 +42,10 @@ const Service::RouteInfo kRoutes[] = {
     {"POST", "/v1/admin/videos/{video_id}", Service::Scope::kAdmin, "set a video's availability flags"},
     {"POST", "/v1/admin/reload", Service::Scope::kAdmin, "check the registry for a new production model now"},
     {"GET", "/v1/admin/model", Service::Scope::kAdmin, "the model served, production and load progress"},
+    {"PUT", "/v1/videos/{video_id}", Service::Scope::kAdmin, "upload or update a video"},
+    {"GET", "/v1/videos/{video_id}", Service::Scope::kUser, "a video's fields"},
+    {"PUT", "/v1/users/{user_id}", Service::Scope::kAdmin, "create or update a user's profile"},
+    {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile"},
 };
 constexpr size_t kNumRoutes = std::size(kRoutes);
 
@@ -132,9 +136,10 @@ void LogLine(std::string_view line) {
 }  // namespace
 
 const Service::Handler Service::kHandlers[] = {
-    &Service::Healthz,    &Service::Readyz,      &Service::Metrics,
-    &Service::Recommend,  &Service::History,     &Service::PostEvents,
-    &Service::AdminVideo, &Service::AdminReload, &Service::AdminModel,
+    &Service::Healthz,    &Service::Readyz,     &Service::Metrics,    &Service::Recommend,
+    &Service::History,    &Service::PostEvents, &Service::AdminVideo, &Service::AdminReload,
+    &Service::AdminModel, &Service::PutVideo,   &Service::GetVideo,   &Service::PutUser,
+    &Service::GetUser,
 };
 
 std::span<const Service::RouteInfo> Service::Routes() {
@@ -222,6 +227,15 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
     }
   }
   events_accepted_ = &metrics_.counter("vrec_events_accepted_total", "Events durably appended.");
+  catalog_updates_[0] =
+      &metrics_.counter("vrec_catalog_updates_total", "Catalog API writes.", {{"kind", "video"}});
+  catalog_updates_[1] =
+      &metrics_.counter("vrec_catalog_updates_total", "Catalog API writes.", {{"kind", "user"}});
+  metrics_.gauge_callback(
+      "vrec_catalog_overlay_videos", "Videos uploaded or updated since the model's snapshot.", {}, [this] {
+        const Snapshot snap = Current();
+        return snap.live ? static_cast<double>(snap.live->added_videos() + snap.live->updated_videos()) : 0.0;
+      });
   events_duplicate_ = &metrics_.counter("vrec_events_duplicate_total",
                                         "Events not stored again because their event_id was stored already.");
   reloads_ok_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "ok"}});
@@ -293,10 +307,12 @@ std::string Service::Redact(std::string_view message) const {
   return out;
 }
 
-std::shared_ptr<const std::vector<uint8_t>> Service::BuildFlags(const ServingModel& model) const {
-  auto flags = std::make_shared<std::vector<uint8_t>>(model.catalog().videos.size(), 0);
+std::shared_ptr<const std::vector<uint8_t>> Service::BuildFlags(const LiveCatalog& live) const {
+  const LiveCatalog::Reader reader = live.Read();
+  const data::CatalogView& catalog = reader.catalog();
+  auto flags = std::make_shared<std::vector<uint8_t>>(catalog.num_videos(), 0);
   for (const auto& [id, f] : flags_by_id_) {
-    if (auto v = model.catalog().FindVideo(VideoId{id})) {
+    if (auto v = catalog.FindVideo(VideoId{id})) {
       (*flags)[*v] = static_cast<uint8_t>((f.unavailable ? filtering::kFlagUnavailable : 0) |
                                           (f.age_restricted ? filtering::kFlagAgeRestricted : 0));
     }
@@ -317,19 +333,26 @@ Status Service::LoadAndSwap(const std::string& version) {
   } catch (const std::exception& e) {  // a loader bug must not take the poller down
     model = InternalError(StrCat("exception while loading: ", e.what()));
   }
+  // The catalog API's records since the snapshot, applied to the new model; catalog writes wait
+  // until the swap so that none is lost between the scan and the swap.
+  std::unique_lock catalog_lock(catalog_mutex_);
+  StatusOr<std::shared_ptr<LiveCatalog>> live = UnavailableError("no model");
+  if (model.ok()) live = BuildLiveCatalog(*model);
   std::lock_guard lock(mutex_);
   load_.loading.clear();
-  if (!model.ok()) {
+  if (!model.ok() || !live.ok()) {
+    const Status& error = model.ok() ? live.status() : model.status();
     load_.failed.insert(version);
-    load_.last_error = Redact(StrCat("loading ", version, ": ", model.status().message()));
+    load_.last_error = Redact(StrCat("loading ", version, ": ", error.message()));
     reloads_failed_->Inc();
-    return Status(model.status().code(), load_.last_error);
+    return Status(error.code(), load_.last_error);
   }
   const std::string old = snapshot_.model ? snapshot_.model->version() : "";
   if (!old.empty())
     metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", old}}).Set(0);
   snapshot_.model = *model;
-  snapshot_.flags = BuildFlags(**model);
+  snapshot_.live = *live;
+  snapshot_.flags = BuildFlags(**live);
   metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", version}}).Set(1);
   cache_.Clear();
   reloads_ok_->Inc();
@@ -442,25 +465,29 @@ void Service::Error(const HttpRequest& request, HttpResponse& response, const St
   }
 }
 
+// The route `method path` names (kNumRoutes when none); `allow` lists the methods of routes
+// that match the path under another method, for a 405.
+static size_t MatchRoute(const HttpRequest& request, std::string_view& id, std::string& allow) {
+  for (size_t r = 0; r < kNumRoutes; ++r) {
+    std::string_view segment;
+    if (!Matches(kRoutes[r].pattern, request.path, segment)) continue;
+    if (request.method == kRoutes[r].method) {
+      id = segment;
+      return r;
+    }
+    if (allow.find(kRoutes[r].method) == std::string::npos) {
+      allow += StrCat(allow.empty() ? "" : ", ", kRoutes[r].method);
+    }
+  }
+  return kNumRoutes;
+}
+
 void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   const auto start = SteadyClock::now();
-  size_t route = kNumRoutes;  // "other"
+  PathParams params;
+  std::string allow;
+  const size_t route = MatchRoute(request, params.id, allow);  // kNumRoutes: "other"
   try {
-    PathParams params;
-    std::string allow;
-    for (size_t r = 0; r < kNumRoutes; ++r) {
-      std::string_view id;
-      if (!Matches(kRoutes[r].pattern, request.path, id)) continue;
-      if (request.method != kRoutes[r].method) {
-        if (allow.find(kRoutes[r].method) == std::string::npos) {
-          allow += StrCat(allow.empty() ? "" : ", ", kRoutes[r].method);
-        }
-        continue;
-      }
-      route = r;
-      params.id = id;
-      break;
-    }
     std::string_view key;
     const Role role = Identify(request, key);
     int retry_after = 0;
@@ -598,7 +625,8 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   if (!online.ok()) return Error(request, response, UnavailableError(online.status().ToString()));
   stage_latency_[0]->Observe(SecondsSince(t));
 
-  auto result = serving::Recommend(*snap.model, r, *online, *snap.flags, variant->recommend);
+  const LiveCatalog::Reader live = snap.live->Read();
+  auto result = serving::Recommend(*snap.model, r, *online, *snap.flags, variant->recommend, &live);
   if (!result.ok()) return Error(request, response, result.status());
   const StageTimings& tm = result->timings;
   stage_latency_[1]->Observe(tm.retrieve_us * 1e-6);
@@ -705,7 +733,7 @@ void Service::AdminVideo(const HttpRequest& request, const PathParams& params, H
   {
     std::lock_guard lock(mutex_);
     flags_by_id_[*video] = flags;
-    if (snapshot_.model) snapshot_.flags = BuildFlags(*snapshot_.model);
+    if (snapshot_.live) snapshot_.flags = BuildFlags(*snapshot_.live);
   }
   cache_.Clear();
   Json(response, 200,
@@ -748,6 +776,275 @@ void Service::AdminModel(const HttpRequest&, const PathParams&, HttpResponse& re
               last_error.empty() ? std::string("null") : JsonQuote(last_error), R"(,"created_at":)",
               JsonQuote(snap.model->manifest().created_at), R"(,"videos":)",
               snap.model->catalog().videos.size(), R"(,"users":)", snap.model->catalog().users.size(), "}"));
+}
+
+StatusOr<std::shared_ptr<LiveCatalog>> Service::BuildLiveCatalog(
+    std::shared_ptr<const ServingModel> model) const {
+  auto live = std::make_shared<LiveCatalog>(std::move(model));
+  constexpr size_t kPage = 4096;
+  std::vector<features::VideoRecord> videos;
+  std::optional<uint64_t> after;
+  do {
+    VREC_RETURN_IF_ERROR(store_->ScanVideos(after, kPage, videos));
+    for (const features::VideoRecord& v : videos) VREC_RETURN_IF_ERROR(live->Upsert(v).status());
+    if (!videos.empty()) after = videos.back().id.value;
+  } while (videos.size() == kPage);
+  std::vector<features::UserRecord> users;
+  after.reset();
+  do {
+    VREC_RETURN_IF_ERROR(store_->ScanUsers(after, kPage, users));
+    for (const features::UserRecord& u : users) live->Upsert(u);
+    if (!users.empty()) after = users.back().id.value;
+  } while (users.size() == kPage);
+  return live;
+}
+
+namespace {
+
+// Bounds of the catalog API's fields (docs/security.md).
+constexpr size_t kMaxTitleBytes = 1000;
+constexpr size_t kMaxCategories = 32;
+constexpr size_t kMaxTags = 64;
+constexpr size_t kMaxNameBytes = 64;
+
+Status FieldError(std::string_view field, std::string_view what) {
+  return InvalidArgumentError(StrCat(field, ": ", what));
+}
+
+StatusOr<nlohmann::json> ParseObject(std::string_view body, std::string_view example) {
+  VREC_RETURN_IF_ERROR(CheckJsonDepth(body));
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return InvalidArgumentError(StrCat("body must be a JSON object like ", example));
+  }
+  return j;
+}
+
+StatusOr<std::vector<std::string>> NameList(const nlohmann::json& v, std::string_view field,
+                                            size_t max_items) {
+  if (!v.is_array()) return FieldError(field, "expected an array of strings");
+  if (v.size() > max_items) return FieldError(field, StrCat("at most ", max_items, " entries"));
+  std::vector<std::string> out;
+  for (const nlohmann::json& x : v) {
+    if (!x.is_string()) return FieldError(field, "expected an array of strings");
+    const std::string& name = x.get_ref<const std::string&>();
+    if (name.empty() || name.size() > kMaxNameBytes || name.find('|') != std::string::npos) {
+      return FieldError(field, StrCat("entries are 1 to ", kMaxNameBytes, " bytes without '|'"));
+    }
+    out.push_back(name);
+  }
+  return out;
+}
+
+Status LanguageOrCountry(const nlohmann::json& v, std::string_view field, size_t max, std::string& out) {
+  if (v.is_null()) return OkStatus();
+  if (!v.is_string()) return FieldError(field, "expected a string");
+  const std::string& text = v.get_ref<const std::string&>();
+  const bool ok = text.size() <= max && std::all_of(text.begin(), text.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                           c == '-' || c == '_';
+                  });
+  if (!ok) return FieldError(field, StrCat("at most ", max, " letters, digits, '-' or '_'"));
+  out = text;
+  return OkStatus();
+}
+
+std::string NamesJson(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); ++i) out += StrCat(i ? "," : "", JsonQuote(names[i]));
+  return out + "]";
+}
+
+}  // namespace
+
+void Service::PutVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  auto id = ParseId(params.id, "video id");
+  if (!id.ok()) return Error(request, response, id.status());
+  auto body = ParseObject(request.body, R"({"title": "...", "categories": ["music"], "language": "en"})");
+  if (!body.ok()) return Error(request, response, body.status());
+  features::VideoRecord record;
+  record.id = VideoId{*id};
+  record.updated_at = clock_();
+  bool upload_time_given = false;
+  for (const auto& [key, value] : body->items()) {
+    Status s;
+    if (key == "title") {
+      if (!value.is_string() || value.get_ref<const std::string&>().size() > kMaxTitleBytes) {
+        s = FieldError(key, StrCat("expected a string of at most ", kMaxTitleBytes, " bytes"));
+      } else {
+        record.title = value.get<std::string>();
+      }
+    } else if (key == "categories" || key == "tags") {
+      auto names = NameList(value, key, key == "categories" ? kMaxCategories : kMaxTags);
+      if (!names.ok()) {
+        s = names.status();
+      } else {
+        (key == "categories" ? record.categories : record.tags) = std::move(*names);
+      }
+    } else if (key == "language") {
+      s = LanguageOrCountry(value, key, kMaxLanguageChars, record.language);
+      record.language = AsciiStrToLower(record.language);
+    } else if (key == "duration_s") {
+      if (!value.is_null()) {
+        if (!value.is_number() || !(value.get<double>() >= 0 && value.get<double>() <= 1e7)) {
+          s = FieldError(key, "expected seconds, a number in [0, 1e7]");
+        } else {
+          record.duration_s = value.get<float>();
+        }
+      } else {
+        record.duration_s = data::kMissing;
+      }
+    } else if (key == "upload_time") {
+      if (!value.is_null()) {
+        if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+            value.get<int64_t>() >= events::kMaxTimestamp) {
+          s = FieldError(key, StrCat("expected unix seconds in [0, ", events::kMaxTimestamp, ")"));
+        } else {
+          record.upload_time = value.get<int64_t>();
+          upload_time_given = true;
+        }
+      }
+    } else if (key == "age_restricted" || key == "available") {
+      if (!value.is_boolean()) {
+        s = FieldError(key, "expected true or false");
+      } else {
+        (key == "available" ? record.available : record.age_restricted) = value.get<bool>();
+      }
+    } else {
+      s = InvalidArgumentError(StrCat(
+          "unknown field '", key.substr(0, 40),
+          "' (title, categories, tags, language, duration_s, upload_time, age_restricted, available)"));
+    }
+    if (!s.ok()) return Error(request, response, s);
+  }
+  // Durable first, then recommendable; catalog writes and live-catalog rebuilds exclude each other.
+  std::lock_guard catalog(catalog_mutex_);
+  const Snapshot snap = Current();
+  if (!upload_time_given) {  // an update keeps the upload time; a new video is uploaded now
+    auto stored = store_->GetVideo(record.id);
+    if (!stored.ok()) return Error(request, response, UnavailableError(stored.status().ToString()));
+    record.upload_time = clock_();
+    if (*stored) {
+      record.upload_time = (*stored)->upload_time;
+    } else if (auto v = snap.model->catalog().FindVideo(record.id)) {
+      record.upload_time = snap.model->catalog().videos[*v].upload_time;
+    }
+  }
+  if (Status s = store_->PutVideo(record); !s.ok())
+    return Error(request, response, UnavailableError(s.ToString()));
+  auto index = snap.live->Upsert(record);
+  if (!index.ok()) return Error(request, response, index.status());
+  {
+    std::lock_guard lock(mutex_);
+    if (snapshot_.live == snap.live) snapshot_.flags = BuildFlags(*snapshot_.live);
+  }
+  cache_.Clear();  // a new video may belong in anybody's recommendations
+  catalog_updates_[0]->Inc();
+  Json(response, 200,
+       StrCat(R"({"video_id":)", JsonQuote(std::to_string(*id)), R"(,"stored":true,"recommendable":)",
+              record.available ? "true" : "false", "}"));
+}
+
+void Service::GetVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  auto id = ParseId(params.id, "video id");
+  if (!id.ok()) return Error(request, response, id.status());
+  const Snapshot snap = Current();
+  const LiveCatalog::Reader live = snap.live->Read();
+  const data::CatalogView& catalog = live.catalog();
+  const std::optional<uint32_t> v = catalog.FindVideo(VideoId{*id});
+  if (!v) return Error(request, response, NotFoundError(StrCat("no video ", *id)));
+  const data::Video& video = catalog.video(*v);
+  // Snapshot videos keep their titles and tags in the mapped snapshot; uploads and updates carry them.
+  const bool from_snapshot = *v < catalog.num_base_videos() && &video == &catalog.base().videos[*v];
+  std::vector<std::string> categories, tags;
+  for (uint16_t c : video.categories) categories.push_back(catalog.category(c));
+  std::string title = video.title;
+  if (from_snapshot) {
+    title = std::string(snap.model->snapshot().Title(*v));
+    for (std::string_view t : snap.model->snapshot().Tags(*v)) tags.emplace_back(t);
+  } else {
+    tags = video.tags;
+  }
+  uint8_t flag = *v < snap.flags->size() ? (*snap.flags)[*v] : 0;
+  std::string body = StrCat(
+      R"({"video_id":)", JsonQuote(std::to_string(*id)), R"(,"title":)", JsonQuote(title),
+      R"(,"categories":)", NamesJson(categories), R"(,"tags":)", NamesJson(tags), R"(,"language":)",
+      JsonQuote(video.language), R"(,"duration_s":)",
+      data::IsMissing(video.duration_s) ? std::string("null") : FormatScore(video.duration_s),
+      R"(,"upload_time":)",
+      video.upload_time == data::kUnknownTime ? std::string("null") : std::to_string(video.upload_time),
+      R"(,"age_restricted":)",
+      video.age_restricted || (flag & filtering::kFlagAgeRestricted) ? "true" : "false", R"(,"available":)",
+      video.available && !(flag & filtering::kFlagUnavailable) ? "true" : "false", R"(,"source":)",
+      JsonQuote(*v >= catalog.num_base_videos() ? "upload"
+                : from_snapshot                 ? "snapshot"
+                                                : "update"),
+      R"(,"snapshot_positives":)", *v < catalog.num_base_videos() ? snap.model->Positives(*v) : 0);
+  Json(response, 200, body + "}");
+}
+
+void Service::PutUser(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  auto id = ParseId(params.id, "user id");
+  if (!id.ok()) return Error(request, response, id.status());
+  auto body =
+      ParseObject(request.body, R"({"country": "BR", "language": "pt", "age": 31, "gender": "female"})");
+  if (!body.ok()) return Error(request, response, body.status());
+  features::UserRecord record;
+  record.id = UserId{*id};
+  record.updated_at = clock_();
+  for (const auto& [key, value] : body->items()) {
+    Status s;
+    if (key == "country") {
+      s = LanguageOrCountry(value, key, kMaxCountryChars, record.country);
+      record.country = AsciiStrToUpper(record.country);
+    } else if (key == "language") {
+      s = LanguageOrCountry(value, key, kMaxLanguageChars, record.language);
+      record.language = AsciiStrToLower(record.language);
+    } else if (key == "age") {
+      if (!value.is_null()) {
+        if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 150) {
+          s = FieldError(key, "expected an integer in [0, 150]");
+        } else {
+          record.age = static_cast<int16_t>(value.get<int64_t>());
+        }
+      }
+    } else if (key == "gender") {
+      std::optional<data::Gender> g;
+      if (value.is_string()) g = data::ParseGender(value.get_ref<const std::string&>());
+      if (!value.is_null() && !g) {
+        s = FieldError(key, "expected female, male, other or unknown");
+      } else if (g) {
+        record.gender = *g;
+      }
+    } else {
+      s = InvalidArgumentError(
+          StrCat("unknown field '", key.substr(0, 40), "' (country, language, age, gender)"));
+    }
+    if (!s.ok()) return Error(request, response, s);
+  }
+  std::lock_guard catalog(catalog_mutex_);
+  if (Status s = store_->PutUser(record); !s.ok())
+    return Error(request, response, UnavailableError(s.ToString()));
+  Current().live->Upsert(record);
+  cache_.InvalidateTag(std::to_string(*id));
+  catalog_updates_[1]->Inc();
+  Json(response, 200, StrCat(R"({"user_id":)", JsonQuote(std::to_string(*id)), R"(,"stored":true})"));
+}
+
+void Service::GetUser(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  auto id = ParseId(params.id, "user id");
+  if (!id.ok()) return Error(request, response, id.status());
+  const Snapshot snap = Current();
+  const LiveCatalog::Reader live = snap.live->Read();
+  const std::optional<uint32_t> u = live.catalog().FindUser(UserId{*id});
+  if (!u) return Error(request, response, NotFoundError(StrCat("no user ", *id)));
+  const data::User& user = live.catalog().user(*u);
+  Json(response, 200,
+       StrCat(R"({"user_id":)", JsonQuote(std::to_string(*id)), R"(,"country":)", JsonQuote(user.country),
+              R"(,"language":)", JsonQuote(user.language), R"(,"age":)",
+              user.age < 0 ? std::string("null") : std::to_string(user.age), R"(,"gender":)",
+              JsonQuote(data::Name(user.gender)), R"(,"in_snapshot":)",
+              *u < snap.model->catalog().users.size() ? "true" : "false", "}"));
 }
 
 }  // namespace vrec::serving

@@ -9,6 +9,10 @@
 //   POST /v1/admin/videos/{video_id}     {"available": bool, "age_restricted": bool}        admin
 //   POST /v1/admin/reload                check the registry now (202; runs in the background) admin
 //   GET  /v1/admin/model                 the version served, production, load progress      admin
+//   PUT  /v1/videos/{video_id}           upload or update a video (generic format fields)    admin
+//   GET  /v1/videos/{video_id}           a video's fields                                     user
+//   PUT  /v1/users/{user_id}             create or update a user's profile                    admin
+//   GET  /v1/users/{user_id}             a user's profile                                     user
 //   GET  /healthz  /readyz  /metrics                                                         public
 // A path that exists with another method gets 405 with Allow; an unknown path 404. Every bound a
 // request must respect is documented in docs/security.md.
@@ -48,6 +52,7 @@
 #include "vrec/features/feature_store.h"
 #include "vrec/registry/registry.h"
 #include "vrec/serving/http_server.h"
+#include "vrec/serving/live_catalog.h"
 #include "vrec/serving/metrics.h"
 #include "vrec/serving/rate_limiter.h"
 #include "vrec/serving/response_cache.h"
@@ -104,7 +109,8 @@ class Service {
   // What one request reads: the model and the admin flags laid over its catalog.
   struct Snapshot {
     std::shared_ptr<const ServingModel> model;
-    std::shared_ptr<const std::vector<uint8_t>> flags;  // filtering bits per catalog video
+    std::shared_ptr<LiveCatalog> live;                  // the model's catalog plus uploads and updates
+    std::shared_ptr<const std::vector<uint8_t>> flags;  // filtering bits per video of `live`
   };
   enum class Role { kNone, kUser, kAdmin };
   // The model-loading state, guarded by mutex_.
@@ -123,8 +129,10 @@ class Service {
 
   Service(ServeConfig config, std::function<int64_t()> clock);
   Snapshot Current() const;
-  // Rebuilds the flag array of `model` from flags_by_id_ (mutex_ held by the caller).
-  std::shared_ptr<const std::vector<uint8_t>> BuildFlags(const ServingModel& model) const;
+  // Rebuilds the flag array of `live` from flags_by_id_ (mutex_ held by the caller).
+  std::shared_ptr<const std::vector<uint8_t>> BuildFlags(const LiveCatalog& live) const;
+  // The live catalog of `model`: every catalog record of the store applied.
+  StatusOr<std::shared_ptr<LiveCatalog>> BuildLiveCatalog(std::shared_ptr<const ServingModel> model) const;
   // Loads `version` and swaps it in; records a failure in load_.
   Status LoadAndSwap(const std::string& version);
   // `message` with the registry root replaced by "<registry>".
@@ -141,6 +149,10 @@ class Service {
   void AdminVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void AdminReload(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void AdminModel(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void PutVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void GetVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void PutUser(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void GetUser(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   static const Handler kHandlers[];
 
   ServeConfig config_;
@@ -159,6 +171,9 @@ class Service {
   LoadState load_;
   std::mutex reload_mutex_;  // one reload at a time
   std::mutex admin_mutex_;   // admin flag updates: read-modify-write-publish as one step
+  // Catalog writes (store, then live catalog) and live catalog rebuilds (scan, then swap) exclude
+  // each other, so an upload is never lost between a rebuild's scan and its swap.
+  std::mutex catalog_mutex_;
 
   std::thread poller_;
   std::mutex poll_mutex_;
@@ -178,6 +193,7 @@ class Service {
   Histogram* stage_latency_[5] = {};                      // user_state, retrieve, filter, rank, order
   Counter* filter_removed_[filtering::kNumFilters] = {};
   Counter* events_accepted_ = nullptr;
+  Counter* catalog_updates_[2] = {};  // videos, users
   Counter* events_duplicate_ = nullptr;
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;

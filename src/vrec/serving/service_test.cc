@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -407,6 +408,197 @@ TEST_F(ServiceTest, ReloadAnswers202AndLoadsInTheBackground) {
   EXPECT_TRUE(loaded);
   EXPECT_EQ(Call("GET", "/v1/admin/model").json["loading"], nullptr);
   service_->StopPolling();
+}
+
+// ---- The catalog API: uploads, updates, takedowns and users, live and durable.
+
+std::vector<std::string> RecommendedIds(const Reply& r) {
+  std::vector<std::string> ids;
+  for (const auto& item : r.json["items"]) ids.push_back(item["video_id"].get<std::string>());
+  return ids;
+}
+
+bool Contains(const std::vector<std::string>& ids, const std::string& id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+constexpr char kUpload[] = R"({"title":"A brand new upload","categories":["Film","Brand New Category"],)"
+                           R"("tags":["premiere"],"language":"xx","duration_s":95.5})";
+
+TEST_F(ServiceTest, AnUploadIsRecommendableOnTheNextRequest) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(Config());
+  EXPECT_EQ(Call("GET", "/v1/videos/900001").status, 404);
+  // A cold-start user of the upload's language: nothing of "xx" in the snapshot.
+  EXPECT_FALSE(Contains(RecommendedIds(Call("GET", "/v1/users/555555/recommendations?language=xx&count=20")),
+                        "900001"));
+  // A known user: retrieval asks for more candidates (300) than the tiny catalog holds.
+  EXPECT_EQ(Call("GET", "/v1/users/3/recommendations?count=200").json["retrieved"], 150);
+
+  Reply r = Call("PUT", "/v1/videos/900001", kUpload);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["recommendable"], true);
+
+  r = Call("GET", "/v1/users/555555/recommendations?language=xx&count=20");
+  ASSERT_EQ(r.status, 200) << r.body;
+  bool fresh = false;
+  for (const auto& item : r.json["items"]) fresh |= item["video_id"] == "900001" && item["reason"] == "fresh";
+  EXPECT_TRUE(fresh) << "the newest upload of the language heads the cold-start fresh list: " << r.body;
+  // Retrieval searches the fresh index beside the model's: one candidate more than the snapshot has.
+  const Reply before = Call("GET", "/v1/users/3/recommendations?count=200");
+  EXPECT_EQ(before.json["retrieved"], 151) << before.body;
+  // ... and the upload reaches the users it matches through the ranked list.
+  int reached = 0;
+  for (int u = 1; u <= 80; ++u) {
+    reached +=
+        Contains(RecommendedIds(Call("GET", StrCat("/v1/users/", u, "/recommendations?count=50"))), "900001");
+  }
+  EXPECT_GT(reached, 0);
+
+  r = Call("GET", "/v1/videos/900001");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["title"], "A brand new upload");
+  EXPECT_EQ(r.json["categories"], nlohmann::json::parse(R"(["Film","Brand New Category"])"));
+  EXPECT_EQ(r.json["tags"], nlohmann::json::parse(R"(["premiere"])"));
+  EXPECT_EQ(r.json["language"], "xx");
+  EXPECT_EQ(r.json["upload_time"], kNow);
+  EXPECT_EQ(r.json["source"], "upload");
+  EXPECT_NE(Metrics().find(R"(vrec_catalog_updates_total{kind="video"} 1)"), std::string::npos);
+}
+
+TEST_F(ServiceTest, TakedownsAndUpdatesTakeEffectAtOnce) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(Config());
+  ASSERT_EQ(Call("PUT", "/v1/videos/900001", kUpload).status, 200);
+  // Takedown of the upload: no longer recommended, still readable.
+  std::string down = kUpload;
+  down.insert(down.size() - 1, R"(,"available":false)");
+  Reply r = Call("PUT", "/v1/videos/900001", down);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["recommendable"], false);
+  EXPECT_FALSE(Contains(RecommendedIds(Call("GET", "/v1/users/555555/recommendations?language=xx&count=20")),
+                        "900001"));
+  EXPECT_FALSE(Contains(RecommendedIds(Call("GET", "/v1/users/3/recommendations?count=200")), "900001"));
+  EXPECT_EQ(Call("GET", "/v1/videos/900001").json["available"], false);
+
+  // Update of a snapshot video: its fields change, its upload time stays, a takedown filters it.
+  const int64_t uploaded = Call("GET", "/v1/videos/1").json["upload_time"].get<int64_t>();
+  bool recommended = false;
+  for (int u = 1; u <= 80 && !recommended; ++u) {
+    recommended =
+        Contains(RecommendedIds(Call("GET", StrCat("/v1/users/", u, "/recommendations?count=200"))), "1");
+  }
+  ASSERT_TRUE(recommended) << "video 1 reaches somebody before its takedown";
+  r = Call("PUT", "/v1/videos/1",
+           R"({"title":"Renamed","categories":["Film"],"language":"ja","available":false})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = Call("GET", "/v1/videos/1");
+  EXPECT_EQ(r.json["title"], "Renamed");
+  EXPECT_EQ(r.json["source"], "update");
+  EXPECT_EQ(r.json["upload_time"], uploaded);
+  EXPECT_EQ(r.json["available"], false);
+  for (int u = 1; u <= 80; ++u) {
+    EXPECT_FALSE(
+        Contains(RecommendedIds(Call("GET", StrCat("/v1/users/", u, "/recommendations?count=200"))), "1"))
+        << "user " << u;
+  }
+}
+
+TEST_F(ServiceTest, BadCatalogWritesGet400AndChangeNothing) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(WithKeys(Config()));
+  const std::string admin = "admin-key-0123456789";
+  for (const std::string& body : {
+           std::string("[]"),
+           std::string(R"({"title": 5})"),
+           std::string(R"({"categories": "Film"})"),
+           std::string(R"({"categories": [""]})"),
+           std::string(R"({"categories": ["a|b"]})"),
+           StrCat(R"({"title": ")", std::string(1001, 'x'), R"("})"),
+           StrCat(R"({"tags": [)",
+                  [] {
+                    std::string t;
+                    for (int i = 0; i < 65; ++i) t += StrCat(i ? "," : "", "\"t", i, "\"");
+                    return t;
+                  }(),
+                  "]}"),
+           std::string(R"({"language": "en us"})"),
+           std::string(R"({"duration_s": -1})"),
+           std::string(R"({"upload_time": "yesterday"})"),
+           std::string(R"({"available": "no"})"),
+           std::string(R"({"views": 10})"),
+       }) {
+    const Reply r = Call("PUT", "/v1/videos/900002", body, admin);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
+    EXPECT_EQ(r.json["error"]["status"], "INVALID_ARGUMENT") << body;
+  }
+  EXPECT_EQ(Call("GET", "/v1/videos/900002", "", admin).status, 404);
+  EXPECT_EQ(Call("PUT", "/v1/videos/abc", "{}", admin).status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/users/900002", R"({"age": 151})", admin).status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/users/900002", R"({"gender": "robot"})", admin).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/users/900002", "", admin).status, 404);
+  // Writes need the admin scope; reads a user key.
+  EXPECT_EQ(Call("PUT", "/v1/videos/900002", "{}", "user-key-0123456789").status, 403);
+  EXPECT_EQ(Call("PUT", "/v1/users/900002", "{}", "user-key-0123456789").status, 403);
+  EXPECT_EQ(Call("GET", "/v1/videos/1", "", "user-key-0123456789").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/videos/1").status, 401);
+}
+
+TEST_F(ServiceTest, UsersCreatedByTheApiAreServedWithTheirProfile) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(Config());
+  Reply r = Call("PUT", "/v1/users/777777", R"({"country":"br","language":"PT","age":31,"gender":"female"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = Call("GET", "/v1/users/777777");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["country"], "BR");
+  EXPECT_EQ(r.json["language"], "pt");
+  EXPECT_EQ(r.json["age"], 31);
+  EXPECT_EQ(r.json["gender"], "female");
+  EXPECT_EQ(r.json["in_snapshot"], false);
+  // A known profile: personalised retrieval from the profile, not the anonymous cold start.
+  r = Call("GET", "/v1/users/777777/recommendations?count=10");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["cold_start"], false);
+  EXPECT_EQ(r.json["items"].size(), 10u);
+  // A snapshot user's profile update.
+  ASSERT_EQ(Call("PUT", "/v1/users/3", R"({"country":"DE","language":"de","age":40})").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/users/3").json["country"], "DE");
+  EXPECT_EQ(Call("GET", "/v1/users/3").json["in_snapshot"], true);
+}
+
+TEST_F(ServiceTest, CatalogWritesSurviveARestartAndAModelSwap) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  ServeConfig c = Config();
+  c.feature_store = "rocksdb://" + (dir_.path() / "store").string();
+  Start(c);
+  ASSERT_EQ(Call("PUT", "/v1/videos/900001", kUpload).status, 200);
+  ASSERT_EQ(Call("PUT", "/v1/videos/2", R"({"title":"Kept","categories":["Beauty"],"language":"pt"})").status,
+            200);
+  ASSERT_EQ(Call("PUT", "/v1/users/777777", R"({"country":"BR","language":"xx"})").status, 200);
+  service_.reset();
+
+  Start(c);
+  EXPECT_EQ(Call("GET", "/v1/videos/900001").json["title"], "A brand new upload");
+  EXPECT_EQ(Call("GET", "/v1/videos/2").json["title"], "Kept");
+  EXPECT_EQ(Call("GET", "/v1/users/777777").json["country"], "BR");
+  EXPECT_TRUE(Contains(RecommendedIds(Call("GET", "/v1/users/555555/recommendations?language=xx&count=20")),
+                       "900001"));
+
+  // A new model version: the records since the snapshot are laid over it again.
+  const std::string next = AddVersion();
+  ASSERT_TRUE(registry_->Promote(next, "").ok());
+  ASSERT_EQ(Call("POST", "/v1/admin/reload").status, 202);
+  service_->StartPolling();
+  for (int i = 0; i < 500 && service_->model_version() != next; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  service_->StopPolling();
+  ASSERT_EQ(service_->model_version(), next);
+  EXPECT_EQ(Call("GET", "/v1/videos/900001").json["source"], "upload");
+  EXPECT_EQ(Call("GET", "/v1/videos/2").json["title"], "Kept");
+  EXPECT_TRUE(Contains(RecommendedIds(Call("GET", "/v1/users/555555/recommendations?language=xx&count=20")),
+                       "900001"));
 }
 
 }  // namespace
