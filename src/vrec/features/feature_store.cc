@@ -15,6 +15,7 @@ namespace vrec::features {
 namespace {
 
 constexpr std::string_view kFormatKey = "m/format";
+constexpr std::string_view kPrunedThroughKey = "m/pruned_through";
 constexpr std::string_view kEventPrefix = "e/";
 constexpr std::string_view kHistoryPrefix = "h/";
 constexpr std::string_view kVideoPrefix = "v/";
@@ -357,7 +358,7 @@ void KeepNewest(std::vector<HistoryEntry>& entries, size_t max) {
 // ---- FeatureStore ----------------------------------------------------------------------------
 
 FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options,
-                           uint64_t next_seq)
+                           uint64_t next_seq, uint64_t pruned_through)
     : kv_(std::move(kv)),
       options_(options),
       clock_(options.clock ? options.clock : std::function<int64_t()>([] {
@@ -366,7 +367,8 @@ FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStore
             .count();
       })),
       next_seq_(next_seq),
-      last_committed_(next_seq - 1) {}
+      last_committed_(next_seq - 1),
+      pruned_through_(pruned_through) {}
 
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyValueStore> kv,
                                                            const FeatureStoreOptions& options) {
@@ -397,14 +399,21 @@ StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyVa
     }
   }
 
-  uint64_t next_seq = 1;
+  uint64_t pruned_through = 0;
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> pruned, kv->Get(kPrunedThroughKey));
+  if (pruned) {
+    std::optional<uint64_t> seq = IdOfKey(StrCat(kEventPrefix, *pruned), kEventPrefix);
+    if (!seq) return Corrupt(kPrunedThroughKey, "malformed pruning mark");
+    pruned_through = *seq;
+  }
+  uint64_t next_seq = pruned_through + 1;
   VREC_ASSIGN_OR_RETURN(std::optional<KeyValue> last, kv->Last(kEventPrefix));
   if (last) {
     std::optional<uint64_t> seq = IdOfKey(last->key, kEventPrefix);
     if (!seq || *seq == UINT64_MAX) return Corrupt(last->key, "malformed event log key");
-    next_seq = *seq + 1;
+    next_seq = std::max(next_seq, *seq + 1);
   }
-  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(kv), options, next_seq));
+  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(kv), options, next_seq, pruned_through));
 }
 
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::string_view uri,
@@ -577,6 +586,47 @@ StatusOr<size_t> FeatureStore::PruneEventIds(int64_t before, size_t limit) {
   }
   VREC_RETURN_IF_ERROR(kv_->Write(batch, WriteOptions{.sync = false}));
   return removed;
+}
+
+StatusOr<uint64_t> FeatureStore::PruneEvents(uint64_t through_seq) {
+  std::lock_guard prune(prune_mu_);
+  // Only sequences that no append still holds: those are written or abandoned for good.
+  through_seq = std::min(through_seq, VisibleSequence());
+  {
+    std::lock_guard lock(seq_mu_);
+    if (through_seq <= pruned_through_) return uint64_t{0};
+  }
+  constexpr size_t kPage = 10'000;
+  uint64_t removed = 0;
+  std::string after;
+  while (true) {
+    VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page, kv_->Scan(kEventPrefix, after, kPage));
+    WriteBatch batch;
+    bool done = page.size() < kPage;
+    for (const KeyValue& kv : page) {
+      std::optional<uint64_t> seq = IdOfKey(kv.key, kEventPrefix);
+      if (!seq) return Corrupt(kv.key, "malformed event log key");
+      if (*seq > through_seq) {
+        done = true;
+        break;
+      }
+      batch.Delete(kv.key);
+      ++removed;
+    }
+    // The mark goes with the last batch, so that it is never ahead of the deletions.
+    if (done) batch.Put(kPrunedThroughKey, KeyWithId("", through_seq));
+    VREC_RETURN_IF_ERROR(kv_->Write(batch, WriteOptions{.sync = true}));
+    if (done) break;
+    after = page.back().key;
+  }
+  std::lock_guard lock(seq_mu_);
+  pruned_through_ = std::max(pruned_through_, through_seq);
+  return removed;
+}
+
+uint64_t FeatureStore::PrunedThrough() const {
+  std::lock_guard lock(seq_mu_);
+  return pruned_through_;
 }
 
 Status FeatureStore::ScanEvents(uint64_t after_seq, size_t limit,

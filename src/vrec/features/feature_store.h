@@ -3,6 +3,8 @@
 //
 // Key layout (all integers big-endian, so that byte order is numeric order):
 //   m/format            layout version of this store (kFeatureStoreFormatVersion)
+//   m/pruned_through    greatest sequence PruneEvents removed (8 bytes), so that the sequence
+//                       continues after it even when the whole log was pruned
 //   e/<seq:8>           one event of the log, seq = 1, 2, 3, ... in append order
 //   h/<user:8>          the user's history: the last `max_history` events, oldest first
 //   v/<video:8>         a video's admin flags (only videos with a flag set)
@@ -161,6 +163,16 @@ class FeatureStore {
   // appended later get greater numbers, also after a reopen.
   uint64_t LastSequence() const;
 
+  // Deletes the log's events with sequence <= through_seq (clamped to the events already
+  // written), for an exporter that holds them elsewhere: users' histories, video flags, catalog
+  // records and event ids are separate records and stay. Sequences keep increasing after a
+  // reopen, also when the whole log was pruned. Idempotent. Returns how many events were removed.
+  // Durable (synced) like an append. Errors: DataLoss for a malformed log key; errors of the
+  // KeyValueStore (events deleted by earlier batches of the call stay deleted).
+  StatusOr<uint64_t> PruneEvents(uint64_t through_seq);
+  // The greatest sequence PruneEvents has removed (0 when it never ran).
+  uint64_t PrunedThrough() const;
+
   // Sets the flags of `video`, durably (synced). Setting both flags false removes the video's
   // record. Errors: errors of the KeyValueStore.
   Status SetVideoFlags(VideoId video, VideoFlags flags);
@@ -190,7 +202,8 @@ class FeatureStore {
  private:
   static constexpr size_t kNumStripes = 64;
 
-  FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options, uint64_t next_seq);
+  FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options, uint64_t next_seq,
+               uint64_t pruned_through);
   static size_t StripeOf(UserId user);
 
   // Takes `n` sequence numbers and records them as in flight; returns the first.
@@ -213,6 +226,8 @@ class FeatureStore {
   uint64_t next_seq_;             // guarded by seq_mu_: the next sequence to hand out
   std::set<uint64_t> in_flight_;  // guarded by seq_mu_: first sequences of unfinished appends
   uint64_t last_committed_ = 0;   // guarded by seq_mu_: greatest sequence successfully written
+  std::mutex prune_mu_;           // one PruneEvents at a time
+  uint64_t pruned_through_ = 0;   // guarded by seq_mu_: greatest sequence PruneEvents removed
 };
 
 }  // namespace vrec::features

@@ -490,6 +490,50 @@ TEST_P(FeatureStoreTest, RejectsZeroMaxHistory) {
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_P(FeatureStoreTest, PruneEventsDropsExportedLogEntriesButKeepsHistories) {
+  for (uint64_t i = 1; i <= 10; ++i) {
+    ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(i % 2, i, static_cast<int64_t>(i))}).ok());
+  }
+  auto removed = store_->PruneEvents(4);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 4u);
+  EXPECT_EQ(store_->PrunedThrough(), 4u);
+  auto events = AllEvents();
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events.front().first, 5u);
+  EXPECT_EQ(Videos(History(1)), (std::vector<uint64_t>{1, 3, 5, 7, 9}));
+  EXPECT_EQ(*store_->PruneEvents(3), 0u);  // idempotent, never backwards
+  EXPECT_EQ(store_->PrunedThrough(), 4u);
+  // Beyond the log: clamped to what was written.
+  EXPECT_EQ(*store_->PruneEvents(1000), 6u);
+  EXPECT_EQ(store_->PrunedThrough(), 10u);
+  EXPECT_TRUE(AllEvents().empty());
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(3, 11, 11)}).ok());
+  EXPECT_EQ(store_->LastSequence(), 11u);
+  EXPECT_EQ(Videos(History(0)), (std::vector<uint64_t>{2, 4, 6, 8, 10}));
+}
+
+TEST_P(PersistentFeatureStoreTest, SequencesContinueAfterTheWholeLogWasPruned) {
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(1, 1, 1), MakeEvent(1, 2, 2)}).ok());
+  ASSERT_EQ(*store_->PruneEvents(2), 2u);
+  Open();
+  EXPECT_EQ(store_->LastSequence(), 2u);
+  EXPECT_EQ(store_->PrunedThrough(), 2u);
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(1, 3, 3)}).ok());
+  auto events = AllEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].first, 3u);
+  EXPECT_EQ(Videos(History(1)), (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST_P(FeatureStoreTest, PruningManyPagesRemovesThemAll) {
+  std::vector<Event> batch;
+  for (uint64_t i = 0; i < 25'000; ++i) batch.push_back(MakeEvent(i % 100, i, static_cast<int64_t>(i)));
+  ASSERT_TRUE(store_->AppendEvents(batch).ok());
+  EXPECT_EQ(*store_->PruneEvents(24'000), 24'000u);
+  EXPECT_EQ(AllEvents(5000).size(), 1000u);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, FeatureStoreTest, ::testing::Values("memory", "rocksdb"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 INSTANTIATE_TEST_SUITE_P(PersistentBackends, PersistentFeatureStoreTest, ::testing::Values("rocksdb"),
