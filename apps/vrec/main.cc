@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   vrec::app::AddModelsCommand(app, run);
   vrec::app::AddServeCommand(app, run);
   vrec::app::AddConfigCommand(app, run);
+  vrec::app::AddEventsCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -339,9 +339,8 @@ Status EventExporter::ApplyRetention(int64_t now, ExportStats& st) {
 
 // ---- ExportWorker ----------------------------------------------------------------------------
 
-ExportWorker::ExportWorker(std::unique_ptr<EventExporter> exporter, std::chrono::milliseconds interval,
-                           RoundCallback on_round)
-    : exporter_(std::move(exporter)), interval_(interval), on_round_(std::move(on_round)) {
+ExportWorker::ExportWorker(Opener open, std::chrono::milliseconds interval, RoundCallback on_round)
+    : open_(std::move(open)), interval_(interval), on_round_(std::move(on_round)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -356,18 +355,30 @@ void ExportWorker::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void ExportWorker::Round() {
+  ExportStats stats;
+  Status s;
+  if (!exporter_) {
+    auto opened = open_();
+    if (opened.ok()) {
+      exporter_ = std::move(*opened);
+    } else {
+      s = opened.status();
+    }
+  }
+  if (exporter_) s = exporter_->ExportOnce(&stats);
+  if (on_round_) on_round_(stats, s);
+}
+
 void ExportWorker::Run() {
   while (true) {
-    ExportStats stats;
-    const Status s = exporter_->ExportOnce(&stats);
-    if (on_round_) on_round_(stats, s);
+    Round();
     std::unique_lock lock(mu_);
     if (!stop_) cv_.wait_for(lock, interval_, [this] { return stop_; });
     if (stop_) {
       lock.unlock();
       // A last round: what the store acknowledged until now is exported before the process ends.
-      const Status last = exporter_->ExportOnce(&stats);
-      if (on_round_) on_round_(stats, last);
+      Round();
       return;
     }
   }

@@ -104,13 +104,15 @@ class EventExporter {
 };
 
 // Runs EventExporter::ExportOnce on a background thread every `interval`, and once more at Stop.
-// A failure is reported to `on_round` and retried at the next interval: it never stops the caller.
+// The exporter is opened on that thread, and opened again after a failed open: a failure is
+// reported to `on_round` and retried at the next interval, and never stops the caller.
 class ExportWorker {
  public:
-  // Called after every round with its stats and status, on the worker's thread.
+  using Opener = std::function<StatusOr<std::unique_ptr<EventExporter>>()>;
+  // Called after every round (and every failed open) with its stats and status, on the worker's
+  // thread.
   using RoundCallback = std::function<void(const ExportStats&, const Status&)>;
-  ExportWorker(std::unique_ptr<EventExporter> exporter, std::chrono::milliseconds interval,
-               RoundCallback on_round);
+  ExportWorker(Opener open, std::chrono::milliseconds interval, RoundCallback on_round);
   ~ExportWorker();  // calls Stop
   ExportWorker(const ExportWorker&) = delete;
   ExportWorker& operator=(const ExportWorker&) = delete;
@@ -121,8 +123,11 @@ class ExportWorker {
 
  private:
   void Run();
+  // Opens the exporter when needed, then exports once.
+  void Round();
 
-  std::unique_ptr<EventExporter> exporter_;
+  Opener open_;
+  std::unique_ptr<EventExporter> exporter_;  // used by the worker thread only
   const std::chrono::milliseconds interval_;
   RoundCallback on_round_;
   std::mutex mu_;

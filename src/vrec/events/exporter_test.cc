@@ -312,11 +312,23 @@ TEST_F(ExporterTest, RejectsBadOptions) {
 
 TEST_F(ExporterTest, WorkerExportsInTheBackgroundAndOnceMoreAtStop) {
   std::atomic<int> rounds{0}, failures{0};
-  auto worker = std::make_unique<ExportWorker>(OpenExporter(), std::chrono::milliseconds(10),
-                                               [&](const ExportStats&, const Status& s) {
-                                                 ++rounds;
-                                                 if (!s.ok()) ++failures;
-                                               });
+  // The first open fails (the folder is taken), later ones succeed once it is free.
+  auto holder = OpenExporter();
+  std::atomic<int> opens{0};
+  auto worker = std::make_unique<ExportWorker>(
+      [&]() {
+        ++opens;
+        return EventExporter::Open(*store_, Options());
+      },
+      std::chrono::milliseconds(10),
+      [&](const ExportStats&, const Status& s) {
+        ++rounds;
+        if (!s.ok()) ++failures;
+      });
+  for (int i = 0; i < 500 && failures.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GT(failures.load(), 0);
+  holder.reset();
   Append(3);
   for (int i = 0; i < 500 && ExportedIds().size() < 3; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -332,6 +344,7 @@ TEST_F(ExporterTest, WorkerExportsInTheBackgroundAndOnceMoreAtStop) {
   worker->Stop();  // the last round exports what was acknowledged before Stop
   EXPECT_EQ(ExportedIds(), ExpectedIds(5));
   EXPECT_GE(rounds.load(), 2);
+  EXPECT_GE(opens.load(), 2);
 }
 
 }  // namespace
