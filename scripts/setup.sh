@@ -13,6 +13,8 @@ packages=(
   # FAISS trains and adds through BLAS; without OpenBLAS, libblas.so.3 is the reference BLAS and
   # IVF training at 1M vectors takes minutes instead of seconds.
   libopenblas0-pthread
+  # gzip for the exported event segments; systemd-analyze (package systemd) verifies deploy/*.service.
+  zlib1g-dev systemd
 )
 
 missing=()

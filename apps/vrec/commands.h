@@ -8,7 +8,9 @@
 #include "vrec/common/status.h"
 #include "vrec/config/binder.h"
 #include "vrec/data/dataset.h"
+#include "vrec/events/export_config.h"
 #include "vrec/offline/pipeline.h"
+#include "vrec/offline/trainer_config.h"
 #include "vrec/serving/serve_config.h"
 
 namespace vrec::app {
@@ -25,11 +27,23 @@ void AddPipelineCommand(CLI::App& app, std::function<Status()>& run);
 void AddServeCommand(CLI::App& app, std::function<Status()>& run);
 // Registers `vrec config example|check` (the documented config file).
 void AddConfigCommand(CLI::App& app, std::function<Status()>& run);
+// Registers `vrec events export` (the event log into segments, without a server).
+void AddEventsCommand(CLI::App& app, std::function<Status()>& run);
+// Registers `vrec trainer` (retraining on a schedule or after N new events; vrec-train only).
+void AddTrainerCommand(CLI::App& app, std::function<Status()>& run);
 // Binds the pipeline's config keys ([pipeline], [training], [gates]).
 void BindPipelineKeys(config::Binder& binder, offline::PipelineOptions& options);
-// Reads config file `path` (empty = none) and the VREC_* environment into both commands' settings
-// (fields keep their current values as defaults). InvalidArgument listing every problem of either.
-Status LoadConfig(const std::string& path, offline::PipelineOptions& pipeline, serving::ServeConfig& serve);
+// The settings of the platform loop: the event export and the trainer.
+struct PlatformConfig {
+  events::ExportConfig exporter;   // [events] export keys
+  offline::TrainerConfig trainer;  // [trainer]
+};
+
+// Reads config file `path` (empty = none) and the VREC_* environment into every command's settings
+// (fields keep their current values as defaults). InvalidArgument listing every problem of any.
+// `platform` may be null when the caller does not use those keys (they are still checked).
+Status LoadConfig(const std::string& path, offline::PipelineOptions& pipeline, serving::ServeConfig& serve,
+                  PlatformConfig* platform = nullptr);
 
 // Loads the model directory `path` with serving's own loader (ServingModel::Load): the check run
 // before `vrec models promote|rollback` and the pipeline's promotion move the production pointer.

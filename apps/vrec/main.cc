@@ -1,10 +1,10 @@
 // vrec: video recommendation engine. Flag parsing and wiring only; the work lives in src/vrec.
 //
 // Two executables are built from this file. `vrec-train` has every command. `vrec` leaves out the
-// commands that train models (pipeline, eval), whose LibTorch closure (~290 shared libraries)
-// costs ~0.5-1 s at every process start: `vrec serve` then starts in milliseconds, and `vrec
-// pipeline ...` / `vrec eval ...` replace the process with vrec-train (found beside vrec) with the
-// same arguments.
+// commands that train models (pipeline, eval, trainer), whose LibTorch closure (~290 shared
+// libraries) costs ~0.5-1 s at every process start: `vrec serve` then starts in milliseconds, and
+// `vrec pipeline ...`, `vrec eval ...` and `vrec trainer ...` replace the process with vrec-train
+// (found beside vrec) with the same arguments.
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,7 +37,8 @@ int ExecTrainingBinary(char** argv) {
 
 int main(int argc, char** argv) {
 #if VREC_CLI_LEAN
-  if (argc >= 2 && (std::strcmp(argv[1], "pipeline") == 0 || std::strcmp(argv[1], "eval") == 0)) {
+  if (argc >= 2 && (std::strcmp(argv[1], "pipeline") == 0 || std::strcmp(argv[1], "eval") == 0 ||
+                    std::strcmp(argv[1], "trainer") == 0)) {
     return ExecTrainingBinary(argv);
   }
 #endif
@@ -50,13 +51,17 @@ int main(int argc, char** argv) {
   app.add_subcommand("eval", "evaluate a model with the benchmark protocol (runs vrec-train)")
       ->allow_extras();
   app.add_subcommand("pipeline", "the training pipeline (runs vrec-train)")->allow_extras();
+  app.add_subcommand("trainer", "retrain on a schedule or after N new events (runs vrec-train)")
+      ->allow_extras();
 #else
   vrec::app::AddEvalCommand(app, run);
   vrec::app::AddPipelineCommand(app, run);
+  vrec::app::AddTrainerCommand(app, run);
 #endif
   vrec::app::AddModelsCommand(app, run);
   vrec::app::AddServeCommand(app, run);
   vrec::app::AddConfigCommand(app, run);
+  vrec::app::AddEventsCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include "vrec/config/binder.h"
 #include "vrec/data/synth.h"
 #include "vrec/offline/pipeline.h"
+#include "vrec/offline/platform_data.h"
 
 namespace vrec::app {
 namespace {
@@ -17,6 +18,8 @@ struct PipelineFlags {
   DataSource source;
   std::string synthetic;  // size name or USERSxVIDEOSxROWS
   std::string config_path;
+  bool platform = false;   // the production snapshot + exported events and catalog updates
+  std::string events_dir;  // their export folder (implies platform)
   offline::PipelineOptions options;
   bool no_promote = false;
   int threads = 2;
@@ -56,7 +59,8 @@ StatusOr<data::SynthConfig> SynthSize(const std::string& size) {
 Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
   offline::PipelineOptions& o = f.options;
   serving::ServeConfig unused;  // the server's sections are checked, not used
-  VREC_RETURN_IF_ERROR(LoadConfig(f.config_path, o, unused));
+  PlatformConfig platform;
+  VREC_RETURN_IF_ERROR(LoadConfig(f.config_path, o, unused, &platform));
   // Flags given on the command line win over the file and the environment.
   const auto given = [&](const char* name) { return cmd.count(name) > 0; };
   for (const auto& [flag, field] : std::initializer_list<std::pair<const char*, double*>>{
@@ -75,13 +79,24 @@ Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
   o.model.ranker.threads = f.threads;
   o.eval_threads = f.threads;
 
+  const bool from_platform = f.platform || !f.events_dir.empty();
   const int sources = (f.source.movielens_dir.empty() ? 0 : 1) + (f.source.generic_dir.empty() ? 0 : 1) +
-                      (f.synthetic.empty() ? 0 : 1);
+                      (f.synthetic.empty() ? 0 : 1) + (from_platform ? 1 : 0);
   if (sources != 1)
     return InvalidArgumentError(
-        "give exactly one data source: --movielens DIR, --data DIR or --synthetic SIZE");
+        "give exactly one data source: --movielens DIR, --data DIR, --synthetic SIZE or --platform");
   data::Dataset ds;
-  if (!f.synthetic.empty()) {
+  if (from_platform) {
+    offline::PlatformSource source{
+        .registry = o.registry,
+        .export_dir = f.events_dir.empty() ? platform.exporter.ExportDir(o.registry) : f.events_dir};
+    VREC_ASSIGN_OR_RETURN(offline::PlatformData p, offline::LoadPlatformData(source));
+    for (const std::string& w : p.warnings) std::fprintf(stderr, "pipeline: warning: %s\n", w.c_str());
+    std::fprintf(stderr, "pipeline: %s\n", p.Describe().c_str());
+    o.source = p.Describe();
+    o.manifest_params[offline::kThroughSeqParam] = std::to_string(p.through_seq);
+    ds = std::move(p.dataset);
+  } else if (!f.synthetic.empty()) {
     VREC_ASSIGN_OR_RETURN(data::SynthConfig sc, SynthSize(f.synthetic));
     sc.threads = f.threads;
     VREC_ASSIGN_OR_RETURN(ds, data::GenerateSynthetic(sc));
@@ -125,6 +140,10 @@ void AddPipelineCommand(CLI::App& app, std::function<Status()>& run) {
   flags->source.AddFlags(*cmd);
   cmd->add_option("--synthetic", flags->synthetic,
                   "generate a synthetic platform: small, medium, large or UxVxR");
+  cmd->add_flag("--platform", flags->platform,
+                "train on the production model's snapshot plus the events and catalog updates exported since "
+                "(events.export_dir, default <registry>/events)");
+  cmd->add_option("--events", flags->events_dir, "the export folder for --platform (implies it)");
   cmd->add_option("--config", flags->config_path, "config file ([pipeline], [training], [gates] sections)");
   cmd->add_option("--split", flags->options.split,
                   "temporal | stratified (default: stratified for MovieLens)");

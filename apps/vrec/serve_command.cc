@@ -1,12 +1,16 @@
 // `vrec serve`: the HTTP/JSON recommendation server.
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "apps/vrec/commands.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
+#include "vrec/config/values.h"
+#include "vrec/events/exporter.h"
 #include "vrec/serving/http_server.h"
 #include "vrec/serving/service.h"
 
@@ -21,10 +25,67 @@ struct ServeFlags {
   int threads = 0;
 };
 
+// Exports the event log beside the server (events/exporter.h): a failure is logged and retried at
+// the next interval, and never stops serving. Metrics: vrec_events_exported_through and friends.
+std::unique_ptr<events::ExportWorker> StartEventExport(serving::Service& service,
+                                                       const events::ExportConfig& export_config) {
+  const events::ExporterOptions options = export_config.ToOptions(service.config().registry);
+  serving::MetricsRegistry& m = service.metrics();
+  serving::Gauge& through =
+      m.gauge("vrec_events_exported_through", "Greatest event log sequence exported to segments.");
+  serving::Counter& exported = m.counter("vrec_events_exported_total", "Events exported to segments.");
+  serving::Counter& segments = m.counter("vrec_events_segments_written_total", "Event segments written.");
+  serving::Counter& failures = m.counter("vrec_events_export_failures_total",
+                                         "Export rounds that failed (retried at the next interval).");
+  features::FeatureStore* store = &service.store();
+  m.gauge_callback("vrec_events_export_lag", "Events acknowledged but not exported yet.", {},
+                   [store, &through] {
+                     const double last = static_cast<double>(store->LastSequence());
+                     return std::max(0.0, last - through.value());
+                   });
+  // Failures are logged when their message changes or once a minute, not at every round.
+  struct LogState {
+    std::string last_error;
+    std::chrono::steady_clock::time_point last_logged;
+  };
+  auto log = std::make_shared<LogState>();
+  const std::string every = config::FormatDuration(export_config.interval);
+  std::fprintf(stderr, "serve: exporting events to %s every %s\n", options.dir.c_str(), every.c_str());
+  return std::make_unique<events::ExportWorker>(
+      [store, options] { return events::EventExporter::Open(*store, options); }, export_config.interval,
+      [&exported, &segments, &failures, &through, log, every](const events::ExportStats& st,
+                                                              const Status& s) {
+        exported.Inc(static_cast<double>(st.events_exported));
+        segments.Inc(static_cast<double>(st.segments_written));
+        if (s.ok()) {
+          through.Set(static_cast<double>(st.exported_through));
+          if (!log->last_error.empty()) {
+            std::fprintf(stderr, "serve: event export recovered (exported through %llu)\n",
+                         static_cast<unsigned long long>(st.exported_through));
+            log->last_error.clear();
+          }
+          if (st.segments_deleted > 0 || st.events_pruned > 0) {
+            std::fprintf(stderr, "serve: event retention deleted %zu segments, pruned %llu log events\n",
+                         st.segments_deleted, static_cast<unsigned long long>(st.events_pruned));
+          }
+          return;
+        }
+        failures.Inc();
+        const auto now = std::chrono::steady_clock::now();
+        if (s.message() != log->last_error || now - log->last_logged >= std::chrono::minutes(1)) {
+          std::fprintf(stderr, "serve: event export failed (retrying every %s): %s\n", every.c_str(),
+                       s.ToString().c_str());
+          log->last_error = s.message();
+          log->last_logged = now;
+        }
+      });
+}
+
 Status RunServe(const ServeFlags& f) {
   serving::ServeConfig config;
   offline::PipelineOptions unused;  // the pipeline's sections are checked, not used
-  VREC_RETURN_IF_ERROR(LoadConfig(f.config_path, unused, config));
+  PlatformConfig platform;
+  VREC_RETURN_IF_ERROR(LoadConfig(f.config_path, unused, config, &platform));
   // Flags win over the file and the environment.
   if (!f.registry.empty()) config.registry = f.registry;
   if (f.port >= 0) config.port = f.port;
@@ -75,6 +136,8 @@ Status RunServe(const ServeFlags& f) {
                         serving::HttpServer::Start(http, [s](const serving::HttpRequest& q,
                                                              serving::HttpResponse& r) { s->Handle(q, r); }));
   service->StartPolling();
+  std::unique_ptr<events::ExportWorker> exporter;
+  if (platform.exporter.enabled) exporter = StartEventExport(*service, platform.exporter);
   std::printf("serving model=%s on http://%s:%d (feature store %s)\n", service->model_version().c_str(),
               config.address.c_str(), server->port(), config.FeatureStoreUri().c_str());
   std::fflush(stdout);
@@ -82,6 +145,8 @@ Status RunServe(const ServeFlags& f) {
   sigwait(&signals, &sig);
   std::fprintf(stderr, "serve: signal %d, stopping\n", sig);
   server->Stop();
+  // A last export round: what was acknowledged before the stop is in the segments.
+  if (exporter) exporter->Stop();
   service->StopPolling();
   return OkStatus();
 }

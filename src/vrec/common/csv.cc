@@ -3,7 +3,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 
+#include "vrec/common/gzip.h"
 #include "vrec/common/strings.h"
 
 namespace vrec {
@@ -13,11 +15,27 @@ StatusOr<DelimitedReader> DelimitedReader::Open(const std::string& path, char de
   r.path_ = path;
   r.delimiter_ = delimiter;
   r.quoting_ = quoting;
-  r.in_.open(path, std::ios::binary);
-  if (!r.in_.is_open()) {
+  bool open = false;
+  if (path.ends_with(".gz")) {
+    auto gz = std::make_unique<GzipInputStream>(path);
+    open = gz->is_open();
+    r.gzip_ = gz.get();
+    r.in_ = std::move(gz);
+  } else {
+    auto file = std::make_unique<std::ifstream>(path, std::ios::binary);
+    open = file->is_open();
+    r.in_ = std::move(file);
+  }
+  if (!open) {
     return NotFoundError(StrCat(path, ": cannot open file (missing or unreadable)"));
   }
   return r;
+}
+
+void DelimitedReader::CheckCompressedStream() {
+  if (gzip_ != nullptr && !gzip_->error().empty()) {
+    status_ = DataLossError(StrCat(path_, ": corrupt or truncated gzip file (", gzip_->error(), ")"));
+  }
 }
 
 Status DelimitedReader::Error(std::string_view message) const {
@@ -28,7 +46,10 @@ bool DelimitedReader::Next(std::vector<std::string_view>& fields) {
   fields.clear();
   if (!status_.ok()) return false;
   line_ = next_line_;
-  if (!std::getline(in_, buffer_)) return false;
+  if (!std::getline(*in_, buffer_)) {
+    CheckCompressedStream();
+    return false;
+  }
   ++next_line_;
   if (quoting_ && buffer_.find('"') != std::string::npos) {
     // Slow path: quoted fields, possibly spanning lines.
@@ -41,7 +62,9 @@ bool DelimitedReader::Next(std::vector<std::string_view>& fields) {
       if (i == buffer_.size()) {
         if (!in_quotes) break;
         std::string more;
-        if (!std::getline(in_, more)) {
+        if (!std::getline(*in_, more)) {
+          CheckCompressedStream();
+          if (!status_.ok()) return false;
           status_ = Error("unterminated quoted field");
           return false;
         }

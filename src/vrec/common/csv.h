@@ -3,7 +3,8 @@
 #pragma once
 
 #include <cstdint>
-#include <fstream>
+#include <istream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,18 +13,22 @@
 
 namespace vrec {
 
+class GzipInputStream;
+
 // Reads delimited lines. Supports RFC 4180 quoting ("a,b" and "" escapes) when `quoting` is on;
-// MovieLens files are pipe/tab separated with no quoting. Lines may end in \n or \r\n.
+// MovieLens files are pipe/tab separated with no quoting. Lines may end in \n or \r\n. A file
+// whose name ends in ".gz" is decompressed (gzip) as it is read.
 class DelimitedReader {
  public:
-  // Opens `path`. NotFound when the file is missing, PermissionDenied/Internal otherwise.
+  // Opens `path`. NotFound when the file is missing or unreadable.
   static StatusOr<DelimitedReader> Open(const std::string& path, char delimiter, bool quoting);
 
   // Reads the next record into `fields` (views valid until the next call). Returns false at end of
   // file. A quoted field left open at end of file is an InvalidArgument error in `status()`.
   bool Next(std::vector<std::string_view>& fields);
 
-  // Error of the last Next() that returned false, OK at a clean end of file.
+  // Error of the last Next() that returned false, OK at a clean end of file. DataLoss for a
+  // corrupt or truncated ".gz" file.
   const Status& status() const { return status_; }
   // 1-based line number of the record last returned.
   int64_t line() const { return line_; }
@@ -34,11 +39,14 @@ class DelimitedReader {
 
  private:
   DelimitedReader() = default;
+  // Sets status_ when a gzip stream ended on an error rather than at its end.
+  void CheckCompressedStream();
 
   std::string path_;
   char delimiter_ = ',';
   bool quoting_ = false;
-  std::ifstream in_;
+  std::unique_ptr<std::istream> in_;
+  GzipInputStream* gzip_ = nullptr;  // in_ when the file is gzip-compressed
   std::string buffer_;
   std::string unquoted_;
   std::vector<std::pair<size_t, size_t>> spans_;

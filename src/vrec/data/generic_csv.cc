@@ -1,10 +1,13 @@
 #include "vrec/data/generic_csv.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <optional>
+#include <unordered_set>
 
 #include "vrec/common/csv.h"
 #include "vrec/common/strings.h"
@@ -133,7 +136,7 @@ Status ForEachRow(const std::string& path, std::vector<std::string_view> known,
   return reader.status();
 }
 
-Status LoadUsers(const std::string& path, Dataset& ds) {
+Status LoadUsers(const std::string& path, Dataset& ds, OnExistingId existing, size_t* replaced) {
   return ForEachRow(path, {"user_id", "country", "language", "age", "gender"}, {"user_id"},
                     [&](const Header& h, const Row& r) -> Status {
                       User u;
@@ -153,6 +156,13 @@ Status LoadUsers(const std::string& path, Dataset& ds) {
                                          StrCat("expected female/male/other/unknown: '", r.Get(p), "'"));
                         u.gender = *g;
                       }
+                      if (existing == OnExistingId::kReplace) {
+                        if (std::optional<uint32_t> at = ds.FindUser(u.id)) {
+                          ds.users[*at] = std::move(u);
+                          if (replaced) ++*replaced;
+                          return OkStatus();
+                        }
+                      }
                       auto added = ds.AddUser(std::move(u));
                       return added.ok() ? OkStatus() : r.Error("user_id", added.status().message());
                     });
@@ -164,7 +174,7 @@ std::vector<std::string> SplitList(std::string_view s) {
   return out;
 }
 
-Status LoadVideos(const std::string& path, Dataset& ds) {
+Status LoadVideos(const std::string& path, Dataset& ds, OnExistingId existing, size_t* replaced) {
   return ForEachRow(
       path,
       {"video_id", "categories", "language", "duration_s", "upload_time", "title", "tags", "age_restricted",
@@ -194,15 +204,24 @@ Status LoadVideos(const std::string& path, Dataset& ds) {
         v.tags = SplitList(text);
         VREC_RETURN_IF_ERROR(r.Bool(h.Pos("age_restricted"), "age_restricted", v.age_restricted));
         VREC_RETURN_IF_ERROR(r.Bool(h.Pos("available"), "available", v.available));
+        if (existing == OnExistingId::kReplace) {
+          if (std::optional<uint32_t> at = ds.FindVideo(v.id)) {
+            ds.videos[*at] = std::move(v);
+            if (replaced) ++*replaced;
+            return OkStatus();
+          }
+        }
         auto added = ds.AddVideo(std::move(v));
         return added.ok() ? OkStatus() : r.Error("video_id", added.status().message());
       });
 }
 
-Status LoadInteractions(const std::string& path, Dataset& ds) {
+Status LoadInteractions(const std::string& path, Dataset& ds, std::unordered_set<std::string>& event_ids,
+                        size_t* duplicates) {
   return ForEachRow(
       path,
-      {"user_id", "video_id", "timestamp", "event_type", "watch_time_s", "watch_ratio", "rating", "device"},
+      {"user_id", "video_id", "timestamp", "event_type", "watch_time_s", "watch_ratio", "rating", "device",
+       "event_id"},
       {"user_id", "video_id", "timestamp"}, [&](const Header& h, const Row& r) -> Status {
         uint64_t user, video;
         Interaction x;
@@ -226,6 +245,20 @@ Status LoadInteractions(const std::string& path, Dataset& ds) {
           auto d = ParseDevice(r.Get(p));
           if (!d) return r.Error("device", StrCat("expected android/ios/web/tv/unknown: '", r.Get(p), "'"));
           x.device = *d;
+        }
+        if (int p = h.Pos("event_id"); p >= 0 && !r.Get(p).empty()) {
+          const std::string_view id = r.Get(p);
+          const bool printable =
+              std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+          if (id.size() > kMaxEventIdBytes || !printable) {
+            return r.Error("event_id", StrCat("expected 1 to ", kMaxEventIdBytes,
+                                              " printable ASCII characters without spaces"));
+          }
+          // The same event delivered twice (a client retry stored after its id was forgotten).
+          if (!event_ids.emplace(id).second) {
+            if (duplicates) ++*duplicates;
+            return OkStatus();
+          }
         }
         x.user = ds.InternUser(UserId{user});
         x.video = ds.InternVideo(VideoId{video});
@@ -357,10 +390,38 @@ StatusOr<Dataset> LoadGenericCsv(const std::string& dir) {
   Dataset ds;
   const fs::path root(dir);
   if (!fs::is_directory(root)) return NotFoundError(StrCat(dir, ": no such folder"));
-  if (fs::exists(root / "users.csv")) VREC_RETURN_IF_ERROR(LoadUsers((root / "users.csv").string(), ds));
-  if (fs::exists(root / "videos.csv")) VREC_RETURN_IF_ERROR(LoadVideos((root / "videos.csv").string(), ds));
-  VREC_RETURN_IF_ERROR(LoadInteractions((root / "interactions.csv").string(), ds));
+  if (std::string users = FindDataFile(dir, "users.csv"); !users.empty()) {
+    VREC_RETURN_IF_ERROR(LoadUsers(users, ds, OnExistingId::kError, nullptr));
+  }
+  if (std::string videos = FindDataFile(dir, "videos.csv"); !videos.empty()) {
+    VREC_RETURN_IF_ERROR(LoadVideos(videos, ds, OnExistingId::kError, nullptr));
+  }
+  std::string interactions = FindDataFile(dir, "interactions.csv");
+  if (interactions.empty()) interactions = (root / "interactions.csv").string();  // NotFound names it
+  std::unordered_set<std::string> event_ids;
+  VREC_RETURN_IF_ERROR(LoadInteractions(interactions, ds, event_ids, nullptr));
   return ds;
+}
+
+std::string FindDataFile(const std::string& dir, const std::string& name) {
+  std::error_code ec;
+  for (const fs::path& p : {fs::path(dir) / name, fs::path(dir) / (name + ".gz")}) {
+    if (fs::is_regular_file(p, ec)) return p.string();
+  }
+  return "";
+}
+
+Status ReadUsersCsv(const std::string& path, Dataset& ds, OnExistingId existing, size_t* replaced) {
+  return LoadUsers(path, ds, existing, replaced);
+}
+
+Status ReadVideosCsv(const std::string& path, Dataset& ds, OnExistingId existing, size_t* replaced) {
+  return LoadVideos(path, ds, existing, replaced);
+}
+
+Status ReadInteractionsCsv(const std::string& path, Dataset& ds, std::unordered_set<std::string>& event_ids,
+                           size_t* duplicates) {
+  return LoadInteractions(path, ds, event_ids, duplicates);
 }
 
 Status CheckOutputFolder(const std::string& dir) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "vrec/common/gzip.h"
 #include "vrec/common/strings.h"
 #include "vrec/data/test_util.h"
 
@@ -126,6 +127,8 @@ INSTANTIATE_TEST_SUITE_P(
                               "videos.csv:2: column 'title': text is not valid UTF-8"},
                       BadCase{"videos.csv", "video_id\n2\n2\n", "videos.csv:3: column 'video_id': duplicate"},
                       BadCase{"users.csv", "user_id,age\n1,200\n", "users.csv:2: column 'age'"},
+                      BadCase{"interactions.csv", "user_id,video_id,timestamp,event_id\n1,2,3,a b\n",
+                              "interactions.csv:2: column 'event_id'"},
                       BadCase{"users.csv", "", "users.csv: empty file"}));
 
 TEST(GenericCsv, RejectsMoreCategoriesThanTheIndexHolds) {
@@ -153,6 +156,78 @@ TEST(GenericCsv, MissingInteractionsFileIsNotFound) {
   TempDir dir;
   EXPECT_EQ(LoadGenericCsv(dir.path().string()).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(LoadGenericCsv("/nonexistent/vrec").status().code(), StatusCode::kNotFound);
+}
+
+TEST(GenericCsv, EventIdsDeduplicateRowsAndMayBeEmpty) {
+  TempDir dir;
+  dir.Write("interactions.csv",
+            "user_id,video_id,timestamp,event_id\n"
+            "1,10,100,a-1\n"
+            "1,11,101,\n"
+            "1,10,100,a-1\n"  // the same event again: skipped
+            "2,11,102,\n"     // no id: never deduplicated
+            "1,12,103,a-2\n");
+  auto ds = LoadGenericCsv(dir.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  ASSERT_EQ(ds->interactions.size(), 4u);
+  EXPECT_EQ(ds->videos[ds->interactions[3].video].id, VideoId{12});
+
+  // Across files through a shared id set.
+  const std::string more =
+      dir.Write("more.csv", "user_id,video_id,timestamp,event_id\n1,13,104,a-2\n3,13,105,b\n");
+  std::unordered_set<std::string> ids = {"a-1", "a-2"};
+  size_t duplicates = 0;
+  ASSERT_TRUE(ReadInteractionsCsv(more, *ds, ids, &duplicates).ok());
+  EXPECT_EQ(duplicates, 1u);
+  EXPECT_EQ(ds->interactions.size(), 5u);
+  EXPECT_TRUE(ids.contains("b"));
+}
+
+TEST(GenericCsv, ReadsGzipFilesAndPrefersPlainOnes) {
+  TempDir dir;
+  {
+    auto w = GzipFileWriter::Create((dir.path() / "interactions.csv.gz").string());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Write("user_id,video_id,timestamp\n1,2,3\n4,5,6\n").ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  auto ds = LoadGenericCsv(dir.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  EXPECT_EQ(ds->interactions.size(), 2u);
+  dir.Write("interactions.csv", "user_id,video_id,timestamp\n1,2,3\n");
+  EXPECT_EQ(FindDataFile(dir.path().string(), "interactions.csv"),
+            (dir.path() / "interactions.csv").string());
+  EXPECT_EQ(LoadGenericCsv(dir.path().string())->interactions.size(), 1u);
+  EXPECT_EQ(FindDataFile(dir.path().string(), "users.csv"), "");
+}
+
+TEST(GenericCsv, UpdatesReplaceRecordsByIdAndAddNewOnes) {
+  TempDir dir;
+  dir.Write("videos.csv", "video_id,title,categories\n1,old,A\n2,two,B\n");
+  dir.Write("users.csv", "user_id,country\n7,US\n");
+  dir.Write("interactions.csv", "user_id,video_id,timestamp\n7,1,5\n");
+  auto ds = LoadGenericCsv(dir.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  const std::string videos =
+      dir.Write("v2.csv", "video_id,title,categories,available\n1,new,C|A,0\n3,three,,1\n");
+  size_t replaced = 0;
+  ASSERT_TRUE(ReadVideosCsv(videos, *ds, OnExistingId::kReplace, &replaced).ok());
+  EXPECT_EQ(replaced, 1u);
+  ASSERT_EQ(ds->videos.size(), 3u);
+  EXPECT_EQ(ds->videos[0].title, "new");  // same dense index: interactions still point at it
+  EXPECT_FALSE(ds->videos[0].available);
+  EXPECT_EQ(ds->categories[ds->videos[0].categories[0]], "C");
+  EXPECT_EQ(ds->videos[2].id, VideoId{3});
+  const std::string users = dir.Write("u2.csv", "user_id,country\n7,BR\n8,FR\n");
+  replaced = 0;
+  ASSERT_TRUE(ReadUsersCsv(users, *ds, OnExistingId::kReplace, &replaced).ok());
+  EXPECT_EQ(replaced, 1u);
+  EXPECT_EQ(ds->users[0].country, "BR");
+  EXPECT_EQ(ds->users.size(), 2u);
+  EXPECT_TRUE(ds->Validate().ok());
+  // Without kReplace an existing id is an error, as within one file.
+  const Status dup = ReadUsersCsv(users, *ds, OnExistingId::kError);
+  EXPECT_NE(dup.message().find("u2.csv:2: column 'user_id'"), std::string::npos) << dup.message();
 }
 
 }  // namespace

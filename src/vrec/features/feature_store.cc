@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <map>
 
 #include "vrec/common/hash.h"
@@ -15,6 +16,7 @@ namespace vrec::features {
 namespace {
 
 constexpr std::string_view kFormatKey = "m/format";
+constexpr std::string_view kPrunedThroughKey = "m/pruned_through";
 constexpr std::string_view kEventPrefix = "e/";
 constexpr std::string_view kHistoryPrefix = "h/";
 constexpr std::string_view kVideoPrefix = "v/";
@@ -357,7 +359,7 @@ void KeepNewest(std::vector<HistoryEntry>& entries, size_t max) {
 // ---- FeatureStore ----------------------------------------------------------------------------
 
 FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options,
-                           uint64_t next_seq)
+                           uint64_t next_seq, uint64_t pruned_through)
     : kv_(std::move(kv)),
       options_(options),
       clock_(options.clock ? options.clock : std::function<int64_t()>([] {
@@ -366,7 +368,8 @@ FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStore
             .count();
       })),
       next_seq_(next_seq),
-      last_committed_(next_seq - 1) {}
+      last_committed_(next_seq - 1),
+      pruned_through_(pruned_through) {}
 
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyValueStore> kv,
                                                            const FeatureStoreOptions& options) {
@@ -397,25 +400,27 @@ StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyVa
     }
   }
 
-  uint64_t next_seq = 1;
+  uint64_t pruned_through = 0;
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> pruned, kv->Get(kPrunedThroughKey));
+  if (pruned) {
+    std::optional<uint64_t> seq = IdOfKey(StrCat(kEventPrefix, *pruned), kEventPrefix);
+    if (!seq) return Corrupt(kPrunedThroughKey, "malformed pruning mark");
+    pruned_through = *seq;
+  }
+  uint64_t next_seq = pruned_through + 1;
   VREC_ASSIGN_OR_RETURN(std::optional<KeyValue> last, kv->Last(kEventPrefix));
   if (last) {
     std::optional<uint64_t> seq = IdOfKey(last->key, kEventPrefix);
     if (!seq || *seq == UINT64_MAX) return Corrupt(last->key, "malformed event log key");
-    next_seq = *seq + 1;
+    next_seq = std::max(next_seq, *seq + 1);
   }
-  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(kv), options, next_seq));
+  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(kv), options, next_seq, pruned_through));
 }
 
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::string_view uri,
                                                            const FeatureStoreOptions& options) {
   VREC_ASSIGN_OR_RETURN(std::unique_ptr<KeyValueStore> kv, OpenKeyValueStore(uri));
   return Open(std::move(kv), options);
-}
-
-size_t FeatureStore::StripeOf(UserId user) {
-  // Fibonacci hashing: consecutive ids spread over all stripes.
-  return static_cast<size_t>((user.value * 0x9E3779B97F4A7C15ull) >> 58) % kNumStripes;
 }
 
 StatusOr<std::vector<HistoryEntry>> FeatureStore::History(UserId user) const {
@@ -451,115 +456,194 @@ uint64_t FeatureStore::LastSequence() const {
   return last_committed_;
 }
 
-Status FeatureStore::AppendEvents(std::span<const Event> all_events, std::vector<Event>* appended) {
+Status FeatureStore::AppendEvents(std::span<const Event> events, std::vector<Event>* appended) {
   if (appended) appended->clear();
-  if (all_events.empty()) return OkStatus();
-  for (const Event& e : all_events) {
+  if (events.empty()) return OkStatus();
+  for (const Event& e : events) {
     if (e.event_id.size() > kMaxEventIdBytes) {
       return InvalidArgumentError(StrCat("event id longer than ", kMaxEventIdBytes, " bytes"));
     }
   }
-
-  // Appends sharing an event id are serialised by the id stripes, taken first and in ascending
-  // order (every append takes id stripes before user stripes, so there is no deadlock).
-  std::vector<std::unique_lock<std::mutex>> locks;
-  std::vector<size_t> id_stripe_ids;
-  for (const Event& e : all_events) {
-    if (e.event_id.empty()) continue;
-    Hasher h;
-    h.Update(e.event_id);
-    id_stripe_ids.push_back(h.Value() % kNumStripes);
+  PendingAppend self{.events = events, .appended = appended};
+  std::unique_lock lock(queue_mu_);
+  queue_.push_back(&self);  // may throw (bad_alloc): then nothing was queued
+  // Wait until a leader has committed this append, or until no commit runs: then lead one. Only
+  // a leader takes appends off the queue, and it marks them done before it clears committing_,
+  // so an append that is not done when no commit runs is still queued.
+  queue_cv_.wait(lock, [&] { return self.done || !committing_; });
+  if (!self.done) {
+    // Lead: every queued append (this one among them) forms the group. From here on nothing may
+    // throw before the group is marked done, or its callers would wait forever: swap is noexcept
+    // and an exception of the commit is caught and handed to every caller of the group.
+    std::vector<PendingAppend*> group;
+    group.swap(queue_);
+    committing_ = true;
+    lock.unlock();
+    std::exception_ptr error;
+    try {
+      std::lock_guard commit(commit_mu_);
+      CommitGroup(group);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    for (PendingAppend* p : group) {
+      if (error) {
+        p->error = error;
+        if (p->appended) p->appended->clear();
+      }
+      p->done = true;
+    }
+    committing_ = false;
+    lock.unlock();
+    // Wakes this group's callers, and the appends queued meanwhile: one of them leads next.
+    queue_cv_.notify_all();
   }
-  std::sort(id_stripe_ids.begin(), id_stripe_ids.end());
-  id_stripe_ids.erase(std::unique(id_stripe_ids.begin(), id_stripe_ids.end()), id_stripe_ids.end());
-  for (size_t s : id_stripe_ids) locks.emplace_back(id_stripes_[s]);
+  if (self.error) std::rethrow_exception(self.error);
+  return self.status;
+}
 
-  // Drop events whose id is stored already or repeats an earlier one of this batch.
-  std::vector<Event> fresh;
-  std::span<const Event> events = all_events;
-  if (!id_stripe_ids.empty()) {
-    std::vector<std::string> id_keys;
-    for (const Event& e : all_events) {
+void FeatureStore::CommitGroup(std::span<PendingAppend* const> group) {
+  const auto fail_all = [&](const Status& s) {
+    for (PendingAppend* p : group) {
+      if (p->status.ok()) p->status = s;
+    }
+  };
+  // Which event ids are stored already, for the whole group in one read.
+  std::vector<std::string> id_keys;
+  for (const PendingAppend* p : group) {
+    for (const Event& e : p->events) {
       if (!e.event_id.empty()) id_keys.push_back(StrCat(kEventIdPrefix, e.event_id));
     }
-    VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> stored, kv_->MultiGet(id_keys));
-    std::set<std::string_view> seen;
-    size_t k = 0;
-    fresh.reserve(all_events.size());
-    for (const Event& e : all_events) {
-      if (!e.event_id.empty()) {
-        const bool known = stored[k++].has_value();
-        if (known || !seen.insert(e.event_id).second) continue;
-      }
-      fresh.push_back(e);
+  }
+  std::set<std::string_view> stored_ids;
+  if (!id_keys.empty()) {
+    auto stored = kv_->MultiGet(id_keys);
+    if (!stored.ok()) return fail_all(stored.status());
+    for (size_t k = 0; k < id_keys.size(); ++k) {
+      if ((*stored)[k]) stored_ids.insert(std::string_view(id_keys[k]).substr(kEventIdPrefix.size()));
     }
-    events = fresh;
-    if (events.empty()) return OkStatus();
+  }
+  // The histories of every user of the group, decoded once; a corrupt one fails only the appends
+  // that touch it.
+  std::map<uint64_t, std::vector<HistoryEntry>> histories;
+  std::map<uint64_t, Status> corrupt;
+  {
+    std::vector<uint64_t> users;
+    for (const PendingAppend* p : group) {
+      for (const Event& e : p->events) users.push_back(e.user.value);
+    }
+    std::sort(users.begin(), users.end());
+    users.erase(std::unique(users.begin(), users.end()), users.end());
+    std::vector<std::string> keys;
+    keys.reserve(users.size());
+    for (uint64_t u : users) keys.push_back(KeyWithId(kHistoryPrefix, u));
+    auto old = kv_->MultiGet(keys);
+    if (!old.ok()) return fail_all(old.status());
+    for (size_t i = 0; i < users.size(); ++i) {
+      if (!(*old)[i]) continue;
+      auto decoded = DecodeHistory(keys[i], *(*old)[i]);
+      if (decoded.ok()) {
+        histories[users[i]] = std::move(*decoded);
+      } else {
+        corrupt[users[i]] = decoded.status();
+      }
+    }
   }
 
-  // The events of each user, in span order.
-  std::map<uint64_t, std::vector<size_t>> by_user;
-  for (size_t i = 0; i < events.size(); ++i) by_user[events[i].user.value].push_back(i);
-
-  // Lock the stripes of every user of the batch, in ascending stripe order (no deadlock between
-  // batches that share users).
-  std::vector<size_t> stripe_ids;
-  for (const auto& [user, idx] : by_user) stripe_ids.push_back(StripeOf(UserId{user}));
-  std::sort(stripe_ids.begin(), stripe_ids.end());
-  stripe_ids.erase(std::unique(stripe_ids.begin(), stripe_ids.end()), stripe_ids.end());
-  for (size_t s : stripe_ids) locks.emplace_back(stripes_[s]);
-
-  std::vector<std::string> history_keys;
-  history_keys.reserve(by_user.size());
-  for (const auto& [user, idx] : by_user) history_keys.push_back(KeyWithId(kHistoryPrefix, user));
-  VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> old, kv_->MultiGet(history_keys));
+  // The appends in queue order, as if each ran alone after the ones before it.
+  std::set<std::string_view> seen_ids;  // ids written by this group so far
+  std::vector<std::vector<const Event*>> fresh(group.size());
+  std::set<uint64_t> touched;
+  size_t total = 0;
+  for (size_t g = 0; g < group.size(); ++g) {
+    PendingAppend& p = *group[g];
+    std::set<std::string_view> batch_ids;
+    for (const Event& e : p.events) {
+      if (!e.event_id.empty()) {
+        if (stored_ids.contains(e.event_id) || seen_ids.contains(e.event_id) ||
+            !batch_ids.insert(e.event_id).second) {
+          continue;
+        }
+      }
+      fresh[g].push_back(&e);
+    }
+    for (const Event* e : fresh[g]) {
+      if (auto it = corrupt.find(e->user.value); it != corrupt.end()) {
+        p.status = it->second;
+        break;
+      }
+    }
+    if (!p.status.ok()) {
+      fresh[g].clear();
+      continue;
+    }
+    seen_ids.insert(batch_ids.begin(), batch_ids.end());
+    for (const Event* e : fresh[g]) {
+      std::vector<HistoryEntry>& entries = histories[e->user.value];
+      // Oldest first by time; ties keep append order. Events usually arrive in time order, so the
+      // insertion point is almost always the end.
+      auto pos = std::upper_bound(entries.begin(), entries.end(), e->time,
+                                  [](int64_t t, const HistoryEntry& h) { return t < h.time; });
+      entries.insert(pos, HistoryEntry{e->video, e->time, e->type, e->watch_ratio});
+      touched.insert(e->user.value);
+    }
+    total += fresh[g].size();
+  }
+  if (total == 0) return;
 
   WriteBatch batch;
-  size_t u = 0;
-  for (const auto& [user, idx] : by_user) {
-    std::vector<HistoryEntry> entries;
-    if (old[u]) {
-      VREC_ASSIGN_OR_RETURN(entries, DecodeHistory(history_keys[u], *old[u]));
-    }
-    for (size_t i : idx) {
-      const Event& e = events[i];
-      // Oldest first by time; ties keep append order. Events usually arrive in time order, so
-      // the insertion point is almost always the end.
-      auto pos = std::upper_bound(entries.begin(), entries.end(), e.time,
-                                  [](int64_t t, const HistoryEntry& h) { return t < h.time; });
-      entries.insert(pos, HistoryEntry{e.video, e.time, e.type, e.watch_ratio});
-    }
+  for (uint64_t user : touched) {
+    std::vector<HistoryEntry>& entries = histories[user];
     KeepNewest(entries, options_.max_history);
-    batch.Put(history_keys[u], EncodeHistory(entries));
-    ++u;
+    batch.Put(KeyWithId(kHistoryPrefix, user), EncodeHistory(entries));
   }
-
   // The ids, with their ingestion time (the value, and the order of the pruning index).
   const int64_t now = clock_();
-  for (const Event& e : events) {
-    if (e.event_id.empty()) continue;
-    const std::string time_key =
-        KeyWithId(kEventIdTimePrefix, static_cast<uint64_t>(std::max<int64_t>(0, now)));
-    batch.Put(StrCat(kEventIdPrefix, e.event_id), time_key.substr(kEventIdTimePrefix.size()));
-    batch.Put(StrCat(time_key, e.event_id), "");
+  const std::string time_key =
+      KeyWithId(kEventIdTimePrefix, static_cast<uint64_t>(std::max<int64_t>(0, now)));
+  for (const auto& events : fresh) {
+    for (const Event* e : events) {
+      if (e->event_id.empty()) continue;
+      batch.Put(StrCat(kEventIdPrefix, e->event_id), time_key.substr(kEventIdTimePrefix.size()));
+      batch.Put(StrCat(time_key, e->event_id), "");
+    }
   }
-
-  // Sequence numbers are taken last, once nothing but the write itself can fail.
-  const uint64_t first = BeginAppend(events.size());
-  for (size_t i = 0; i < events.size(); ++i)
-    batch.Put(KeyWithId(kEventPrefix, first + i), EncodeEvent(events[i]));
-  Status status = kv_->Write(batch, WriteOptions{.sync = true});
-  EndAppend(first, events.size(), status.ok());
-  if (status.ok() && appended) appended->assign(events.begin(), events.end());
-  return status;
+  // What each caller will have been told was written, filled now so that nothing after a
+  // successful write can throw; cleared again when the write fails.
+  for (size_t g = 0; g < group.size(); ++g) {
+    if (group[g]->appended == nullptr) continue;
+    group[g]->appended->reserve(fresh[g].size());
+    for (const Event* e : fresh[g]) group[g]->appended->push_back(*e);
+  }
+  // Sequence numbers are taken last, once nothing but the write itself can fail; an exception
+  // still releases them (a range left in flight would stop ScanEvents for good).
+  const uint64_t first = BeginAppend(total);
+  Status status;
+  try {
+    uint64_t seq = first;
+    for (const auto& events : fresh) {
+      for (const Event* e : events) batch.Put(KeyWithId(kEventPrefix, seq++), EncodeEvent(*e));
+    }
+    status = kv_->Write(batch, WriteOptions{.sync = true});
+  } catch (...) {
+    EndAppend(first, total, false);
+    throw;
+  }
+  EndAppend(first, total, status.ok());
+  if (!status.ok()) {
+    fail_all(status);
+    for (PendingAppend* p : group) {
+      if (p->appended) p->appended->clear();
+    }
+  }
 }
 
 StatusOr<size_t> FeatureStore::PruneEventIds(int64_t before, size_t limit) {
   if (limit == 0) return InvalidArgumentError("PruneEventIds: limit must be positive");
-  // Every id stripe, in order: a retry racing with the pruning sees its id stored or gone, never
-  // half removed. Pruning runs rarely and holds them for one write.
-  std::vector<std::unique_lock<std::mutex>> locks;
-  for (std::mutex& m : id_stripes_) locks.emplace_back(m);
+  // Between two group commits: a retry racing with the pruning sees its id stored or gone, never
+  // half removed. Pruning runs rarely and holds the commit lock for one write.
+  std::lock_guard commit(commit_mu_);
   VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page, kv_->Scan(kEventIdTimePrefix, "", limit));
   WriteBatch batch;
   size_t removed = 0;
@@ -577,6 +661,47 @@ StatusOr<size_t> FeatureStore::PruneEventIds(int64_t before, size_t limit) {
   }
   VREC_RETURN_IF_ERROR(kv_->Write(batch, WriteOptions{.sync = false}));
   return removed;
+}
+
+StatusOr<uint64_t> FeatureStore::PruneEvents(uint64_t through_seq) {
+  std::lock_guard prune(prune_mu_);
+  // Only sequences that no append still holds: those are written or abandoned for good.
+  through_seq = std::min(through_seq, VisibleSequence());
+  {
+    std::lock_guard lock(seq_mu_);
+    if (through_seq <= pruned_through_) return uint64_t{0};
+  }
+  constexpr size_t kPage = 10'000;
+  uint64_t removed = 0;
+  std::string after;
+  while (true) {
+    VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page, kv_->Scan(kEventPrefix, after, kPage));
+    WriteBatch batch;
+    bool done = page.size() < kPage;
+    for (const KeyValue& kv : page) {
+      std::optional<uint64_t> seq = IdOfKey(kv.key, kEventPrefix);
+      if (!seq) return Corrupt(kv.key, "malformed event log key");
+      if (*seq > through_seq) {
+        done = true;
+        break;
+      }
+      batch.Delete(kv.key);
+      ++removed;
+    }
+    // The mark goes with the last batch, so that it is never ahead of the deletions.
+    if (done) batch.Put(kPrunedThroughKey, KeyWithId("", through_seq));
+    VREC_RETURN_IF_ERROR(kv_->Write(batch, WriteOptions{.sync = true}));
+    if (done) break;
+    after = page.back().key;
+  }
+  std::lock_guard lock(seq_mu_);
+  pruned_through_ = std::max(pruned_through_, through_seq);
+  return removed;
+}
+
+uint64_t FeatureStore::PrunedThrough() const {
+  std::lock_guard lock(seq_mu_);
+  return pruned_through_;
 }
 
 Status FeatureStore::ScanEvents(uint64_t after_seq, size_t limit,

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <limits>
+#include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "vrec/common/strings.h"
@@ -213,7 +217,7 @@ TEST_P(FeatureStoreTest, ConcurrentAppendsForOneUserLoseNothing) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         const auto video = static_cast<uint64_t>(t * 1000 + i);
-        // Mostly user 42 alone; every third batch also touches a user of another stripe.
+        // Mostly user 42 alone; every third batch also touches a user of its own.
         std::vector<Event> batch = {MakeEvent(42, video, i)};
         if (i % 3 == 0) batch.push_back(MakeEvent(static_cast<uint64_t>(100 + t), video, i));
         EXPECT_TRUE(store_->AppendEvents(batch).ok());
@@ -409,7 +413,7 @@ TEST_P(FeatureStoreTest, ConcurrentRetriesOfOneEventStoreItOnce) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEvents; ++i) {
         // Each event is sent by every thread, for users that differ per thread (a client bug),
-        // so only the id stripes can serialise them.
+        // so only the event id can tell the copies apart.
         std::vector<Event> appended;
         const Event e =
             WithId(MakeEvent(static_cast<uint64_t>(t + 1), static_cast<uint64_t>(i), i), StrCat("ev-", i));
@@ -490,7 +494,354 @@ TEST_P(FeatureStoreTest, RejectsZeroMaxHistory) {
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_P(FeatureStoreTest, PruneEventsDropsExportedLogEntriesButKeepsHistories) {
+  for (uint64_t i = 1; i <= 10; ++i) {
+    ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(i % 2, i, static_cast<int64_t>(i))}).ok());
+  }
+  auto removed = store_->PruneEvents(4);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, 4u);
+  EXPECT_EQ(store_->PrunedThrough(), 4u);
+  auto events = AllEvents();
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events.front().first, 5u);
+  EXPECT_EQ(Videos(History(1)), (std::vector<uint64_t>{1, 3, 5, 7, 9}));
+  EXPECT_EQ(*store_->PruneEvents(3), 0u);  // idempotent, never backwards
+  EXPECT_EQ(store_->PrunedThrough(), 4u);
+  // Beyond the log: clamped to what was written.
+  EXPECT_EQ(*store_->PruneEvents(1000), 6u);
+  EXPECT_EQ(store_->PrunedThrough(), 10u);
+  EXPECT_TRUE(AllEvents().empty());
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(3, 11, 11)}).ok());
+  EXPECT_EQ(store_->LastSequence(), 11u);
+  EXPECT_EQ(Videos(History(0)), (std::vector<uint64_t>{2, 4, 6, 8, 10}));
+}
+
+TEST_P(PersistentFeatureStoreTest, SequencesContinueAfterTheWholeLogWasPruned) {
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(1, 1, 1), MakeEvent(1, 2, 2)}).ok());
+  ASSERT_EQ(*store_->PruneEvents(2), 2u);
+  Open();
+  EXPECT_EQ(store_->LastSequence(), 2u);
+  EXPECT_EQ(store_->PrunedThrough(), 2u);
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(1, 3, 3)}).ok());
+  auto events = AllEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].first, 3u);
+  EXPECT_EQ(Videos(History(1)), (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST_P(FeatureStoreTest, PruningManyPagesRemovesThemAll) {
+  std::vector<Event> batch;
+  for (uint64_t i = 0; i < 25'000; ++i) batch.push_back(MakeEvent(i % 100, i, static_cast<int64_t>(i)));
+  ASSERT_TRUE(store_->AppendEvents(batch).ok());
+  EXPECT_EQ(*store_->PruneEvents(24'000), 24'000u);
+  EXPECT_EQ(AllEvents(5000).size(), 1000u);
+}
+
+// A store whose writes are counted and can be slowed down, held at a gate, failed or made to
+// throw, so that appends queue up behind a leader's write and form a group.
+class ControlledStore : public KeyValueStore {
+ public:
+  explicit ControlledStore(std::unique_ptr<KeyValueStore> base) : base_(std::move(base)) {}
+  StatusOr<std::optional<std::string>> Get(std::string_view key) override { return base_->Get(key); }
+  StatusOr<std::vector<std::optional<std::string>>> MultiGet(std::span<const std::string> keys) override {
+    return base_->MultiGet(keys);
+  }
+  // The modes in force when a write starts decide its outcome (also when it then waits at the gate).
+  Status Write(const WriteBatch& batch, const WriteOptions& options) override {
+    ++writes_;
+    const bool fail = fail_writes_, throws = throw_writes_;
+    {
+      std::unique_lock lock(mu_);
+      if (hold_next_) {
+        hold_next_ = false;
+        held_ = true;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return !held_; });
+      }
+    }
+    std::this_thread::sleep_for(delay_);
+    if (throws) throw std::runtime_error("store threw");
+    if (fail) return InternalError("IO error: fsync failed");
+    return base_->Write(batch, options);
+  }
+  StatusOr<std::vector<KeyValue>> Scan(std::string_view prefix, std::string_view start_after,
+                                       size_t limit) override {
+    return base_->Scan(prefix, start_after, limit);
+  }
+  StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) override { return base_->Last(prefix); }
+  bool durable() const override { return base_->durable(); }
+  const std::string& uri() const override { return base_->uri(); }
+
+  int writes() const { return writes_; }
+  void set_delay(std::chrono::milliseconds delay) { delay_ = delay; }  // before any thread writes
+  void set_fail_writes(bool fail) { fail_writes_ = fail; }
+  void set_throw_writes(bool throws) { throw_writes_ = throws; }
+  // The next write waits at the gate until Release; WaitUntilHeld returns once it is waiting.
+  void HoldNextWrite() {
+    std::lock_guard lock(mu_);
+    hold_next_ = true;
+  }
+  void WaitUntilHeld() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return held_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    held_ = false;
+    cv_.notify_all();
+  }
+
+ private:
+  std::unique_ptr<KeyValueStore> base_;
+  std::chrono::milliseconds delay_{0};
+  std::atomic<int> writes_{0};
+  std::atomic<bool> fail_writes_{false};
+  std::atomic<bool> throw_writes_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_next_ = false;  // guarded by mu_
+  bool held_ = false;       // guarded by mu_
+};
+
+class GroupCommitTest : public FeatureStoreTest {
+ protected:
+  // Reopens the feature store over a ControlledStore (after `fill` wrote into the raw store).
+  void OpenControlled(FeatureStoreOptions options = {},
+                      const std::function<void(KeyValueStore&)>& fill = {}) {
+    store_.reset();
+    auto kv = OpenKeyValueStore(Uri());
+    ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+    if (fill) fill(**kv);
+    auto controlled = std::make_unique<ControlledStore>(std::move(kv).value());
+    kv_ = controlled.get();
+    auto opened = FeatureStore::Open(std::move(controlled), options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(opened).value();
+  }
+  // Starts an append that leads and waits at the gate in its write, so that the appends started
+  // next queue behind it; Group() lets the leader finish after giving them time to queue.
+  void StartLeader() {
+    kv_->HoldNextWrite();
+    leader_ = std::thread(
+        [this] { EXPECT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(1, 1, 1)}).ok()); });
+    kv_->WaitUntilHeld();
+    writes_before_ = kv_->writes();
+  }
+  void Group(std::vector<std::thread>& queued) {
+    // Queueing takes microseconds; the sleep only makes a split group (which every test below
+    // would still pass, bar the count of writes) very unlikely on a loaded machine.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    kv_->Release();
+    leader_.join();
+    for (std::thread& t : queued) t.join();
+  }
+  // Writes since the leader's, the leader's own included.
+  int WritesSinceLeader() const { return kv_->writes() - writes_before_ + 1; }
+
+  ControlledStore* kv_ = nullptr;
+  std::thread leader_;
+  int writes_before_ = 0;
+};
+
+TEST_P(GroupCommitTest, ConcurrentBatchesShareSyncedWritesAndLoseNothing) {
+  OpenControlled(FeatureStoreOptions{.max_history = 100'000});
+  kv_->set_delay(std::chrono::milliseconds(3));  // a slow fsync, so that appends queue up
+  const int before = kv_->writes();
+  constexpr int kThreads = 8, kBatches = 15, kBatch = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<Event> batch;
+        for (int i = 0; i < kBatch; ++i) {
+          const uint64_t n = static_cast<uint64_t>((t * kBatches + b) * kBatch + i);
+          batch.push_back(WithId(MakeEvent(n % 13, n, static_cast<int64_t>(n)), StrCat("id", n)));
+        }
+        // Users shared across threads, ids unique, plus a retry of the previous batch's first
+        // event (committed by an earlier group, or earlier in this one).
+        if (b > 0) batch.push_back(WithId(MakeEvent(0, 0, 0), StrCat("id", (t * kBatches + b - 1) * kBatch)));
+        std::vector<Event> appended;
+        if (!store_->AppendEvents(batch, &appended).ok() || appended.size() != static_cast<size_t>(kBatch)) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  constexpr size_t kTotal = kThreads * kBatches * kBatch;
+  EXPECT_LT(kv_->writes() - before, kThreads * kBatches) << "no two batches shared a write";
+  auto events = AllEvents();
+  ASSERT_EQ(events.size(), kTotal);
+  std::set<uint64_t> videos;
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].first, i + 1);  // contiguous sequences
+    videos.insert(events[i].second.video.value);
+  }
+  EXPECT_EQ(videos.size(), kTotal);
+  size_t in_histories = 0;
+  for (uint64_t u = 0; u < 13; ++u) in_histories += History(u).size();
+  EXPECT_EQ(in_histories, kTotal);
+  EXPECT_EQ(store_->LastSequence(), kTotal);
+}
+
+TEST_P(GroupCommitTest, ABatchFailingInAGroupFailsAlone) {
+  OpenControlled({}, [](KeyValueStore& kv) {
+    WriteBatch corrupt;
+    corrupt.Put(RawKey("h/", 42), std::string("\x07", 1));
+    ASSERT_TRUE(kv.Write(corrupt, WriteOptions{}).ok());
+  });
+  StartLeader();
+  Status bad, good;
+  std::vector<Event> good_appended;
+  std::vector<std::thread> queued;
+  queued.emplace_back([&] {
+    bad = store_->AppendEvents(std::vector<Event>{WithId(MakeEvent(2, 2, 2), "x"), MakeEvent(42, 3, 3)});
+  });
+  queued.emplace_back([&] {
+    good = store_->AppendEvents(std::vector<Event>{MakeEvent(2, 4, 4), WithId(MakeEvent(3, 5, 5), "x")},
+                                &good_appended);
+  });
+  Group(queued);
+  EXPECT_EQ(bad.code(), StatusCode::kDataLoss) << bad.ToString();
+  EXPECT_TRUE(good.ok()) << good.ToString();
+  EXPECT_EQ(WritesSinceLeader(), 2) << "the two appends did not form one group";
+  // Nothing of the failed batch, not even its event id: the other batch's "x" is new.
+  EXPECT_EQ(good_appended.size(), 2u);
+  EXPECT_EQ(Videos(History(2)), (std::vector<uint64_t>{4}));
+  EXPECT_EQ(Videos(History(3)), (std::vector<uint64_t>{5}));
+  EXPECT_EQ(AllEvents().size(), 3u);
+}
+
+TEST_P(GroupCommitTest, AStoreWriteErrorFailsTheWholeGroup) {
+  OpenControlled();
+  StartLeader();
+  kv_->set_fail_writes(true);  // not the leader's write, which started before
+  std::vector<Status> statuses(3);
+  std::vector<std::vector<Event>> appended(3);
+  std::vector<std::thread> queued;
+  for (int t = 0; t < 3; ++t) {
+    queued.emplace_back([&, t] {
+      const auto u = static_cast<uint64_t>(10 + t);
+      statuses[t] = store_->AppendEvents(
+          std::vector<Event>{WithId(MakeEvent(u, u, 1), StrCat("e", t)), MakeEvent(u, u + 100, 2)},
+          &appended[t]);
+    });
+  }
+  Group(queued);
+  EXPECT_EQ(WritesSinceLeader(), 2) << "the three appends did not form one group";
+  for (int t = 0; t < 3; ++t) {
+    EXPECT_EQ(statuses[t].code(), StatusCode::kInternal) << statuses[t].ToString();
+    EXPECT_TRUE(appended[t].empty());
+    EXPECT_TRUE(History(static_cast<uint64_t>(10 + t)).empty());
+  }
+  EXPECT_EQ(store_->LastSequence(), 1u);
+  // The failed group's ids were not stored, and its sequences are skipped.
+  kv_->set_fail_writes(false);
+  std::vector<Event> retried;
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{WithId(MakeEvent(10, 10, 1), "e0")}, &retried).ok());
+  EXPECT_EQ(retried.size(), 1u);
+  const auto events = AllEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_GT(events[1].first, 7u);
+  EXPECT_EQ(store_->LastSequence(), events[1].first);
+}
+
+TEST_P(GroupCommitTest, RetriesOfOneEventInOneGroupStoreItOnce) {
+  OpenControlled();
+  StartLeader();
+  std::vector<std::vector<Event>> appended(4);
+  std::vector<std::thread> queued;
+  for (int t = 0; t < 4; ++t) {
+    queued.emplace_back([&, t] {
+      // The same two events from every client, each also sending one of its own.
+      const std::vector<Event> batch = {
+          WithId(MakeEvent(5, 50, 1), "same-1"), WithId(MakeEvent(6, 60, 1), "same-2"),
+          WithId(MakeEvent(7, static_cast<uint64_t>(70 + t), 1), StrCat("own-", t))};
+      EXPECT_TRUE(store_->AppendEvents(batch, &appended[t]).ok());
+    });
+  }
+  Group(queued);
+  EXPECT_EQ(WritesSinceLeader(), 2) << "the four appends did not form one group";
+  size_t total = 0, with_same = 0;
+  for (const auto& a : appended) {
+    total += a.size();
+    with_same += a.size() == 3u;
+  }
+  EXPECT_EQ(total, 2u + 4u);
+  EXPECT_EQ(with_same, 1u) << "exactly one append stores the shared events";
+  EXPECT_EQ(Videos(History(5)), (std::vector<uint64_t>{50}));
+  EXPECT_EQ(Videos(History(6)), (std::vector<uint64_t>{60}));
+  EXPECT_EQ(History(7).size(), 4u);
+  EXPECT_EQ(AllEvents().size(), 1u + 6u);
+}
+
+TEST_P(GroupCommitTest, AThrowingStoreReachesEveryCallerOfTheGroupAndLaterAppendsProceed) {
+  OpenControlled();
+  StartLeader();
+  kv_->set_throw_writes(true);
+  std::atomic<int> thrown{0};
+  std::vector<std::thread> queued;
+  for (int t = 0; t < 3; ++t) {
+    queued.emplace_back([&, t] {
+      std::vector<Event> appended;
+      try {
+        (void)store_->AppendEvents(std::vector<Event>{MakeEvent(static_cast<uint64_t>(20 + t), 1, 1)},
+                                   &appended);
+      } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "store threw");
+        EXPECT_TRUE(appended.empty());
+        ++thrown;
+      }
+    });
+  }
+  Group(queued);  // would hang if a caller waited for a group that never finished
+  EXPECT_EQ(thrown.load(), 3);
+  kv_->set_throw_writes(false);
+  ASSERT_TRUE(store_->AppendEvents(std::vector<Event>{MakeEvent(30, 3, 3)}).ok());
+  // The failed group's sequences were released: the reader sees the newer event.
+  const auto events = AllEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].second.user.value, 30u);
+  EXPECT_EQ(store_->LastSequence(), events[1].first);
+}
+
+TEST_P(GroupCommitTest, PruningEventIdsBetweenGroupsForgetsOrKeepsWhole) {
+  int64_t now = 1000;
+  OpenControlled(FeatureStoreOptions{.clock = [&now] { return now; }});
+  // Ids ingested at 1000, pruned while later retries of them commit in groups: every retry is
+  // stored at most once more, whichever side of the pruning it lands on.
+  std::vector<Event> first;
+  for (int i = 0; i < 50; ++i)
+    first.push_back(WithId(MakeEvent(1, static_cast<uint64_t>(i), i), StrCat("p", i)));
+  ASSERT_TRUE(store_->AppendEvents(first).ok());
+  now = 2000;
+  std::atomic<size_t> stored{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int r = 0; r < 5; ++r) {
+        std::vector<Event> appended;
+        EXPECT_TRUE(store_->AppendEvents(first, &appended).ok());
+        stored += appended.size();
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    auto pruned = store_->PruneEventIds(1500);
+    EXPECT_TRUE(pruned.ok());
+  });
+  for (std::thread& t : threads) t.join();
+  // The pruning ran between two groups: the retries saw all 50 ids stored or all gone.
+  EXPECT_TRUE(stored.load() == 0 || stored.load() == first.size()) << stored.load();
+  EXPECT_EQ(History(1).size(), first.size() + stored.load());
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, FeatureStoreTest, ::testing::Values("memory", "rocksdb"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(AllBackends, GroupCommitTest, ::testing::Values("memory", "rocksdb"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 INSTANTIATE_TEST_SUITE_P(PersistentBackends, PersistentFeatureStoreTest, ::testing::Values("rocksdb"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });

@@ -122,6 +122,7 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
               {"ease.max_history", StrCat(o.model.ease.max_history)},
               {"candidates", StrCat(o.model.candidates)},
               {"source", o.source}};
+  for (const auto& [key, value] : o.manifest_params) m.params[key] = value;
   return registry::WriteManifest(dir, m);
 }
 

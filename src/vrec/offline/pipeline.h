@@ -38,6 +38,9 @@ struct PipelineOptions {
   // CLI passes serving's own loader, so production never points at a version servers refuse.
   std::function<Status(const std::string& version, const std::string& path)> validate_for_serving;
   int eval_threads = 2;
+  // Written into the new version's manifest params beside the pipeline's own (provenance of the
+  // data, e.g. platform_data.h's events.through_seq).
+  std::map<std::string, std::string> manifest_params;
 };
 
 struct PipelineRecord {
