@@ -26,7 +26,9 @@ std::string FormatDuration(double seconds) {
 
 std::string Progress::Line(const std::string& label, int64_t done, int64_t total, double elapsed_s,
                            const std::string& unit) {
-  const double pct = total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
+  // Rounded down: 100% only when done.
+  const double pct =
+      total > 0 ? std::floor(100.0 * static_cast<double>(done) / static_cast<double>(total)) : 100.0;
   char head[64];
   std::snprintf(head, sizeof(head), "%3.0f%% ", pct);
   std::string line = StrCat(label, ": ", head, done, "/", total, unit.empty() ? "" : " ", unit, " ",

@@ -19,6 +19,8 @@ TEST(ProgressLine, EstimatesTheRemainingTimeFromTheAverageSoFar) {
   // Nothing done yet, or all done: no estimate.
   EXPECT_EQ(Progress::Line("eval", 0, 1000, 4.0), "eval:   0% 0/1000 4.0s");
   EXPECT_EQ(Progress::Line("train", 30, 30, 90.0, "epochs"), "train: 100% 30/30 epochs 1m30s");
+  // 100% only at the end.
+  EXPECT_EQ(Progress::Line("synth", 9957, 10000, 17.0), "synth:  99% 9957/10000 17.0s eta 73ms");
 }
 
 }  // namespace
