@@ -15,6 +15,17 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
         {.min = 1, .max = 1000, .help = "Temporal split: events per user held out."});
   b.Double("pipeline.train_ratio", &o.train_ratio,
            {.min = 0.05, .max = 0.95, .help = "Stratified split: train share."});
+  b.Int("pipeline.eval_max_scores", &o.eval_max_scores,
+        {.min = 0,
+         .max = int64_t{1} << 50,
+         .help =
+             "Evaluation scores every video for every test user; beyond this many scores (users x videos) it "
+             "measures a fixed random sample of test users (10,000 at 1M videos). 0 = every user."});
+  b.Int("training.max_label_users", &o.model.max_label_users,
+        {.min = 0,
+         .max = int64_t{1} << 40,
+         .help = "Users whose label slices become ranker groups, per fold (a fixed random sample beyond it); "
+                 "0 = all."});
   b.Int("training.label_folds", &o.model.label_folds,
         {.min = 1, .max = 3, .help = "Ranker label slices, each with its own retrieval fit."});
   b.Int("training.candidates", &o.model.candidates,

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <limits>
+#include <random>
 #include <thread>
 
+#include "vrec/common/progress.h"
+#include "vrec/common/top_k.h"
 #include "vrec/eval/metrics.h"
 
 namespace vrec::eval {
@@ -25,82 +28,151 @@ struct UserResult {
   std::vector<uint32_t> top_k;
 };
 
+// Users scored together (ItemScorer::ScoreUsers): enough to reuse cached tiles of the catalog, few
+// enough that the score rows (batch x catalog doubles, 128 MB per thread at 1M videos) stay small.
+constexpr size_t kUserBatch = 16;
+
+// Distinct sorted videos per user of `rows`.
+std::vector<std::vector<uint32_t>> ItemsByUser(size_t num_users, std::span<const data::Interaction> rows) {
+  std::vector<std::vector<uint32_t>> items(num_users);
+  for (const data::Interaction& x : rows) items[x.user].push_back(x.video);
+  for (auto& l : items) {
+    std::sort(l.begin(), l.end());
+    l.erase(std::unique(l.begin(), l.end()), l.end());
+  }
+  return items;
+}
+
+std::vector<uint32_t> SampleUsers(std::vector<uint32_t> users, const EvalOptions& options) {
+  if (options.max_users > 0 && users.size() > static_cast<size_t>(options.max_users)) {
+    std::mt19937_64 rng(options.sample_seed);
+    std::shuffle(users.begin(), users.end(), rng);
+    users.resize(static_cast<size_t>(options.max_users));
+    std::sort(users.begin(), users.end());
+  }
+  return users;
+}
+
+std::vector<uint32_t> UsersWithTrainAndTest(size_t num_users, const data::Split& split) {
+  std::vector<uint8_t> has(num_users, 0);
+  for (const data::Interaction& x : split.train) has[x.user] |= 1;
+  for (const data::Interaction& x : split.test) has[x.user] |= 2;
+  std::vector<uint32_t> users;
+  for (uint32_t u = 0; u < num_users; ++u) {
+    if (has[u] == 3) users.push_back(u);
+  }
+  return users;
+}
+
 }  // namespace
+
+std::vector<uint32_t> EvaluatedUsers(const data::Dataset& ds, const data::Split& split,
+                                     const EvalOptions& options) {
+  return SampleUsers(UsersWithTrainAndTest(ds.users.size(), split), options);
+}
 
 EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const retrieval::ItemScorer& scorer,
                     const EvalOptions& options) {
   const size_t num_users = ds.users.size();
   const size_t num_videos = ds.videos.size();
-  std::vector<std::vector<uint32_t>> train_items(num_users), test_items(num_users);
+  const std::vector<std::vector<uint32_t>> train_items = ItemsByUser(num_users, split.train);
+  const std::vector<std::vector<uint32_t>> test_items = ItemsByUser(num_users, split.test);
   std::vector<bool> in_catalog(num_videos, false);
-  for (const data::Interaction& x : split.train) {
-    train_items[x.user].push_back(x.video);
-    in_catalog[x.video] = true;
-  }
-  for (const data::Interaction& x : split.test) test_items[x.user].push_back(x.video);
-  for (auto* lists : {&train_items, &test_items}) {
-    for (auto& l : *lists) {
-      std::sort(l.begin(), l.end());
-      l.erase(std::unique(l.begin(), l.end()), l.end());
-    }
-  }
+  for (const data::Interaction& x : split.train) in_catalog[x.video] = true;
   const size_t catalog_size = std::count(in_catalog.begin(), in_catalog.end(), true);
   int depth = options.k;
   for (int d : options.recall_depths) depth = std::max(depth, d);
 
-  std::vector<UserResult> results(num_users);
+  const std::vector<uint32_t> all_users = UsersWithTrainAndTest(num_users, split);
+  const std::vector<uint32_t> users = SampleUsers(all_users, options);
+  std::vector<UserResult> results(users.size());
+  Progress progress(options.progress_label, static_cast<int64_t>(users.size()),
+                    options.progress_label.empty(), 10.0, "users", /*final_line=*/false);
+
+  // One user's metrics from its row of scores.
+  auto evaluate_user = [&](uint32_t u, std::span<const double> scores, UserResult& r, TopK& top,
+                           std::vector<uint32_t>& ranked, std::vector<double>& pos,
+                           std::vector<std::vector<uint16_t>>& cats) {
+    const auto& test = test_items[u];
+    const auto& train = train_items[u];
+    // Candidates: every training video the user has not trained on, in index order.
+    top.Reset(static_cast<size_t>(depth));
+    pos.clear();
+    if (options.compute_auc) {
+      for (uint32_t v : test) {
+        if (in_catalog[v] && !std::binary_search(train.begin(), train.end(), v)) pos.push_back(scores[v]);
+      }
+      std::sort(pos.begin(), pos.end());
+    }
+    // AUC = P(positive > negative) + P(tie) / 2: per negative, the positives above and equal to it.
+    int64_t above = 0, ties = 0, negatives = 0;
+    size_t t = 0, s = 0;
+    for (uint32_t v = 0; v < num_videos; ++v) {
+      if (!in_catalog[v]) continue;
+      while (t < train.size() && train[t] < v) ++t;
+      if (t < train.size() && train[t] == v) continue;
+      const double score = scores[v];
+      top.Push(score, v);
+      if (!options.compute_auc) continue;
+      while (s < test.size() && test[s] < v) ++s;
+      if (s < test.size() && test[s] == v) continue;
+      ++negatives;
+      const auto lo = std::lower_bound(pos.begin(), pos.end(), score);
+      const auto hi = std::upper_bound(lo, pos.end(), score);
+      above += pos.end() - hi;
+      ties += hi - lo;
+    }
+    top.Finish(ranked);
+    r.evaluated = true;
+    r.map = AveragePrecisionAtK(ranked, test, options.k);
+    r.ndcg = NdcgAtK(ranked, test, options.k);
+    r.precision = PrecisionAtK(ranked, test, options.k);
+    r.recall = RecallAtK(ranked, test, options.k);
+    for (int rd : options.recall_depths) r.recall_at.push_back(RecallAtK(ranked, test, rd));
+    r.top_k.assign(ranked.begin(),
+                   ranked.begin() + static_cast<ptrdiff_t>(std::min<size_t>(ranked.size(), options.k)));
+    cats.clear();
+    for (uint32_t v : r.top_k) {
+      cats.push_back(ds.videos[v].categories);
+      std::sort(cats.back().begin(), cats.back().end());
+    }
+    r.diversity = IntraListDiversity(cats);
+    if (options.compute_auc) {
+      r.auc = pos.empty() || negatives == 0
+                  ? 0.5
+                  : (static_cast<double>(above) + 0.5 * static_cast<double>(ties)) /
+                        (static_cast<double>(pos.size()) * static_cast<double>(negatives));
+    }
+  };
+
   std::atomic<size_t> next{0};
   auto work = [&]() {
-    std::vector<double> scores(num_videos);
-    std::vector<uint32_t> candidates;
-    std::vector<double> pos, neg;
+    std::vector<double> scores;
+    std::vector<uint32_t> batch, ranked;
+    std::vector<double> pos;
     std::vector<std::vector<uint16_t>> cats;
-    for (size_t u; (u = next.fetch_add(1)) < num_users;) {
-      const auto& test = test_items[u];
-      const auto& train = train_items[u];
-      if (test.empty() || train.empty()) continue;
-      scorer.ScoreAll(static_cast<uint32_t>(u), scores);
-      candidates.clear();
-      for (uint32_t v = 0; v < num_videos; ++v) {
-        if (in_catalog[v] && !std::binary_search(train.begin(), train.end(), v)) candidates.push_back(v);
+    TopK top;
+    for (size_t begin; (begin = next.fetch_add(kUserBatch)) < users.size();) {
+      const size_t end = std::min(users.size(), begin + kUserBatch);
+      batch.assign(users.begin() + static_cast<ptrdiff_t>(begin),
+                   users.begin() + static_cast<ptrdiff_t>(end));
+      scores.resize(batch.size() * num_videos);
+      scorer.ScoreUsers(batch, scores);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        evaluate_user(batch[i], std::span<const double>(scores).subspan(i * num_videos, num_videos),
+                      results[begin + i], top, ranked, pos, cats);
       }
-      auto better = [&](uint32_t a, uint32_t b) {
-        return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
-      };
-      const size_t d = std::min(candidates.size(), static_cast<size_t>(depth));
-      std::partial_sort(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(d), candidates.end(),
-                        better);
-      std::span<const uint32_t> ranked(candidates.data(), d);
-      UserResult& r = results[u];
-      r.evaluated = true;
-      r.map = AveragePrecisionAtK(ranked, test, options.k);
-      r.ndcg = NdcgAtK(ranked, test, options.k);
-      r.precision = PrecisionAtK(ranked, test, options.k);
-      r.recall = RecallAtK(ranked, test, options.k);
-      for (int rd : options.recall_depths) r.recall_at.push_back(RecallAtK(ranked, test, rd));
-      r.top_k.assign(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(std::min<size_t>(d, options.k)));
-      cats.clear();
-      for (uint32_t v : r.top_k) {
-        cats.push_back(ds.videos[v].categories);
-        std::sort(cats.back().begin(), cats.back().end());
-      }
-      r.diversity = IntraListDiversity(cats);
-      if (options.compute_auc) {
-        pos.clear();
-        neg.clear();
-        for (uint32_t v : candidates) {
-          (std::binary_search(test.begin(), test.end(), v) ? pos : neg).push_back(scores[v]);
-        }
-        r.auc = Auc(pos, neg);
-      }
+      progress.Add(static_cast<int64_t>(batch.size()));
     }
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < std::max(1, options.threads); ++t) pool.emplace_back(work);
   work();
   for (auto& th : pool) th.join();
+  progress.Finish();
 
   EvalReport report;
+  report.users_total = static_cast<int64_t>(all_users.size());
   report.recall_at.resize(options.recall_depths.size());
   for (size_t i = 0; i < options.recall_depths.size(); ++i)
     report.recall_at[i].first = options.recall_depths[i];

@@ -18,10 +18,18 @@ struct EvalOptions {
   std::vector<int> recall_depths = {100, 500};  // extra Recall@N (candidate quality of retrieval)
   bool compute_auc = true;                      // per-user AUC over all candidate videos
   int threads = 2;
+  // At most this many test users (0 = all): beyond it, a fixed random sample of them (by
+  // sample_seed), so that evaluating a large catalog costs a bounded number of full scorings. The
+  // metrics are then means over the sample (EvalReport::users of users_total).
+  int64_t max_users = 0;
+  uint64_t sample_seed = 42;
+  // Non-empty: progress lines with an ETA on stderr under this label (every 10 s, long runs only).
+  std::string progress_label;
 };
 
 struct EvalReport {
-  int64_t users = 0;  // test users evaluated
+  int64_t users = 0;        // test users evaluated
+  int64_t users_total = 0;  // test users with training history (> users when sampled)
   double map = 0, ndcg = 0, precision = 0, recall = 0;
   std::vector<std::pair<int, double>> recall_at;  // (depth, mean recall)
   double auc = 0;                                 // mean per-user AUC (0 when not computed)
@@ -32,8 +40,15 @@ struct EvalReport {
 };
 
 // Scores with a fitted `scorer`. `split` rows index `ds`. Deterministic: ties in score are broken by
-// the lower video index, and sums are taken in user order whatever the thread count.
+// the lower video index, and sums are taken in user order whatever the thread count. Users are
+// scored in small batches (ItemScorer::ScoreUsers); per user only the top max(k, recall depths)
+// are kept (a selection, not a sort of the catalog) and the AUC counts pairs without sorting.
 EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const retrieval::ItemScorer& scorer,
                     const EvalOptions& options);
+
+// The users Evaluate measures, ascending: those with test and training rows, or the sample of them
+// that options.max_users and sample_seed select.
+std::vector<uint32_t> EvaluatedUsers(const data::Dataset& ds, const data::Split& split,
+                                     const EvalOptions& options);
 
 }  // namespace vrec::eval

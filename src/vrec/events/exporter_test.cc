@@ -318,7 +318,11 @@ TEST_F(ExporterTest, WorkerExportsInTheBackgroundAndOnceMoreAtStop) {
   auto worker = std::make_unique<ExportWorker>(
       [&]() {
         ++opens;
-        return EventExporter::Open(*store_, Options());
+        ExporterOptions o = Options();
+        // Every round reads the store (the catalog's housekeeping), even with no new event: a
+        // failing store is then seen by the next round, not after a minute.
+        o.housekeeping_interval = std::chrono::milliseconds(0);
+        return EventExporter::Open(*store_, o);
       },
       std::chrono::milliseconds(10),
       [&](const ExportStats&, const Status& s) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vrec/common/hash.h"
+#include "vrec/common/progress.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
 #include "vrec/data/generic_csv.h"
@@ -55,6 +56,7 @@ Status WriteRecord(const PipelineRecord& r, const std::string& options_text, con
   j["inputs_hash"] = r.inputs_hash;
   j["options"] = options_text;
   j["step_seconds"] = r.step_seconds;
+  j["step_peak_rss_mb"] = r.step_peak_rss_mb;
   j["metrics"] = r.metrics;
   nlohmann::json gates = nlohmann::json::array();
   for (const GateVerdict& g : r.gates) {
@@ -78,25 +80,47 @@ Status WriteRecord(const PipelineRecord& r, const std::string& options_text, con
   return OkStatus();
 }
 
-// Writes everything serving needs into `dir` (see registry/model_layout.h).
+// Runs `step`, then records its seconds and the peak RSS so far under `name` and says so.
+template <typename Fn>
+auto Timed(PipelineRecord& rec, const std::string& name, Fn&& step) {
+  Stopwatch clock;
+  auto result = step();
+  rec.step_seconds[name] = clock.Seconds();
+  rec.step_peak_rss_mb[name] = static_cast<double>(PeakRssBytes()) / (1 << 20);
+  std::fprintf(stderr, "pipeline: %s: %s (peak RSS %.0f MiB)\n", name.c_str(),
+               FormatDuration(rec.step_seconds[name]).c_str(), rec.step_peak_rss_mb[name]);
+  return result;
+}
+
+// Writes everything serving needs into `dir` (see registry/model_layout.h). Steps are timed into
+// `record` as deploy.*.
 Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoStageScorer& scorer,
-                   const PipelineRecord& record, const PipelineOptions& o, const std::string& options_text,
+                   PipelineRecord& record, const PipelineOptions& o, const std::string& options_text,
                    const std::string& dir) {
   const retrieval::TwoTowerScorer& tt = scorer.two_tower();
-  VREC_ASSIGN_OR_RETURN(auto index, retrieval::BuildCatalogIndex(tt.model(), ds, tt.video_positives()));
+  auto index = Timed(record, "deploy.index",
+                     [&] { return retrieval::BuildCatalogIndex(tt.model(), ds, tt.video_positives()); });
+  if (!index.ok()) return index.status();
   const std::string data_hash = data::TrainingDataHash(ds, split.train);
-  retrieval::RetrievalBundle bundle{tt.model(), std::move(index)};
-  VREC_RETURN_IF_ERROR(
-      bundle.Save((fs::path(dir) / registry::kRetrievalDir).string(), data_hash, record.metrics));
-  VREC_RETURN_IF_ERROR(scorer.ranker().Save((fs::path(dir) / registry::kRankerDir).string()));
-  VREC_RETURN_IF_ERROR(data::WriteGenericCsv(ds, (fs::path(dir) / registry::kCatalogDir).string()));
+  retrieval::RetrievalBundle bundle{tt.model(), std::move(index).value()};
+  VREC_RETURN_IF_ERROR(Timed(record, "deploy.save_retrieval", [&] {
+    return bundle.Save((fs::path(dir) / registry::kRetrievalDir).string(), data_hash, record.metrics);
+  }));
+  VREC_RETURN_IF_ERROR(Timed(record, "deploy.save_ranker_catalog", [&] {
+    Status saved = scorer.ranker().Save((fs::path(dir) / registry::kRankerDir).string());
+    return saved.ok() ? data::WriteGenericCsv(ds, (fs::path(dir) / registry::kCatalogDir).string()) : saved;
+  }));
   // Everything serving derives from the snapshot, fitted on all of it (as production serves the
   // whole log), written once here so that servers map it instead of refitting at every start.
   snapshot::SnapshotOptions so;
   so.sar = o.model.sar;
   so.ease = o.model.ease;
-  VREC_ASSIGN_OR_RETURN(auto serving, snapshot::ServingSnapshot::Build(ds, ds.interactions, so));
-  VREC_RETURN_IF_ERROR(serving->Save((fs::path(dir) / registry::kServingSnapshotFile).string()));
+  auto serving = Timed(record, "deploy.snapshot_build",
+                       [&] { return snapshot::ServingSnapshot::Build(ds, ds.interactions, so); });
+  if (!serving.ok()) return serving.status();
+  VREC_RETURN_IF_ERROR(Timed(record, "deploy.snapshot_save", [&] {
+    return (*serving)->Save((fs::path(dir) / registry::kServingSnapshotFile).string());
+  }));
 
   registry::Manifest m;
   m.model_kind = registry::kModelKind;
@@ -116,9 +140,9 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
               {"ease.lambda", StrCat(o.model.ease.lambda)},
               {"ease.max_videos", StrCat(o.model.ease.max_videos)},
               // What the served models cover, as fitted on the whole snapshot.
-              {"ease.videos_modelled", StrCat(serving->ease().modelled_videos())},
-              {"ease.positive_coverage", StrCat(serving->ease().positive_coverage())},
-              {"sar.neighbours_per_video", StrCat(serving->sar().neighbours())},
+              {"ease.videos_modelled", StrCat((*serving)->ease().modelled_videos())},
+              {"ease.positive_coverage", StrCat((*serving)->ease().positive_coverage())},
+              {"sar.neighbours_per_video", StrCat((*serving)->sar().neighbours())},
               {"ease.max_history", StrCat(o.model.ease.max_history)},
               {"candidates", StrCat(o.model.candidates)},
               {"source", o.source}};
@@ -158,6 +182,7 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   }
   rec.record_path = (fs::path(o.registry) / "runs" / (rec.run_id + ".json")).string();
   rec.step_seconds["preprocess"] = clock.Seconds();
+  rec.step_peak_rss_mb["preprocess"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
   say(StrCat("preprocess: ", split.train.size(), " train rows, ", split.test.size(), " test rows (", o.split,
              " split) in ", rec.step_seconds["preprocess"], " s"));
 
@@ -174,27 +199,50 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   TwoStageScorer scorer(o.model);
   if (Status s = scorer.Fit(ds, split.train); !s.ok()) return fail(s);
   rec.step_seconds["train"] = clock.Seconds();
+  rec.step_peak_rss_mb["train"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
   for (const auto& [step, seconds] : scorer.fit_seconds()) rec.step_seconds["train." + step] = seconds;
-  say(StrCat("train: ", rec.step_seconds["train"], " s"));
+  say(StrCat("train: ", FormatDuration(rec.step_seconds["train"]), " (peak RSS ",
+             rec.step_peak_rss_mb["train"], " MiB)"));
 
-  // 3. Evaluate.
+  // 3. Evaluate, on every test user or (large catalogs) on a fixed sample of them, the same users for
+  // every figure.
   clock.Reset();
   eval::EvalOptions eo;
   eo.threads = o.eval_threads;
-  const eval::EvalReport retrieval_report = eval::Evaluate(ds, split, scorer.two_tower(), eo);
+  if (o.eval_max_scores > 0) {
+    eo.max_users = std::max<int64_t>(
+        1, o.eval_max_scores / std::max<int64_t>(1, static_cast<int64_t>(ds.videos.size())));
+  }
+  const std::vector<uint32_t> eval_users = eval::EvaluatedUsers(ds, split, eo);
+  eo.progress_label = "pipeline: evaluate retrieval";
+  const eval::EvalReport retrieval_report =
+      Timed(rec, "evaluate.retrieval", [&] { return eval::Evaluate(ds, split, scorer.two_tower(), eo); });
+  if (retrieval_report.users < retrieval_report.users_total) {
+    say(StrCat("evaluate: a random sample of ", retrieval_report.users, " of ", retrieval_report.users_total,
+               " test users (", ds.videos.size(), " videos each; eval_max_scores ", o.eval_max_scores, ")"));
+  }
   eo.recall_depths = {100};
-  const eval::EvalReport full_report = eval::Evaluate(ds, split, scorer, eo);
+  eo.progress_label = "pipeline: evaluate two-stage";
+  const eval::EvalReport full_report =
+      Timed(rec, "evaluate.two_stage", [&] { return eval::Evaluate(ds, split, scorer, eo); });
   rec.metrics = Figures(retrieval_report, "retrieval_");
   rec.metrics.merge(Figures(full_report, "two_stage_"));
   rec.metrics["ranker_valid_auc"] = scorer.ranker_report().valid_auc;
   rec.metrics["ranker_valid_ndcg"] = scorer.ranker_report().valid_ndcg;
   rec.metrics["ranker_best_iteration"] = scorer.ranker_report().best_iteration;
-  const HeldOutRanking heldout = scorer.EvaluateHeldOut(split.test, o.eval_threads);
+  const HeldOutRanking heldout = Timed(rec, "evaluate.heldout", [&] {
+    return scorer.EvaluateHeldOut(split.test, o.eval_threads,
+                                  full_report.users < full_report.users_total
+                                      ? std::span<const uint32_t>(eval_users)
+                                      : std::span<const uint32_t>());
+  });
   rec.metrics["ranker_heldout_auc"] = heldout.ranker_auc;
   rec.metrics["retrieval_order_heldout_auc"] = heldout.retrieval_order_auc;
   rec.metrics["ranker_heldout_groups"] = static_cast<double>(heldout.groups);
   rec.metrics["test_users"] = static_cast<double>(full_report.users);
+  rec.metrics["test_users_total"] = static_cast<double>(full_report.users_total);
   rec.step_seconds["evaluate"] = clock.Seconds();
+  rec.step_peak_rss_mb["evaluate"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
   say(StrCat("evaluate: retrieval ndcg@10 ", retrieval_report.ndcg, " recall@100 ",
              retrieval_report.RecallAt(100), "; two-stage ndcg@10 ", full_report.ndcg,
              "; ranker held-out auc ", heldout.ranker_auc, " (retrieval order ", heldout.retrieval_order_auc,
@@ -225,7 +273,21 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   if (rec.gates_passed) {
     auto staging = reg.BeginVersion();
     if (!staging.ok()) return fail(staging.status());
-    if (Status s = ExportModel(ds, split, scorer, rec, o, options_text, *staging); !s.ok()) {
+    Status exported = ExportModel(ds, split, scorer, rec, o, options_text, *staging);
+    if (exported.ok()) {
+      // The directory as servers will map it, for the record (the model's size on disk).
+      uint64_t bytes = 0;
+      std::error_code ec;
+      for (const auto& e : fs::recursive_directory_iterator(*staging, ec)) {
+        if (e.is_regular_file(ec)) bytes += e.file_size(ec);
+      }
+      const uint64_t vart = fs::file_size(fs::path(*staging) / registry::kServingSnapshotFile, ec);
+      rec.metrics["model_dir_mb"] = static_cast<double>(bytes) / (1 << 20);
+      rec.metrics["serving_vart_mb"] = ec ? 0.0 : static_cast<double>(vart) / (1 << 20);
+      say(StrCat("deploy: model directory ", bytes >> 20, " MiB, of which ", registry::kServingSnapshotFile,
+                 " ", vart >> 20, " MiB"));
+    }
+    if (Status s = exported; !s.ok()) {
       std::error_code ec;
       fs::remove_all(*staging, ec);
       return fail(s);
@@ -234,8 +296,12 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
     if (!version.ok()) return fail(version.status());
     rec.version = *version;
     if (o.promote) {
-      if (Status s = reg.Promote(*version, StrCat("pipeline run ", rec.run_id, ": all gates passed"),
-                                 o.validate_for_serving);
+      if (Status s = Timed(rec, "deploy.promote",
+                           [&] {
+                             return reg.Promote(*version,
+                                                StrCat("pipeline run ", rec.run_id, ": all gates passed"),
+                                                o.validate_for_serving);
+                           });
           !s.ok()) {
         return fail(s);
       }
@@ -248,6 +314,7 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
                rec.production_before ? *rec.production_before : std::string("empty")));
   }
   rec.step_seconds["deploy"] = clock.Seconds();
+  rec.step_peak_rss_mb["deploy"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
   VREC_RETURN_IF_ERROR(WriteRecord(rec, options_text, o.source, rec.record_path));
   return rec;
 }

@@ -41,6 +41,11 @@ struct PipelineOptions {
   // Written into the new version's manifest params beside the pipeline's own (provenance of the
   // data, e.g. platform_data.h's events.through_seq).
   std::map<std::string, std::string> manifest_params;
+  // Evaluation scores every catalog video for every test user; beyond this many scores (test users
+  // x catalog videos) it measures a fixed random sample of test users instead (eval::EvalOptions::
+  // max_users): 10,000 users at 1M videos, everyone on smaller catalogs. The record states the
+  // sample size (metrics test_users and test_users_total). 0 = always every user.
+  int64_t eval_max_scores = 10'000'000'000;
 };
 
 struct PipelineRecord {
@@ -48,6 +53,8 @@ struct PipelineRecord {
   std::string started_at;
   std::string inputs_hash;  // training rows + options
   std::map<std::string, double> step_seconds;
+  // Peak resident memory of the process (MiB) at the end of each step: where the peak was reached.
+  std::map<std::string, double> step_peak_rss_mb;
   std::map<std::string, double> metrics;
   std::vector<GateVerdict> gates;
   bool gates_passed = false;

@@ -1,14 +1,18 @@
 #include "vrec/offline/two_stage.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <thread>
 
 #include "vrec/common/parallel.h"
+#include "vrec/common/progress.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
+#include "vrec/common/top_k.h"
 
 namespace vrec::offline {
 namespace {
@@ -62,41 +66,82 @@ RankerLabelSplit SplitRankerLabels(std::span<const data::Interaction> train, siz
 TwoStageScorer::TwoStageScorer(TwoStageOptions options) : options_(std::move(options)) {}
 TwoStageScorer::~TwoStageScorer() = default;
 
-void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen, std::vector<uint32_t>& videos,
+// Users whose retrieval scores are computed together (ItemScorer::ScoreUsers).
+constexpr size_t kUserBatch = 16;
+
+template <typename Fn>
+void TwoStageScorer::ForEachUser(std::span<const uint32_t> users, int threads, const std::string& label,
+                                 const Fn& fn) const {
+  const size_t nv = ds_->videos.size();
+  Progress progress(label, static_cast<int64_t>(users.size()), label.empty(), 10.0, "users",
+                    /*final_line=*/false);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    std::vector<double> scores;
+    for (size_t begin; (begin = next.fetch_add(kUserBatch)) < users.size();) {
+      const size_t end = std::min(users.size(), begin + kUserBatch);
+      const std::span<const uint32_t> batch = users.subspan(begin, end - begin);
+      scores.resize(batch.size() * nv);
+      two_tower_->ScoreUsers(batch, scores);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        fn(begin + i, batch[i], std::span<const double>(scores).subspan(i * nv, nv));
+      }
+      progress.Add(static_cast<int64_t>(batch.size()));
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen,
+                                std::span<const double> retrieval, std::vector<uint32_t>& videos,
                                 std::vector<ranking::CandidateSignals>& signals) const {
   const size_t nv = ds_->videos.size();
-  std::vector<double> scores(nv);
-  two_tower_->ScoreAll(user, scores);
-  videos.clear();
+  // The best `candidates` unseen catalog videos: a selection over the scores, no catalog-sized list.
+  thread_local TopK top;
+  top.Reset(static_cast<size_t>(std::max(0, options_.candidates)));
+  size_t s = 0;
   for (uint32_t v = 0; v < nv; ++v) {
-    if (in_catalog_[v] && !std::binary_search(seen.begin(), seen.end(), v)) videos.push_back(v);
+    if (!in_catalog_[v]) continue;
+    while (s < seen.size() && seen[s] < v) ++s;
+    if (s < seen.size() && seen[s] == v) continue;
+    top.Push(retrieval[v], v);
   }
-  const size_t n = std::min(videos.size(), static_cast<size_t>(options_.candidates));
-  auto better = [&](uint32_t a, uint32_t b) {
-    return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
-  };
-  std::partial_sort(videos.begin(), videos.begin() + static_cast<ptrdiff_t>(n), videos.end(), better);
-  videos.resize(n);
-  // Item-item similarity to the user's history, ranked within the candidates.
-  std::vector<double> sim(nv);
-  sar_->ScoreAll(user, sim);
+  top.Finish(videos);
+  const size_t n = videos.size();
+  // Item-item similarity to the user's history, ranked within the candidates: SAR's ScoreAll terms
+  // for these videos only, summed in the same order (the user's positives by index).
+  thread_local std::vector<std::pair<uint32_t, double>> affinity;
+  affinity.clear();
+  for (uint32_t v : seen) {
+    const double a = sar_->Affinity(user, v);
+    if (a != 0) affinity.emplace_back(v, a);
+  }
+  std::vector<double> sim(n);
+  sar_->ScoreVideos(affinity, videos, sim);
   std::vector<uint32_t> by_sim(n);
   std::iota(by_sim.begin(), by_sim.end(), 0);
-  std::sort(by_sim.begin(), by_sim.end(), [&](uint32_t a, uint32_t b) {
-    return sim[videos[a]] != sim[videos[b]] ? sim[videos[a]] > sim[videos[b]] : a < b;
-  });
+  std::sort(by_sim.begin(), by_sim.end(),
+            [&](uint32_t a, uint32_t b) { return sim[a] != sim[b] ? sim[a] > sim[b] : a < b; });
   signals.assign(n, {});
   for (size_t r = 0; r < n; ++r) {
-    signals[r].retrieval_score = static_cast<float>(scores[videos[r]]);
+    signals[r].retrieval_score = static_cast<float>(retrieval[videos[r]]);
     signals[r].retrieval_rank = static_cast<int>(r);
-    signals[r].similarity_score = static_cast<float>(sim[videos[r]]);
+    signals[r].similarity_score = static_cast<float>(sim[r]);
   }
   for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
-  // EASE's regression score vs the history (its most recent positives, as serving reads them).
-  std::vector<double> ease(nv);
-  ease_->ScoreAll(user, ease);
+  // EASE's regression score vs the history (its most recent positives, as serving reads them): the
+  // terms of EaseScorer::ScoreAll for these videos only, in its order.
+  const std::span<const uint32_t> history = ease_->History(user);
   for (size_t r = 0; r < n; ++r) {
-    if (ease_->Modelled(videos[r])) signals[r].ease_score = static_cast<float>(ease[videos[r]]);
+    if (!ease_->Modelled(videos[r])) continue;
+    double sum = 0.0;
+    for (uint32_t h : history) {
+      if (ease_->Modelled(h)) sum += ease_->Weight(h, videos[r]);
+    }
+    signals[r].ease_score = static_cast<float>(sum);
   }
 }
 
@@ -107,14 +152,29 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     if (options_.verbose) std::fprintf(stderr, "two-stage: %s\n", s.c_str());
   };
 
-  // 2. Retrieval, similarity and aggregates on the given rows.
-  auto fit_sources = [&](std::span<const data::Interaction> rows) -> Status {
+  // 2. Retrieval, similarity and aggregates on the given rows; each part's seconds go to
+  // fit_seconds_ under `step` ("fold0.two_tower", "refit.sar", ...). The refit runs beside the
+  // ranker, so its timings are written under a lock.
+  std::mutex seconds_mu;
+  auto timed = [&](const std::string& step, double seconds) {
+    std::lock_guard<std::mutex> lock(seconds_mu);
+    fit_seconds_[step] = seconds;
+    say(StrCat(step, ": ", FormatDuration(seconds)));
+  };
+  auto fit_sources = [&](std::span<const data::Interaction> rows, const std::string& step) -> Status {
+    Stopwatch clock;
     two_tower_ = std::make_unique<retrieval::TwoTowerScorer>(options_.two_tower);
     VREC_RETURN_IF_ERROR(two_tower_->Fit(ds, rows));
+    timed(step + ".two_tower", clock.Seconds());
+    clock.Reset();
     sar_ = std::make_unique<retrieval::SarScorer>(options_.sar);
     VREC_RETURN_IF_ERROR(sar_->Fit(ds, rows));
+    timed(step + ".sar", clock.Seconds());
+    clock.Reset();
     ease_ = std::make_unique<retrieval::EaseScorer>(options_.ease);
     VREC_RETURN_IF_ERROR(ease_->Fit(ds, rows));
+    timed(step + ".ease", clock.Seconds());
+    clock.Reset();
     // The offline split is not temporal: every fitted row is "the past" of the request.
     as_of_ = LatestTime(rows) + 1;
     features_ = std::make_unique<ranking::FeatureAggregates>(
@@ -122,6 +182,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     seen_ = SeenByUser(nu, rows);
     in_catalog_.assign(ds.videos.size(), false);
     for (const data::Interaction& x : rows) in_catalog_[x.video] = true;
+    timed(step + ".aggregates", clock.Seconds());
     return OkStatus();
   };
 
@@ -146,32 +207,60 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     for (uint32_t i : split.label_rows) {
       labels[train[i].user].emplace_back(train[i].video, options_.binary_labels ? 1.0f : Grade(train[i]));
     }
-    say(StrCat("fold ", fold, ": retrieval rows ", retrieval_rows.size(), ", label rows ",
-               split.label_rows.size()));
-    VREC_RETURN_IF_ERROR(fit_sources(retrieval_rows));
-
-    // 3. Ranking data: each labelled user's candidates, labelled by the label slice.
-    std::vector<uint32_t> videos;
-    std::vector<ranking::CandidateSignals> signals;
-    const ranking::RequestContext request{.time = as_of_, .known_time_of_day = false};
+    // Users with a label slice; a fixed random sample of them beyond max_label_users.
+    std::vector<uint32_t> labelled;
     for (uint32_t u = 0; u < nu; ++u) {
-      if (labels[u].empty()) continue;
-      Candidates(u, seen_[u], videos, signals);
-      std::vector<float> grades(videos.size(), 0.0f);
-      bool any = false;
-      for (auto [v, g] : labels[u]) {
-        auto it = std::find(videos.begin(), videos.end(), v);
-        if (it != videos.end()) {
-          grades[it - videos.begin()] = std::max(grades[it - videos.begin()], g);
-          any = true;
-        }
-      }
-      if (!any) continue;  // no positive among the candidates: nothing to rank
-      ranking::RankingData& d = data[is_valid_user[u] ? 1 : 0];
-      features_->Assemble(u, request, videos, signals, d.features);
-      d.labels.insert(d.labels.end(), grades.begin(), grades.end());
-      d.group_sizes.push_back(static_cast<uint32_t>(videos.size()));
+      if (!labels[u].empty()) labelled.push_back(u);
     }
+    const size_t all_labelled = labelled.size();
+    if (options_.max_label_users > 0 && labelled.size() > static_cast<size_t>(options_.max_label_users)) {
+      std::mt19937_64 rng(options_.seed + 2 + static_cast<uint64_t>(fold));
+      std::shuffle(labelled.begin(), labelled.end(), rng);
+      labelled.resize(static_cast<size_t>(options_.max_label_users));
+      std::sort(labelled.begin(), labelled.end());
+    }
+    say(StrCat("fold ", fold, ": retrieval rows ", retrieval_rows.size(), ", label rows ",
+               split.label_rows.size(), ", ranker groups from ", labelled.size(), " of ", all_labelled,
+               " labelled users"));
+    VREC_RETURN_IF_ERROR(fit_sources(retrieval_rows, StrCat("fold", fold)));
+
+    // 3. Ranking data: each labelled user's candidates, labelled by the label slice. Users are
+    // scored in parallel batches and their groups appended in user order, as a sequential loop would.
+    Stopwatch candidates_clock;
+    const ranking::RequestContext request{.time = as_of_, .known_time_of_day = false};
+    struct Group {
+      bool kept = false;
+      std::vector<float> features, grades;
+    };
+    std::vector<Group> groups(labelled.size());
+    ForEachUser(labelled, options_.threads,
+                options_.verbose ? StrCat("two-stage: fold ", fold, " candidates") : "",
+                [&](size_t i, uint32_t u, std::span<const double> retrieval) {
+                  thread_local std::vector<uint32_t> videos;
+                  thread_local std::vector<ranking::CandidateSignals> signals;
+                  Candidates(u, seen_[u], retrieval, videos, signals);
+                  Group& g = groups[i];
+                  g.grades.assign(videos.size(), 0.0f);
+                  for (auto [v, grade] : labels[u]) {
+                    auto it = std::find(videos.begin(), videos.end(), v);
+                    if (it != videos.end()) {
+                      g.grades[it - videos.begin()] = std::max(g.grades[it - videos.begin()], grade);
+                      g.kept = true;
+                    }
+                  }
+                  if (!g.kept) return;  // no positive among the candidates: nothing to rank
+                  features_->Assemble(u, request, videos, signals, g.features);
+                });
+    for (size_t i = 0; i < labelled.size(); ++i) {
+      Group& g = groups[i];
+      if (!g.kept) continue;
+      ranking::RankingData& d = data[is_valid_user[labelled[i]] ? 1 : 0];
+      d.features.insert(d.features.end(), g.features.begin(), g.features.end());
+      d.labels.insert(d.labels.end(), g.grades.begin(), g.grades.end());
+      d.group_sizes.push_back(static_cast<uint32_t>(g.grades.size()));
+      g = Group{};
+    }
+    timed(StrCat("fold", fold, ".candidates"), candidates_clock.Seconds());
   }
   if (data[0].group_sizes.empty() || data[1].group_sizes.empty()) {
     return InvalidArgumentError("two-stage: too few users with held-out positives among their candidates");
@@ -205,8 +294,8 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
   if (options_.refit_on_full) {
     refit = std::thread([&] {
       Stopwatch clock;
-      refit_status = fit_sources(train);
-      fit_seconds_["retrieval"] = clock.Seconds();
+      refit_status = fit_sources(train, "refit");
+      timed("retrieval", clock.Seconds());
     });
   }
   Stopwatch ranker_clock;
@@ -230,11 +319,18 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
   return OkStatus();
 }
 
-HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction> heldout,
-                                               int threads) const {
+HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction> heldout, int threads,
+                                               std::span<const uint32_t> users) const {
   std::vector<std::vector<uint32_t>> positives(seen_.size());
   for (const data::Interaction& x : heldout) {
     if (x.user < positives.size() && data::PreferenceWeight(x) > 0) positives[x.user].push_back(x.video);
+  }
+  std::vector<uint32_t> counted;
+  for (uint32_t u = 0; u < positives.size(); ++u) {
+    if (positives[u].empty()) continue;
+    if (!users.empty() && !std::binary_search(users.begin(), users.end(), u)) continue;
+    std::sort(positives[u].begin(), positives[u].end());
+    counted.push_back(u);
   }
   // Per user: the ranker's scores and the labels of its candidates, in retrieval order (empty when
   // the user is not counted). Concatenated in user order below, so the figure is independent of
@@ -242,32 +338,29 @@ HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction
   struct Group {
     std::vector<float> scores, labels;
   };
-  std::vector<Group> groups(positives.size());
-  ParallelFor(static_cast<int64_t>(positives.size()), threads, 64, [&](int64_t begin, int64_t end) {
-    std::vector<uint32_t> videos;
-    std::vector<ranking::CandidateSignals> signals;
-    std::vector<float> features;
-    for (auto u = static_cast<uint32_t>(begin); u < static_cast<uint32_t>(end); ++u) {
-      std::vector<uint32_t>& p = positives[u];
-      if (p.empty()) continue;
-      std::sort(p.begin(), p.end());
-      Candidates(u, seen_[u], videos, signals);
-      const size_t n = videos.size();
-      std::vector<float> labels(n);
-      size_t hits = 0;
-      for (size_t i = 0; i < n; ++i) {
-        labels[i] = std::binary_search(p.begin(), p.end(), videos[i]) ? 1.0f : 0.0f;
-        hits += labels[i] > 0 ? 1 : 0;
-      }
-      if (hits == 0 || hits == n) continue;  // AUC needs both kinds
-      features.clear();
-      features_->Assemble(u, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
-                          signals, features);
-      std::vector<float> out(n);
-      if (!ranker_->Score(features, n, out).ok()) continue;  // sizes are ours: cannot fail
-      groups[u] = {std::move(out), std::move(labels)};
-    }
-  });
+  std::vector<Group> groups(counted.size());
+  ForEachUser(counted, threads, options_.verbose ? "two-stage: held-out ranking" : "",
+              [&](size_t i, uint32_t u, std::span<const double> retrieval) {
+                thread_local std::vector<uint32_t> videos;
+                thread_local std::vector<ranking::CandidateSignals> signals;
+                thread_local std::vector<float> features;
+                const std::vector<uint32_t>& p = positives[u];
+                Candidates(u, seen_[u], retrieval, videos, signals);
+                const size_t n = videos.size();
+                std::vector<float> labels(n);
+                size_t hits = 0;
+                for (size_t k = 0; k < n; ++k) {
+                  labels[k] = std::binary_search(p.begin(), p.end(), videos[k]) ? 1.0f : 0.0f;
+                  hits += labels[k] > 0 ? 1 : 0;
+                }
+                if (hits == 0 || hits == n) return;  // AUC needs both kinds
+                features.clear();
+                features_->Assemble(u, ranking::RequestContext{.time = as_of_, .known_time_of_day = false},
+                                    videos, signals, features);
+                std::vector<float> out(n);
+                if (!ranker_->Score(features, n, out).ok()) return;  // sizes are ours: cannot fail
+                groups[i] = {std::move(out), std::move(labels)};
+              });
   std::vector<float> ranker_scores, retrieval_order, labels;
   std::vector<uint32_t> sizes;
   for (const Group& g : groups) {
@@ -282,20 +375,35 @@ HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction
           .groups = static_cast<int64_t>(sizes.size())};
 }
 
-void TwoStageScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
-  two_tower_->ScoreAll(user, scores);
+void TwoStageScorer::RankInto(uint32_t user, std::span<double> scores) const {
+  if (user >= seen_.size()) {
+    for (double& s : scores) s -= 1000.0;
+    return;
+  }
+  thread_local std::vector<uint32_t> videos;
+  thread_local std::vector<ranking::CandidateSignals> signals;
+  thread_local std::vector<float> features, ranked;
+  Candidates(user, seen_[user], scores, videos, signals);
   for (double& s : scores) s -= 1000.0;
-  if (user >= seen_.size()) return;
-  std::vector<uint32_t> videos;
-  std::vector<ranking::CandidateSignals> signals;
-  Candidates(user, seen_[user], videos, signals);
   if (videos.empty()) return;
-  std::vector<float> features;
+  features.clear();
   features_->Assemble(user, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
                       signals, features);
-  std::vector<float> ranked(videos.size());
+  ranked.resize(videos.size());
   if (!ranker_->Score(features, videos.size(), ranked).ok()) return;  // sizes are ours: cannot fail
   for (size_t i = 0; i < videos.size(); ++i) scores[videos[i]] = 1000.0 + ranked[i];
+}
+
+void TwoStageScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
+  two_tower_->ScoreAll(user, scores);
+  RankInto(user, scores);
+}
+
+void TwoStageScorer::ScoreUsers(std::span<const uint32_t> users, std::span<double> scores) const {
+  two_tower_->ScoreUsers(users, scores);
+  if (users.empty()) return;
+  const size_t n = scores.size() / users.size();
+  for (size_t r = 0; r < users.size(); ++r) RankInto(users[r], scores.subspan(r * n, n));
 }
 
 }  // namespace vrec::offline

@@ -35,8 +35,14 @@ struct TwoStageOptions {
   int min_positives_to_label = 5;    // users with fewer positives are not used for labels
   int candidates = 100;              // retrieval depth fed to the ranker
   double valid_user_fraction = 0.2;  // users whose groups form the ranker's validation set
-  bool refit_on_full = true;         // refit retrieval on all rows before scoring
-  bool binary_labels = false;        // every held-out positive is 1 (else graded 1/2)
+  // Users whose label slices become ranker groups, per fold, at most (0 = all): beyond it a fixed
+  // random sample of the labelled users. Groups cost candidate generation (a full retrieval scoring
+  // per user) and ranker training time (~100 rows each); 25,000 keeps both bounded at 100k users
+  // while leaving every smaller platform (ML-100K: 943 users) untouched.
+  int64_t max_label_users = 25'000;
+  int threads = 2;             // candidate generation (label folds, held-out evaluation)
+  bool refit_on_full = true;   // refit retrieval on all rows before scoring
+  bool binary_labels = false;  // every held-out positive is 1 (else graded 1/2)
   retrieval::TwoTowerOptions two_tower;
   retrieval::SarOptions sar;
   retrieval::EaseOptions ease;
@@ -89,11 +95,16 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   // Candidates get 1000 + their ranker score (best first); other videos keep their retrieval score
   // minus 1000, so they follow in retrieval order. Thread-safe after Fit.
   void ScoreAll(uint32_t user, std::span<double> scores) const override;
+  // The same scores, retrieval scored for the whole batch at once. Thread-safe after Fit.
+  void ScoreUsers(std::span<const uint32_t> users, std::span<double> scores) const override;
 
   const ranking::RankerTrainReport& ranker_report() const { return report_; }
   // `heldout`: rows of the Fit dataset none of the models saw (e.g. the evaluation split's test).
-  // Users are spread over `threads` threads; the result does not depend on their number.
-  HeldOutRanking EvaluateHeldOut(std::span<const data::Interaction> heldout, int threads = 1) const;
+  // Users are spread over `threads` threads; the result does not depend on their number. `users`
+  // (ascending), when not empty, restricts the groups to those users (e.g. the sample the harness
+  // evaluated, eval::EvaluatedUsers).
+  HeldOutRanking EvaluateHeldOut(std::span<const data::Interaction> heldout, int threads = 1,
+                                 std::span<const uint32_t> users = {}) const;
   // The same validation groups in plain retrieval order: what the ranker has to beat.
   double retrieval_valid_ndcg() const { return retrieval_valid_ndcg_; }
   double retrieval_valid_auc() const { return retrieval_valid_auc_; }
@@ -107,9 +118,18 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   int64_t ranker_train_rows() const { return train_rows_; }
 
  private:
-  // Top-`candidates` videos of `user` by retrieval score, excluding `seen` (sorted), with signals.
-  void Candidates(uint32_t user, std::span<const uint32_t> seen, std::vector<uint32_t>& videos,
-                  std::vector<ranking::CandidateSignals>& signals) const;
+  // Top-`candidates` videos of `user` by its retrieval scores `retrieval` (one per video), excluding
+  // `seen` (sorted), with signals.
+  void Candidates(uint32_t user, std::span<const uint32_t> seen, std::span<const double> retrieval,
+                  std::vector<uint32_t>& videos, std::vector<ranking::CandidateSignals>& signals) const;
+  // The ranker's scores of `user`'s candidates into `scores` (its retrieval scores on entry).
+  void RankInto(uint32_t user, std::span<double> scores) const;
+  // Runs fn(position, user, retrieval scores) for every user of `users` on `threads` threads, the
+  // retrieval scores computed for batches of users at once; prints progress under `label` (if
+  // not empty).
+  template <typename Fn>
+  void ForEachUser(std::span<const uint32_t> users, int threads, const std::string& label,
+                   const Fn& fn) const;
 
   TwoStageOptions options_;
   const data::Dataset* ds_ = nullptr;

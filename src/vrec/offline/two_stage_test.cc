@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -69,6 +70,16 @@ TEST(TwoStageScorer, RanksRetrievalCandidatesFirstAndBeatsRetrievalOrderOnHeldOu
   const auto ranked = std::count_if(scores.begin(), scores.end(), [](double s) { return s > 500; });
   EXPECT_EQ(ranked, 50);
 
+  // The batch path gives the same scores as one user at a time.
+  const std::vector<uint32_t> batch = {3, 0, 7};
+  std::vector<double> rows(batch.size() * ds.videos.size()), one(ds.videos.size());
+  scorer.ScoreUsers(batch, rows);
+  for (size_t r = 0; r < batch.size(); ++r) {
+    scorer.ScoreAll(batch[r], one);
+    EXPECT_TRUE(std::equal(one.begin(), one.end(), rows.begin() + static_cast<ptrdiff_t>(r * one.size())))
+        << "user " << batch[r];
+  }
+
   const HeldOutRanking heldout = scorer.EvaluateHeldOut(split.test);
   EXPECT_GT(heldout.groups, 50);
   const HeldOutRanking parallel = scorer.EvaluateHeldOut(split.test, 3);
@@ -84,6 +95,70 @@ TEST(TwoStageScorer, RanksRetrievalCandidatesFirstAndBeatsRetrievalOrderOnHeldOu
   EXPECT_GT(control.groups, 20);
   EXPECT_NEAR(control.ranker_auc, 0.5, 0.08);
   EXPECT_NEAR(control.retrieval_order_auc, 0.5, 0.08);
+  // Restricted to some users: only their groups count.
+  const std::vector<uint32_t> some = {1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377};
+  const HeldOutRanking restricted = scorer.EvaluateHeldOut(split.test, 2, some);
+  EXPECT_GT(restricted.groups, 0);
+  EXPECT_LE(restricted.groups, static_cast<int64_t>(some.size()));
+}
+
+TEST(TwoStageScorer, MaxLabelUsersCapsTheRankerGroups) {
+  const data::Dataset ds = SmallPlatform();
+  const data::Split split = data::TemporalSplit(ds.interactions, 5);
+  TwoStageOptions o;
+  o.two_tower.max_epochs = 1;
+  o.two_tower.validation_fraction = 0;
+  o.two_tower.verbose = false;
+  o.candidates = 30;
+  o.ranker.num_rounds = 5;
+  o.label_folds = 1;
+  o.refit_on_full = false;
+  o.verbose = false;
+  o.max_label_users = 100;
+  TwoStageScorer scorer(o);
+  ASSERT_TRUE(scorer.Fit(ds, split.train).ok());
+  // Train and validation groups together come from at most 100 users.
+  EXPECT_GT(scorer.ranker_train_groups(), 0);
+  EXPECT_LE(scorer.ranker_train_groups(), 100);
+  EXPECT_EQ(scorer.ranker_train_rows(), scorer.ranker_train_groups() * 30);
+  o.max_label_users = 0;  // every labelled user
+  TwoStageScorer all(o);
+  ASSERT_TRUE(all.Fit(ds, split.train).ok());
+  EXPECT_GT(all.ranker_train_groups(), 200);
+}
+
+// Candidates() reads SAR and EASE through their public per-video calls instead of ScoreAll; both
+// must give ScoreAll's values bit for bit (the ranker's features, and so every figure, depend on it).
+TEST(ItemItemSignals, PerVideoCallsReproduceScoreAllExactly) {
+  const data::Dataset ds = SmallPlatform();
+  retrieval::SarScorer sar;
+  ASSERT_TRUE(sar.Fit(ds, ds.interactions).ok());
+  retrieval::EaseScorer ease;
+  ASSERT_TRUE(ease.Fit(ds, ds.interactions).ok());
+  std::vector<std::vector<uint32_t>> seen(ds.users.size());
+  for (const data::Interaction& x : ds.interactions) seen[x.user].push_back(x.video);
+  std::vector<uint32_t> videos(ds.videos.size());
+  std::iota(videos.begin(), videos.end(), 0);
+  std::vector<double> all(ds.videos.size()), some(ds.videos.size());
+  for (uint32_t u = 0; u < 50; ++u) {
+    std::sort(seen[u].begin(), seen[u].end());
+    seen[u].erase(std::unique(seen[u].begin(), seen[u].end()), seen[u].end());
+    std::vector<std::pair<uint32_t, double>> affinity;
+    for (uint32_t v : seen[u]) {
+      if (const double a = sar.Affinity(u, v); a != 0) affinity.emplace_back(v, a);
+    }
+    sar.ScoreAll(u, all);
+    sar.ScoreVideos(affinity, videos, some);
+    ASSERT_EQ(all, some) << "SAR, user " << u;
+    ease.ScoreAll(u, all);
+    for (uint32_t v = 0; v < ds.videos.size(); ++v) {
+      double sum = 0.0;
+      for (uint32_t h : ease.History(u)) {
+        if (ease.Modelled(h)) sum += ease.Weight(h, v);
+      }
+      ASSERT_EQ(ease.Modelled(v) ? sum : 0.0, all[v]) << "EASE, user " << u << " video " << v;
+    }
+  }
 }
 
 }  // namespace

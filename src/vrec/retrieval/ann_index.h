@@ -127,6 +127,28 @@ class AnnIndex {
   // Writes the index to `path` (one file, replaced if it exists), to be read by LoadAnnIndex.
   // Errors: Internal on I/O failure. Thread-safe like Search.
   virtual Status Save(const std::string& path) const = 0;
+
+  // Every live vector and its id (order unspecified): ids has size() entries, vectors size() * d
+  // floats, exactly as added (IVF-Flat and HNSW-Flat store vectors uncompressed). For rebuilding
+  // an index with other settings and for exact references over the same vectors.
+  // Errors: Internal if the library fails. Thread-safe like Search.
+  virtual Status Export(std::vector<uint64_t>& ids, std::vector<float>& vectors) const = 0;
+
+  // Changes the query-time effort without a rebuild: IVF lists probed (`ivf_nprobe`, clamped to
+  // [1, nlist]) and HNSW candidate list size (`hnsw_ef_search`); 0 leaves a value as it is, and
+  // kinds without the parameter ignore it. options() reflects the new values.
+  // Errors: InvalidArgument for a negative value. Not thread-safe (exclusive).
+  virtual Status SetSearchParameters(int ivf_nprobe, int hnsw_ef_search) = 0;
+};
+
+// How LoadAnnIndex reads a FAISS index.
+struct AnnLoadOptions {
+  // IVF: map the inverted lists (the vectors and their ids) from the file instead of reading them
+  // into memory (FAISS IO_FLAG_MMAP): load time and resident memory no longer grow with the
+  // catalog until lists are searched, and processes that map the same file share its pages. The
+  // first Add or Remove copies the lists into memory (the mapping is read-only). Other kinds
+  // ignore it.
+  bool map_ivf_lists = false;
 };
 
 // Creates an empty FAISS-backed index of `options.kind`.
@@ -136,6 +158,6 @@ StatusOr<std::unique_ptr<AnnIndex>> MakeAnnIndex(const AnnIndexOptions& options)
 // Reads an index written by AnnIndex::Save (any implementation, including BruteForceAnnIndex).
 // Errors: NotFound if `path` cannot be opened; DataLoss if the file is truncated, corrupt or not
 // an index file; Internal if the library fails.
-StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const std::string& path);
+StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const std::string& path, const AnnLoadOptions& options = {});
 
 }  // namespace vrec::retrieval

@@ -77,7 +77,7 @@ StatusOr<std::unique_ptr<AnnIndex>> MakeAnnIndex(const AnnIndexOptions& options)
   return MakeFaissAnnIndex(options);
 }
 
-StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const std::string& path) {
+StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const std::string& path, const AnnLoadOptions& options) {
   ai::File f(std::fopen(path.c_str(), "rb"));
   if (!f) return NotFoundError(StrCat("cannot open ", path, ": ", std::strerror(errno)));
   char magic[8] = {};
@@ -88,7 +88,9 @@ StatusOr<std::unique_ptr<AnnIndex>> LoadAnnIndex(const std::string& path) {
     VREC_ASSIGN_OR_RETURN(auto index, BruteForceAnnIndex::LoadBody(f.get(), path));
     return std::unique_ptr<AnnIndex>(std::move(index));
   }
-  if (std::memcmp(magic, ai::kFaissMagic, sizeof(magic)) == 0) return LoadFaissAnnIndexBody(f.get(), path);
+  if (std::memcmp(magic, ai::kFaissMagic, sizeof(magic)) == 0) {
+    return LoadFaissAnnIndexBody(f.get(), path, options);
+  }
   return DataLossError(StrCat(path, ": not an ANN index file (bad magic)"));
 }
 

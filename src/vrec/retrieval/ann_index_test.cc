@@ -242,6 +242,79 @@ TEST_P(AnnIndexContractTest, SaveLoadRoundTripGivesIdenticalResults) {
   EXPECT_EQ((*loaded)->Search(newer, 1)->at(0).id, 5'000'000u);
 }
 
+TEST_P(AnnIndexContractTest, ExportGivesEveryLiveVectorWithItsId) {
+  ASSERT_TRUE(index_->Remove(Iota(0, 10)).ok());
+  const std::vector<float> fresh = gen_.Sample(5);
+  ASSERT_TRUE(index_->Add(Iota(20, 5), fresh).ok());  // replaces 20..24
+  std::vector<uint64_t> ids;
+  std::vector<float> vectors;
+  ASSERT_TRUE(index_->Export(ids, vectors).ok());
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kN - 10));
+  ASSERT_EQ(vectors.size(), ids.size() * kDim);
+  std::set<uint64_t> seen;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(seen.insert(ids[i]).second) << "id " << ids[i] << " twice";
+    ASSERT_GE(ids[i], 10u);
+    const std::vector<float>& source = ids[i] >= 20 && ids[i] < 25 ? fresh : data_;
+    const size_t row = ids[i] >= 20 && ids[i] < 25 ? ids[i] - 20 : ids[i];
+    for (int j = 0; j < kDim; ++j)
+      ASSERT_EQ(vectors[i * kDim + j], source[row * kDim + j]) << "id " << ids[i];
+  }
+}
+
+TEST_P(AnnIndexContractTest, SearchParametersChangeWithoutARebuild) {
+  EXPECT_EQ(index_->SetSearchParameters(-1, 0).code(), StatusCode::kInvalidArgument);
+  const AnnIndexOptions before = index_->options();
+  ASSERT_TRUE(index_->SetSearchParameters(0, 0).ok());  // leaves both as they are
+  EXPECT_EQ(index_->options().ivf_nprobe, before.ivf_nprobe);
+  EXPECT_EQ(index_->options().hnsw_ef_search, before.hnsw_ef_search);
+  ASSERT_TRUE(index_->SetSearchParameters(1, 700).ok());
+  if (GetParam() == Impl::kIvf) {
+    EXPECT_EQ(index_->options().ivf_nprobe, 1);
+    // Probing one list finds fewer of the true neighbours than the default did.
+    const std::vector<float> queries = gen_.Sample(20);
+    double narrow = 0;
+    for (size_t i = 0; i < 20; ++i) narrow += static_cast<double>(Search(Row(queries, i), 200).size());
+    ASSERT_TRUE(index_->SetSearchParameters(1'000'000, 0).ok());  // clamped to nlist: every list
+    EXPECT_EQ(index_->options().ivf_nprobe, index_->options().ivf_nlist);
+    double wide = 0;
+    for (size_t i = 0; i < 20; ++i) wide += static_cast<double>(Search(Row(queries, i), 200).size());
+    EXPECT_LT(narrow, wide);
+  }
+  if (GetParam() == Impl::kHnsw) {
+    EXPECT_EQ(index_->options().hnsw_ef_search, 700);
+  }
+}
+
+TEST_P(AnnIndexContractTest, MappedLoadSearchesTheSameAndCopiesTheListsOnChange) {
+  const std::string path = TempPath(ImplName({GetParam(), 0}) + "_mapped");
+  ASSERT_TRUE(index_->Save(path).ok());
+  auto mapped = LoadAnnIndex(path, AnnLoadOptions{.map_ivf_lists = true});
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+  const std::vector<float> queries = gen_.Sample(20);
+  for (size_t i = 0; i < 20; ++i) {
+    auto got = (*mapped)->Search(Row(queries, i), 100);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(*got, Search(Row(queries, i), 100));
+  }
+  std::vector<uint64_t> ids;
+  std::vector<float> vectors;
+  ASSERT_TRUE((*mapped)->Export(ids, vectors).ok());
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kN));
+  // Changes work (the mapping is read-only: the lists are copied first) and leave the file alone.
+  ASSERT_TRUE((*mapped)->Remove(Iota(0, 50)).ok());
+  const std::vector<float> newer = gen_.Sample(1);
+  ASSERT_TRUE((*mapped)->Add(Iota(7'000'000, 1), newer).ok());
+  EXPECT_EQ((*mapped)->Search(newer, 1)->at(0).id, 7'000'000u);
+  EXPECT_EQ((*mapped)->size(), kN - 50 + 1);
+  auto again = LoadAnnIndex(path, AnnLoadOptions{.map_ivf_lists = true});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->size(), kN);
+  mapped->reset();
+  again->reset();
+  std::remove(path.c_str());
+}
+
 TEST_P(AnnIndexContractTest, ConcurrentSearchesAgreeWithSequentialOnes) {
   const std::vector<float> queries = gen_.Sample(40);
   std::vector<std::vector<AnnResult>> want(40), got(40);

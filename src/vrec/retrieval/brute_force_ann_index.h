@@ -32,6 +32,17 @@ class BruteForceAnnIndex final : public AnnIndex {
   bool trained() const override { return true; }
   AnnIndexOptions options() const override;
   Status Save(const std::string& path) const override;
+  Status Export(std::vector<uint64_t>& ids, std::vector<float>& vectors) const override {
+    ids = ids_;
+    vectors = vectors_;
+    return OkStatus();
+  }
+  // Exact search has no effort knob: only checks the values.
+  Status SetSearchParameters(int ivf_nprobe, int hnsw_ef_search) override {
+    if (ivf_nprobe < 0 || hnsw_ef_search < 0)
+      return InvalidArgumentError("SetSearchParameters: negative value");
+    return OkStatus();
+  }
 
  private:
   explicit BruteForceAnnIndex(int d) : d_(d) {}

@@ -55,6 +55,13 @@ class EaseScorer final : public ItemScorer {
                    std::span<double> out) const;
   // B[from, to]; 0 when either video has no weights.
   double Weight(uint32_t from, uint32_t to) const;
+  // The history ScoreAll reads for a user of the Fit data (most recent distinct positives, newest
+  // first); empty for other users and for a loaded scorer. ScoreAll(user)[v] is the sum, in this
+  // order, of Weight(h, v) over its modelled videos h.
+  std::span<const uint32_t> History(uint32_t user) const {
+    return user < histories_.size() ? std::span<const uint32_t>(histories_[user])
+                                    : std::span<const uint32_t>();
+  }
   bool Modelled(uint32_t video) const { return video < slot_.size() && slot_[video] >= 0; }
   size_t modelled_videos() const { return modelled_; }
   // Share of the training positives that fall on modelled videos (what K leaves out).

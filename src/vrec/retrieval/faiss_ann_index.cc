@@ -10,6 +10,8 @@
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_io.h>
 #include <faiss/invlists/DirectMap.h>
+#include <faiss/invlists/InvertedLists.h>
+#include <faiss/invlists/OnDiskInvertedLists.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -104,6 +106,7 @@ class FaissAnnIndex final : public AnnIndex {
     VREC_RETURN_IF_ERROR(ai::CheckAdd(ids, vectors, opts_.dimension));
     VREC_RETURN_IF_ERROR(CheckTrained("Add"));
     if (ids.empty()) return OkStatus();
+    VREC_RETURN_IF_ERROR(MakeListsWritable());
     switch (opts_.kind) {
       case Kind::kExact:
         return AddExact(ids, vectors);
@@ -123,6 +126,7 @@ class FaissAnnIndex final : public AnnIndex {
     }
     std::vector<idx_t> present = PresentIds(ids);
     if (present.empty()) return OkStatus();
+    VREC_RETURN_IF_ERROR(MakeListsWritable());
     return Guard("remove_ids", [&] {
       if (opts_.kind == Kind::kIvf) {
         // The hashtable direct map only supports IDSelectorArray.
@@ -197,7 +201,63 @@ class FaissAnnIndex final : public AnnIndex {
     return OkStatus();
   }
 
-  Status LoadBody(std::FILE* fp, const std::string& path) {
+  Status Export(std::vector<uint64_t>& ids, std::vector<float>& vectors) const override {
+    ids.clear();
+    vectors.clear();
+    if (index_ == nullptr) return OkStatus();
+    const auto d = static_cast<size_t>(opts_.dimension);
+    return Guard("export", [&] {
+      switch (opts_.kind) {
+        case Kind::kExact: {
+          const auto* map = static_cast<const faiss::IndexIDMap2*>(index_.get());
+          const auto* flat = static_cast<const faiss::IndexFlat*>(map->index);
+          ids.assign(map->id_map.begin(), map->id_map.end());
+          const auto* x = reinterpret_cast<const float*>(flat->codes.data());
+          vectors.assign(x, x + ids.size() * d);
+          break;
+        }
+        case Kind::kIvf: {
+          const faiss::InvertedLists* lists = static_cast<const faiss::IndexIVF*>(index_.get())->invlists;
+          ids.reserve(static_cast<size_t>(index_->ntotal));
+          vectors.reserve(static_cast<size_t>(index_->ntotal) * d);
+          for (size_t l = 0; l < lists->nlist; ++l) {
+            const size_t n = lists->list_size(l);
+            if (n == 0) continue;
+            faiss::InvertedLists::ScopedIds list_ids(lists, l);
+            faiss::InvertedLists::ScopedCodes codes(lists, l);
+            ids.insert(ids.end(), list_ids.get(), list_ids.get() + n);
+            const auto* x = reinterpret_cast<const float*>(codes.get());
+            vectors.insert(vectors.end(), x, x + n * d);
+          }
+          break;
+        }
+        case Kind::kHnsw: {
+          const auto* hnsw = static_cast<const faiss::IndexHNSWFlat*>(index_.get());
+          const auto* x = reinterpret_cast<const float*>(
+              static_cast<const faiss::IndexFlat*>(hnsw->storage)->codes.data());
+          for (size_t node = 0; node < node_to_id_.size(); ++node) {
+            if (node_to_id_[node] < 0) continue;
+            ids.push_back(static_cast<uint64_t>(node_to_id_[node]));
+            vectors.insert(vectors.end(), x + node * d, x + (node + 1) * d);
+          }
+          break;
+        }
+      }
+    });
+  }
+
+  Status SetSearchParameters(int ivf_nprobe, int hnsw_ef_search) override {
+    if (ivf_nprobe < 0 || hnsw_ef_search < 0) {
+      return InvalidArgumentError(StrCat("SetSearchParameters: ivf_nprobe ", ivf_nprobe, ", hnsw_ef_search ",
+                                         hnsw_ef_search, " (>= 0)"));
+    }
+    if (ivf_nprobe > 0 && opts_.kind == Kind::kIvf)
+      opts_.ivf_nprobe = std::clamp(ivf_nprobe, 1, std::max(1, opts_.ivf_nlist));
+    if (hnsw_ef_search > 0) opts_.hnsw_ef_search = hnsw_ef_search;
+    return OkStatus();
+  }
+
+  Status LoadBody(std::FILE* fp, const std::string& path, const AnnLoadOptions& load) {
     int32_t kind = 0;
     VREC_RETURN_IF_ERROR(ai::ReadPod(fp, kind, path));
     if (kind < 0 || kind > static_cast<int32_t>(Kind::kHnsw)) {
@@ -221,14 +281,46 @@ class FaissAnnIndex final : public AnnIndex {
     uint8_t has_index = 0;
     VREC_RETURN_IF_ERROR(ai::ReadPod(fp, has_index, path));
     if (has_index) {
+      // Mapping: FAISS maps the whole file read-only and points each list at its place in it (the
+      // list layout on disk, codes then ids, is the mapped layout), then reads on after the lists.
+      const bool map = load.map_ivf_lists && opts_.kind == Kind::kIvf;
       faiss::Index* raw = nullptr;
-      VREC_RETURN_IF_ERROR(Guard("read_index", [&] { raw = faiss::read_index(fp); }));
+      VREC_RETURN_IF_ERROR(
+          Guard("read_index", [&] { raw = faiss::read_index(fp, map ? faiss::IO_FLAG_MMAP : 0); }));
       index_.reset(raw);
+      if (map) {
+        if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index_.get())) {
+          if (auto* mapped = dynamic_cast<faiss::OnDiskInvertedLists*>(ivf->invlists)) {
+            // Its prefetch starts threads to touch the probed lists at every search: a cost, not a
+            // help, for one query on pages that are usually cached.
+            mapped->prefetch_nthread = 0;
+          }
+        }
+      }
     }
     return CheckLoaded(path);
   }
 
  private:
+  // A mapped IVF index (AnnLoadOptions::map_ivf_lists) has read-only lists: copy them into memory
+  // before the first change.
+  Status MakeListsWritable() {
+    if (opts_.kind != Kind::kIvf || index_ == nullptr) return OkStatus();
+    auto* ivf = static_cast<faiss::IndexIVF*>(index_.get());
+    if (dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists) != nullptr) return OkStatus();
+    return Guard("copy mapped IVF lists", [&] {
+      auto lists = std::make_unique<faiss::ArrayInvertedLists>(ivf->nlist, ivf->code_size);
+      for (size_t l = 0; l < ivf->nlist; ++l) {
+        const size_t n = ivf->invlists->list_size(l);
+        if (n == 0) continue;
+        faiss::InvertedLists::ScopedIds ids(ivf->invlists, l);
+        faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
+        lists->add_entries(l, n, ids.get(), codes.get());
+      }
+      ivf->replace_invlists(lists.release(), /*own=*/true);
+    });
+  }
+
   Status CheckTrained(const char* what) const {
     if (index_ == nullptr) {
       return FailedPreconditionError(StrCat(what, ": the IVF index must be trained first (call Train)"));
@@ -409,9 +501,10 @@ StatusOr<std::unique_ptr<AnnIndex>> MakeFaissAnnIndex(const AnnIndexOptions& opt
   return std::unique_ptr<AnnIndex>(std::move(index));
 }
 
-StatusOr<std::unique_ptr<AnnIndex>> LoadFaissAnnIndexBody(std::FILE* f, const std::string& path) {
+StatusOr<std::unique_ptr<AnnIndex>> LoadFaissAnnIndexBody(std::FILE* f, const std::string& path,
+                                                          const AnnLoadOptions& options) {
   auto index = std::make_unique<FaissAnnIndex>(AnnIndexOptions{});
-  VREC_RETURN_IF_ERROR(index->LoadBody(f, path));
+  VREC_RETURN_IF_ERROR(index->LoadBody(f, path, options));
   return std::unique_ptr<AnnIndex>(std::move(index));
 }
 

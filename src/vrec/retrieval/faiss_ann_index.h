@@ -29,6 +29,7 @@ StatusOr<std::unique_ptr<AnnIndex>> MakeFaissAnnIndex(const AnnIndexOptions& opt
 
 // Reads the rest of a file written by the FAISS index's Save; `f` is positioned after the magic.
 // `path` is only used in messages.
-StatusOr<std::unique_ptr<AnnIndex>> LoadFaissAnnIndexBody(std::FILE* f, const std::string& path);
+StatusOr<std::unique_ptr<AnnIndex>> LoadFaissAnnIndexBody(std::FILE* f, const std::string& path,
+                                                          const AnnLoadOptions& options = {});
 
 }  // namespace vrec::retrieval

@@ -9,12 +9,15 @@
 #include <limits>
 #include <random>
 
+#include "vrec/common/progress.h"
 #include "vrec/common/strings.h"
+#include "vrec/retrieval/inner_products.h"
 #include "vrec/retrieval/two_tower_torch.h"
 
 namespace vrec::retrieval {
 
 using two_tower_torch::CollectPositives;
+using two_tower_torch::Optimizer;
 using two_tower_torch::SoftmaxLoss;
 using two_tower_torch::ToTensor;
 using two_tower_torch::Trainer;
@@ -84,16 +87,31 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
         }
       }
       trainer.Prepare(fit_part);
+      const std::vector<int64_t> validation_users = trainer.ValidationUsers(validation);
+      validation_users_ = static_cast<int64_t>(validation_users.size());
+      validation_users_total_ = std::count_if(validation.begin(), validation.end(),
+                                              [](const std::vector<uint32_t>& v) { return !v.empty(); });
+      if (o.verbose && validation_users_ < validation_users_total_) {
+        std::fprintf(stderr, "two-tower: validation Recall@%d on a sample of %lld of %lld users\n",
+                     o.validation_k, static_cast<long long>(validation_users_),
+                     static_cast<long long>(validation_users_total_));
+      }
       TwoTowerNet net = trainer.NewNet();
-      torch::optim::Adam opt = trainer.NewOptimizer(net);
+      Optimizer opt = trainer.NewOptimizer(net);
       double best = -1;
       int best_epoch = 0;
+      const double start = elapsed();
       for (int epoch = 1; epoch <= o.max_epochs; ++epoch) {
-        const double loss = trainer.TrainEpoch(net, opt);
-        const double recall = trainer.ValidationRecall(net, validation);
+        const double loss =
+            trainer.TrainEpoch(net, opt, StrCat("two-tower: epoch ", epoch, "/", o.max_epochs));
+        const double recall = trainer.ValidationRecall(net, validation, validation_users);
         if (o.verbose) {
-          std::fprintf(stderr, "two-tower: epoch %d loss=%.4f val_recall@%d=%.4f elapsed=%.1fs\n", epoch,
-                       loss, o.validation_k, recall, elapsed());
+          // Early stopping ends the run at best_epoch + patience at the latest: the ETA is a bound.
+          const int last = std::min(o.max_epochs, (recall > best ? epoch : best_epoch) + o.patience);
+          const double per_epoch = (elapsed() - start) / epoch;
+          std::fprintf(stderr, "two-tower: epoch %d/%d loss=%.4f val_recall@%d=%.4f elapsed=%.1fs eta<=%s\n",
+                       epoch, o.max_epochs, loss, o.validation_k, recall, elapsed(),
+                       FormatDuration(per_epoch * (last - epoch)).c_str());
         }
         if (recall > best) {
           best = recall;
@@ -120,12 +138,15 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
 
     trainer.Prepare(positives);
     TwoTowerNet net = trainer.NewNet();
-    torch::optim::Adam opt = trainer.NewOptimizer(net);
+    Optimizer opt = trainer.NewOptimizer(net);
+    const double start = elapsed();
     for (int epoch = 1; epoch <= epochs; ++epoch) {
-      const double loss = trainer.TrainEpoch(net, opt);
+      const double loss =
+          trainer.TrainEpoch(net, opt, StrCat("two-tower: full-train epoch ", epoch, "/", epochs));
       if (o.verbose) {
-        std::fprintf(stderr, "two-tower: full-train epoch %d/%d loss=%.4f elapsed=%.1fs\n", epoch, epochs,
-                     loss, elapsed());
+        const double per_epoch = (elapsed() - start) / epoch;
+        std::fprintf(stderr, "two-tower: full-train epoch %d/%d loss=%.4f elapsed=%.1fs eta %s\n", epoch,
+                     epochs, loss, elapsed(), FormatDuration(per_epoch * (epochs - epoch)).c_str());
       }
     }
     epochs_trained_ = epochs;
@@ -137,17 +158,34 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
 }
 
 void TwoTowerScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
-  const size_t nv = std::min(scores.size(), video_emb_.size() / static_cast<size_t>(std::max(dim_, 1)));
+  ScoreUsers(std::span<const uint32_t>(&user, 1), scores);
+}
+
+void TwoTowerScorer::ScoreUsers(std::span<const uint32_t> users, std::span<double> scores) const {
   std::fill(scores.begin(), scores.end(), 0.0);
-  if (dim_ == 0) return;
-  const float* u = user < user_emb_.size() / static_cast<size_t>(dim_)
-                       ? &user_emb_[static_cast<size_t>(user) * dim_]
-                       : unk_user_emb_.data();
-  for (size_t v = 0; v < nv; ++v) {
-    const float* e = &video_emb_[v * static_cast<size_t>(dim_)];
-    float s = 0;
-    for (int d = 0; d < dim_; ++d) s += u[d] * e[d];
-    scores[v] = s;
+  if (users.empty() || dim_ == 0) return;
+  const auto d = static_cast<size_t>(dim_);
+  const size_t stride = scores.size() / users.size();
+  const size_t nv = std::min(stride, video_emb_.size() / d);
+  // Batches of users share each tile of video embeddings; the products go through a float buffer
+  // a slice of the catalog at a time, so scratch stays small whatever the catalog.
+  constexpr size_t kSlice = 16384;
+  thread_local std::vector<float> queries, out;
+  queries.resize(users.size() * d);
+  for (size_t r = 0; r < users.size(); ++r) {
+    const float* u = users[r] < user_emb_.size() / d ? &user_emb_[static_cast<size_t>(users[r]) * d]
+                                                     : unk_user_emb_.data();
+    std::copy(u, u + d, queries.begin() + static_cast<ptrdiff_t>(r * d));
+  }
+  for (size_t v0 = 0; v0 < nv; v0 += kSlice) {
+    const size_t v1 = std::min(nv, v0 + kSlice);
+    out.resize(users.size() * (v1 - v0));
+    InnerProducts(queries, users.size(), video_emb_, d, v0, v1, out);
+    for (size_t r = 0; r < users.size(); ++r) {
+      const float* o = &out[r * (v1 - v0)];
+      double* row = &scores[r * stride];
+      for (size_t v = v0; v < v1; ++v) row[v] = o[v - v0];
+    }
   }
 }
 

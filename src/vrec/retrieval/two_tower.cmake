@@ -2,8 +2,10 @@
 #
 # vrec_two_tower_model: the trained model as plain C++ (inference, Save/Load, the shared feature
 # extraction). No Torch, so the retriever, the server and benchmarks can link it cheaply.
-add_library(vrec_two_tower_model two_tower_model.cc two_tower_features.cc)
+add_library(vrec_two_tower_model two_tower_model.cc two_tower_features.cc inner_products.cc)
 target_link_libraries(vrec_two_tower_model PUBLIC vrec_data PRIVATE vrec_registry vrec_warnings)
+# Exact scores must equal the scalar loop's bit for bit in every clone (inner_products.h): no FMA.
+set_source_files_properties(inner_products.cc PROPERTIES COMPILE_OPTIONS "-ffp-contract=off")
 
 # Test-only: a TwoTowerModel with random weights of production shapes, for the retriever's tests
 # and retrieval_bench. Never linked by production targets; built only when something links it.
@@ -11,7 +13,8 @@ add_library(vrec_two_tower_model_testing STATIC EXCLUDE_FROM_ALL two_tower_model
 target_link_libraries(vrec_two_tower_model_testing PUBLIC vrec_two_tower_model PRIVATE vrec_warnings)
 
 # VREC_TESTDATA_DIR: the committed model written by an older build (tests/testdata/two_tower_v1).
-vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc LIBS vrec_two_tower_model vrec_registry
+vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc inner_products_test.cc
+          LIBS vrec_two_tower_model vrec_registry
           DEFINITIONS VREC_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/tests/testdata")
 
 # vrec_two_tower: the trainer, the only production target that compiles against LibTorch. Linked

@@ -346,6 +346,58 @@ TEST(TwoTower, UserWithoutTrainingRowsAndEarlyStoppingWork) {
   for (double x : scores) EXPECT_TRUE(std::isfinite(x));
 }
 
+TEST(LazyAdam, MatchesAdamOnRowsEveryStepTouchesAndLeavesOtherRowsAlone) {
+  // Rows 0-2 are looked up at every step (row 1 twice: its gradients add up), row 3 only at the
+  // first step, row 4 never.
+  const std::vector<std::vector<int64_t>> steps = {{0, 1, 2, 3, 1}, {2, 1, 0, 1}, {1, 0, 2, 1}};
+  std::vector<float> lazy, dense;
+  ASSERT_TRUE(testing::LazyAdamAndAdam(5, 3, steps, 0.1f, lazy, dense).ok());
+  std::vector<float> first_lazy, first_dense;
+  ASSERT_TRUE(testing::LazyAdamAndAdam(5, 3, {steps[0]}, 0.1f, first_lazy, first_dense).ok());
+  for (int d = 0; d < 3; ++d) {
+    for (int r = 0; r < 3; ++r) EXPECT_NEAR(lazy[r * 3 + d], dense[r * 3 + d], 1e-5) << r << "," << d;
+    // Row 3: Adam keeps moving it with the momentum of step 1; LazyAdam stops where step 1 left it.
+    EXPECT_FLOAT_EQ(lazy[3 * 3 + d], first_lazy[3 * 3 + d]);
+    EXPECT_GT(std::abs(dense[3 * 3 + d] - first_dense[3 * 3 + d]), 1e-3);
+    // Row 4 never had a gradient: both leave it at its start.
+    EXPECT_FLOAT_EQ(lazy[4 * 3 + d], dense[4 * 3 + d]);
+  }
+}
+
+TEST(TwoTower, SparseIdTablesLearnTheGroupsToo) {
+  Synthetic s = MakeSynthetic();
+  TwoTowerOptions o = SmallOptions();
+  o.sparse_table_rows = 1;  // every id table sparse, trained by LazyAdam
+  TwoTowerScorer model(o);
+  ASSERT_TRUE(model.Fit(s.ds, s.train).ok());
+  const uint32_t n = Synthetic::kVideosPerCategory;
+  int correct = 0;
+  std::vector<double> scores(s.ds.videos.size());
+  for (uint32_t u = 0; u < Synthetic::kUsers; ++u) {
+    model.ScoreAll(u, scores);
+    correct += (u % 2 == 0) == (MeanScore(scores, 0, n) > MeanScore(scores, n, 2 * n)) ? 1 : 0;
+  }
+  EXPECT_EQ(correct, static_cast<int>(Synthetic::kUsers));
+}
+
+TEST(TwoTower, ValidationSamplesUsersBeyondItsScoreBudget) {
+  Synthetic s = MakeSynthetic();
+  TwoTowerOptions o = SmallOptions();
+  o.max_epochs = 2;
+  o.validation_fraction = 0.2f;
+  TwoTowerScorer all(o);
+  ASSERT_TRUE(all.Fit(s.ds, s.train).ok());
+  EXPECT_EQ(all.validation_users(), Synthetic::kUsers);  // every user has 10 positives, 2 held out
+  EXPECT_EQ(all.validation_users_total(), Synthetic::kUsers);
+  // 41 videos: a budget of 41 * 10 scores measures 10 users.
+  o.validation_max_scores = 41 * 10;
+  TwoTowerScorer sampled(o);
+  ASSERT_TRUE(sampled.Fit(s.ds, s.train).ok());
+  EXPECT_EQ(sampled.validation_users(), 10);
+  EXPECT_EQ(sampled.validation_users_total(), Synthetic::kUsers);
+  EXPECT_GT(sampled.best_validation_recall(), 0.0);
+}
+
 TEST(TwoTower, RejectsEmptyTrainingAndBadOptions) {
   Synthetic s = MakeSynthetic();
   TwoTowerScorer model(SmallOptions());

@@ -63,4 +63,31 @@ Status TorchEmbeddings(const TwoTowerScorer& scorer, const data::Dataset& ds,
   }
 }
 
+Status LazyAdamAndAdam(int rows, int dim, const std::vector<std::vector<int64_t>>& steps, float lr,
+                       std::vector<float>& lazy, std::vector<float>& dense) {
+  try {
+    torch::manual_seed(3);
+    const torch::Tensor start = torch::randn({rows, dim});
+    torch::Tensor a = start.clone().requires_grad_(true), b = start.clone().requires_grad_(true);
+    two_tower_torch::LazyAdam lazy_opt({a}, torch::optim::AdamOptions(lr));
+    torch::optim::Adam dense_opt({b}, torch::optim::AdamOptions(lr));
+    for (const std::vector<int64_t>& idx : steps) {
+      const torch::Tensor i = ToTensor(idx);
+      const torch::Tensor target = torch::randn({static_cast<int64_t>(idx.size()), dim});
+      lazy_opt.zero_grad();
+      dense_opt.zero_grad();
+      (TwoTowerNet::Impl::Rows(a, i, /*sparse=*/true) * target).sum().backward();
+      (TwoTowerNet::Impl::Rows(b, i, /*sparse=*/false) * target).sum().backward();
+      lazy_opt.step();
+      dense_opt.step();
+    }
+    const torch::Tensor ca = a.detach().contiguous(), cb = b.detach().contiguous();
+    lazy.assign(ca.data_ptr<float>(), ca.data_ptr<float>() + ca.numel());
+    dense.assign(cb.data_ptr<float>(), cb.data_ptr<float>() + cb.numel());
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return InternalError(StrCat("lazy adam: torch error: ", e.what_without_backtrace()));
+  }
+}
+
 }  // namespace vrec::retrieval::testing

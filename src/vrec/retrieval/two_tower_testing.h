@@ -22,4 +22,11 @@ Status TorchEmbeddings(const TwoTowerScorer& scorer, const data::Dataset& ds,
                        std::span<const uint32_t> videos, std::vector<float>& user_out,
                        std::vector<float>& video_out);
 
+// Trains a rows x dim table (seeded random start) for steps.size() steps, step s looking up the
+// rows steps[s] (repeats allowed) with loss = sum over lookups of <row, target_k>, once with the
+// trainer's LazyAdam on sparse gradients (`lazy`) and once with torch::optim::Adam on dense ones
+// (`dense`), both at learning rate `lr`. Writes the two final tables (rows x dim floats).
+Status LazyAdamAndAdam(int rows, int dim, const std::vector<std::vector<int64_t>>& steps, float lr,
+                       std::vector<float>& lazy, std::vector<float>& dense);
+
 }  // namespace vrec::retrieval::testing

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "vrec/common/parallel.h"
+#include "vrec/common/progress.h"
 #include "vrec/data/dataset.h"
 #include "vrec/retrieval/two_tower.h"
 #include "vrec/retrieval/two_tower_features.h"
@@ -174,7 +175,9 @@ inline torch::nn::Sequential MakeMlp(int64_t in, const std::vector<int>& hidden,
 
 struct TwoTowerNetImpl : torch::nn::Module {
   TwoTowerNetImpl(const TwoTowerOptions& o, int64_t num_users, int64_t num_videos, int64_t num_categories)
-      : share_history(o.share_history_table) {
+      : share_history(o.share_history_table),
+        sparse_users(o.sparse_table_rows > 0 && num_users + 1 >= o.sparse_table_rows),
+        sparse_videos(o.sparse_table_rows > 0 && num_videos + 1 >= o.sparse_table_rows) {
     auto table = [&](const char* name, int64_t rows, int64_t dim) {
       return register_parameter(name, torch::randn({rows, dim}) * 0.05);
     };
@@ -198,15 +201,34 @@ struct TwoTowerNetImpl : torch::nn::Module {
   }
 
   static torch::Tensor Bag(const torch::Tensor& weight, const Bags& b, bool weighted,
-                           torch::nn::EmbeddingBagMode mode) {
+                           torch::nn::EmbeddingBagMode mode, bool sparse = false) {
     auto opts = F::EmbeddingBagFuncOptions().offsets(b.offsets).mode(mode);
     if (weighted) opts = opts.per_sample_weights(b.w);
+    if (sparse) opts = opts.sparse(true);
     return F::embedding_bag(b.idx, weight, opts);
+  }
+
+  // Rows `idx` of `table`; with a sparse gradient (only those rows) for the tables LazyAdam updates.
+  // The same values either way.
+  static torch::Tensor Rows(const torch::Tensor& table, const torch::Tensor& idx, bool sparse) {
+    if (!sparse) return table.index_select(0, idx);
+    return F::embedding(idx, table, F::EmbeddingFuncOptions().sparse(true));
+  }
+
+  // The id tables whose gradients are sparse (see TwoTowerOptions::sparse_table_rows).
+  std::vector<torch::Tensor> SparseTables() const {
+    std::vector<torch::Tensor> out;
+    if (sparse_users) out.push_back(user_id);
+    if (sparse_videos) {
+      out.push_back(video_id);
+      if (!share_history) out.push_back(history);
+    }
+    return out;
   }
 
   torch::Tensor VideoTower(const VideoBatch& b) {
     torch::Tensor x = torch::cat(
-        {video_id.index_select(0, b.id), video_language.index_select(0, b.language),
+        {Rows(video_id, b.id, sparse_videos), video_language.index_select(0, b.language),
          duration.index_select(0, b.duration), year.index_select(0, b.year),
          popularity.index_select(0, b.popularity), Bag(categories, b.categories, false, torch::kMean),
          Bag(text, b.text, false, torch::kMean)},
@@ -215,24 +237,25 @@ struct TwoTowerNetImpl : torch::nn::Module {
   }
 
   torch::Tensor UserTower(const UserBatch& b) {
-    torch::Tensor sum = Bag(history, b.history, true, torch::kSum).index_select(0, b.slot);
+    torch::Tensor sum = Bag(history, b.history, true, torch::kSum, sparse_videos).index_select(0, b.slot);
     torch::Tensor total = b.total;
     if (b.held_video.defined()) {
-      sum = sum - history.index_select(0, b.held_video) * b.held_weight.unsqueeze(1);
+      sum = sum - Rows(history, b.held_video, sparse_videos) * b.held_weight.unsqueeze(1);
       total = total - b.held_weight;
     }
     // A user whose only positive is held out (or who has none) has an all-zero pool.
     torch::Tensor has = total > 1e-6;
     torch::Tensor pooled =
         torch::where(has.unsqueeze(1), sum / total.clamp_min(1e-6).unsqueeze(1), torch::zeros_like(sum));
-    torch::Tensor x = torch::cat(
-        {user_id.index_select(0, b.id), pooled, age.index_select(0, b.age), gender.index_select(0, b.gender),
-         country.index_select(0, b.country), user_language.index_select(0, b.language)},
-        1);
+    torch::Tensor x = torch::cat({Rows(user_id, b.id, sparse_users), pooled, age.index_select(0, b.age),
+                                  gender.index_select(0, b.gender), country.index_select(0, b.country),
+                                  user_language.index_select(0, b.language)},
+                                 1);
     return F::normalize(user_mlp->forward(x), F::NormalizeFuncOptions().dim(1));
   }
 
   bool share_history;
+  bool sparse_users, sparse_videos;
   torch::Tensor user_id, age, gender, country, user_language, history;
   torch::Tensor video_id, categories, video_language, duration, year, popularity, text;
   torch::nn::Sequential user_mlp{nullptr}, video_mlp{nullptr};
@@ -254,6 +277,75 @@ inline torch::Tensor SoftmaxLoss(const torch::Tensor& u, const torch::Tensor& v,
   }
   return F::cross_entropy(logits, torch::arange(batch, torch::kInt64));
 }
+
+// Adam for parameters with sparse gradients, updating only the rows a step touched (PyTorch's
+// SparseAdam): m and v of those rows move as in Adam, with the bias corrections of the global step;
+// the other rows keep their weights and moments. Dense Adam would decay every row's moments and
+// move every row with momentum at every step, which costs a pass over the whole table.
+class LazyAdam {
+ public:
+  LazyAdam(std::vector<torch::Tensor> params, const torch::optim::AdamOptions& o) : o_(o) {
+    for (torch::Tensor& p : params) {
+      slots_.push_back({p, torch::zeros_like(p), torch::zeros_like(p)});
+    }
+  }
+
+  void zero_grad() {
+    for (Slot& s : slots_) s.param.mutable_grad().reset();
+  }
+
+  void step() {
+    torch::NoGradGuard no_grad;
+    ++step_;
+    const auto [beta1, beta2] = o_.betas();
+    const double bias1 = 1 - std::pow(beta1, static_cast<double>(step_));
+    const double bias2 = 1 - std::pow(beta2, static_cast<double>(step_));
+    for (Slot& s : slots_) {
+      const torch::Tensor& g = s.param.grad();
+      if (!g.defined()) continue;
+      // A row looked up twice in a batch has two entries: coalesce sums them.
+      const torch::Tensor grad = g.is_sparse() ? g.coalesce() : g.to_sparse();
+      const torch::Tensor rows = grad.indices().select(0, 0);
+      if (rows.numel() == 0) continue;
+      torch::Tensor values = grad.values();
+      if (o_.weight_decay() != 0) values = values + o_.weight_decay() * s.param.index_select(0, rows);
+      torch::Tensor m = s.m.index_select(0, rows).mul_(beta1).add_(values, 1 - beta1);
+      torch::Tensor v = s.v.index_select(0, rows).mul_(beta2).addcmul_(values, values, 1 - beta2);
+      s.m.index_copy_(0, rows, m);
+      s.v.index_copy_(0, rows, v);
+      torch::Tensor denom = (v.sqrt() / std::sqrt(bias2)).add_(o_.eps());
+      s.param.index_add_(0, rows, m.div_(denom).mul_(-o_.lr() / bias1));
+    }
+  }
+
+ private:
+  struct Slot {
+    torch::Tensor param, m, v;
+  };
+  torch::optim::AdamOptions o_;
+  std::vector<Slot> slots_;
+  int64_t step_ = 0;
+};
+
+// The trainer's optimizer: Adam for the dense parameters, LazyAdam for the sparse id tables.
+class Optimizer {
+ public:
+  Optimizer(std::vector<torch::Tensor> dense, std::vector<torch::Tensor> sparse,
+            const torch::optim::AdamOptions& o)
+      : dense_(std::move(dense), o), sparse_(std::move(sparse), o) {}
+  void zero_grad() {
+    dense_.zero_grad();
+    sparse_.zero_grad();
+  }
+  void step() {
+    dense_.step();
+    sparse_.step();
+  }
+
+ private:
+  torch::optim::Adam dense_;
+  LazyAdam sparse_;
+};
 
 // Unique positives per user in first-seen order (weight: the largest PreferenceWeight).
 inline std::vector<std::vector<std::pair<uint32_t, float>>> CollectPositives(
@@ -421,8 +513,9 @@ struct Trainer {
     return parts.empty() ? torch::zeros({0, o.output_dim}) : torch::cat(parts, 0);
   }
 
-  // One pass over the shuffled training pairs; returns the mean loss.
-  double TrainEpoch(TwoTowerNet& net, torch::optim::Adam& opt) {
+  // One pass over the shuffled training pairs; returns the mean loss. `label` names the epoch in
+  // progress lines (printed every 15 s when verbose, so only long epochs show them).
+  double TrainEpoch(TwoTowerNet& net, Optimizer& opt, const std::string& label = "two-tower: epoch") {
     net->train();
     std::vector<size_t> order(ex_user.size());
     std::iota(order.begin(), order.end(), 0);
@@ -430,6 +523,9 @@ struct Trainer {
     double loss_sum = 0;
     int batches = 0;
     std::uniform_int_distribution<size_t> pick(0, candidates.empty() ? 0 : candidates.size() - 1);
+    const auto batch = static_cast<int64_t>(o.batch_size);
+    Progress progress(label, (static_cast<int64_t>(order.size()) + batch - 1) / batch, !o.verbose, 15.0,
+                      "batches", /*final_line=*/false);
     for (size_t start = 0; start < order.size(); start += static_cast<size_t>(o.batch_size)) {
       const size_t end = std::min(order.size(), start + static_cast<size_t>(o.batch_size));
       if (end - start < 2) break;  // a softmax over one column teaches nothing
@@ -453,47 +549,72 @@ struct Trainer {
       opt.step();
       loss_sum += loss.item<double>();
       ++batches;
+      progress.Add(1);
     }
     return batches == 0 ? 0.0 : loss_sum / batches;
   }
 
-  // Mean over users with validation rows of Recall@k, training videos excluded, candidates = videos
-  // with training positives.
-  double ValidationRecall(TwoTowerNet& net, const std::vector<std::vector<uint32_t>>& validation) {
-    c10::InferenceMode guard;
-    net->eval();
+  // The users ValidationRecall measures: those with validation rows, or a fixed random sample of
+  // them when all of them would need more than validation_max_scores scores (ascending).
+  std::vector<int64_t> ValidationUsers(const std::vector<std::vector<uint32_t>>& validation) const {
     std::vector<int64_t> us;
     for (size_t u = 0; u < validation.size(); ++u) {
       if (!validation[u].empty()) us.push_back(static_cast<int64_t>(u));
     }
+    const int64_t nv = std::max<int64_t>(1, static_cast<int64_t>(ds.videos.size()));
+    const auto cap = static_cast<size_t>(std::max<int64_t>(1, o.validation_max_scores / nv));
+    if (o.validation_max_scores > 0 && us.size() > cap) {
+      std::mt19937_64 sample_rng(o.seed ^ 0x5bd1e995ULL);
+      std::shuffle(us.begin(), us.end(), sample_rng);
+      us.resize(cap);
+      std::sort(us.begin(), us.end());
+    }
+    return us;
+  }
+
+  // Mean over `us` (users with validation rows) of Recall@k, training videos excluded, candidates =
+  // videos with training positives. Scores are computed for chunks of users at a time, so memory
+  // stays near kChunkScores floats whatever the number of users.
+  double ValidationRecall(TwoTowerNet& net, const std::vector<std::vector<uint32_t>>& validation,
+                          const std::vector<int64_t>& us) {
+    c10::InferenceMode guard;
+    net->eval();
     if (us.empty()) return 0.0;
-    torch::Tensor scores = torch::matmul(Users(net, us), AllVideos(net).t()).contiguous();
-    const int64_t nv = scores.size(1);
+    const torch::Tensor videos_t = AllVideos(net).t();
+    const int64_t nv = videos_t.size(1);
     std::vector<bool> candidate(static_cast<size_t>(nv), false);
     for (int64_t v : candidates) candidate[static_cast<size_t>(v)] = true;
-    float* s = scores.data_ptr<float>();
     const float kExcluded = -std::numeric_limits<float>::infinity();
-    for (size_t r = 0; r < us.size(); ++r) {
-      float* row = s + static_cast<int64_t>(r) * nv;
-      for (int64_t v = 0; v < nv; ++v) {
-        if (!candidate[static_cast<size_t>(v)]) row[v] = kExcluded;
-      }
-      const int64_t u = us[r];
-      for (int64_t k = history.rows.ptr[u]; k < history.rows.ptr[u + 1]; ++k)
-        row[history.rows.idx[k] - 1] = kExcluded;
-    }
     const int64_t k = std::min<int64_t>(o.validation_k, nv);
-    torch::Tensor top = std::get<1>(scores.topk(k, 1)).contiguous();
-    const int64_t* t = top.data_ptr<int64_t>();
+    constexpr int64_t kChunkScores = int64_t{64} << 20;  // 256 MB of scores
+    const auto chunk = static_cast<size_t>(std::max<int64_t>(1, kChunkScores / std::max<int64_t>(nv, 1)));
     double sum = 0;
-    for (size_t r = 0; r < us.size(); ++r) {
-      const auto& truth = validation[static_cast<size_t>(us[r])];
-      int hits = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        const auto v = static_cast<uint32_t>(t[static_cast<int64_t>(r) * k + j]);
-        hits += std::find(truth.begin(), truth.end(), v) != truth.end() ? 1 : 0;
+    for (size_t begin = 0; begin < us.size(); begin += chunk) {
+      const std::vector<int64_t> part(
+          us.begin() + static_cast<ptrdiff_t>(begin),
+          us.begin() + static_cast<ptrdiff_t>(std::min(us.size(), begin + chunk)));
+      torch::Tensor scores = torch::matmul(Users(net, part), videos_t).contiguous();
+      float* s = scores.data_ptr<float>();
+      for (size_t r = 0; r < part.size(); ++r) {
+        float* row = s + static_cast<int64_t>(r) * nv;
+        for (int64_t v = 0; v < nv; ++v) {
+          if (!candidate[static_cast<size_t>(v)]) row[v] = kExcluded;
+        }
+        const int64_t u = part[r];
+        for (int64_t j = history.rows.ptr[u]; j < history.rows.ptr[u + 1]; ++j)
+          row[history.rows.idx[j] - 1] = kExcluded;
       }
-      sum += static_cast<double>(hits) / static_cast<double>(truth.size());
+      torch::Tensor top = std::get<1>(scores.topk(k, 1)).contiguous();
+      const int64_t* t = top.data_ptr<int64_t>();
+      for (size_t r = 0; r < part.size(); ++r) {
+        const auto& truth = validation[static_cast<size_t>(part[r])];
+        int hits = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          const auto v = static_cast<uint32_t>(t[static_cast<int64_t>(r) * k + j]);
+          hits += std::find(truth.begin(), truth.end(), v) != truth.end() ? 1 : 0;
+        }
+        sum += static_cast<double>(hits) / static_cast<double>(truth.size());
+      }
     }
     return sum / static_cast<double>(us.size());
   }
@@ -586,9 +707,16 @@ struct Trainer {
     return TwoTowerNet(o, static_cast<int64_t>(ds.users.size()), static_cast<int64_t>(ds.videos.size()),
                        static_cast<int64_t>(ds.categories.size()));
   }
-  torch::optim::Adam NewOptimizer(TwoTowerNet& net) {
-    return torch::optim::Adam(net->parameters(),
-                              torch::optim::AdamOptions(o.learning_rate).weight_decay(o.weight_decay));
+  Optimizer NewOptimizer(TwoTowerNet& net) {
+    const std::vector<torch::Tensor> sparse = net->SparseTables();
+    std::vector<torch::Tensor> dense;
+    for (const torch::Tensor& p : net->parameters()) {
+      const bool is_sparse =
+          std::any_of(sparse.begin(), sparse.end(), [&](const torch::Tensor& t) { return t.is_same(p); });
+      if (!is_sparse) dense.push_back(p);
+    }
+    return Optimizer(std::move(dense), sparse,
+                     torch::optim::AdamOptions(o.learning_rate).weight_decay(o.weight_decay));
   }
 };
 

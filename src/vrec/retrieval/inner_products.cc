@@ -1,0 +1,60 @@
+#include "vrec/retrieval/inner_products.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "vrec/common/check.h"
+
+namespace vrec::retrieval {
+namespace {
+
+// Rows per lane block (one 512-bit register of floats) and per tile (dim x kTile floats of the
+// transposed tile stay in L2; each lane block's dim x 16 floats stay in L1 across the queries).
+constexpr size_t kLanes = 16;
+constexpr size_t kTile = 1024;
+
+// The kernel, compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time. Every clone
+// does the same float operations in the same order (see the header), only more lanes at once.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void TileProducts(
+    const float* queries, size_t num_queries, const float* tile, size_t dim, size_t tile_rows,
+    size_t padded_rows, float* out, size_t out_stride) {
+  for (size_t r0 = 0; r0 < padded_rows; r0 += kLanes) {
+    const size_t lanes = std::min(kLanes, tile_rows - r0);
+    for (size_t q = 0; q < num_queries; ++q) {
+      float acc[kLanes] = {};
+      const float* u = queries + q * dim;
+      for (size_t d = 0; d < dim; ++d) {
+        const float x = u[d];
+        const float* col = tile + d * padded_rows + r0;
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += x * col[l];
+      }
+      float* o = out + q * out_stride + r0;
+      for (size_t l = 0; l < lanes; ++l) o[l] = acc[l];
+    }
+  }
+}
+
+}  // namespace
+
+void InnerProducts(std::span<const float> queries, size_t num_queries, std::span<const float> rows,
+                   size_t dim, size_t row_begin, size_t row_end, std::span<float> out) {
+  VREC_CHECK(row_begin <= row_end && row_end * dim <= rows.size(), "rows [", row_begin, ", ", row_end,
+             ") of a ", rows.size(), "-float matrix of width ", dim);
+  VREC_CHECK(queries.size() >= num_queries * dim, queries.size(), " floats for ", num_queries, " queries");
+  const size_t n = row_end - row_begin;
+  VREC_CHECK(out.size() >= num_queries * n, out.size(), " outputs for ", num_queries, " x ", n);
+  if (n == 0 || num_queries == 0) return;
+  thread_local std::vector<float> tile;
+  for (size_t t0 = row_begin; t0 < row_end; t0 += kTile) {
+    const size_t tn = std::min(kTile, row_end - t0);
+    const size_t padded = (tn + kLanes - 1) / kLanes * kLanes;
+    tile.assign(dim * padded, 0.0f);
+    for (size_t r = 0; r < tn; ++r) {
+      const float* src = rows.data() + (t0 + r) * dim;
+      for (size_t d = 0; d < dim; ++d) tile[d * padded + r] = src[d];
+    }
+    TileProducts(queries.data(), num_queries, tile.data(), dim, tn, padded, out.data() + (t0 - row_begin), n);
+  }
+}
+
+}  // namespace vrec::retrieval

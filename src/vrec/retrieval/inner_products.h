@@ -1,0 +1,25 @@
+// Exhaustive inner products of a batch of query vectors with the rows of a row-major matrix (the
+// exact scoring behind TwoTowerScorer::ScoreAll / ScoreUsers and exact-search references).
+//
+// Each score is the plain sequential float sum u[0]*v[0] + u[1]*v[1] + ... in dimension order,
+// with every product and sum rounded to float, so it equals, bit for bit, what the scalar loop
+//   float s = 0; for (d) s += u[d] * v[d];
+// gives: the work is vectorised across rows, never across dimensions, and the file is compiled
+// without floating-point contraction (no FMA). Rows are processed in tiles that the whole batch of
+// queries reuses from cache, which is what makes a batch cheaper than one query at a time once the
+// matrix is larger than the cache (at 1M x 64 one query streams 256 MB).
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+namespace vrec::retrieval {
+
+// out[q * (row_end - row_begin) + (r - row_begin)] = <queries[q], rows[r]> for q < num_queries and
+// r in [row_begin, row_end). `queries` holds num_queries x dim floats and `rows` at least
+// row_end x dim; `out` has num_queries x (row_end - row_begin) floats (all checked).
+// Thread-safe (scratch is per thread).
+void InnerProducts(std::span<const float> queries, size_t num_queries, std::span<const float> rows,
+                   size_t dim, size_t row_begin, size_t row_end, std::span<float> out);
+
+}  // namespace vrec::retrieval
