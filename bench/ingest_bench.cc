@@ -21,7 +21,10 @@
 // Per mode and client count N, prefix <mode>_cN_: events_per_s, batches_per_s, p50_ms, p99_ms,
 // errors; for store and service also synced_writes_per_s (each one a WAL fsync), batches_per_write
 // (how many batches a group commit merged on average) and write_ms_mean (time in one synced write,
-// fsync included: the rest of 1 / synced_writes_per_s is the group's reads and encoding).
+// fsync included: the rest of 1 / synced_writes_per_s is the group's reads and encoding) and
+// cpu_us_per_event (CPU time of the whole process, clients included, per event stored: unlike the
+// rates it hardly moves when other work shares the cores).
+#include <sys/resource.h>
 #include <sys/vfs.h>
 
 #include <CLI/CLI.hpp>
@@ -176,9 +179,19 @@ std::vector<ClientResult> RunClients(const Flags& f, int clients, Clock::time_po
   return results;
 }
 
+// User + system CPU seconds of this process so far.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto sec = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
 // Prints the figures of one run; returns its events per second.
 double Report(const std::string& prefix, const std::vector<ClientResult>& results, double seconds,
-              std::optional<WriteStats> synced) {
+              std::optional<WriteStats> synced, std::optional<double> cpu_seconds) {
   std::vector<double> latencies;
   uint64_t events = 0, errors = 0;
   for (const ClientResult& r : results) {
@@ -196,6 +209,10 @@ double Report(const std::string& prefix, const std::vector<ClientResult>& result
                 prefix.c_str(), writes / seconds, prefix.c_str(),
                 writes > 0 ? static_cast<double>(latencies.size()) / writes : 0.0, prefix.c_str(),
                 writes > 0 ? static_cast<double>(synced->ns) / 1e6 / writes : 0.0);
+  }
+  if (cpu_seconds && events > 0) {
+    std::printf("%s_cpu_us_per_event=%.1f\n", prefix.c_str(),
+                *cpu_seconds * 1e6 / static_cast<double>(events));
   }
   if (!latencies.empty()) {
     std::printf("%s_p50_ms=%.2f\n%s_p99_ms=%.2f\n", prefix.c_str(), vrec::bench::Percentile(latencies, 0.5),
@@ -246,6 +263,7 @@ double RunStore(const Flags& f, const fs::path& path, const std::string& run, in
   if (!opened.ok()) Fail(opened.status().ToString());
   vrec::features::FeatureStore& store = **opened;
   const WriteStats before = counts->stats();
+  const double cpu_before = CpuSeconds();
   const auto start = Clock::now();
   auto results =
       RunClients(f, clients, EndAfter(f), [&](int c, uint64_t n, std::mt19937_64& rng, std::string& error) {
@@ -263,7 +281,8 @@ double RunStore(const Flags& f, const fs::path& path, const std::string& run, in
         return s.ok();
       });
   const double seconds = Seconds(start);
-  return Report(StrCat("store_c", clients), results, seconds, counts->stats() - before);
+  return Report(StrCat("store_c", clients), results, seconds, counts->stats() - before,
+                CpuSeconds() - cpu_before);
 }
 
 vrec::serving::HttpRequest PostEvents(std::string body) {
@@ -286,6 +305,7 @@ double RunService(const Flags& f, const fs::path& path, const std::string& regis
   auto service = vrec::serving::Service::Create(config, {}, std::move(counting));
   if (!service.ok()) Fail(service.status().ToString());
   const WriteStats before = counts->stats();
+  const double cpu_before = CpuSeconds();
   const auto start = Clock::now();
   auto results =
       RunClients(f, clients, EndAfter(f), [&](int c, uint64_t n, std::mt19937_64& rng, std::string& error) {
@@ -296,7 +316,8 @@ double RunService(const Flags& f, const fs::path& path, const std::string& regis
         return response.status == 200;
       });
   const double seconds = Seconds(start);
-  return Report(StrCat("service_c", clients), results, seconds, counts->stats() - before);
+  return Report(StrCat("service_c", clients), results, seconds, counts->stats() - before,
+                CpuSeconds() - cpu_before);
 }
 
 double RunHttp(const Flags& f, const std::string& run, int clients) {
@@ -337,7 +358,7 @@ double RunHttp(const Flags& f, const std::string& run, int clients) {
         if (res.result_int() != 200) error = StrCat(res.result_int(), " ", res.body());
         return res.result_int() == 200;
       });
-  return Report(StrCat("http_c", clients), results, Seconds(start), std::nullopt);
+  return Report(StrCat("http_c", clients), results, Seconds(start), std::nullopt, std::nullopt);
 }
 
 bool OnTmpfs(const fs::path& dir) {
