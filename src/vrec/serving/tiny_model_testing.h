@@ -1,6 +1,6 @@
 // Test helper: a model registry holding copies of the committed tiny serving model
-// (tests/testdata/serving_model_v1), for the fuzz harnesses and the tests that need a running Service (linked
-// by them only).
+// (tests/testdata/serving_model_v1), for the fuzz harnesses, the tests and the benchmarks that need a running
+// Service (linked by them only).
 #pragma once
 
 #include <string>
