@@ -5,7 +5,9 @@
 #
 # Environment: VREC_HOME (state: registry, online store, logs; default ./vrec-home),
 # VREC_PORT (default 8080), VREC_SYNTHETIC (platform size: small, medium, large or UxVxR; default
-# small), VREC_CONFIG (a config file for the pipeline and the server; default configs/vrec.conf).
+# small), VREC_CONFIG (a config file for the pipeline and the server; default configs/vrec.conf),
+# VREC_LOOP=0 (skip the last step: scripts/loop.sh, the loop from an upload and events back to a
+# retrained version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -59,5 +61,10 @@ echo "  curl -s 'http://127.0.0.1:$port/v1/users/$user/recommendations?count=10'
 echo
 curl -s "http://127.0.0.1:$port/v1/users/$user/recommendations?count=10"
 echo
+
+# The loop from events back to training on the running server (VREC_LOOP=0 skips it).
+if [ "${VREC_LOOP:-1}" != "0" ]; then
+  bash scripts/loop.sh "$home" "$port" "$config"
+fi
 echo
 echo "Stop it with: kill \$(cat $home/serve.pid)"

@@ -8,8 +8,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   libtorch-dev libfaiss-dev libxgboost-dev nlohmann-json3-dev liblapack-dev
   # The online store (RocksDB) and the HTTP layer (Boost.Beast, header-only); curl for the main job
-  # and the end-to-end tests.
-  librocksdb-dev libboost-dev curl
+  # and the end-to-end tests, jq for the main job's loop (scripts/loop.sh).
+  librocksdb-dev libboost-dev curl jq
   # FAISS trains and adds through BLAS; without OpenBLAS, libblas.so.3 is the reference BLAS and
   # IVF training at 1M vectors takes minutes instead of seconds.
   libopenblas0-pthread

@@ -42,6 +42,21 @@ data::Video VideoFromRecord(const features::VideoRecord& record, const data::Dat
 
 LiveCatalog::LiveCatalog(std::shared_ptr<const ServingModel> model) : model_(std::move(model)) {}
 
+// Whether `video` says what the snapshot says of its video `index` (a record the model was trained
+// with: nothing to lay over it).
+static bool SameAsSnapshot(const data::Video& video, const ServingModel& model, uint32_t index) {
+  const data::Video& base = model.catalog().videos[index];
+  const bool same_duration = data::IsMissing(video.duration_s) ? data::IsMissing(base.duration_s)
+                                                               : video.duration_s == base.duration_s;
+  if (video.categories != base.categories || video.language != base.language || !same_duration ||
+      video.upload_time != base.upload_time || video.age_restricted != base.age_restricted ||
+      video.available != base.available || video.title != model.snapshot().Title(index)) {
+    return false;
+  }
+  const std::vector<std::string_view> tags = model.snapshot().Tags(index);
+  return std::equal(video.tags.begin(), video.tags.end(), tags.begin(), tags.end());
+}
+
 StatusOr<uint32_t> LiveCatalog::Upsert(const features::VideoRecord& record) {
   const data::Dataset& base = model_->catalog();
   std::unique_lock lock(mu_);
@@ -49,6 +64,13 @@ StatusOr<uint32_t> LiveCatalog::Upsert(const features::VideoRecord& record) {
   scratch_categories.extra_categories = overlay_.extra_categories;
   scratch_categories.extra_category_index = overlay_.extra_category_index;
   data::Video video = VideoFromRecord(record, base, scratch_categories);
+  const std::optional<uint32_t> base_index = base.FindVideo(record.id);
+  const uint64_t id = record.id.value;
+  if (base_index && SameAsSnapshot(video, *model_, *base_index)) {  // e.g. an upload trained on since
+    if (fresh_) VREC_RETURN_IF_ERROR(fresh_->Remove(std::span<const uint64_t>(&id, 1)));
+    overlay_.updated_videos.erase(*base_index);
+    return *base_index;
+  }
 
   // Embed from the content, as the tower embeds any video it has no trained id row for; a snapshot
   // video keeps its trained id and popularity.
@@ -61,14 +83,12 @@ StatusOr<uint32_t> LiveCatalog::Upsert(const features::VideoRecord& record) {
   in.upload_time = record.upload_time;
   in.title = record.title;
   in.tags = record.tags;
-  const std::optional<uint32_t> base_index = base.FindVideo(record.id);
   in.positives = base_index ? model_->Positives(*base_index) : 0;
   std::vector<float> embedding(static_cast<size_t>(tower.dimension()));
   tower.EmbedVideo(in, embedding);
   if (!fresh_) {
     VREC_ASSIGN_OR_RETURN(fresh_, retrieval::BruteForceAnnIndex::Create(tower.dimension()));
   }
-  const uint64_t id = record.id.value;
   VREC_RETURN_IF_ERROR(fresh_->Add(std::span<const uint64_t>(&id, 1), embedding));
 
   overlay_.extra_categories = std::move(scratch_categories.extra_categories);

@@ -504,6 +504,24 @@ TEST_F(ServiceTest, TakedownsAndUpdatesTakeEffectAtOnce) {
   }
 }
 
+// After a retraining the snapshot holds what the catalog API stored: the record is no update.
+TEST_F(ServiceTest, ARecordEqualToTheSnapshotIsNoUpdate) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(Config());
+  const std::string video2 =
+      R"({"title":"Amazing skincare the short","categories":["Beauty"],"tags":["makeup"],)"
+      R"("language":"pt","duration_s":116.61871,"upload_time":1793267382})";
+  ASSERT_EQ(
+      Call("PUT", "/v1/videos/2", R"({"title":"Changed","categories":["Beauty"],"language":"pt"})").status,
+      200);
+  EXPECT_EQ(Call("GET", "/v1/videos/2").json["source"], "update");
+  ASSERT_EQ(Call("PUT", "/v1/videos/2", video2).status, 200);
+  const Reply r = Call("GET", "/v1/videos/2");
+  EXPECT_EQ(r.json["source"], "snapshot") << r.body;
+  EXPECT_EQ(r.json["title"], "Amazing skincare the short");
+  EXPECT_NE(Metrics().find("vrec_catalog_overlay_videos 0"), std::string::npos);
+}
+
 TEST_F(ServiceTest, BadCatalogWritesGet400AndChangeNothing) {
   ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
   Start(WithKeys(Config()));
