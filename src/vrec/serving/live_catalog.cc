@@ -109,12 +109,12 @@ StatusOr<uint32_t> LiveCatalog::Upsert(const features::VideoRecord& record) {
     overlay_.added_video_index.emplace(id, position);
   }
   const auto dense = static_cast<uint32_t>(n + position);
-  // Newest upload first (unknown upload times last), ties by index.
+  // Newest upload first (unknown upload times last); within a second, the later upload first.
   std::erase(uploads_by_time_, dense);
   const auto newer = [&](uint32_t a, uint32_t b) {
     const int64_t ta = overlay_.added_videos[a - n].upload_time,
                   tb = overlay_.added_videos[b - n].upload_time;
-    return ta != tb ? ta > tb : a < b;
+    return ta != tb ? ta > tb : a > b;
   };
   uploads_by_time_.insert(std::upper_bound(uploads_by_time_.begin(), uploads_by_time_.end(), dense, newer),
                           dense);
