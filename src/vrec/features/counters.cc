@@ -1,0 +1,326 @@
+#include "vrec/features/counters.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "vrec/common/check.h"
+#include "vrec/common/strings.h"
+
+namespace vrec::features {
+namespace {
+
+constexpr int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// Absolute bucket index of `time` for ring r, clamped into int32 (the events API bounds times to
+// 10^11 s, whose 5-minute buckets fit; the clamp guards imported data).
+int32_t BucketOf(size_t r, int64_t time) {
+  const int64_t b = FloorDiv(time, kWindowLayouts[r].bucket_s);
+  return static_cast<int32_t>(std::clamp<int64_t>(b, INT32_MIN + 1, INT32_MAX));
+}
+
+constexpr size_t RingSize(size_t r) { return static_cast<size_t>(kWindowLayouts[r].buckets) + 2; }
+
+size_t RingIndex(size_t r, int32_t bucket) {
+  const auto n = static_cast<int64_t>(RingSize(r));
+  return static_cast<size_t>(((static_cast<int64_t>(bucket) % n) + n) % n);
+}
+
+}  // namespace
+
+std::string_view Name(CounterKind kind) {
+  static constexpr std::string_view kNames[] = {"plays", "likes",       "comments", "shares",
+                                                "skips", "completions", "watch_s"};
+  return kNames[static_cast<size_t>(kind)];
+}
+
+std::string_view Name(CounterWindow window) {
+  static constexpr std::string_view kNames[] = {"1h", "24h", "7d", "all"};
+  return kNames[static_cast<size_t>(window)];
+}
+
+CounterIncrement IncrementOf(data::EventType type, float watch_ratio, float duration_s) {
+  CounterIncrement inc{};
+  auto at = [&](CounterKind k) -> uint32_t& { return inc[static_cast<size_t>(k)]; };
+  switch (type) {
+    case data::EventType::kPlay:
+      at(CounterKind::kPlays) = 1;
+      if (!data::IsMissing(watch_ratio) && watch_ratio >= kCompletionRatio) at(CounterKind::kCompletions) = 1;
+      break;
+    case data::EventType::kRating:
+      at(CounterKind::kPlays) = 1;
+      break;
+    case data::EventType::kLike:
+      at(CounterKind::kLikes) = 1;
+      break;
+    case data::EventType::kComment:
+      at(CounterKind::kComments) = 1;
+      break;
+    case data::EventType::kShare:
+      at(CounterKind::kShares) = 1;
+      break;
+    case data::EventType::kSkip:
+      at(CounterKind::kSkips) = 1;
+      break;
+    case data::EventType::kImpression:
+      break;
+  }
+  if (!data::IsMissing(watch_ratio) && !data::IsMissing(duration_s) && watch_ratio > 0 && duration_s > 0) {
+    // Whole seconds, so that sums do not depend on the order events are applied in. Bounded:
+    // ratios are at most 10 and durations 1e7 s (the APIs' bounds); clamp for imported data.
+    const double s = std::round(static_cast<double>(watch_ratio) * static_cast<double>(duration_s));
+    at(CounterKind::kWatchSeconds) = static_cast<uint32_t>(std::min(s, 4e9));
+  }
+  return inc;
+}
+
+// --- CounterSeries ---
+
+CounterSeries::Slot* CounterSeries::SlotFor(size_t r, int32_t bucket) {
+  const auto reach = static_cast<int64_t>(RingSize(r)) - 1;
+  if (heads_[r] != INT32_MIN && static_cast<int64_t>(bucket) < static_cast<int64_t>(heads_[r]) - reach) {
+    return nullptr;  // older than the ring's reach: outside the window for every allowed read
+  }
+  if (!rings_[r]) rings_[r] = std::make_unique<Slot[]>(RingSize(r));
+  heads_[r] = std::max(heads_[r], bucket);
+  Slot& slot = rings_[r][RingIndex(r, bucket)];
+  if (slot.bucket != bucket) slot = Slot{.bucket = bucket};  // a stale bucket (or empty) is reused
+  return &slot;
+}
+
+void CounterSeries::Add(int64_t time, const CounterIncrement& increment) {
+  for (size_t k = 0; k < kNumCounterKinds; ++k) totals_[k] += increment[k];
+  for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
+    if (Slot* slot = SlotFor(r, BucketOf(r, time))) {
+      for (size_t k = 0; k < kNumCounterKinds; ++k) slot->values[k] += increment[k];
+    }
+  }
+}
+
+CounterValues CounterSeries::Read(int64_t as_of) const {
+  CounterValues out;
+  auto& all = out.v[static_cast<size_t>(CounterWindow::kAllTime)];
+  all = totals_;
+  for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
+    if (!rings_[r]) continue;
+    const int32_t current = BucketOf(r, as_of);
+    const int64_t first = static_cast<int64_t>(current) - kWindowLayouts[r].buckets;
+    auto& window = out.v[r];
+    for (size_t i = 0; i < RingSize(r); ++i) {
+      const Slot& s = rings_[r][i];
+      if (s.bucket == INT32_MIN) continue;
+      if (s.bucket >= first && s.bucket < current) {
+        for (size_t k = 0; k < kNumCounterKinds; ++k) window[k] += s.values[k];
+      } else if (r == 0 && s.bucket >= current) {
+        // All time stops at the 5-minute bucket holding as_of.
+        for (size_t k = 0; k < kNumCounterKinds; ++k) all[k] -= s.values[k];
+      }
+    }
+  }
+  return out;
+}
+
+bool CounterSeries::Compact(int64_t now) {
+  bool empty = true;
+  for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
+    if (!rings_[r]) continue;
+    // Reads at as_of >= now use buckets >= bucket(now) - N: none left when the newest is older.
+    if (static_cast<int64_t>(heads_[r]) <
+        static_cast<int64_t>(BucketOf(r, now)) - kWindowLayouts[r].buckets) {
+      rings_[r].reset();
+      heads_[r] = INT32_MIN;
+    } else {
+      empty = false;
+    }
+  }
+  return empty;
+}
+
+uint64_t CounterSeries::bytes() const {
+  uint64_t b = sizeof(CounterSeries);
+  for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
+    if (rings_[r]) b += RingSize(r) * sizeof(Slot);
+  }
+  return b;
+}
+
+std::span<const CounterSeries::Slot> CounterSeries::ring(size_t r) const {
+  if (!rings_[r]) return {};
+  return {rings_[r].get(), RingSize(r)};
+}
+
+void CounterSeries::RestoreSlot(size_t r, const Slot& slot) {
+  if (Slot* s = SlotFor(r, slot.bucket)) {
+    for (size_t k = 0; k < kNumCounterKinds; ++k) s->values[k] += slot.values[k];
+  }
+}
+
+// --- Counters ---
+
+Counters::Counters() : stripes_(std::make_unique<Stripe[]>(kStripes)) {}
+
+Counters::Stripe& Counters::StripeOf(uint64_t key) const {
+  // Ids are often sequential: mix before taking the stripe.
+  uint64_t h = key * 0x9E3779B97F4A7C15ull;
+  return stripes_[(h >> 58) % kStripes];
+}
+
+void Counters::Add(uint64_t key, int64_t time, const CounterIncrement& increment) {
+  Stripe& s = StripeOf(key);
+  std::lock_guard lock(s.mu);
+  s.series[key].Add(time, increment);
+}
+
+CounterValues Counters::Read(uint64_t key, int64_t as_of) const {
+  Stripe& s = StripeOf(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.series.find(key);
+  return it == s.series.end() ? CounterValues{} : it->second.Read(as_of);
+}
+
+size_t Counters::Compact(int64_t now) {
+  size_t rings = 0;
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(stripes_[i].mu);
+    for (auto& [key, series] : stripes_[i].series) {
+      if (series.Compact(now)) continue;
+      for (size_t r = 0; r < kWindowLayouts.size(); ++r) rings += series.ring(r).empty() ? 0 : 1;
+    }
+  }
+  return rings;
+}
+
+size_t Counters::size() const {
+  size_t n = 0;
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(stripes_[i].mu);
+    n += stripes_[i].series.size();
+  }
+  return n;
+}
+
+uint64_t Counters::bytes() const {
+  uint64_t b = 0;
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(stripes_[i].mu);
+    b += stripes_[i].series.bucket_count() * sizeof(void*);
+    for (const auto& [key, series] : stripes_[i].series) b += sizeof(key) + series.bytes();
+  }
+  return b;
+}
+
+namespace {
+
+// One saved ring bucket: whose, which ring.
+struct SavedSlot {
+  uint64_t key = 0;
+  uint32_t ring = 0;
+  CounterSeries::Slot slot;
+};
+
+}  // namespace
+
+Status Counters::Save(ArtifactWriter& out, std::string_view prefix) const {
+  std::vector<uint64_t> keys;
+  std::vector<int64_t> totals;
+  std::vector<SavedSlot> slots;
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(stripes_[i].mu);
+    for (const auto& [key, series] : stripes_[i].series) {
+      keys.push_back(key);
+      totals.insert(totals.end(), series.totals().begin(), series.totals().end());
+      for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
+        const std::span<const CounterSeries::Slot> ring = series.ring(r);
+        int32_t head = INT32_MIN;
+        for (const CounterSeries::Slot& s : ring) head = std::max(head, s.bucket);
+        for (const CounterSeries::Slot& s : ring) {
+          // Stale buckets (beyond the ring's reach from its newest) are never read again.
+          if (s.bucket != INT32_MIN && static_cast<int64_t>(s.bucket) >
+                                           static_cast<int64_t>(head) - static_cast<int64_t>(ring.size())) {
+            slots.push_back({key, static_cast<uint32_t>(r), s});
+          }
+        }
+      }
+    }
+  }
+  VREC_RETURN_IF_ERROR(out.Add<uint64_t>(StrCat(prefix, ".keys"), keys));
+  VREC_RETURN_IF_ERROR(out.Add<int64_t>(StrCat(prefix, ".totals"), totals));
+  return out.Add<SavedSlot>(StrCat(prefix, ".slots"), slots);
+}
+
+Status Counters::Load(const MappedArtifact& in, std::string_view prefix) {
+  VREC_ASSIGN_OR_RETURN(std::span<const uint64_t> keys, in.Get<uint64_t>(StrCat(prefix, ".keys")));
+  VREC_ASSIGN_OR_RETURN(std::span<const int64_t> totals, in.Get<int64_t>(StrCat(prefix, ".totals")));
+  VREC_ASSIGN_OR_RETURN(std::span<const SavedSlot> slots, in.Get<SavedSlot>(StrCat(prefix, ".slots")));
+  if (totals.size() != keys.size() * kNumCounterKinds) {
+    return DataLossError(StrCat(in.path(), ": counters '", prefix, "' have ", totals.size(), " totals for ",
+                                keys.size(), " keys"));
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::array<int64_t, kNumCounterKinds> t;
+    std::copy_n(totals.begin() + static_cast<ptrdiff_t>(i * kNumCounterKinds), kNumCounterKinds, t.begin());
+    Stripe& s = StripeOf(keys[i]);
+    std::lock_guard lock(s.mu);
+    s.series[keys[i]].RestoreTotals(t);
+  }
+  for (const SavedSlot& saved : slots) {
+    if (saved.ring >= kWindowLayouts.size() || saved.slot.bucket == INT32_MIN) {
+      return DataLossError(StrCat(in.path(), ": counters '", prefix, "' hold a malformed bucket"));
+    }
+    Stripe& s = StripeOf(saved.key);
+    std::lock_guard lock(s.mu);
+    auto it = s.series.find(saved.key);
+    if (it == s.series.end()) {
+      return DataLossError(StrCat(in.path(), ": counters '", prefix, "' hold a bucket of an unknown key"));
+    }
+    it->second.RestoreSlot(saved.ring, saved.slot);
+  }
+  return OkStatus();
+}
+
+// --- EngagementCounters ---
+
+void EngagementCounters::Apply(const CounterEvent& e) {
+  const CounterIncrement inc = IncrementOf(e.type, e.watch_ratio, e.duration_s);
+  if (std::all_of(inc.begin(), inc.end(), [](uint32_t x) { return x == 0; })) return;  // impressions
+  videos_.Add(e.video.value, e.time, inc);
+  users_.Add(e.user.value, e.time, inc);
+}
+
+Status EngagementCounters::Save(ArtifactWriter& out, std::string_view prefix) const {
+  VREC_RETURN_IF_ERROR(videos_.Save(out, StrCat(prefix, ".v")));
+  return users_.Save(out, StrCat(prefix, ".u"));
+}
+
+Status EngagementCounters::Load(const MappedArtifact& in, std::string_view prefix) {
+  VREC_RETURN_IF_ERROR(videos_.Load(in, StrCat(prefix, ".v")));
+  return users_.Load(in, StrCat(prefix, ".u"));
+}
+
+CounterEvent CounterEventOf(const data::Dataset& ds, const data::Interaction& x) {
+  return {.user = ds.users[x.user].id,
+          .video = ds.videos[x.video].id,
+          .time = x.timestamp,
+          .type = x.type,
+          .watch_ratio = x.watch_ratio,
+          .duration_s = ds.videos[x.video].duration_s};
+}
+
+// --- CounterReplay ---
+
+CounterReplay::CounterReplay(const data::Dataset& ds, std::span<const data::Interaction> rows)
+    : ds_(ds), rows_(rows), order_(rows.size()) {
+  std::iota(order_.begin(), order_.end(), 0u);
+  std::stable_sort(order_.begin(), order_.end(),
+                   [&](uint32_t a, uint32_t b) { return rows_[a].timestamp < rows_[b].timestamp; });
+}
+
+void CounterReplay::AdvanceTo(int64_t as_of) {
+  VREC_CHECK(as_of >= as_of_, "counter replay moved back from ", as_of_, " to ", as_of);
+  as_of_ = as_of;
+  for (; next_ < order_.size() && rows_[order_[next_]].timestamp < as_of; ++next_) {
+    counters_.Apply(CounterEventOf(ds_, rows_[order_[next_]]));
+  }
+}
+
+}  // namespace vrec::features
