@@ -136,6 +136,18 @@ bool CounterSeries::Compact(int64_t now) {
   return empty;
 }
 
+CounterSeries CounterSeries::Clone() const {
+  CounterSeries c;
+  c.totals_ = totals_;
+  c.heads_ = heads_;
+  for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
+    if (!rings_[r]) continue;
+    c.rings_[r] = std::make_unique<Slot[]>(RingSize(r));
+    std::copy_n(rings_[r].get(), RingSize(r), c.rings_[r].get());
+  }
+  return c;
+}
+
 uint64_t CounterSeries::bytes() const {
   uint64_t b = sizeof(CounterSeries);
   for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
@@ -207,6 +219,13 @@ uint64_t Counters::bytes() const {
     for (const auto& [key, series] : stripes_[i].series) b += sizeof(key) + series.bytes();
   }
   return b;
+}
+
+void Counters::CopyFrom(const Counters& other) {
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::scoped_lock lock(stripes_[i].mu, other.stripes_[i].mu);
+    for (const auto& [key, series] : other.stripes_[i].series) stripes_[i].series[key] = series.Clone();
+  }
 }
 
 namespace {
@@ -285,16 +304,27 @@ void EngagementCounters::Apply(const CounterEvent& e) {
   if (std::all_of(inc.begin(), inc.end(), [](uint32_t x) { return x == 0; })) return;  // impressions
   videos_.Add(e.video.value, e.time, inc);
   users_.Add(e.user.value, e.time, inc);
+  platform_.Add(0, e.time, inc);
+}
+
+std::unique_ptr<EngagementCounters> EngagementCounters::Clone() const {
+  auto c = std::make_unique<EngagementCounters>();
+  c->videos_.CopyFrom(videos_);
+  c->users_.CopyFrom(users_);
+  c->platform_.CopyFrom(platform_);
+  return c;
 }
 
 Status EngagementCounters::Save(ArtifactWriter& out, std::string_view prefix) const {
   VREC_RETURN_IF_ERROR(videos_.Save(out, StrCat(prefix, ".v")));
-  return users_.Save(out, StrCat(prefix, ".u"));
+  VREC_RETURN_IF_ERROR(users_.Save(out, StrCat(prefix, ".u")));
+  return platform_.Save(out, StrCat(prefix, ".p"));
 }
 
 Status EngagementCounters::Load(const MappedArtifact& in, std::string_view prefix) {
   VREC_RETURN_IF_ERROR(videos_.Load(in, StrCat(prefix, ".v")));
-  return users_.Load(in, StrCat(prefix, ".u"));
+  VREC_RETURN_IF_ERROR(users_.Load(in, StrCat(prefix, ".u")));
+  return platform_.Load(in, StrCat(prefix, ".p"));
 }
 
 CounterEvent CounterEventOf(const data::Dataset& ds, const data::Interaction& x) {

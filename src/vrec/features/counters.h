@@ -102,6 +102,7 @@ class CounterSeries {
   void Add(int64_t time, const CounterIncrement& increment);
   // The values at `as_of` (see the header comment for the windows and the precondition).
   CounterValues Read(int64_t as_of) const;
+  CounterSeries Clone() const;
   // Frees the rings no read at as_of >= now can use. True when none is left (the all-time totals
   // remain).
   bool Compact(int64_t now);
@@ -141,6 +142,8 @@ class Counters {
   size_t Compact(int64_t now);
   size_t size() const;
   uint64_t bytes() const;
+  // Adds every series of `other` to this (empty) object.
+  void CopyFrom(const Counters& other);
 
   // Writes sections <prefix>.keys, .totals and .slots.
   Status Save(ArtifactWriter& out, std::string_view prefix) const;
@@ -176,17 +179,21 @@ class EngagementCounters {
   void Apply(const CounterEvent& e);
   CounterValues Video(VideoId video, int64_t as_of) const { return videos_.Read(video.value, as_of); }
   CounterValues User(UserId user, int64_t as_of) const { return users_.Read(user.value, as_of); }
-  size_t Compact(int64_t now) { return videos_.Compact(now) + users_.Compact(now); }
+  // Every event of the platform (the denominators of shares).
+  CounterValues Platform(int64_t as_of) const { return platform_.Read(0, as_of); }
+  size_t Compact(int64_t now) { return videos_.Compact(now) + users_.Compact(now) + platform_.Compact(now); }
   uint64_t bytes() const { return videos_.bytes() + users_.bytes(); }
   size_t videos() const { return videos_.size(); }
   size_t users() const { return users_.size(); }
+  // An independent copy (e.g. of a model's base, which serving then updates).
+  std::unique_ptr<EngagementCounters> Clone() const;
 
-  // Sections <prefix>.v.* and <prefix>.u.*.
+  // Sections <prefix>.v.*, <prefix>.u.* and <prefix>.p.*.
   Status Save(ArtifactWriter& out, std::string_view prefix) const;
   Status Load(const MappedArtifact& in, std::string_view prefix);
 
  private:
-  Counters videos_, users_;
+  Counters videos_, users_, platform_;
 };
 
 // The event of row `x` of `ds` (ids and duration from its catalog).

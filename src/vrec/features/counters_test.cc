@@ -165,11 +165,14 @@ TEST(Counters, SaveAndLoadKeepEveryValue) {
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   EngagementCounters loaded;
   ASSERT_TRUE(loaded.Load(**in, "counters").ok());
+  const std::unique_ptr<EngagementCounters> clone = c.Clone();
   EXPECT_EQ(loaded.videos(), c.videos());
   EXPECT_EQ(loaded.users(), c.users());
   for (int64_t as_of : {kT0 + 9 * 86400, kT0 + 9 * 86400 + 100, kT0 + 12 * 86400}) {
     for (uint64_t v = 0; v < 50; ++v) EXPECT_EQ(loaded.Video(VideoId{v}, as_of), c.Video(VideoId{v}, as_of));
     for (uint64_t u = 0; u < 20; ++u) EXPECT_EQ(loaded.User(UserId{u}, as_of), c.User(UserId{u}, as_of));
+    for (uint64_t v = 0; v < 50; ++v) EXPECT_EQ(clone->Video(VideoId{v}, as_of), c.Video(VideoId{v}, as_of));
+    EXPECT_EQ(loaded.Platform(as_of), c.Platform(as_of));
   }
   EngagementCounters missing;
   EXPECT_EQ(missing.Load(**in, "other").code(), StatusCode::kNotFound);
