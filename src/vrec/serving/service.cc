@@ -45,7 +45,7 @@ const Service::RouteInfo kRoutes[] = {
     {"PUT", "/v1/videos/{video_id}", Service::Scope::kAdmin, "upload or update a video"},
     {"GET", "/v1/videos/{video_id}", Service::Scope::kUser, "a video's fields and live counters"},
     {"PUT", "/v1/users/{user_id}", Service::Scope::kAdmin, "create or update a user's profile"},
-    {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile"},
+    {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile and live counters"},
 };
 constexpr size_t kNumRoutes = std::size(kRoutes);
 
@@ -902,6 +902,21 @@ Status LanguageOrCountry(const nlohmann::json& v, std::string_view field, size_t
   return OkStatus();
 }
 
+// {"1h":{"plays":3,...},"24h":{...},"7d":{...},"all":{...}}
+std::string CountersJson(const features::CounterValues& counters) {
+  std::string body = "{";
+  for (size_t w = 0; w < features::kNumCounterWindows; ++w) {
+    body +=
+        StrCat(w > 0 ? "," : "", JsonQuote(features::Name(static_cast<features::CounterWindow>(w))), ":{");
+    for (size_t k = 0; k < features::kNumCounterKinds; ++k) {
+      body += StrCat(k > 0 ? "," : "", JsonQuote(features::Name(static_cast<features::CounterKind>(k))), ":",
+                     counters.v[w][k]);
+    }
+    body += "}";
+  }
+  return body + "}";
+}
+
 std::string NamesJson(const std::vector<std::string>& names) {
   std::string out = "[";
   for (size_t i = 0; i < names.size(); ++i) out += StrCat(i ? "," : "", JsonQuote(names[i]));
@@ -1034,18 +1049,8 @@ void Service::GetVideo(const HttpRequest& request, const PathParams& params, Htt
                                                 : "update"),
       R"(,"snapshot_positives":)", *v < catalog.num_base_videos() ? snap.model->Positives(*v) : 0);
   // The live counters now (features/counters.h: complete buckets before the current one).
-  const features::CounterValues counters = snap.counters->counters().Video(VideoId{*id}, clock_());
-  body += R"(,"counters":{)";
-  for (size_t w = 0; w < features::kNumCounterWindows; ++w) {
-    body +=
-        StrCat(w > 0 ? "," : "", JsonQuote(features::Name(static_cast<features::CounterWindow>(w))), ":{");
-    for (size_t k = 0; k < features::kNumCounterKinds; ++k) {
-      body += StrCat(k > 0 ? "," : "", JsonQuote(features::Name(static_cast<features::CounterKind>(k))), ":",
-                     counters.v[w][k]);
-    }
-    body += "}";
-  }
-  Json(response, 200, body + "}}");
+  body += StrCat(R"(,"counters":)", CountersJson(snap.counters->counters().Video(VideoId{*id}, clock_())));
+  Json(response, 200, body + "}");
 }
 
 void Service::PutUser(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
@@ -1109,7 +1114,8 @@ void Service::GetUser(const HttpRequest& request, const PathParams& params, Http
               R"(,"language":)", JsonQuote(user.language), R"(,"age":)",
               user.age < 0 ? std::string("null") : std::to_string(user.age), R"(,"gender":)",
               JsonQuote(data::Name(user.gender)), R"(,"in_snapshot":)",
-              *u < snap.model->catalog().users.size() ? "true" : "false", "}"));
+              *u < snap.model->catalog().users.size() ? "true" : "false", R"(,"counters":)",
+              CountersJson(snap.counters->counters().User(UserId{*id}, clock_())), "}"));
 }
 
 }  // namespace vrec::serving

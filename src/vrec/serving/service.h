@@ -12,7 +12,7 @@
 //   PUT  /v1/videos/{video_id}           upload or update a video (generic format fields)    admin
 //   GET  /v1/videos/{video_id}           a video's fields and live counters                   user
 //   PUT  /v1/users/{user_id}             create or update a user's profile                    admin
-//   GET  /v1/users/{user_id}             a user's profile                                     user
+//   GET  /v1/users/{user_id}             a user's profile and live counters                   user
 //   GET  /healthz  /readyz  /metrics                                                         public
 // A path that exists with another method gets 405 with Allow; an unknown path 404. Every bound a
 // request must respect is documented in docs/security.md.

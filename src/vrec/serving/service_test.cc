@@ -630,6 +630,10 @@ TEST_F(ServiceTest, VideoCountersCountEachAcknowledgedEventOnceAcrossRestartsAnd
     EXPECT_EQ(now["7d"]["skips"], 0);
     EXPECT_EQ(now["all"]["plays"], base["all"]["plays"].get<int64_t>() + 1);
     EXPECT_EQ(now["all"]["skips"], base["all"]["skips"].get<int64_t>() + 1);
+    const nlohmann::json user = Call("GET", "/v1/users/43").json["counters"];
+    EXPECT_EQ(user["1h"]["plays"], 1);
+    EXPECT_EQ(user["1h"]["likes"], 1);
+    EXPECT_EQ(user["24h"]["skips"], 0);  // user 20 skipped
   };
   expect_counted();
   // A restart rebuilds them from the snapshot and the durable log.
