@@ -76,25 +76,48 @@ CounterIncrement IncrementOf(data::EventType type, float watch_ratio, float dura
 
 // --- CounterSeries ---
 
-CounterSeries::Slot* CounterSeries::SlotFor(size_t r, int32_t bucket) {
-  const auto reach = static_cast<int64_t>(RingSize(r)) - 1;
-  if (heads_[r] != INT32_MIN && static_cast<int64_t>(bucket) < static_cast<int64_t>(heads_[r]) - reach) {
-    return nullptr;  // older than the ring's reach: outside the window for every allowed read
+const CounterSeries::Slot* CounterSeries::Find(const Ring& ring, size_t r, int64_t bucket) {
+  if (bucket < INT32_MIN + 1 || bucket > INT32_MAX) return nullptr;
+  const Slot& s = ring.slots[RingIndex(r, static_cast<int32_t>(bucket))];
+  return s.bucket == bucket ? &s : nullptr;
+}
+
+void CounterSeries::AddToRing(size_t r, int32_t bucket,
+                              const std::array<uint32_t, kNumCounterKinds>& increment) {
+  const int64_t n = kWindowLayouts[r].buckets;
+  std::unique_ptr<Ring>& ring = rings_[r];
+  if (ring && static_cast<int64_t>(bucket) < static_cast<int64_t>(ring->head) - (n + 1)) {
+    return;  // older than the ring's reach: outside the window for every allowed read
   }
-  if (!rings_[r]) rings_[r] = std::make_unique<Slot[]>(RingSize(r));
-  heads_[r] = std::max(heads_[r], bucket);
-  Slot& slot = rings_[r][RingIndex(r, bucket)];
+  if (!ring) {
+    ring = std::make_unique<Ring>();
+    ring->slots.resize(RingSize(r));
+  }
+  if (bucket > ring->head) {
+    // The buckets leaving head-N+1 .. head leave the running sum.
+    if (ring->head != INT32_MIN) {
+      const int64_t first = static_cast<int64_t>(ring->head) - n + 1;
+      const int64_t last = std::min<int64_t>(static_cast<int64_t>(bucket) - n, ring->head);
+      for (int64_t b = std::max(first, last - n); b <= last; ++b) {
+        if (const Slot* s = Find(*ring, r, b)) {
+          for (size_t k = 0; k < kNumCounterKinds; ++k) ring->recent[k] -= s->values[k];
+        }
+      }
+    }
+    ring->head = bucket;
+  }
+  Slot& slot = ring->slots[RingIndex(r, bucket)];
   if (slot.bucket != bucket) slot = Slot{.bucket = bucket};  // a stale bucket (or empty) is reused
-  return &slot;
+  const bool recent = static_cast<int64_t>(bucket) > static_cast<int64_t>(ring->head) - n;
+  for (size_t k = 0; k < kNumCounterKinds; ++k) {
+    slot.values[k] += increment[k];
+    if (recent) ring->recent[k] += increment[k];
+  }
 }
 
 void CounterSeries::Add(int64_t time, const CounterIncrement& increment) {
   for (size_t k = 0; k < kNumCounterKinds; ++k) totals_[k] += increment[k];
-  for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
-    if (Slot* slot = SlotFor(r, BucketOf(r, time))) {
-      for (size_t k = 0; k < kNumCounterKinds; ++k) slot->values[k] += increment[k];
-    }
-  }
+  for (size_t r = 0; r < kWindowLayouts.size(); ++r) AddToRing(r, BucketOf(r, time), increment);
 }
 
 CounterValues CounterSeries::Read(int64_t as_of) const {
@@ -103,17 +126,40 @@ CounterValues CounterSeries::Read(int64_t as_of) const {
   all = totals_;
   for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
     if (!rings_[r]) continue;
-    const int32_t current = BucketOf(r, as_of);
-    const int64_t first = static_cast<int64_t>(current) - kWindowLayouts[r].buckets;
+    const Ring& ring = *rings_[r];
+    const int64_t n = kWindowLayouts[r].buckets;
+    const int64_t current = BucketOf(r, as_of), head = ring.head;
     auto& window = out.v[r];
-    for (size_t i = 0; i < RingSize(r); ++i) {
-      const Slot& s = rings_[r][i];
-      if (s.bucket == INT32_MIN) continue;
-      if (s.bucket >= first && s.bucket < current) {
-        for (size_t k = 0; k < kNumCounterKinds; ++k) window[k] += s.values[k];
-      } else if (r == 0 && s.bucket >= current) {
-        // All time stops at the 5-minute bucket holding as_of.
-        for (size_t k = 0; k < kNumCounterKinds; ++k) all[k] -= s.values[k];
+    const auto add = [&](int64_t b, int sign) {
+      if (const Slot* s = Find(ring, r, b)) {
+        for (size_t k = 0; k < kNumCounterKinds; ++k) window[k] += sign * static_cast<int64_t>(s->values[k]);
+      }
+    };
+    // The window is current-N .. current-1; `recent` holds head-N+1 .. head.
+    if (current - n > head) {
+      // Every bucket is older than the window: nothing.
+    } else if (current > head) {
+      // Drop the buckets of `recent` before the window: head-N+1 .. current-N-1 (at most N).
+      window = ring.recent;
+      for (int64_t b = head - n + 1; b < current - n; ++b) add(b, -1);
+    } else if (current >= head - 1) {
+      // current is head or head - 1: drop current .. head, add current-N .. head-N.
+      window = ring.recent;
+      for (int64_t b = current; b <= head; ++b) add(b, -1);
+      for (int64_t b = current - n; b <= head - n; ++b) add(b, +1);
+    } else {
+      // A read further back than the precondition allows (e.g. after events stamped far ahead of
+      // the clock): what the ring still holds, bounded work.
+      for (const Slot& s : ring.slots) {
+        if (s.bucket != INT32_MIN && s.bucket >= current - n && s.bucket < current) add(s.bucket, +1);
+      }
+    }
+    if (r == 0) {
+      // All time stops at the 5-minute bucket holding as_of (older buckets are out of the ring).
+      for (int64_t b = std::max(current, head - static_cast<int64_t>(RingSize(r)) + 1); b <= head; ++b) {
+        if (const Slot* s = Find(ring, r, b)) {
+          for (size_t k = 0; k < kNumCounterKinds; ++k) all[k] -= s->values[k];
+        }
       }
     }
   }
@@ -125,10 +171,9 @@ bool CounterSeries::Compact(int64_t now) {
   for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
     if (!rings_[r]) continue;
     // Reads at as_of >= now use buckets >= bucket(now) - N: none left when the newest is older.
-    if (static_cast<int64_t>(heads_[r]) <
+    if (static_cast<int64_t>(rings_[r]->head) <
         static_cast<int64_t>(BucketOf(r, now)) - kWindowLayouts[r].buckets) {
       rings_[r].reset();
-      heads_[r] = INT32_MIN;
     } else {
       empty = false;
     }
@@ -139,11 +184,8 @@ bool CounterSeries::Compact(int64_t now) {
 CounterSeries CounterSeries::Clone() const {
   CounterSeries c;
   c.totals_ = totals_;
-  c.heads_ = heads_;
   for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
-    if (!rings_[r]) continue;
-    c.rings_[r] = std::make_unique<Slot[]>(RingSize(r));
-    std::copy_n(rings_[r].get(), RingSize(r), c.rings_[r].get());
+    if (rings_[r]) c.rings_[r] = std::make_unique<Ring>(*rings_[r]);
   }
   return c;
 }
@@ -151,21 +193,17 @@ CounterSeries CounterSeries::Clone() const {
 uint64_t CounterSeries::bytes() const {
   uint64_t b = sizeof(CounterSeries);
   for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
-    if (rings_[r]) b += RingSize(r) * sizeof(Slot);
+    if (rings_[r]) b += sizeof(Ring) + RingSize(r) * sizeof(Slot);
   }
   return b;
 }
 
 std::span<const CounterSeries::Slot> CounterSeries::ring(size_t r) const {
   if (!rings_[r]) return {};
-  return {rings_[r].get(), RingSize(r)};
+  return rings_[r]->slots;
 }
 
-void CounterSeries::RestoreSlot(size_t r, const Slot& slot) {
-  if (Slot* s = SlotFor(r, slot.bucket)) {
-    for (size_t k = 0; k < kNumCounterKinds; ++k) s->values[k] += slot.values[k];
-  }
-}
+void CounterSeries::RestoreSlot(size_t r, const Slot& slot) { AddToRing(r, slot.bucket, slot.values); }
 
 // --- Counters ---
 

@@ -30,9 +30,9 @@
 //
 // State (bounded at 1M videos): per entity 7 all-time totals (56 bytes) and, only while it has
 // events recent enough for a window, that window's ring of N + 2 buckets (N complete ones, the
-// current one and one ahead): 448 bytes for 1h, 832 for 24h, 960 for 7d. Compact(now) frees the
-// rings whose buckets every later read ignores. Events arriving late still land in every window
-// whose ring holds their bucket (an event older than a ring's reach is outside that window for
+// current one and one ahead) and a running sum: about 550 bytes for 1h, 930 for 24h, 1060 for 7d.
+// Compact(now) frees the rings whose buckets every later read ignores. Events arriving late still land in
+// every window whose ring holds their bucket (an event older than a ring's reach is outside that window for
 // every read the precondition below allows), so the order events are applied in does not change
 // any value.
 //
@@ -121,11 +121,22 @@ class CounterSeries {
   void RestoreSlot(size_t r, const Slot& slot);
 
  private:
-  Slot* SlotFor(size_t r, int32_t bucket);
+  // One window's buckets, with the running sum that makes the common reads O(1): `recent` sums
+  // the buckets head-N+1 .. head, so a read in the bucket after head (or at head) adjusts it by at
+  // most two buckets instead of summing N.
+  struct Ring {
+    int32_t head = INT32_MIN;  // newest bucket added
+    std::array<int64_t, kNumCounterKinds> recent{};
+    std::vector<Slot> slots;  // N + 2, at bucket % (N + 2)
+  };
+  // Adds `increment` to bucket `bucket` of ring r (allocating it); nothing when the bucket is
+  // older than the ring reaches.
+  void AddToRing(size_t r, int32_t bucket, const std::array<uint32_t, kNumCounterKinds>& increment);
+  // The slot of `bucket` in `ring`, or null when it holds another bucket.
+  static const Slot* Find(const Ring& ring, size_t r, int64_t bucket);
 
   std::array<int64_t, kNumCounterKinds> totals_{};
-  std::array<std::unique_ptr<Slot[]>, kWindowLayouts.size()> rings_;
-  std::array<int32_t, kWindowLayouts.size()> heads_{INT32_MIN, INT32_MIN, INT32_MIN};  // newest bucket
+  std::array<std::unique_ptr<Ring>, kWindowLayouts.size()> rings_;
 };
 
 // Counter series keyed by id (a VideoId's or UserId's value). Thread-safe: Add, Read and Compact

@@ -126,6 +126,15 @@ TEST(CounterSeries, MatchesTheDefinitionWhateverTheOrderOfApplication) {
   EXPECT_EQ(out_of_order.Read(end + 86400), Reference(events, end + 86400));
 }
 
+TEST(CounterSeries, ReadsFarBeforeTheNewestEventStayBounded) {
+  CounterSeries s;
+  s.Add(kT0, Plays(1));
+  s.Add(kT0 + 40 * 86400, Plays(1));  // a clock far ahead
+  const CounterValues v = s.Read(kT0 - 1000 * 86400);
+  EXPECT_EQ(PlaysIn(v, CounterWindow::kHour), 0);
+  EXPECT_EQ(PlaysIn(s.Read(kT0 + 40 * 86400 + 300), CounterWindow::kHour), 1);
+}
+
 TEST(CounterSeries, CompactFreesRingsWithoutChangingLaterReads) {
   CounterSeries s;
   s.Add(kT0, Plays(2));
