@@ -20,6 +20,7 @@ int32_t BucketOf(size_t r, int64_t time) {
 }
 
 constexpr size_t RingSize(size_t r) { return static_cast<size_t>(kWindowLayouts[r].buckets) + 2; }
+static_assert(RingSize(0) <= kMaxRingSlots && RingSize(1) <= kMaxRingSlots && RingSize(2) <= kMaxRingSlots);
 
 size_t RingIndex(size_t r, int32_t bucket) {
   const auto n = static_cast<int64_t>(RingSize(r));
@@ -89,13 +90,12 @@ void CounterSeries::AddToRing(size_t r, int32_t bucket,
   if (ring && static_cast<int64_t>(bucket) < static_cast<int64_t>(ring->head) - (n + 1)) {
     return;  // older than the ring's reach: outside the window for every allowed read
   }
-  if (!ring) {
-    ring = std::make_unique<Ring>();
-    ring->slots.resize(RingSize(r));
-  }
+  if (!ring) ring = std::make_unique<Ring>();
   if (bucket > ring->head) {
     // The buckets leaving head-N+1 .. head leave the running sum.
-    if (ring->head != INT32_MIN) {
+    if (static_cast<int64_t>(bucket) - n >= static_cast<int64_t>(ring->head)) {
+      ring->recent = {};  // all of them (also the common case of an entity's first event in a while)
+    } else {
       const int64_t first = static_cast<int64_t>(ring->head) - n + 1;
       const int64_t last = std::min<int64_t>(static_cast<int64_t>(bucket) - n, ring->head);
       for (int64_t b = std::max(first, last - n); b <= last; ++b) {
@@ -106,6 +106,7 @@ void CounterSeries::AddToRing(size_t r, int32_t bucket,
     }
     ring->head = bucket;
   }
+  ring->cached_for = INT32_MIN;
   Slot& slot = ring->slots[RingIndex(r, bucket)];
   if (slot.bucket != bucket) slot = Slot{.bucket = bucket};  // a stale bucket (or empty) is reused
   const bool recent = static_cast<int64_t>(bucket) > static_cast<int64_t>(ring->head) - n;
@@ -136,7 +137,9 @@ CounterValues CounterSeries::Read(int64_t as_of) const {
       }
     };
     // The window is current-N .. current-1; `recent` holds head-N+1 .. head.
-    if (current - n > head) {
+    if (current == ring.cached_for) {
+      window = ring.cached;
+    } else if (current - n > head) {
       // Every bucket is older than the window: nothing.
     } else if (current > head) {
       // Drop the buckets of `recent` before the window: head-N+1 .. current-N-1 (at most N).
@@ -150,9 +153,13 @@ CounterValues CounterSeries::Read(int64_t as_of) const {
     } else {
       // A read further back than the precondition allows (e.g. after events stamped far ahead of
       // the clock): what the ring still holds, bounded work.
-      for (const Slot& s : ring.slots) {
+      for (const Slot& s : std::span<const Slot>(ring.slots).first(RingSize(r))) {
         if (s.bucket != INT32_MIN && s.bucket >= current - n && s.bucket < current) add(s.bucket, +1);
       }
+    }
+    if (current != ring.cached_for && current >= INT32_MIN + 1 && current <= INT32_MAX) {
+      ring.cached_for = static_cast<int32_t>(current);
+      ring.cached = window;
     }
     if (r == 0) {
       // All time stops at the 5-minute bucket holding as_of (older buckets are out of the ring).
@@ -193,14 +200,14 @@ CounterSeries CounterSeries::Clone() const {
 uint64_t CounterSeries::bytes() const {
   uint64_t b = sizeof(CounterSeries);
   for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
-    if (rings_[r]) b += sizeof(Ring) + RingSize(r) * sizeof(Slot);
+    if (rings_[r]) b += sizeof(Ring);
   }
   return b;
 }
 
 std::span<const CounterSeries::Slot> CounterSeries::ring(size_t r) const {
   if (!rings_[r]) return {};
-  return rings_[r]->slots;
+  return std::span<const Slot>(rings_[r]->slots).first(RingSize(r));
 }
 
 void CounterSeries::RestoreSlot(size_t r, const Slot& slot) { AddToRing(r, slot.bucket, slot.values); }

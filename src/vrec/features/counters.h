@@ -30,7 +30,7 @@
 //
 // State (bounded at 1M videos): per entity 7 all-time totals (56 bytes) and, only while it has
 // events recent enough for a window, that window's ring of N + 2 buckets (N complete ones, the
-// current one and one ahead) and a running sum: about 550 bytes for 1h, 930 for 24h, 1060 for 7d.
+// current one and one ahead) and a running sum: 1 KiB per window in use.
 // Compact(now) frees the rings whose buckets every later read ignores. Events arriving late still land in
 // every window whose ring holds their bucket (an event older than a ring's reach is outside that window for
 // every read the precondition below allows), so the order events are applied in does not change
@@ -76,6 +76,7 @@ struct WindowLayout {
   int32_t buckets;   // complete buckets a read sums
 };
 inline constexpr std::array<WindowLayout, 3> kWindowLayouts = {{{300, 12}, {3600, 24}, {21600, 28}}};
+inline constexpr size_t kMaxRingSlots = 30;  // the largest N + 2
 
 // What one event adds to each counter of its video and of its user.
 using CounterIncrement = std::array<uint32_t, kNumCounterKinds>;
@@ -91,7 +92,7 @@ struct CounterValues {
   friend bool operator==(const CounterValues&, const CounterValues&) = default;
 };
 
-// The counters of one entity (a video or a user). Not thread-safe.
+// The counters of one entity (a video or a user). Not thread-safe (not even Read, which caches).
 class CounterSeries {
  public:
   CounterSeries() = default;
@@ -126,8 +127,14 @@ class CounterSeries {
   // most two buckets instead of summing N.
   struct Ring {
     int32_t head = INT32_MIN;  // newest bucket added
+    // The window last read and its values, until the next Add: reads between two events in one
+    // bucket (most of them: a popular candidate is read by many requests) touch one cache line.
+    mutable int32_t cached_for = INT32_MIN;
+    mutable std::array<int64_t, kNumCounterKinds> cached{};
     std::array<int64_t, kNumCounterKinds> recent{};
-    std::vector<Slot> slots;  // N + 2, at bucket % (N + 2)
+    // N + 2 used, at bucket % (N + 2); sized for the largest ring, so that a ring is one
+    // allocation (a read of it then misses the cache once or twice, not once per indirection).
+    std::array<Slot, kMaxRingSlots> slots;
   };
   // Adds `increment` to bucket `bucket` of ring r (allocating it); nothing when the bucket is
   // older than the ring reaches.
@@ -140,7 +147,8 @@ class CounterSeries {
 };
 
 // Counter series keyed by id (a VideoId's or UserId's value). Thread-safe: Add, Read and Compact
-// may run concurrently (lock stripes by key).
+// may run concurrently (lock stripes by key; a read updates its series' cache, so it takes the
+// stripe's lock exclusively too).
 class Counters {
  public:
   Counters();
