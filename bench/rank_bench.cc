@@ -2,6 +2,11 @@
 // thread, the way the server runs it. A synthetic platform gives realistic aggregates; the ranker is trained
 // on it (or loaded with --ranker DIR, e.g. a model written by the pipeline). Prints name=value.
 //
+// The live counters' cost in the same run: every request is ranked twice, with a read of the live
+// counters of its user and of each candidate at the request time (what counter features cost the
+// ranking stage) and without, in alternating order, so both see the same requests and the same
+// machine noise; plus the cost of applying an event to them and their memory.
+//
 //   rank_bench [--candidates 200] [--requests 2000] [--rounds 600] [--depth 4] [--ranker DIR]
 #include <algorithm>
 #include <cstdio>
@@ -13,6 +18,7 @@
 #include "bench/bench_util.h"
 #include "vrec/common/sys.h"
 #include "vrec/data/synth.h"
+#include "vrec/features/counters.h"
 #include "vrec/ranking/features.h"
 #include "vrec/ranking/ranker.h"
 #include "vrec/retrieval/ease.h"
@@ -57,6 +63,18 @@ int main(int argc, char** argv) {
   }
   const int64_t now = sc.end_time;
   const auto agg = ranking::FeatureAggregates::FromRows(*ds, ds->interactions, now);
+  // The live counters after the whole log, as a server holds them (snapshot base + events).
+  features::EngagementCounters counters;
+  {
+    Stopwatch apply;
+    for (const data::Interaction& x : ds->interactions) counters.Apply(features::CounterEventOf(*ds, x));
+    const double s = apply.Seconds();
+    counters.Compact(now);
+    std::printf("counters_apply_ns_per_event=%.0f counters_videos=%zu counters_users=%zu counters_mib=%.1f\n",
+                s * 1e9 / static_cast<double>(ds->interactions.size()), counters.videos(), counters.users(),
+                static_cast<double>(counters.bytes()) / (1 << 20));
+  }
+  int64_t counters_sink = 0;
   Stopwatch ease_fit;
   retrieval::EaseScorer ease;  // shipped defaults: the 4096 most popular videos
   if (Status st = ease.Fit(*ds, ds->interactions); !st.ok()) {
@@ -151,32 +169,55 @@ int main(int argc, char** argv) {
                 width, report.train_seconds);
   }
 
-  std::vector<double> ease_us, assemble_us, score_us, total_us;
+  // [0]: with the live counters (as served), [1]: without.
+  std::vector<double> ease_us[2], assemble_us[2], score_us[2], total_us[2];
   std::vector<float> features, scores(static_cast<size_t>(candidates));
   for (int r = 0; r < requests; ++r) {
     uint32_t user;
     std::vector<uint32_t> videos;
-    std::vector<ranking::CandidateSignals> signals;
-    random_request(user, videos, signals);
-    Stopwatch t;
-    add_ease(user, videos, signals);
-    const double e = t.Seconds();
-    features.clear();
-    agg.Assemble(user, ranking::RequestContext{.time = now}, videos, signals, features);
-    const double a = t.Seconds();
-    if (!ranker->Score(features, videos.size(), scores).ok()) return 1;
-    const double total = t.Seconds();
-    ease_us.push_back(e * 1e6);
-    assemble_us.push_back((a - e) * 1e6);
-    score_us.push_back((total - a) * 1e6);
-    total_us.push_back(total * 1e6);
+    std::vector<ranking::CandidateSignals> request_signals;
+    random_request(user, videos, request_signals);
+    for (int pass = 0; pass < 2; ++pass) {
+      const int variant = (r + pass) % 2;
+      std::vector<ranking::CandidateSignals> signals = request_signals;
+      Stopwatch t;
+      add_ease(user, videos, signals);
+      const double e = t.Seconds();
+      features.clear();
+      agg.Assemble(user, ranking::RequestContext{.time = now}, videos, signals, features);
+      if (variant == 0) {
+        const features::CounterValues u = counters.User(ds->users[user].id, now);
+        counters_sink += u(features::CounterKind::kPlays, features::CounterWindow::kDay);
+        for (uint32_t v : videos) {
+          const features::CounterValues c = counters.Video(ds->videos[v].id, now);
+          counters_sink += c(features::CounterKind::kPlays, features::CounterWindow::kHour) +
+                           c(features::CounterKind::kCompletions, features::CounterWindow::kWeek);
+        }
+      }
+      const double a = t.Seconds();
+      if (!ranker->Score(features, videos.size(), scores).ok()) return 1;
+      const double total = t.Seconds();
+      ease_us[variant].push_back(e * 1e6);
+      assemble_us[variant].push_back((a - e) * 1e6);
+      score_us[variant].push_back((total - a) * 1e6);
+      total_us[variant].push_back(total * 1e6);
+    }
   }
   std::printf("candidates=%d requests=%d\n", candidates, requests);
-  std::printf("ease_p50_us=%.1f ease_p99_us=%.1f\n", Percentile(ease_us, 0.5), Percentile(ease_us, 0.99));
-  std::printf("assemble_p50_us=%.1f assemble_p99_us=%.1f\n", Percentile(assemble_us, 0.5),
-              Percentile(assemble_us, 0.99));
-  std::printf("score_p50_us=%.1f score_p99_us=%.1f\n", Percentile(score_us, 0.5), Percentile(score_us, 0.99));
-  std::printf("rank_total_p50_ms=%.3f rank_total_p99_ms=%.3f\n", Percentile(total_us, 0.5) / 1e3,
-              Percentile(total_us, 0.99) / 1e3);
+  for (int variant = 0; variant < 2; ++variant) {
+    const char* tag = variant == 0 ? "" : "no_counters_";
+    std::printf("%sease_p50_us=%.1f %sease_p99_us=%.1f\n", tag, Percentile(ease_us[variant], 0.5), tag,
+                Percentile(ease_us[variant], 0.99));
+    std::printf("%sassemble_p50_us=%.1f %sassemble_p99_us=%.1f\n", tag, Percentile(assemble_us[variant], 0.5),
+                tag, Percentile(assemble_us[variant], 0.99));
+    std::printf("%sscore_p50_us=%.1f %sscore_p99_us=%.1f\n", tag, Percentile(score_us[variant], 0.5), tag,
+                Percentile(score_us[variant], 0.99));
+    std::printf("%srank_total_p50_ms=%.3f %srank_total_p99_ms=%.3f\n", tag,
+                Percentile(total_us[variant], 0.5) / 1e3, tag, Percentile(total_us[variant], 0.99) / 1e3);
+  }
+  std::printf("counters_read_checksum=%lld\n", static_cast<long long>(counters_sink));
+  std::printf("counters_p50_ratio=%.3f counters_p99_ratio=%.3f\n",
+              Percentile(total_us[0], 0.5) / Percentile(total_us[1], 0.5),
+              Percentile(total_us[0], 0.99) / Percentile(total_us[1], 0.99));
   return 0;
 }

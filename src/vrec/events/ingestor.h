@@ -1,5 +1,7 @@
 // The write path of POST /v1/events: durable append to the FeatureStore, then notification of the
-// in-process consumers (counters, caches) that keep serving state up to date.
+// in-process consumers (caches) that keep serving state up to date. The live counters follow the
+// durable log by sequence instead (serving/live_counters.h), so that a model swap's rebuild and
+// the notifications cannot count an event twice.
 #pragma once
 
 #include <cstddef>

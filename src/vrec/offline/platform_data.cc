@@ -27,17 +27,6 @@ std::string PlatformData::Describe() const {
   return s;
 }
 
-StatusOr<uint64_t> ThroughSeqOf(const registry::Manifest& manifest) {
-  const auto it = manifest.params.find(kThroughSeqParam);
-  if (it == manifest.params.end()) return uint64_t{0};
-  uint64_t seq = 0;
-  if (!ParseUint64(it->second, seq)) {
-    return DataLossError(StrCat("manifest param ", kThroughSeqParam, " is not a sequence number: '",
-                                it->second.substr(0, 40), "'"));
-  }
-  return seq;
-}
-
 StatusOr<PlatformData> LoadPlatformData(const PlatformSource& source) {
   PlatformData out;
   const std::string export_dir =

@@ -19,8 +19,9 @@
 
 namespace vrec::offline {
 
-// Manifest param: the greatest exported event sequence the model's catalog snapshot includes.
-inline constexpr char kThroughSeqParam[] = "events.through_seq";
+// Manifest param: the greatest exported event sequence the model's catalog snapshot includes
+// (defined beside the manifest: serving reads it too).
+using registry::kThroughSeqParam;
 
 struct PlatformSource {
   std::string registry;    // the registry whose production version is the base
@@ -44,7 +45,7 @@ struct PlatformData {
 
 // The greatest sequence a manifest's snapshot includes: its kThroughSeqParam, 0 when absent.
 // Errors: DataLoss when the param is not a number.
-StatusOr<uint64_t> ThroughSeqOf(const registry::Manifest& manifest);
+using registry::ThroughSeqOf;
 
 // Builds the dataset: the base (production's catalog/, or nothing when there is no production
 // version), its videos and users replaced or added by the exported catalog files (by id), then the

@@ -6,9 +6,21 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "vrec/common/csv.h"
 #include "vrec/common/strings.h"
 
 namespace vrec::registry {
+
+StatusOr<uint64_t> ThroughSeqOf(const Manifest& manifest) {
+  const auto it = manifest.params.find(kThroughSeqParam);
+  if (it == manifest.params.end()) return uint64_t{0};
+  uint64_t seq = 0;
+  if (!ParseUint64(it->second, seq)) {
+    return DataLossError(StrCat("manifest param ", kThroughSeqParam, " is not a sequence number: '",
+                                it->second.substr(0, 40), "'"));
+  }
+  return seq;
+}
 
 std::string NowUtcIso8601() {
   std::time_t t = std::time(nullptr);

@@ -29,6 +29,13 @@ struct Manifest {
   std::map<std::string, std::string> params;  // hyperparameters, as text
 };
 
+// Manifest param: the greatest event sequence of the platform's log (features/feature_store.h)
+// that the model's catalog snapshot includes; absent for models trained from an import or
+// synthetic data (none included). Serving replays the log after it onto the snapshot's counters.
+inline constexpr char kThroughSeqParam[] = "events.through_seq";
+// Its value: 0 when absent. DataLoss when it is not a number.
+StatusOr<uint64_t> ThroughSeqOf(const Manifest& manifest);
+
 // Current UTC time as "2026-11-26T10:30:00Z".
 std::string NowUtcIso8601();
 

@@ -43,9 +43,9 @@ const Service::RouteInfo kRoutes[] = {
     {"POST", "/v1/admin/reload", Service::Scope::kAdmin, "check the registry for a new production model now"},
     {"GET", "/v1/admin/model", Service::Scope::kAdmin, "the model served, production and load progress"},
     {"PUT", "/v1/videos/{video_id}", Service::Scope::kAdmin, "upload or update a video"},
-    {"GET", "/v1/videos/{video_id}", Service::Scope::kUser, "a video's fields"},
+    {"GET", "/v1/videos/{video_id}", Service::Scope::kUser, "a video's fields and live counters"},
     {"PUT", "/v1/users/{user_id}", Service::Scope::kAdmin, "create or update a user's profile"},
-    {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile"},
+    {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile and live counters"},
 };
 constexpr size_t kNumRoutes = std::size(kRoutes);
 
@@ -278,6 +278,18 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
                               return it == bytes.end() ? 0.0 : static_cast<double>(it->second);
                             });
   }
+  metrics_.gauge_callback(
+      "vrec_live_counters_bytes",
+      "Bytes of the served model's live engagement counters (snapshot base + events since).", {}, [this] {
+        const Snapshot snap = Current();
+        return snap.counters ? static_cast<double>(snap.counters->counters().bytes()) : 0.0;
+      });
+  metrics_.gauge_callback("vrec_live_counters_log_sequence",
+                          "The event log sequence the live counters have counted through.", {}, [this] {
+                            const Snapshot snap = Current();
+                            return snap.counters ? static_cast<double>(snap.counters->applied_through())
+                                                 : 0.0;
+                          });
   metrics_.gauge_callback("vrec_cache_entries", "Responses in the cache.", {},
                           [this] { return static_cast<double>(cache_.size()); });
   metrics_.gauge_callback("vrec_cache_bytes", "Bytes of the responses in the cache.", {},
@@ -338,10 +350,12 @@ Status Service::LoadAndSwap(const std::string& version) {
   std::unique_lock catalog_lock(catalog_mutex_);
   StatusOr<std::shared_ptr<LiveCatalog>> live = UnavailableError("no model");
   if (model.ok()) live = BuildLiveCatalog(*model);
+  StatusOr<std::shared_ptr<LiveCounters>> counters = UnavailableError("no model");
+  if (live.ok()) counters = BuildLiveCounters(**model, *live);
   std::lock_guard lock(mutex_);
   load_.loading.clear();
-  if (!model.ok() || !live.ok()) {
-    const Status& error = model.ok() ? live.status() : model.status();
+  if (!model.ok() || !live.ok() || !counters.ok()) {
+    const Status& error = !model.ok() ? model.status() : !live.ok() ? live.status() : counters.status();
     load_.failed.insert(version);
     load_.last_error = Redact(StrCat("loading ", version, ": ", error.message()));
     reloads_failed_->Inc();
@@ -353,6 +367,7 @@ Status Service::LoadAndSwap(const std::string& version) {
   snapshot_.model = *model;
   snapshot_.live = *live;
   snapshot_.flags = BuildFlags(**live);
+  snapshot_.counters = *counters;
   metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", version}}).Set(1);
   cache_.Clear();
   reloads_ok_->Inc();
@@ -416,8 +431,12 @@ void Service::StartPolling() {
         if (Status s = ReloadIfChanged(); !s.ok()) {
           LogLine(StrCat("reload failed, still serving ", model_version(), ": ", s.message()));
         }
+        // Events other writers appended, and counter appends that failed to read the log.
+        const Snapshot snap = Current();
+        CatchUpCounters(snap);
         if (SteadyClock::now() - last_prune_ >= kPruneInterval) {
           last_prune_ = SteadyClock::now();
+          if (snap.counters) snap.counters->Compact(clock_());
           const int64_t before = clock_() - config_.dedupe_window.count();
           for (;;) {
             StatusOr<size_t> pruned = store_->PruneEventIds(before);
@@ -691,6 +710,8 @@ void Service::PostEvents(const HttpRequest& request, const PathParams&, HttpResp
     return Error(request, response,
                  s.code() == StatusCode::kInvalidArgument ? s : UnavailableError(s.ToString()));
   }
+  // Counted before the acknowledgement: the next request reads them.
+  if (stored > 0) CatchUpCounters(Current());
   events_accepted_->Inc(static_cast<double>(stored));
   events_duplicate_->Inc(static_cast<double>(parsed->size() - stored));
   Json(response, 200,
@@ -801,6 +822,38 @@ StatusOr<std::shared_ptr<LiveCatalog>> Service::BuildLiveCatalog(
 
 namespace {
 
+// Durations for the counters' watch time: the live catalog's (uploads and updates included).
+LiveCounters::DurationOf DurationsOf(std::shared_ptr<LiveCatalog> live) {
+  return [live = std::move(live)](VideoId id) {
+    const LiveCatalog::Reader r = live->Read();
+    const std::optional<uint32_t> v = r.catalog().FindVideo(id);
+    return v ? r.catalog().video(*v).duration_s : data::kMissing;
+  };
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<LiveCounters>> Service::BuildLiveCounters(
+    const ServingModel& model, const std::shared_ptr<LiveCatalog>& live) const {
+  VREC_ASSIGN_OR_RETURN(const uint64_t through, registry::ThroughSeqOf(model.manifest()));
+  if (!model.snapshot().has_counters()) {
+    LogLine(StrCat("model ", model.version(),
+                   " has no counters in its snapshot (written before them): counting the events since"));
+  }
+  auto counters = std::make_shared<LiveCounters>(model.snapshot().counters().Clone(), through);
+  VREC_RETURN_IF_ERROR(counters->CatchUp(*store_, DurationsOf(live)));
+  return counters;
+}
+
+void Service::CatchUpCounters(const Snapshot& snap) {
+  if (!snap.counters) return;
+  if (Status s = snap.counters->CatchUp(*store_, DurationsOf(snap.live)); !s.ok()) {
+    LogLine(StrCat("live counters behind the event log: ", s.message()));
+  }
+}
+
+namespace {
+
 // Bounds of the catalog API's fields (docs/security.md).
 constexpr size_t kMaxTitleBytes = 1000;
 constexpr size_t kMaxCategories = 32;
@@ -847,6 +900,21 @@ Status LanguageOrCountry(const nlohmann::json& v, std::string_view field, size_t
   if (!ok) return FieldError(field, StrCat("at most ", max, " letters, digits, '-' or '_'"));
   out = text;
   return OkStatus();
+}
+
+// {"1h":{"plays":3,...},"24h":{...},"7d":{...},"all":{...}}
+std::string CountersJson(const features::CounterValues& counters) {
+  std::string body = "{";
+  for (size_t w = 0; w < features::kNumCounterWindows; ++w) {
+    body +=
+        StrCat(w > 0 ? "," : "", JsonQuote(features::Name(static_cast<features::CounterWindow>(w))), ":{");
+    for (size_t k = 0; k < features::kNumCounterKinds; ++k) {
+      body += StrCat(k > 0 ? "," : "", JsonQuote(features::Name(static_cast<features::CounterKind>(k))), ":",
+                     counters.v[w][k]);
+    }
+    body += "}";
+  }
+  return body + "}";
 }
 
 std::string NamesJson(const std::vector<std::string>& names) {
@@ -980,6 +1048,8 @@ void Service::GetVideo(const HttpRequest& request, const PathParams& params, Htt
                 : from_snapshot                 ? "snapshot"
                                                 : "update"),
       R"(,"snapshot_positives":)", *v < catalog.num_base_videos() ? snap.model->Positives(*v) : 0);
+  // The live counters now (features/counters.h: complete buckets before the current one).
+  body += StrCat(R"(,"counters":)", CountersJson(snap.counters->counters().Video(VideoId{*id}, clock_())));
   Json(response, 200, body + "}");
 }
 
@@ -1044,7 +1114,8 @@ void Service::GetUser(const HttpRequest& request, const PathParams& params, Http
               R"(,"language":)", JsonQuote(user.language), R"(,"age":)",
               user.age < 0 ? std::string("null") : std::to_string(user.age), R"(,"gender":)",
               JsonQuote(data::Name(user.gender)), R"(,"in_snapshot":)",
-              *u < snap.model->catalog().users.size() ? "true" : "false", "}"));
+              *u < snap.model->catalog().users.size() ? "true" : "false", R"(,"counters":)",
+              CountersJson(snap.counters->counters().User(UserId{*id}, clock_())), "}"));
 }
 
 }  // namespace vrec::serving

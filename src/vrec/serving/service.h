@@ -10,9 +10,9 @@
 //   POST /v1/admin/reload                check the registry now (202; runs in the background) admin
 //   GET  /v1/admin/model                 the version served, production, load progress      admin
 //   PUT  /v1/videos/{video_id}           upload or update a video (generic format fields)    admin
-//   GET  /v1/videos/{video_id}           a video's fields                                     user
+//   GET  /v1/videos/{video_id}           a video's fields and live counters                   user
 //   PUT  /v1/users/{user_id}             create or update a user's profile                    admin
-//   GET  /v1/users/{user_id}             a user's profile                                     user
+//   GET  /v1/users/{user_id}             a user's profile and live counters                   user
 //   GET  /healthz  /readyz  /metrics                                                         public
 // A path that exists with another method gets 405 with Allow; an unknown path 404. Every bound a
 // request must respect is documented in docs/security.md.
@@ -53,6 +53,7 @@
 #include "vrec/registry/registry.h"
 #include "vrec/serving/http_server.h"
 #include "vrec/serving/live_catalog.h"
+#include "vrec/serving/live_counters.h"
 #include "vrec/serving/metrics.h"
 #include "vrec/serving/rate_limiter.h"
 #include "vrec/serving/response_cache.h"
@@ -111,6 +112,7 @@ class Service {
     std::shared_ptr<const ServingModel> model;
     std::shared_ptr<LiveCatalog> live;                  // the model's catalog plus uploads and updates
     std::shared_ptr<const std::vector<uint8_t>> flags;  // filtering bits per video of `live`
+    std::shared_ptr<LiveCounters> counters;             // the model's counters plus the log since
   };
   enum class Role { kNone, kUser, kAdmin };
   // The model-loading state, guarded by mutex_.
@@ -133,6 +135,11 @@ class Service {
   std::shared_ptr<const std::vector<uint8_t>> BuildFlags(const LiveCatalog& live) const;
   // The live catalog of `model`: every catalog record of the store applied.
   StatusOr<std::shared_ptr<LiveCatalog>> BuildLiveCatalog(std::shared_ptr<const ServingModel> model) const;
+  // The live counters of `model`: its snapshot's counters plus the store's log after its snapshot.
+  StatusOr<std::shared_ptr<LiveCounters>> BuildLiveCounters(const ServingModel& model,
+                                                            const std::shared_ptr<LiveCatalog>& live) const;
+  // Applies the log's new events to the counters of `snap` (logged on error: the next call retries).
+  void CatchUpCounters(const Snapshot& snap);
   // Loads `version` and swaps it in; records a failure in load_.
   Status LoadAndSwap(const std::string& version);
   // `message` with the registry root replaced by "<registry>".

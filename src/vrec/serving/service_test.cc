@@ -619,5 +619,52 @@ TEST_F(ServiceTest, CatalogWritesSurviveARestartAndAModelSwap) {
                        "900001"));
 }
 
+TEST_F(ServiceTest, VideoCountersCountEachAcknowledgedEventOnceAcrossRestartsAndSwaps) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  ServeConfig c = Config();
+  c.feature_store = "rocksdb://" + (dir_.path() / "store").string();
+  Start(c);
+  // The snapshot's events are all in the counters' base (all time); none are recent.
+  const nlohmann::json base = Call("GET", "/v1/videos/1").json["counters"];
+  EXPECT_GT(base["all"]["plays"].get<int64_t>(), 0);
+  EXPECT_EQ(base["24h"]["plays"], 0);
+  const std::string batch = StrCat(
+      R"({"events":[{"user_id":43,"video_id":1,"type":"play","watch_ratio":0.95,"event_id":"c1","timestamp":)",
+      kNow - 1000, R"(},{"user_id":43,"video_id":1,"type":"like","event_id":"c2","timestamp":)", kNow - 1000,
+      R"(},{"user_id":20,"video_id":1,"type":"skip","event_id":"c3","timestamp":)", kNow - 7200, "}]}");
+  ASSERT_EQ(Call("POST", "/v1/events", batch).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/events", batch).json["duplicates"], 3);  // a retry counts nothing
+  const auto expect_counted = [&] {
+    const nlohmann::json now = Call("GET", "/v1/videos/1").json["counters"];
+    EXPECT_EQ(now["1h"]["plays"], 1);
+    EXPECT_EQ(now["1h"]["likes"], 1);
+    EXPECT_EQ(now["1h"]["completions"], 1);
+    EXPECT_EQ(now["1h"]["skips"], 0);     // two hours ago
+    EXPECT_EQ(now["1h"]["watch_s"], 20);  // 0.95 x 20.78 s
+    EXPECT_EQ(now["24h"]["plays"], 1);
+    EXPECT_EQ(now["24h"]["skips"], 1);
+    // kNow is 2 h into its 6-hour bucket, which holds all three: not complete, so not in 7d yet.
+    EXPECT_EQ(now["7d"]["likes"], 0);
+    EXPECT_EQ(now["7d"]["skips"], 0);
+    EXPECT_EQ(now["all"]["plays"], base["all"]["plays"].get<int64_t>() + 1);
+    EXPECT_EQ(now["all"]["skips"], base["all"]["skips"].get<int64_t>() + 1);
+    const nlohmann::json user = Call("GET", "/v1/users/43").json["counters"];
+    EXPECT_EQ(user["1h"]["plays"], 1);
+    EXPECT_EQ(user["1h"]["likes"], 1);
+    EXPECT_EQ(user["24h"]["skips"], 0);  // user 20 skipped
+  };
+  expect_counted();
+  // A restart rebuilds them from the snapshot and the durable log.
+  service_.reset();
+  Start(c);
+  expect_counted();
+  // So does a new model version.
+  const std::string next = AddVersion();
+  ASSERT_TRUE(registry_->Promote(next, "").ok());
+  ASSERT_TRUE(service_->ReloadIfChanged().ok());
+  ASSERT_EQ(service_->model_version(), next);
+  expect_counted();
+}
+
 }  // namespace
 }  // namespace vrec::serving

@@ -214,6 +214,10 @@ StatusOr<std::shared_ptr<const ServingSnapshot>> ServingSnapshot::Build(
   s->ease_ = std::move(ease);
   s->aggregates_ = std::make_shared<ranking::FeatureAggregates>(
       ranking::FeatureAggregates::FromRows(ds, rows, std::numeric_limits<int64_t>::max()));
+  // The live counters' base: every row of the snapshot (the order does not change any value).
+  auto counters = std::make_shared<features::EngagementCounters>();
+  for (const data::Interaction& x : rows) counters->Apply(features::CounterEventOf(ds, x));
+  s->counters_ = std::move(counters);
   return std::shared_ptr<const ServingSnapshot>(std::move(s));
 }
 
@@ -264,6 +268,7 @@ Status ServingSnapshot::Save(const std::string& path) const {
   VREC_RETURN_IF_ERROR(sar_->Save(*out, "sar"));
   VREC_RETURN_IF_ERROR(ease_->Save(*out, "ease"));
   VREC_RETURN_IF_ERROR(aggregates_->Save(*out, "agg"));
+  VREC_RETURN_IF_ERROR(counters_->Save(*out, "counters"));
   return out->Finish();
 }
 
@@ -324,6 +329,11 @@ StatusOr<std::shared_ptr<const ServingSnapshot>> ServingSnapshot::Load(const std
   VREC_ASSIGN_OR_RETURN(s->sar_, retrieval::SarScorer::Load(in, "sar", nv));
   VREC_ASSIGN_OR_RETURN(s->ease_, retrieval::EaseScorer::Load(in, "ease", nv));
   VREC_ASSIGN_OR_RETURN(s->aggregates_, ranking::FeatureAggregates::Load(in, "agg", s->catalog_));
+  // Snapshots written before the counters existed have none: their counters start empty.
+  auto counters = std::make_shared<features::EngagementCounters>();
+  s->has_counters_ = in->Has("counters.v.keys");
+  if (s->has_counters_) VREC_RETURN_IF_ERROR(counters->Load(*in, "counters"));
+  s->counters_ = std::move(counters);
   return std::shared_ptr<const ServingSnapshot>(std::move(s));
 }
 
@@ -370,6 +380,7 @@ std::map<std::string, uint64_t> ServingSnapshot::ComponentBytes() const {
   out["sar"] = sar_->bytes();
   out["ease"] = ease_->bytes();
   out["aggregates"] = aggregates_->bytes();
+  out["counters"] = counters_->bytes();
   return out;
 }
 

@@ -1,7 +1,8 @@
 // ServingSnapshot: everything `vrec serve` derives from a model's training snapshot, computed once
 // by the pipeline and written as one artifact file (serving.vart) that the server memory-maps:
 // the catalog, each user's recent history, video popularity, the cold-start lists, the item-item
-// neighbours (SAR, top-K per video), the EASE weights and the ranking aggregates. Serving computes
+// neighbours (SAR, top-K per video), the EASE weights, the ranking aggregates and the engagement
+// counters as of the snapshot (copied at load: serving updates them). Serving computes
 // only what depends on the request or on events after the snapshot (the pipeline precomputes;
 // serving maps).
 //
@@ -21,6 +22,7 @@
 #include "vrec/common/flat_array.h"
 #include "vrec/common/status.h"
 #include "vrec/data/dataset.h"
+#include "vrec/features/counters.h"
 #include "vrec/ranking/features.h"
 #include "vrec/retrieval/ease.h"
 #include "vrec/retrieval/sar.h"
@@ -92,6 +94,11 @@ class ServingSnapshot {
   const retrieval::SarScorer& sar() const { return *sar_; }
   const retrieval::EaseScorer& ease() const { return *ease_; }
   const ranking::FeatureAggregates& aggregates() const { return *aggregates_; }
+  // The engagement counters of every snapshot event (features/counters.h): the base serving copies
+  // and then updates with the events after the snapshot. Empty when has_counters() is false (a
+  // snapshot written before counters existed).
+  const features::EngagementCounters& counters() const { return *counters_; }
+  bool has_counters() const { return has_counters_; }
 
   // Bytes of each part (mapped or owned), for the memory report (`vrec_model_bytes`).
   std::map<std::string, uint64_t> ComponentBytes() const;
@@ -126,6 +133,8 @@ class ServingSnapshot {
   std::shared_ptr<const retrieval::SarScorer> sar_;
   std::shared_ptr<const retrieval::EaseScorer> ease_;
   std::shared_ptr<const ranking::FeatureAggregates> aggregates_;
+  std::shared_ptr<const features::EngagementCounters> counters_;
+  bool has_counters_ = true;
 };
 
 }  // namespace vrec::snapshot

@@ -183,9 +183,30 @@ TEST_F(ServingSnapshotTest, RankingFeaturesAreBitIdentical) {
   EXPECT_TRUE(SameBits(a, b));
 }
 
+TEST_F(ServingSnapshotTest, CountersAreThoseOfEverySnapshotEventAndSurviveTheFile) {
+  ASSERT_TRUE(loaded_->has_counters());
+  // The base the server updates: the log replayed to its end, as training reads it.
+  features::CounterReplay replay(ds_, ds_.interactions);
+  int64_t end = 0;
+  for (const data::Interaction& x : ds_.interactions) end = std::max(end, x.timestamp + 1);
+  replay.AdvanceTo(end);
+  for (int64_t as_of : {end, end + 3600, end + 8 * 86400}) {
+    for (const data::Video& v : ds_.videos) {
+      ASSERT_EQ(loaded_->counters().Video(v.id, as_of), replay.counters().Video(v.id, as_of));
+      ASSERT_EQ(built_->counters().Video(v.id, as_of), replay.counters().Video(v.id, as_of));
+    }
+    for (const data::User& u : ds_.users) {
+      ASSERT_EQ(loaded_->counters().User(u.id, as_of), replay.counters().User(u.id, as_of));
+    }
+  }
+  EXPECT_GT(
+      replay.counters().Platform(end + 3600)(features::CounterKind::kPlays, features::CounterWindow::kDay),
+      0);
+}
+
 TEST_F(ServingSnapshotTest, ReportsTheBytesOfEachPart) {
   const auto bytes = loaded_->ComponentBytes();
-  for (const char* part : {"history", "cold_start", "positives", "sar", "ease", "aggregates"}) {
+  for (const char* part : {"history", "cold_start", "positives", "sar", "ease", "aggregates", "counters"}) {
     ASSERT_TRUE(bytes.count(part)) << part;
     EXPECT_GT(bytes.at(part), 0u) << part;
   }
