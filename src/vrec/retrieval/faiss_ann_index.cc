@@ -225,7 +225,12 @@ class FaissAnnIndex final : public AnnIndex {
             if (n == 0) continue;
             faiss::InvertedLists::ScopedIds list_ids(lists, l);
             faiss::InvertedLists::ScopedCodes codes(lists, l);
-            ids.insert(ids.end(), list_ids.get(), list_ids.get() + n);
+            // Mapped lists (OnDiskInvertedLists) keep a list's ids right after its codes, so they
+            // need not be 8-byte aligned: copy the bytes rather than load them as idx_t.
+            const size_t at = ids.size();
+            ids.resize(at + n);
+            static_assert(sizeof(idx_t) == sizeof(uint64_t));
+            std::memcpy(ids.data() + at, list_ids.get(), n * sizeof(uint64_t));
             const auto* x = reinterpret_cast<const float*>(codes.get());
             vectors.insert(vectors.end(), x, x + n * d);
           }
