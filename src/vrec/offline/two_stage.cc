@@ -179,8 +179,6 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     as_of_ = LatestTime(rows) + 1;
     features_ = std::make_unique<ranking::FeatureAggregates>(
         ranking::FeatureAggregates::FromRows(ds, rows, std::numeric_limits<int64_t>::max()));
-    counters_ = std::make_unique<features::CounterReplay>(ds, rows);
-    counters_->AdvanceTo(as_of_);
     seen_ = SeenByUser(nu, rows);
     in_catalog_.assign(ds.videos.size(), false);
     for (const data::Interaction& x : rows) in_catalog_[x.video] = true;
@@ -251,7 +249,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
                     }
                   }
                   if (!g.kept) return;  // no positive among the candidates: nothing to rank
-                  features_->Assemble(u, request, videos, signals, g.features, Online());
+                  features_->Assemble(u, request, videos, signals, g.features);
                 });
     for (size_t i = 0; i < labelled.size(); ++i) {
       Group& g = groups[i];
@@ -316,8 +314,6 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     features_ = std::make_unique<ranking::FeatureAggregates>(
         ranking::FeatureAggregates::FromRows(ds, train, std::numeric_limits<int64_t>::max()));
     as_of_ = LatestTime(train) + 1;
-    counters_ = std::make_unique<features::CounterReplay>(ds, train);
-    counters_->AdvanceTo(as_of_);
     for (const data::Interaction& x : train) in_catalog_[x.video] = true;
   }
   return OkStatus();
@@ -360,7 +356,7 @@ HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction
                 if (hits == 0 || hits == n) return;  // AUC needs both kinds
                 features.clear();
                 features_->Assemble(u, ranking::RequestContext{.time = as_of_, .known_time_of_day = false},
-                                    videos, signals, features, Online());
+                                    videos, signals, features);
                 std::vector<float> out(n);
                 if (!ranker_->Score(features, n, out).ok()) return;  // sizes are ours: cannot fail
                 groups[i] = {std::move(out), std::move(labels)};
@@ -392,7 +388,7 @@ void TwoStageScorer::RankInto(uint32_t user, std::span<double> scores) const {
   if (videos.empty()) return;
   features.clear();
   features_->Assemble(user, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
-                      signals, features, Online());
+                      signals, features);
   ranked.resize(videos.size());
   if (!ranker_->Score(features, videos.size(), ranked).ok()) return;  // sizes are ours: cannot fail
   for (size_t i = 0; i < videos.size(); ++i) scores[videos[i]] = 1000.0 + ranked[i];

@@ -137,9 +137,6 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   std::unique_ptr<retrieval::SarScorer> sar_;
   std::unique_ptr<retrieval::EaseScorer> ease_;
   std::unique_ptr<ranking::FeatureAggregates> features_;
-  // The fitted rows replayed up to as_of_ (the live counters as serving would read them then).
-  std::unique_ptr<features::CounterReplay> counters_;
-  ranking::OnlineState Online() const { return {.counters = &counters_->counters()}; }
   std::unique_ptr<ranking::Ranker> ranker_;
   std::vector<std::vector<uint32_t>> seen_;  // per user: training videos (sorted), never re-recommended
   std::vector<bool> in_catalog_;             // videos present in training

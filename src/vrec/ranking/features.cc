@@ -74,40 +74,8 @@ const std::vector<std::string>& RankingFeatureNames() {
       "cross_upload_vs_user_last_days", "cross_popularity_vs_user_recent", "cross_recent_category_share",
       "retrieval_score_z",
       // v3: the EASE item-item regression score vs the history, and its rank within the request
-      "ease_score", "ease_rank",
-      // v4: live counters (features/counters.h) at the request time
-      "video_log_plays_1h_ppm", "video_log_plays_24h_ppm", "video_log_plays_7d_ppm",
-      "video_plays_trend_24h_7d", "video_completion_rate_7d", "video_like_rate_7d", "video_skip_rate_7d",
-      "user_log_plays_24h", "user_log_plays_7d"};
+      "ease_score", "ease_rank"};
   return kNames;
-}
-
-void CounterFeatures(const features::CounterValues& video, const features::CounterValues& user,
-                     const features::CounterValues& platform, std::span<float, kCounterFeatures> out) {
-  using features::CounterKind;
-  using features::CounterWindow;
-  // Shares of the platform's plays in the window (per million), so that a model trained on a part
-  // of the log reads a whole log on the same scale.
-  const auto share = [&](CounterWindow w) {
-    const int64_t all = platform(CounterKind::kPlays, w);
-    return all > 0
-               ? Log1p(1e6 * static_cast<double>(video(CounterKind::kPlays, w)) / static_cast<double>(all))
-               : kNaN;
-  };
-  const int64_t plays_7d = video(CounterKind::kPlays, CounterWindow::kWeek);
-  const int64_t skips_7d = video(CounterKind::kSkips, CounterWindow::kWeek);
-  out[0] = share(CounterWindow::kHour);
-  out[1] = share(CounterWindow::kDay);
-  out[2] = share(CounterWindow::kWeek);
-  out[3] = Log1p(static_cast<double>(video(CounterKind::kPlays, CounterWindow::kDay))) -
-           Log1p(static_cast<double>(plays_7d) / 7.0);
-  out[4] = Ratio(static_cast<double>(video(CounterKind::kCompletions, CounterWindow::kWeek)),
-                 static_cast<double>(plays_7d));
-  out[5] = Ratio(static_cast<double>(video(CounterKind::kLikes, CounterWindow::kWeek)),
-                 static_cast<double>(plays_7d));
-  out[6] = Ratio(static_cast<double>(skips_7d), static_cast<double>(plays_7d + skips_7d));
-  out[7] = Log1p(static_cast<double>(user(CounterKind::kPlays, CounterWindow::kDay)));
-  out[8] = Log1p(static_cast<double>(user(CounterKind::kPlays, CounterWindow::kWeek)));
 }
 
 std::string RankingFeatureSchema() {
@@ -380,12 +348,6 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
       best_similarity = s.similarity_score;
     }
   }
-  // Live counters at the request time (v4).
-  features::CounterValues user_counters, platform_counters;
-  if (online.counters != nullptr) {
-    if (du != nullptr) user_counters = online.counters->User(du->id, request.time);
-    platform_counters = online.counters->Platform(request.time);
-  }
   const size_t width = RankingFeatureNames().size();
   for (size_t i = 0; i < videos.size(); ++i) {
     const uint32_t vi = videos[i];
@@ -480,11 +442,6 @@ void FeatureAggregates::Assemble(uint32_t user, const RequestContext& request,
             s.ease_score,
             ease_rank[i],
         });
-    float* counter_features = &*out.insert(out.end(), kCounterFeatures, kNaN);
-    if (online.counters != nullptr) {
-      CounterFeatures(online.counters->Video(dv.id, request.time), user_counters, platform_counters,
-                      std::span<float, kCounterFeatures>(counter_features, kCounterFeatures));
-    }
     // A row of another width would shift every later candidate's features under the ranker.
     VREC_CHECK(out.size() - start == width, out.size() - start, " features, the schema has ", width);
   }

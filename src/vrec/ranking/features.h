@@ -10,10 +10,7 @@
 //   video was (popularity during the user's active weeks), release-date preference, popularity
 //   vs what the user usually watches, category share among the most recent positives, and the
 //   retrieval score normalised within the request; (v3) the EASE item-item regression score of the
-//   candidate against the history, and its rank within the request; (v4) live engagement counters
-//   (features/counters.h) of the video and the user over sliding windows, read at the request time
-//   from the counters serving updates with every event (training replays the log through the same
-//   code).
+//   candidate against the history, and its rank within the request.
 #pragma once
 
 #include <cstdint>
@@ -29,12 +26,11 @@
 #include "vrec/common/flat_array.h"
 #include "vrec/data/catalog_view.h"
 #include "vrec/data/dataset.h"
-#include "vrec/features/counters.h"
 
 namespace vrec::ranking {
 
 // Bumped whenever a feature is added, removed, reordered or computed differently.
-inline constexpr int kRankingFeatureVersion = 4;
+inline constexpr int kRankingFeatureVersion = 3;
 
 // Column names, in order.
 const std::vector<std::string>& RankingFeatureNames();
@@ -62,18 +58,7 @@ struct OnlineState {
   // The catalog with uploads and updates (video and user indices beyond the aggregates' are new:
   // no events); null = the catalog the aggregates were built for.
   const data::CatalogView* catalog = nullptr;
-  // The engagement counters as of now (serving: snapshot base + every acknowledged event;
-  // training: the log replayed up to the request time); null = unknown (the counter features are
-  // missing).
-  const features::EngagementCounters* counters = nullptr;
 };
-
-// The counter features (v4) of one candidate, from its video's, its user's and the platform's
-// counters at the request time: the last kCounterFeatures columns of a row. Serving and training
-// both compute them here.
-inline constexpr size_t kCounterFeatures = 9;
-void CounterFeatures(const features::CounterValues& video, const features::CounterValues& user,
-                     const features::CounterValues& platform, std::span<float, kCounterFeatures> out);
 
 // Per-user and per-video aggregates of past events, built once from a log (FromRows) and then
 // immutable: flat arrays that the pipeline writes into the serving snapshot and `vrec serve` maps

@@ -71,8 +71,7 @@ Status Validate(const RecommendOptions& o) {
 StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
                                     std::span<const features::HistoryEntry> online,
                                     std::span<const uint8_t> flags, const RecommendOptions& options,
-                                    const LiveCatalog::Reader* live,
-                                    const features::EngagementCounters* counters) {
+                                    const LiveCatalog::Reader* live) {
   if (request.count < 1 || request.count > 1000) {
     return InvalidArgumentError(StrCat("count=", request.count, " must be in [1, 1000]"));
   }
@@ -214,7 +213,7 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
         .time = request.now, .device = request.device, .known_time_of_day = false};
     std::vector<float> features;
     model.aggregates().Assemble(*user, context, videos, signals, features,
-                                ranking::OnlineState{.catalog = &catalog, .counters = counters});
+                                ranking::OnlineState{.catalog = &catalog});
     std::vector<float> scores(n);
     VREC_RETURN_IF_ERROR(model.ranker().Score(features, n, scores));
     for (size_t i = 0; i < n; ++i) candidates[i].score = scores[i];

@@ -80,12 +80,10 @@ struct RecommendResult {
 // `live`, when given, is the catalog as it is now (uploads and updates after the model's
 // snapshot, held under its read lock for the call): new videos are retrieved from its fresh
 // index, filtered and ordered with their current fields, and new uploads lead the cold-start fresh
-// list. `counters`, when given, are the live engagement counters the ranker's counter features
-// read at request.now; without them those features are missing.
+// list.
 StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
                                     std::span<const features::HistoryEntry> online,
                                     std::span<const uint8_t> flags, const RecommendOptions& options,
-                                    const LiveCatalog::Reader* live = nullptr,
-                                    const features::EngagementCounters* counters = nullptr);
+                                    const LiveCatalog::Reader* live = nullptr);
 
 }  // namespace vrec::serving

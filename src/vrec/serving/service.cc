@@ -645,8 +645,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   stage_latency_[0]->Observe(SecondsSince(t));
 
   const LiveCatalog::Reader live = snap.live->Read();
-  auto result = serving::Recommend(*snap.model, r, *online, *snap.flags, variant->recommend, &live,
-                                   &snap.counters->counters());
+  auto result = serving::Recommend(*snap.model, r, *online, *snap.flags, variant->recommend, &live);
   if (!result.ok()) return Error(request, response, result.status());
   const StageTimings& tm = result->timings;
   stage_latency_[1]->Observe(tm.retrieve_us * 1e-6);
