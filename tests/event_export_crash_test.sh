@@ -12,40 +12,9 @@ vrec=$1
 root=$2
 cycles=${VREC_CRASH_CYCLES:-20}
 batch=10
-tmp=$(mktemp -d)
-server_pid=""
-client_pid=""
-cleanup() {
-  [ -n "$client_pid" ] && kill "$client_pid" 2>/dev/null || true
-  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# A registry holding the tiny model as v000001, laid out as registry.h documents.
-reg="$tmp/registry"
-mkdir -p "$reg/versions"
-cp -r "$root/tests/testdata/serving_model_v1" "$reg/versions/v000001"
-echo v000001 > "$reg/production"
+source "$(dirname "$0")/serve_test_lib.sh"
 printf '[registry]\npoll_interval = 100ms\n[events]\nexport_interval = 100ms\nhousekeeping_interval = 100ms\n' \
   > "$tmp/vrec.conf"
-
-start_server() {
-  : > "$tmp/serve.out"
-  "$vrec" serve --registry "$reg" --config "$tmp/vrec.conf" --port 0 > "$tmp/serve.out" 2>> "$tmp/serve.err" &
-  server_pid=$!
-  for _ in $(seq 1 300); do
-    port=$(sed -n 's|.*on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/serve.out")
-    if [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; then
-      echo "$port" > "$tmp/port.new" && mv "$tmp/port.new" "$tmp/port"
-      return 0
-    fi
-    kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/serve.err"; fail "server exited"; }
-    sleep 0.05
-  done
-  fail "server not ready"
-}
 
 # Posts batches of $batch events; a batch is retried (same event ids) until the server
 # acknowledges it, then its ids are appended to acked.txt.
@@ -59,36 +28,14 @@ client() {
       ids+="b$n-$i"$'\n'
     done
     body+="]}"
-    while true; do
-      local port reply
-      port=$(cat "$tmp/port" 2>/dev/null || true)
-      reply=$(curl -s -m 2 -X POST -H 'Content-Type: application/json' -d "$body" \
-              "http://127.0.0.1:$port/v1/events" 2>/dev/null || true)
-      if [[ "$reply" == *"\"accepted\":$batch"* ]]; then
-        printf '%s' "$ids" >> "$tmp/acked.txt"
-        break
-      fi
-      sleep 0.02
-    done
+    post_until_acked "$body" "\"accepted\":$batch"
+    printf '%s' "$ids" >> "$tmp/acked.txt"
     n=$((n + 1))
   done
 }
 
 : > "$tmp/acked.txt"
-start_server
-client &
-client_pid=$!
-for cycle in $(seq 1 "$cycles"); do
-  sleep "0.$(( RANDOM % 5 + 2 ))"
-  kill -9 "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-  start_server
-done
-sleep 0.5
-kill "$client_pid"
-wait "$client_pid" 2>/dev/null || true
-client_pid=""
+kill_cycles "$cycles" client
 # A clean stop exports what was acknowledged; the CLI then finds nothing left (and would fail on
 # overlapping segments).
 kill "$server_pid"
