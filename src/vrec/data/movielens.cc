@@ -43,10 +43,13 @@ Status LoadGenres(const std::string& path, std::vector<std::string>& genres) {
     if (f.size() != 2) return reader.Error(StrCat("expected 2 fields (name|index), got ", f.size()));
     uint64_t index;
     if (!ParseUint64(f[1], index) || index >= kGenreCount) return reader.Error("genre index must be 0..18");
-    if (f[0].empty()) return reader.Error("empty genre name");
+    // Trimmed as every reader of a category name trims it (generic_csv.cc): the name stays the
+    // same when the dataset is written and read back.
+    const std::string_view name = StripAsciiWhitespace(f[0]);
+    if (name.empty()) return reader.Error("empty genre name");
     if (!genres[index].empty()) return reader.Error(StrCat("genre index ", index, " appears twice"));
     // Latin-1 like the titles: a category name must be UTF-8 wherever the dataset is written next.
-    genres[index] = IsValidUtf8(f[0]) ? std::string(f[0]) : Latin1ToUtf8(f[0]);
+    genres[index] = IsValidUtf8(name) ? std::string(name) : Latin1ToUtf8(name);
     ++seen;
   }
   VREC_RETURN_IF_ERROR(reader.status());
