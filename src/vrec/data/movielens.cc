@@ -89,7 +89,8 @@ Status LoadItems(const std::string& path, const std::vector<std::string>& genres
     uint64_t id;
     if (!ParseUint64(f[0], id)) return reader.Error(StrCat("movie id is not a number: '", f[0], "'"));
     Video v{.id = VideoId{id}};
-    v.title = IsValidUtf8(f[1]) ? std::string(f[1]) : Latin1ToUtf8(f[1]);
+    const std::string_view title = StripAsciiWhitespace(f[1]);  // as the generic reader trims it
+    v.title = IsValidUtf8(title) ? std::string(title) : Latin1ToUtf8(title);
     if (!f[2].empty()) {
       auto t = ParseMovieLensDate(f[2]);
       if (!t) return reader.Error(StrCat("release date must look like 01-Jan-1995: '", f[2], "'"));
