@@ -32,6 +32,11 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
         {.min = 10, .max = 1000, .help = "Retrieval depth the ranker learns on."});
   b.Int("training.two_tower_max_epochs", &o.model.two_tower.max_epochs,
         {.min = 1, .max = 1000, .help = "Two-tower epochs (upper bound; early stopping)."});
+  b.Int("training.two_tower_example_budget", &o.model.two_tower.example_budget,
+        {.min = 0,
+         .max = int64_t{1} << 40,
+         .help = "Positives a two-tower fit sees, at most (epochs x training positives; at least one epoch): "
+                 "bounds the training time on large platforms. 0 = no bound."});
   b.Double("training.ease_lambda", &o.model.ease.lambda,
            {.min = 1e-3, .max = 1e7, .help = "EASE's L2 penalty (item-item regression ranking feature)."});
   b.Int("training.ease_videos", &o.model.ease.max_videos,

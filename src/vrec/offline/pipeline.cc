@@ -31,6 +31,7 @@ std::string OptionsText(const PipelineOptions& o) {
                 " split_seed=", o.split_seed, " label_fraction=", m.label_fraction,
                 " label_folds=", m.label_folds, " candidates=", m.candidates,
                 " two_tower.dim=", m.two_tower.output_dim, " two_tower.max_epochs=", m.two_tower.max_epochs,
+                " two_tower.example_budget=", m.two_tower.example_budget,
                 " ranker.objective=", m.ranker.objective, " ranker.rounds=", m.ranker.num_rounds,
                 " ranker.depth=", m.ranker.max_depth, " ranker.eta=", m.ranker.learning_rate,
                 " ease.lambda=", m.ease.lambda, " ease.videos=", m.ease.max_videos, " seed=", m.seed);
@@ -230,6 +231,8 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   rec.metrics["ranker_valid_auc"] = scorer.ranker_report().valid_auc;
   rec.metrics["ranker_valid_ndcg"] = scorer.ranker_report().valid_ndcg;
   rec.metrics["ranker_best_iteration"] = scorer.ranker_report().best_iteration;
+  rec.metrics["label_folds_used"] = scorer.label_folds_used();
+  rec.metrics["two_tower_epochs"] = scorer.two_tower().epochs_trained();
   const HeldOutRanking heldout = Timed(rec, "evaluate.heldout", [&] {
     return scorer.EvaluateHeldOut(split.test, o.eval_threads,
                                   full_report.users < full_report.users_total

@@ -196,7 +196,9 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
   Stopwatch folds_clock;
   ranking::RankingData data[2];  // train, valid
   for (auto& d : data) d.feature_names = ranking::RankingFeatureNames();
+  folds_used_ = 0;
   for (int fold = 0; fold < options_.label_folds; ++fold) {
+    ++folds_used_;
     // 1. The label slice, which the retrieval model of this fold never sees.
     const RankerLabelSplit split = SplitRankerLabels(train, nu, options_.label_fraction,
                                                      options_.min_positives_to_label, options_.seed, fold);
@@ -261,6 +263,14 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
       g = Group{};
     }
     timed(StrCat("fold", fold, ".candidates"), candidates_clock.Seconds());
+    // Another fold costs a whole retrieval fit for more ranker groups; once one fold had more
+    // labelled users than max_label_users (large platforms) the ranker has its share of groups.
+    if (options_.max_label_users > 0 && all_labelled > static_cast<size_t>(options_.max_label_users) &&
+        fold + 1 < options_.label_folds) {
+      say(StrCat("fold ", fold, " had ", all_labelled, " labelled users (> max_label_users ",
+                 options_.max_label_users, "): no further fold"));
+      break;
+    }
   }
   if (data[0].group_sizes.empty() || data[1].group_sizes.empty()) {
     return InvalidArgumentError("two-stage: too few users with held-out positives among their candidates");

@@ -30,7 +30,8 @@ struct TwoStageOptions {
   // positives per group; 0.5: the fold retrieval models get too weak).
   double label_fraction = 0.4;
   // Label slices, each with its own retrieval fit (more ranker groups for more training time);
-  // needs label_folds * label_fraction <= 1.
+  // needs label_folds * label_fraction <= 1. Fold 0 alone when it has more labelled users than
+  // max_label_users: a second fold would double the retrieval fits for groups the ranker can spare.
   int label_folds = 2;
   int min_positives_to_label = 5;    // users with fewer positives are not used for labels
   int candidates = 100;              // retrieval depth fed to the ranker
@@ -109,6 +110,7 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   double retrieval_valid_ndcg() const { return retrieval_valid_ndcg_; }
   double retrieval_valid_auc() const { return retrieval_valid_auc_; }
   int64_t ranker_train_groups() const { return train_groups_; }
+  int label_folds_used() const { return folds_used_; }
   // The fitted parts, for export to a model directory (valid after Fit).
   const retrieval::TwoTowerScorer& two_tower() const { return *two_tower_; }
   const ranking::Ranker& ranker() const { return *ranker_; }
@@ -143,6 +145,7 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   int64_t as_of_ = 0;
   ranking::RankerTrainReport report_;
   int64_t train_groups_ = 0, train_rows_ = 0;
+  int folds_used_ = 0;
   double retrieval_valid_ndcg_ = 0, retrieval_valid_auc_ = 0;
   std::map<std::string, double> fit_seconds_;
 };

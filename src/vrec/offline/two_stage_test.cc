@@ -127,6 +127,28 @@ TEST(TwoStageScorer, MaxLabelUsersCapsTheRankerGroups) {
   EXPECT_GT(all.ranker_train_groups(), 200);
 }
 
+TEST(TwoStageScorer, ASecondFoldRunsOnlyWhileTheFirstLeftLabelledUsersUnused) {
+  const data::Dataset ds = SmallPlatform();
+  const data::Split split = data::TemporalSplit(ds.interactions, 5);
+  TwoStageOptions o;
+  o.two_tower.max_epochs = 1;
+  o.two_tower.validation_fraction = 0;
+  o.two_tower.verbose = false;
+  o.candidates = 30;
+  o.ranker.num_rounds = 5;
+  o.label_folds = 2;
+  o.refit_on_full = false;
+  o.verbose = false;
+  o.max_label_users = 100;  // fewer than the platform's labelled users: one fold is enough
+  TwoStageScorer capped(o);
+  ASSERT_TRUE(capped.Fit(ds, split.train).ok());
+  EXPECT_EQ(capped.label_folds_used(), 1);
+  o.max_label_users = 0;  // every labelled user: both folds add groups
+  TwoStageScorer all(o);
+  ASSERT_TRUE(all.Fit(ds, split.train).ok());
+  EXPECT_EQ(all.label_folds_used(), 2);
+}
+
 // Candidates() reads SAR and EASE through their public per-video calls instead of ScoreAll; both
 // must give ScoreAll's values bit for bit (the ranker's features, and so every figure, depend on it).
 TEST(ItemItemSignals, PerVideoCallsReproduceScoreAllExactly) {

@@ -63,10 +63,23 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     return InvalidArgumentError("two-tower: no positive training rows");
   }
 
+  int64_t num_positives = 0;
+  for (const auto& p : positives) num_positives += static_cast<int64_t>(p.size());
+  const int max_epochs =
+      o.example_budget > 0
+          ? static_cast<int>(std::clamp<int64_t>(o.example_budget / num_positives, 1, o.max_epochs))
+          : o.max_epochs;
+  const bool retrain = o.retrain_on_full && num_positives <= o.retrain_max_positives;
+  if (o.verbose && (max_epochs < o.max_epochs || retrain != o.retrain_on_full)) {
+    std::fprintf(stderr, "two-tower: %lld positives: at most %d epochs (example budget %lld)%s\n",
+                 static_cast<long long>(num_positives), max_epochs, static_cast<long long>(o.example_budget),
+                 retrain == o.retrain_on_full ? "" : ", no retrain on the validation share");
+  }
+
   try {
     at::set_num_threads(std::max(1, o.threads));
     Trainer trainer(o, ds);
-    int epochs = o.max_epochs;
+    int epochs = max_epochs;
 
     if (o.validation_fraction > 0) {
       // A random fraction of each user's positives (users with fewer than 5 keep them all).
@@ -101,16 +114,15 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
       double best = -1;
       int best_epoch = 0;
       const double start = elapsed();
-      for (int epoch = 1; epoch <= o.max_epochs; ++epoch) {
-        const double loss =
-            trainer.TrainEpoch(net, opt, StrCat("two-tower: epoch ", epoch, "/", o.max_epochs));
+      for (int epoch = 1; epoch <= max_epochs; ++epoch) {
+        const double loss = trainer.TrainEpoch(net, opt, StrCat("two-tower: epoch ", epoch, "/", max_epochs));
         const double recall = trainer.ValidationRecall(net, validation, validation_users);
         if (o.verbose) {
           // Early stopping ends the run at best_epoch + patience at the latest: the ETA is a bound.
-          const int last = std::min(o.max_epochs, (recall > best ? epoch : best_epoch) + o.patience);
+          const int last = std::min(max_epochs, (recall > best ? epoch : best_epoch) + o.patience);
           const double per_epoch = (elapsed() - start) / epoch;
           std::fprintf(stderr, "two-tower: epoch %d/%d loss=%.4f val_recall@%d=%.4f elapsed=%.1fs eta<=%s\n",
-                       epoch, o.max_epochs, loss, o.validation_k, recall, elapsed(),
+                       epoch, max_epochs, loss, o.validation_k, recall, elapsed(),
                        FormatDuration(per_epoch * (last - epoch)).c_str());
         }
         if (recall > best) {
@@ -122,7 +134,7 @@ Status TwoTowerScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
       }
       best_validation_recall_ = best;
       epochs = best_epoch;
-      if (!o.retrain_on_full) {
+      if (!retrain) {
         // Keep the early-stopped model, but score with the full history.
         const std::vector<bool> trained_videos = trainer.videos.known;
         const std::vector<bool> trained_users = trainer.users.known;

@@ -346,6 +346,41 @@ TEST(TwoTower, UserWithoutTrainingRowsAndEarlyStoppingWork) {
   for (double x : scores) EXPECT_TRUE(std::isfinite(x));
 }
 
+TEST(TwoTower, LargeDataTrainsWithinItsExampleBudgetAndSkipsTheRetrain) {
+  Synthetic s = MakeSynthetic();
+  const int64_t positives = int64_t{Synthetic::kUsers} * 10;  // every user has 10 positives
+  TwoTowerOptions o = SmallOptions();
+  o.max_epochs = 10;
+  o.validation_fraction = 0;
+  o.example_budget = 3 * positives + positives / 2;  // 3.5 passes: 3 epochs
+  TwoTowerScorer budgeted(o);
+  ASSERT_TRUE(budgeted.Fit(s.ds, s.train).ok());
+  EXPECT_EQ(budgeted.epochs_trained(), 3);
+  o.example_budget = positives / 2;  // less than one pass: still one epoch
+  TwoTowerScorer tiny(o);
+  ASSERT_TRUE(tiny.Fit(s.ds, s.train).ok());
+  EXPECT_EQ(tiny.epochs_trained(), 1);
+  // Early stopping without the retrain on the validation share: the early-stopped model is kept,
+  // and it scores users by their full histories like the retrained one.
+  o.example_budget = 0;
+  o.max_epochs = 3;
+  o.patience = 3;
+  o.validation_fraction = 0.2f;
+  o.retrain_max_positives = positives - 1;
+  TwoTowerScorer kept(o);
+  ASSERT_TRUE(kept.Fit(s.ds, s.train).ok());
+  EXPECT_GE(kept.epochs_trained(), 1);
+  EXPECT_LE(kept.epochs_trained(), 3);
+  const uint32_t n = Synthetic::kVideosPerCategory;
+  int correct = 0;
+  std::vector<double> scores(s.ds.videos.size());
+  for (uint32_t u = 0; u < Synthetic::kUsers; ++u) {
+    kept.ScoreAll(u, scores);
+    correct += (u % 2 == 0) == (MeanScore(scores, 0, n) > MeanScore(scores, n, 2 * n)) ? 1 : 0;
+  }
+  EXPECT_GE(correct, static_cast<int>(Synthetic::kUsers) * 9 / 10);
+}
+
 TEST(LazyAdam, MatchesAdamOnRowsEveryStepTouchesAndLeavesOtherRowsAlone) {
   // Rows 0-2 are looked up at every step (row 1 twice: its gradients add up), row 3 only at the
   // first step, row 4 never.
