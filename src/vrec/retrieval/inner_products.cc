@@ -15,21 +15,43 @@ constexpr size_t kTile = 1024;
 
 // The kernel, compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time. Every clone
 // does the same float operations in the same order (see the header), only more lanes at once.
+// kQueries queries share each load of a lane block and keep independent accumulators: one
+// accumulator alone is a chain of dependent adds (an add's latency per dimension), several keep
+// the vector units busy.
+constexpr size_t kQueries = 8;
+
+template <size_t Q>
+[[gnu::always_inline]] inline void LaneBlock(const float* queries, const float* tile, size_t dim,
+                                             size_t padded_rows, size_t r0, size_t lanes, float* out,
+                                             size_t out_stride) {
+  float acc[Q][kLanes] = {};
+  for (size_t d = 0; d < dim; ++d) {
+    const float* col = tile + d * padded_rows + r0;
+#pragma GCC unroll 8
+    for (size_t q = 0; q < Q; ++q) {
+      const float x = queries[q * dim + d];
+#pragma GCC unroll 16
+      for (size_t l = 0; l < kLanes; ++l) acc[q][l] += x * col[l];
+    }
+  }
+  for (size_t q = 0; q < Q; ++q) {
+    float* o = out + q * out_stride + r0;
+    for (size_t l = 0; l < lanes; ++l) o[l] = acc[q][l];
+  }
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default"))) void TileProducts(
     const float* queries, size_t num_queries, const float* tile, size_t dim, size_t tile_rows,
     size_t padded_rows, float* out, size_t out_stride) {
   for (size_t r0 = 0; r0 < padded_rows; r0 += kLanes) {
     const size_t lanes = std::min(kLanes, tile_rows - r0);
-    for (size_t q = 0; q < num_queries; ++q) {
-      float acc[kLanes] = {};
-      const float* u = queries + q * dim;
-      for (size_t d = 0; d < dim; ++d) {
-        const float x = u[d];
-        const float* col = tile + d * padded_rows + r0;
-        for (size_t l = 0; l < kLanes; ++l) acc[l] += x * col[l];
-      }
-      float* o = out + q * out_stride + r0;
-      for (size_t l = 0; l < lanes; ++l) o[l] = acc[l];
+    size_t q = 0;
+    for (; q + kQueries <= num_queries; q += kQueries) {
+      LaneBlock<kQueries>(queries + q * dim, tile, dim, padded_rows, r0, lanes, out + q * out_stride,
+                          out_stride);
+    }
+    for (; q < num_queries; ++q) {
+      LaneBlock<1>(queries + q * dim, tile, dim, padded_rows, r0, lanes, out + q * out_stride, out_stride);
     }
   }
 }
