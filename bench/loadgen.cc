@@ -404,6 +404,9 @@ class OpenLoopRun {
     io_.restart();
 
     t0_ = Clock::now();
+    t0_unix_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     ScheduleArrival();
     ScheduleSweep();
     io_.run();
@@ -549,7 +552,7 @@ class OpenLoopRun {
       if (ok) {
         ++result_.ok;
         result_.ok_span_s = std::max(result_.ok_span_s, SecondsIntoWindow(now));
-        RecordLatency(now - Due(c->index));
+        RecordLatency(c->index, now - Due(c->index));
       } else {
         ++result_.errors_http;
       }
@@ -584,7 +587,7 @@ class OpenLoopRun {
   void TimeOut(Connection* c, Clock::time_point now) {
     if (Measured(c->index)) {
       ++result_.timeouts;
-      RecordLatency(now - Due(c->index));
+      RecordLatency(c->index, now - Due(c->index));
     }
     Release(c);
     // The server still owes a response on this socket; only a new connection is usable.
@@ -596,14 +599,19 @@ class OpenLoopRun {
     workload_.users.Next(workload_.rng);
     if (Measured(index)) {
       ++result_.timeouts;
-      RecordLatency(now - Due(index));
+      RecordLatency(index, now - Due(index));
     }
   }
 
-  void RecordLatency(Clock::duration latency) {
+  void RecordLatency(uint64_t index, Clock::duration latency) {
     const int64_t us = Micros(latency);
     result_.latency.Record(us);
-    if (latency_log_ != nullptr) std::fprintf(latency_log_, "%lld\n", static_cast<long long>(us));
+    if (latency_log_ != nullptr) {
+      // The request's due time (wall clock, ms since the epoch), so that latencies can be lined up
+      // with events outside the generator (a model swap), and its latency.
+      const double due_ms = static_cast<double>(t0_unix_us_ + OffsetNs(index) / 1000) / 1e3;
+      std::fprintf(latency_log_, "%.3f %lld\n", due_ms, static_cast<long long>(us));
+    }
   }
 
   void Release(Connection* c) {
@@ -692,6 +700,7 @@ class OpenLoopRun {
   const Clock::duration timeout_;
   const double period_ns_;
   const int64_t window_begin_ns_, window_end_ns_;  // measured window, relative to t0
+  int64_t t0_unix_us_ = 0;                          // t0 on the wall clock
   Clock::duration sweep_interval_;
 
   // Declared before the sockets and timers so it is destroyed after them.
@@ -967,7 +976,7 @@ int main(int argc, char** argv) {
                  "Give a request up this long after its due time, and connection attempts after this long "
                  "(default 2000)");
   app.add_option("--seed", o.seed, "Seed of the user draw (default 1)");
-  app.add_option("--latency-log", o.latency_log, "Write each measured latency (microseconds) to this file");
+  app.add_option("--latency-log", o.latency_log, "Write each measured request to this file: its due time (wall clock, ms since the epoch) and latency (us)");
   app.add_flag("--find-saturation", o.find_saturation,
                "Step the rate up until the SLO breaks; print saturation_rate");
   app.add_option("--slo-ms", o.slo_ms, "p99 bound for --find-saturation (default 20)");

@@ -3,6 +3,7 @@
 # runs on the production version of REGISTRY (the event export off; the online store is the
 # registry's own, so stop any server on it first). Prints name=value lines:
 #   serve_start_s_median=... serve_start_s_min=... serve_start_s_max=... serve_start_rss_mib=...
+#   and the last run's RSS by kind and the model's bytes by component.
 #
 #   bash bench/serve_start.sh REGISTRY [RUNS=5] [PORT=18199]
 set -euo pipefail
@@ -25,6 +26,10 @@ for _ in $(seq 1 "$runs"); do
   done
   times+=($(( $(date +%s%N) - start )))
   rss=$(awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status")
+  rss_parts=$(awk '/^Rss(Anon|File|Shmem)/ {printf "serve_start_%s_mib=%d\n", tolower($1), $2 / 1024}' "/proc/$pid/status" | tr -d ':')
+  components=$(curl -sf "http://127.0.0.1:$port/metrics" |
+    sed -n 's/^vrec_model_bytes{component="\([a-z_]*\)"} \(.*\)/\1 \2/p; s/^vrec_live_counters_bytes \(.*\)/live_counters \1/p' |
+    awk '{ printf "serve_start_model_%s_mib=%.1f\n", $1, $2 / 1048576 }')
   kill "$pid"
   wait "$pid" 2> /dev/null || true
 done
@@ -35,3 +40,7 @@ echo "serve_start_s_median=$(seconds "${sorted[$((runs / 2))]}")"
 echo "serve_start_s_min=$(seconds "${sorted[0]}")"
 echo "serve_start_s_max=$(seconds "${sorted[$((runs - 1))]}")"
 echo "serve_start_rss_mib=$rss"
+# The last run's resident memory by kind (anonymous = heap; file = mapped model pages read so far)
+# and the model's parts as the server counts them (/metrics vrec_model_bytes).
+echo "$rss_parts"
+echo "$components"
