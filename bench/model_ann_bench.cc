@@ -4,13 +4,14 @@
 //
 //   OPENBLAS_NUM_THREADS=1 model_ann_bench --model REGISTRY/versions/v000001
 //       [--queries 1000] [--k 500] [--nprobe 16,32,64,128] [--ef 500,1000,2000]
-//       [--hnsw_m 32] [--hnsw_ef_construction 40] [--hnsw 1] [--seed 7]
+//       [--hnsw_m 32] [--hnsw_ef_construction 40] [--hnsw 1] [--sq8 1] [--seed 7]
 //
 // Steps: load the index plainly and memory-mapped (AnnLoadOptions::map_ivf_lists), each after the
 // file is in the page cache, reporting seconds and resident memory; load the catalog (catalog/)
 // and embed `queries` random users with history through the shipped user tower (their whole
 // positive history, as the server pools it); exact top-k over the index's own vectors (Export) as
-// the truth; the shipped IVF settings and an nprobe sweep on the same index; an HNSW index built
+// the truth; the shipped IVF settings and an nprobe sweep on the same index; an 8-bit IVF index
+// (ivf_sq8) with the same lists at the same nprobe values; an HNSW index built
 // over the same vectors at several efSearch values. Queries run one at a time on one thread, as in
 // serving; builds use every OpenMP thread. recall_at_k = |ANN top-k ∩ exact top-k| / k.
 #include <omp.h>
@@ -22,6 +23,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <string>
 #include <unordered_set>
@@ -52,6 +54,7 @@ struct Flags {
   int hnsw_m = 32;
   int hnsw_ef_construction = 40;
   bool hnsw = true;
+  bool sq8 = true;
   uint64_t seed = 7;
 };
 
@@ -107,6 +110,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.hnsw_ef_construction = std::stoi(value);
     } else if (arg == "--hnsw") {
       f.hnsw = value != "0";
+    } else if (arg == "--sq8") {
+      f.sq8 = value != "0";
     } else if (arg == "--seed") {
       f.seed = std::stoull(value);
     } else {
@@ -262,7 +267,44 @@ int main(int argc, char** argv) {
   }
   shipped.reset();
 
-  // 5. HNSW over the same vectors.
+  // 5. The 8-bit IVF lists (the ivf_sq8 option) over the same vectors, trained like the shipped
+  // index (same nlist, a sample of at most 200k vectors), at the same nprobe values.
+  if (flags.sq8 && AnnIndexOptions::IsIvf(o.kind)) {
+    AnnIndexOptions q;
+    q.kind = AnnIndexOptions::Kind::kIvfSq8;
+    q.dimension = d;
+    q.ivf_nlist = o.ivf_nlist;
+    q.ivf_nprobe = o.ivf_nprobe;
+    omp_set_num_threads(build_threads);
+    const double rss0 = CurrentRssMb();
+    start = Clock::now();
+    auto sq8 = Check(MakeAnnIndex(q), "ivf_sq8");
+    const size_t n = ids.size();
+    std::vector<size_t> sample(n);
+    std::iota(sample.begin(), sample.end(), size_t{0});
+    std::mt19937_64 sample_rng(42);
+    std::shuffle(sample.begin(), sample.end(), sample_rng);
+    sample.resize(std::min<size_t>(n, 200'000));
+    std::vector<float> train;
+    train.reserve(sample.size() * d);
+    for (size_t i : sample) train.insert(train.end(), vectors.begin() + i * d, vectors.begin() + (i + 1) * d);
+    Check(sq8->Train(train), "ivf_sq8 train");
+    Check(sq8->Add(ids, vectors), "ivf_sq8 add");
+    std::printf("index=ivf_sq8 nlist=%d build_s=%.1f rss_delta_mb=%.0f memory_mb=%.0f\n", q.ivf_nlist,
+                Seconds(start), CurrentRssMb() - rss0, static_cast<double>(sq8->MemoryBytes()) / (1 << 20));
+    omp_set_num_threads(1);
+    std::vector<int> probes = flags.nprobe;
+    if (std::find(probes.begin(), probes.end(), o.ivf_nprobe) == probes.end()) probes.push_back(o.ivf_nprobe);
+    std::sort(probes.begin(), probes.end());
+    for (int nprobe : probes) {
+      Check(sq8->SetSearchParameters(nprobe, 0), "nprobe");
+      const Run run = RunQueries(*sq8, queries, d, flags.k);
+      Print("ivf_sq8", StrCat("nlist=", q.ivf_nlist, " nprobe=", sq8->options().ivf_nprobe), run, truth,
+            flags.k);
+    }
+  }
+
+  // 6. HNSW over the same vectors.
   if (flags.hnsw) {
     AnnIndexOptions h;
     h.kind = AnnIndexOptions::Kind::kHnsw;

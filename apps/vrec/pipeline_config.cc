@@ -15,6 +15,15 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
         {.min = 1, .max = 1000, .help = "Temporal split: events per user held out."});
   b.Double("pipeline.train_ratio", &o.train_ratio,
            {.min = 0.05, .max = 0.95, .help = "Stratified split: train share."});
+  b.Enum(
+      "pipeline.video_index", &o.video_index,
+      {{"auto", std::string("auto")},
+       {"exact", std::string("exact")},
+       {"ivf", std::string("ivf")},
+       {"ivf_sq8", std::string("ivf_sq8")},
+       {"hnsw", std::string("hnsw")}},
+      {.help = "The shipped video index: auto (exact below 100k videos, IVF beyond), exact, ivf, ivf_sq8 "
+               "(8-bit lists, 4x smaller: for catalogs whose flat lists exceed the memory budget) or hnsw."});
   b.Int("pipeline.eval_max_scores", &o.eval_max_scores,
         {.min = 0,
          .max = int64_t{1} << 50,

@@ -34,7 +34,8 @@ std::string OptionsText(const PipelineOptions& o) {
                 " two_tower.example_budget=", m.two_tower.example_budget,
                 " ranker.objective=", m.ranker.objective, " ranker.rounds=", m.ranker.num_rounds,
                 " ranker.depth=", m.ranker.max_depth, " ranker.eta=", m.ranker.learning_rate,
-                " ease.lambda=", m.ease.lambda, " ease.videos=", m.ease.max_videos, " seed=", m.seed);
+                " ease.lambda=", m.ease.lambda, " ease.videos=", m.ease.max_videos, " seed=", m.seed,
+                " video_index=", o.video_index);
 }
 
 std::map<std::string, double> Figures(const eval::EvalReport& r, std::string_view prefix) {
@@ -99,8 +100,9 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
                    PipelineRecord& record, const PipelineOptions& o, const std::string& options_text,
                    const std::string& dir) {
   const retrieval::TwoTowerScorer& tt = scorer.two_tower();
-  auto index = Timed(record, "deploy.index",
-                     [&] { return retrieval::BuildCatalogIndex(tt.model(), ds, tt.video_positives()); });
+  auto index = Timed(record, "deploy.index", [&] {
+    return retrieval::BuildCatalogIndex(tt.model(), ds, tt.video_positives(), o.video_index);
+  });
   if (!index.ok()) return index.status();
   const std::string data_hash = data::TrainingDataHash(ds, split.train);
   retrieval::RetrievalBundle bundle{tt.model(), std::move(index).value()};

@@ -46,6 +46,9 @@ struct PipelineOptions {
   // max_users): 10,000 users at 1M videos, everyone on smaller catalogs. The record states the
   // sample size (metrics test_users and test_users_total). 0 = always every user.
   int64_t eval_max_scores = 10'000'000'000;
+  // The shipped video index (retrieval::BuildCatalogIndex): auto (exact below 100k videos, IVF
+  // beyond), exact, ivf, ivf_sq8 (4x smaller lists) or hnsw.
+  std::string video_index = "auto";
 };
 
 struct PipelineRecord {

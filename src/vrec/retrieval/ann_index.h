@@ -38,8 +38,14 @@ struct AnnIndexOptions {
     kExact,  // every vector is scored: recall 1.0, ~33 ms per query at 1M x 64 (FAISS flat)
     kIvf,    // inverted file with flat (uncompressed) lists; needs Train before Add
     kHnsw,   // graph index; removal is by tombstone (see faiss_ann_index.h)
+    // IVF whose lists hold each vector's residual to its centroid in 8 bits per dimension (FAISS
+    // IndexIVFScalarQuantizer QT_8bit): 4x less list memory than kIvf (64 + 8 id bytes per
+    // 64-d vector instead of 256 + 8), scores within ~1e-2 of the exact ones. For catalogs whose
+    // flat lists do not fit the memory budget (docs/scale.md).
+    kIvfSq8,
   };
   Kind kind = Kind::kIvf;
+  static bool IsIvf(Kind k) { return k == Kind::kIvf || k == Kind::kIvfSq8; }
 
   // Vector dimension; must be > 0.
   int dimension = 0;

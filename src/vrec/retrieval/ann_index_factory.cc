@@ -51,6 +51,8 @@ const char* AnnIndexKindName(AnnIndexOptions::Kind kind) {
       return "ivf";
     case AnnIndexOptions::Kind::kHnsw:
       return "hnsw";
+    case AnnIndexOptions::Kind::kIvfSq8:
+      return "ivf_sq8";
   }
   return "unknown";
 }
@@ -98,8 +100,9 @@ uint64_t AnnIndex::MemoryBytes() const {
   const AnnIndexOptions o = options();
   const auto n = static_cast<uint64_t>(std::max<int64_t>(0, size()));
   const auto d = static_cast<uint64_t>(std::max(0, dimension()));
-  uint64_t bytes = n * (d * sizeof(float) + sizeof(int64_t));
-  if (o.kind == AnnIndexOptions::Kind::kIvf) bytes += static_cast<uint64_t>(std::max(0, o.ivf_nlist)) * d * 4;
+  const uint64_t code_bytes = o.kind == AnnIndexOptions::Kind::kIvfSq8 ? d : d * sizeof(float);
+  uint64_t bytes = n * (code_bytes + sizeof(int64_t));
+  if (AnnIndexOptions::IsIvf(o.kind)) bytes += static_cast<uint64_t>(std::max(0, o.ivf_nlist)) * d * 4;
   if (o.kind == AnnIndexOptions::Kind::kHnsw)
     bytes += n * static_cast<uint64_t>(std::max(0, o.hnsw_m)) * 2 * 4;
   return bytes;

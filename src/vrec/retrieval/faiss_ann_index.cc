@@ -5,6 +5,7 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/HNSW.h>
 #include <faiss/impl/IDSelector.h>
@@ -63,6 +64,7 @@ class FaissAnnIndex final : public AnnIndex {
           break;
         }
         case Kind::kIvf:
+        case Kind::kIvfSq8:
           break;  // created by Train, once nlist is known
         case Kind::kHnsw: {
           auto* hnsw = new faiss::IndexHNSWFlat(opts_.dimension, opts_.hnsw_m, faiss::METRIC_INNER_PRODUCT);
@@ -77,18 +79,28 @@ class FaissAnnIndex final : public AnnIndex {
 
   Status Train(std::span<const float> vectors) override {
     VREC_RETURN_IF_ERROR(ai::CheckMatrix(vectors, opts_.dimension, "Train"));
-    if (opts_.kind != Kind::kIvf) return OkStatus();
+    if (!AnnIndexOptions::IsIvf(opts_.kind)) return OkStatus();
     if (index_ != nullptr) return FailedPreconditionError("Train: the IVF index is already trained");
     const int64_t n = static_cast<int64_t>(vectors.size() / static_cast<size_t>(opts_.dimension));
     const int nlist = ChooseIvfNlist(opts_, n);
     if (n < nlist) {
       return InvalidArgumentError(StrCat("Train: ", n, " vectors cannot train ", nlist, " IVF lists"));
     }
-    std::unique_ptr<faiss::IndexIVFFlat> ivf;
+    std::unique_ptr<faiss::IndexIVF> ivf;
     VREC_RETURN_IF_ERROR(Guard("IVF train", [&] {
       auto* quantizer = new faiss::IndexFlatIP(opts_.dimension);
-      ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, opts_.dimension, static_cast<size_t>(nlist),
-                                                  faiss::METRIC_INNER_PRODUCT);
+      if (opts_.kind == Kind::kIvfSq8) {
+        ivf = std::make_unique<faiss::IndexIVFScalarQuantizer>(
+            quantizer, opts_.dimension, static_cast<size_t>(nlist), faiss::ScalarQuantizer::QT_8bit,
+            faiss::METRIC_INNER_PRODUCT, /*by_residual=*/true);
+        // Each dimension's range is the training residuals' [min, max] widened by a quarter on
+        // both sides: vectors added after training (uploads) fall outside the bare range often
+        // enough that clipping, not the 8-bit step, would dominate their error.
+        static_cast<faiss::IndexIVFScalarQuantizer*>(ivf.get())->sq.rangestat_arg = 0.25f;
+      } else {
+        ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, opts_.dimension, static_cast<size_t>(nlist),
+                                                    faiss::METRIC_INNER_PRODUCT);
+      }
       ivf->own_fields = true;
       ivf->cp.niter = opts_.ivf_train_iterations;
       ivf->cp.spherical = true;  // embeddings are L2-normalised: keep centroids on the sphere
@@ -111,6 +123,7 @@ class FaissAnnIndex final : public AnnIndex {
       case Kind::kExact:
         return AddExact(ids, vectors);
       case Kind::kIvf:
+      case Kind::kIvfSq8:
         return AddIvf(ids, vectors);
       case Kind::kHnsw:
         return AddHnsw(ids, vectors);
@@ -128,7 +141,7 @@ class FaissAnnIndex final : public AnnIndex {
     if (present.empty()) return OkStatus();
     VREC_RETURN_IF_ERROR(MakeListsWritable());
     return Guard("remove_ids", [&] {
-      if (opts_.kind == Kind::kIvf) {
+      if (AnnIndexOptions::IsIvf(opts_.kind)) {
         // The hashtable direct map only supports IDSelectorArray.
         faiss::IDSelectorArray sel(present.size(), present.data());
         index_->remove_ids(sel);
@@ -155,6 +168,7 @@ class FaissAnnIndex final : public AnnIndex {
         if (status.ok()) AppendResults(scores, labels, want, out);
         break;
       case Kind::kIvf:
+      case Kind::kIvfSq8:
         status = Guard("IVF search", [&] {
           faiss::SearchParametersIVF params;
           params.nprobe = static_cast<size_t>(opts_.ivf_nprobe);
@@ -216,6 +230,26 @@ class FaissAnnIndex final : public AnnIndex {
           vectors.assign(x, x + ids.size() * d);
           break;
         }
+        case Kind::kIvfSq8: {
+          // Codes are quantised residuals: decode each vector (approximately the one added).
+          const auto* ivf = static_cast<const faiss::IndexIVF*>(index_.get());
+          const faiss::InvertedLists* lists = ivf->invlists;
+          ids.reserve(static_cast<size_t>(index_->ntotal));
+          vectors.reserve(static_cast<size_t>(index_->ntotal) * d);
+          for (size_t l = 0; l < lists->nlist; ++l) {
+            const size_t n = lists->list_size(l);
+            if (n == 0) continue;
+            faiss::InvertedLists::ScopedIds list_ids(lists, l);
+            const size_t at = ids.size();
+            ids.resize(at + n);
+            std::memcpy(ids.data() + at, list_ids.get(), n * sizeof(uint64_t));
+            vectors.resize((at + n) * d);
+            for (size_t o = 0; o < n; ++o)
+              ivf->reconstruct_from_offset(static_cast<int64_t>(l), static_cast<int64_t>(o),
+                                           &vectors[(at + o) * d]);
+          }
+          break;
+        }
         case Kind::kIvf: {
           const faiss::InvertedLists* lists = static_cast<const faiss::IndexIVF*>(index_.get())->invlists;
           ids.reserve(static_cast<size_t>(index_->ntotal));
@@ -256,7 +290,7 @@ class FaissAnnIndex final : public AnnIndex {
       return InvalidArgumentError(StrCat("SetSearchParameters: ivf_nprobe ", ivf_nprobe, ", hnsw_ef_search ",
                                          hnsw_ef_search, " (>= 0)"));
     }
-    if (ivf_nprobe > 0 && opts_.kind == Kind::kIvf)
+    if (ivf_nprobe > 0 && AnnIndexOptions::IsIvf(opts_.kind))
       opts_.ivf_nprobe = std::clamp(ivf_nprobe, 1, std::max(1, opts_.ivf_nlist));
     if (hnsw_ef_search > 0) opts_.hnsw_ef_search = hnsw_ef_search;
     return OkStatus();
@@ -265,7 +299,7 @@ class FaissAnnIndex final : public AnnIndex {
   Status LoadBody(std::FILE* fp, const std::string& path, const AnnLoadOptions& load) {
     int32_t kind = 0;
     VREC_RETURN_IF_ERROR(ai::ReadPod(fp, kind, path));
-    if (kind < 0 || kind > static_cast<int32_t>(Kind::kHnsw)) {
+    if (kind < 0 || kind > static_cast<int32_t>(Kind::kIvfSq8)) {
       return DataLossError(StrCat(path, ": unknown index kind ", kind));
     }
     opts_.kind = static_cast<Kind>(kind);
@@ -288,7 +322,7 @@ class FaissAnnIndex final : public AnnIndex {
     if (has_index) {
       // Mapping: FAISS maps the whole file read-only and points each list at its place in it (the
       // list layout on disk, codes then ids, is the mapped layout), then reads on after the lists.
-      const bool map = load.map_ivf_lists && opts_.kind == Kind::kIvf;
+      const bool map = load.map_ivf_lists && AnnIndexOptions::IsIvf(opts_.kind);
       faiss::Index* raw = nullptr;
       VREC_RETURN_IF_ERROR(
           Guard("read_index", [&] { raw = faiss::read_index(fp, map ? faiss::IO_FLAG_MMAP : 0); }));
@@ -310,7 +344,7 @@ class FaissAnnIndex final : public AnnIndex {
   // A mapped IVF index (AnnLoadOptions::map_ivf_lists) has read-only lists: copy them into memory
   // before the first change.
   Status MakeListsWritable() {
-    if (opts_.kind != Kind::kIvf || index_ == nullptr) return OkStatus();
+    if (!AnnIndexOptions::IsIvf(opts_.kind) || index_ == nullptr) return OkStatus();
     auto* ivf = static_cast<faiss::IndexIVF*>(index_.get());
     if (dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists) != nullptr) return OkStatus();
     return Guard("copy mapped IVF lists", [&] {
@@ -336,7 +370,8 @@ class FaissAnnIndex final : public AnnIndex {
   // Checks that a loaded FAISS index has the structure this kind needs, and rebuilds derived state.
   Status CheckLoaded(const std::string& path) {
     const bool has = index_ != nullptr;
-    if (opts_.kind != Kind::kIvf && !has) return DataLossError(StrCat(path, ": missing FAISS index"));
+    if (!AnnIndexOptions::IsIvf(opts_.kind) && !has)
+      return DataLossError(StrCat(path, ": missing FAISS index"));
     if (has && index_->d != opts_.dimension) return DataLossError(StrCat(path, ": dimension mismatch"));
     switch (opts_.kind) {
       case Kind::kExact:
@@ -345,10 +380,16 @@ class FaissAnnIndex final : public AnnIndex {
         }
         break;
       case Kind::kIvf:
+      case Kind::kIvfSq8:
         if (has) {
-          auto* ivf = dynamic_cast<faiss::IndexIVFFlat*>(index_.get());
+          const bool sq8 = opts_.kind == Kind::kIvfSq8;
+          auto* ivf =
+              sq8 ? static_cast<faiss::IndexIVF*>(dynamic_cast<faiss::IndexIVFScalarQuantizer*>(index_.get()))
+                  : static_cast<faiss::IndexIVF*>(dynamic_cast<faiss::IndexIVFFlat*>(index_.get()));
           if (ivf == nullptr || ivf->direct_map.type != faiss::DirectMap::Hashtable) {
-            return DataLossError(StrCat(path, ": expected a FAISS IndexIVFFlat with a hashtable direct map"));
+            return DataLossError(StrCat(path, ": expected a FAISS ",
+                                        sq8 ? "IndexIVFScalarQuantizer" : "IndexIVFFlat",
+                                        " with a hashtable direct map"));
           }
         }
         break;
@@ -377,6 +418,7 @@ class FaissAnnIndex final : public AnnIndex {
       case Kind::kExact:
         return static_cast<const faiss::IndexIDMap2*>(index_.get())->rev_map.count(id) != 0;
       case Kind::kIvf:
+      case Kind::kIvfSq8:
         return static_cast<const faiss::IndexIVF*>(index_.get())->direct_map.hashtable.count(id) != 0;
       case Kind::kHnsw:
         return id_to_node_.count(id) != 0;

@@ -80,7 +80,7 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildVideoIndex(const TwoTowerModel& model,
                                                     std::span<const VideoInput> videos,
                                                     AnnIndexOptions options, int64_t max_train) {
   options.dimension = model.dimension();
-  if (options.kind == AnnIndexOptions::Kind::kIvf && options.expected_num_vectors == 0) {
+  if (AnnIndexOptions::IsIvf(options.kind) && options.expected_num_vectors == 0) {
     options.expected_num_vectors = static_cast<int64_t>(videos.size());
   }
   VREC_ASSIGN_OR_RETURN(std::unique_ptr<AnnIndex> index, MakeAnnIndex(options));
@@ -101,13 +101,26 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildVideoIndex(const TwoTowerModel& model,
 
 StatusOr<std::unique_ptr<AnnIndex>> BuildCatalogIndex(const TwoTowerModel& model,
                                                       const data::Dataset& catalog,
-                                                      std::span<const int64_t> positives) {
+                                                      std::span<const int64_t> positives,
+                                                      std::string_view kind) {
+  AnnIndexOptions options;
+  options.kind =
+      catalog.videos.size() < 100'000 ? AnnIndexOptions::Kind::kExact : AnnIndexOptions::Kind::kIvf;
+  if (kind != "auto") {
+    bool known = false;
+    for (auto k : {AnnIndexOptions::Kind::kExact, AnnIndexOptions::Kind::kIvf, AnnIndexOptions::Kind::kIvfSq8,
+                   AnnIndexOptions::Kind::kHnsw}) {
+      if (kind == AnnIndexKindName(k)) options.kind = k, known = true;
+    }
+    if (!known) {
+      return InvalidArgumentError(
+          StrCat("video index kind '", kind, "': expected auto, exact, ivf, ivf_sq8 or hnsw"));
+    }
+  }
   std::vector<VideoInput> videos;
   videos.reserve(catalog.videos.size());
   for (uint32_t v = 0; v < catalog.videos.size(); ++v)
     videos.push_back(VideoInputFrom(catalog, v, positives[v]));
-  AnnIndexOptions options;
-  options.kind = videos.size() < 100'000 ? AnnIndexOptions::Kind::kExact : AnnIndexOptions::Kind::kIvf;
   return BuildVideoIndex(model, videos, options);
 }
 

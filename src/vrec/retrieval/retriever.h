@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vrec/common/ids.h"
@@ -59,11 +60,13 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildVideoIndex(const TwoTowerModel& model,
                                                     AnnIndexOptions options, int64_t max_train = 200'000);
 
 // The index over every video of `catalog` (`positives[v]` training positives per video, the
-// popularity input of the video tower): exact search below 100k videos, IVF from there on.
-// Errors of BuildVideoIndex.
+// popularity input of the video tower): `kind` (AnnIndexKindName: exact, ivf, ivf_sq8, hnsw) or
+// "auto": exact search below 100k videos, IVF from there on. InvalidArgument on another kind;
+// errors of BuildVideoIndex.
 StatusOr<std::unique_ptr<AnnIndex>> BuildCatalogIndex(const TwoTowerModel& model,
                                                       const data::Dataset& catalog,
-                                                      std::span<const int64_t> positives);
+                                                      std::span<const int64_t> positives,
+                                                      std::string_view kind = "auto");
 
 // A deployable retrieval model: the two-tower model and its video index in one directory
 // (two_tower.bin, videos.index, manifest.json listing both).
