@@ -1,6 +1,7 @@
 #include "vrec/retrieval/inner_products.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "vrec/common/check.h"
@@ -20,23 +21,24 @@ constexpr size_t kTile = 1024;
 // the vector units busy.
 constexpr size_t kQueries = 8;
 
+// 16 floats in one value: a 512-bit register under AVX-512, two or four narrower ones otherwise
+// (GCC's vector extension; each lane's operations are the scalar ones).
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+
 template <size_t Q>
 [[gnu::always_inline]] inline void LaneBlock(const float* queries, const float* tile, size_t dim,
                                              size_t padded_rows, size_t r0, size_t lanes, float* out,
                                              size_t out_stride) {
-  float acc[Q][kLanes] = {};
+  Lanes acc[Q] = {};
   for (size_t d = 0; d < dim; ++d) {
-    const float* col = tile + d * padded_rows + r0;
-#pragma GCC unroll 8
-    for (size_t q = 0; q < Q; ++q) {
-      const float x = queries[q * dim + d];
-#pragma GCC unroll 16
-      for (size_t l = 0; l < kLanes; ++l) acc[q][l] += x * col[l];
-    }
+    Lanes col;
+    std::memcpy(&col, tile + d * padded_rows + r0, sizeof(col));
+    for (size_t q = 0; q < Q; ++q) acc[q] += col * queries[q * dim + d];
   }
   for (size_t q = 0; q < Q; ++q) {
-    float* o = out + q * out_stride + r0;
-    for (size_t l = 0; l < lanes; ++l) o[l] = acc[q][l];
+    float lane[kLanes];
+    std::memcpy(lane, &acc[q], sizeof(lane));
+    std::memcpy(out + q * out_stride + r0, lane, lanes * sizeof(float));
   }
 }
 
