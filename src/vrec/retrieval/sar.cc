@@ -97,15 +97,19 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
   auto work = [&](int t) {
     std::vector<uint32_t> count(num_videos_, 0);
     std::vector<uint32_t> touched;
+    // Every co-occurring video of row i, in a scratch row that keeps its capacity from row to
+    // row; the kept neighbours are then copied into a row of their exact size (a truncated row
+    // would keep the capacity of all its co-occurrences: ~13 GB at 1M videos / 10M events).
+    std::vector<std::pair<uint32_t, double>> row;
     for (size_t i = t; i < num_videos_; i += threads) {
       touched.clear();
+      row.clear();
       for (uint32_t u : users_of_video[i]) {
         for (uint32_t j : items_of_user[u]) {
           if (count[j]++ == 0) touched.push_back(j);
         }
       }
       std::sort(touched.begin(), touched.end());
-      auto& row = rows[i];
       for (uint32_t j : touched) {
         const double c = count[j];
         count[j] = 0;
@@ -132,6 +136,7 @@ Status SarScorer::Fit(const data::Dataset& ds, std::span<const data::Interaction
         row.resize(static_cast<size_t>(keep));
         std::sort(row.begin(), row.end());
       }
+      rows[i].assign(row.begin(), row.end());
     }
   };
   std::vector<std::thread> pool;
