@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model swaps under load: `vrec serve` answers RATE req/s (open loop, bench/loadgen) while the
+# Model swaps under load: `vrec serve` answers RATE req/s (open loop, build/bench/loadgen) while the
 # production pointer moves between two copies of a registry's production version SWAPS times (each
 # swap loads a whole model beside the one being served, then switches). Prints name=value lines:
 # errors and timeouts over the whole run, each swap's durations (`vrec models promote`, then reload

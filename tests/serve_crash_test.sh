@@ -62,7 +62,9 @@ printf 'v000002\nv000001\n' > "$reg/production"
 start_server
 ready=$(curl -sf "http://127.0.0.1:$port/readyz")
 [[ "$ready" == *'"model_version":"v000001"'*'"production_version":"v000002","fallback":true'* ]] || fail "readyz: $ready"
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^vrec_model_fallback 1' || fail "metrics must show the fallback"
+# Read whole before grep: `curl | grep -q` fails under pipefail when grep quits before curl wrote all.
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics")
+grep -q '^vrec_model_fallback 1' <<< "$metrics" || fail "metrics must show the fallback"
 curl -sf "http://127.0.0.1:$port/v1/users/5/recommendations?count=5" | grep -q '"model_version":"v000001"' \
   || fail "recommendations from the fallback"
 echo "fallback: production=v000002 (corrupt) served=v000001"

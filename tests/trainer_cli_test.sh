@@ -67,7 +67,8 @@ post() {
 # Waits until the segments hold sequence $1.
 exported() {
   for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/metrics" | grep -q "^vrec_events_exported_through $1\$" && return 0
+    # Whole, then grep: `curl | grep -q` fails under pipefail when grep quits before curl is done.
+    grep -q "^vrec_events_exported_through $1\$" <<< "$(curl -sf "http://127.0.0.1:$port/metrics")" && return 0
     sleep 0.05
   done
   fail "events through $1 not exported"

@@ -244,9 +244,15 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
       &metrics_.counter("vrec_rate_limited_total", "Requests refused with 429.", {{"by", "key"}});
   rate_limited_[1] =
       &metrics_.counter("vrec_rate_limited_total", "Requests refused with 429.", {{"by", "address"}});
-  model_fallback_ = &metrics_.gauge(
+  // Read from the same state as /readyz's "fallback", so the two never disagree.
+  metrics_.gauge_callback(
       "vrec_model_fallback",
-      "1 while the model served is not the production version (production failed to load), else 0.");
+      "1 while the model served is not the production version (production failed to load), else 0.", {},
+      [this] {
+        const std::string version = model_version();
+        std::lock_guard lock(mutex_);
+        return !version.empty() && !load_.pointer.empty() && load_.pointer.front() != version ? 1.0 : 0.0;
+      });
   metrics_.gauge_callback("vrec_cache_hit_ratio", "Response cache hits / lookups since start.", {}, [this] {
     const double h = static_cast<double>(cache_.hits()), m = static_cast<double>(cache_.misses());
     return h + m > 0 ? h / (h + m) : 0.0;
@@ -388,10 +394,7 @@ Status Service::ReloadIfChanged() {
       load_.failed.clear();  // a changed pointer deserves a fresh try of everything
     }
     const std::string serving = snapshot_.model ? snapshot_.model->version() : "";
-    if (stack.empty() || stack.front() == serving) {
-      model_fallback_->Set(0);
-      return OkStatus();
-    }
+    if (stack.empty() || stack.front() == serving) return OkStatus();
     // Production first; the rest of the stack only when nothing is served yet (at start): a
     // running server keeps its model rather than step back to an older one.
     for (size_t i = 0; i < stack.size() && (i == 0 || serving.empty()); ++i) {
@@ -405,8 +408,6 @@ Status Service::ReloadIfChanged() {
     LogLine(s.message());
     if (first_error.ok()) first_error = s;
   }
-  const std::string serving = model_version();
-  model_fallback_->Set(!serving.empty() && serving != stack.front() ? 1 : 0);
   return first_error;
 }
 

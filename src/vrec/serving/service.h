@@ -205,7 +205,6 @@ class Service {
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;
   Counter* rate_limited_[2] = {};  // by key, by address
-  Gauge* model_fallback_ = nullptr;
 };
 
 }  // namespace vrec::serving
