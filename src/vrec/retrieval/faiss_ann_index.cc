@@ -292,7 +292,13 @@ class FaissAnnIndex final : public AnnIndex {
     }
     if (ivf_nprobe > 0 && AnnIndexOptions::IsIvf(opts_.kind))
       opts_.ivf_nprobe = std::clamp(ivf_nprobe, 1, std::max(1, opts_.ivf_nlist));
-    if (hnsw_ef_search > 0) opts_.hnsw_ef_search = hnsw_ef_search;
+    if (hnsw_ef_search > 0) {
+      opts_.hnsw_ef_search = hnsw_ef_search;
+      // Also the index's own default, in case a FAISS search path reads it rather than the
+      // per-query parameters (model_ann_bench at 1M: efSearch 500 and 2000 searched alike).
+      if (auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(index_.get()))
+        hnsw->hnsw.efSearch = hnsw_ef_search;
+    }
     return OkStatus();
   }
 
