@@ -102,18 +102,24 @@ TEST(TwoStageScorer, RanksRetrievalCandidatesFirstAndBeatsRetrievalOrderOnHeldOu
   EXPECT_LE(restricted.groups, static_cast<int64_t>(some.size()));
 }
 
-TEST(TwoStageScorer, MaxLabelUsersCapsTheRankerGroups) {
-  const data::Dataset ds = SmallPlatform();
-  const data::Split split = data::TemporalSplit(ds.interactions, 5);
+// Quick fits for the label-fold tests: one two-tower epoch, 30 candidates, 5 rounds, no refit.
+TwoStageOptions QuickLabelOptions(int label_folds) {
   TwoStageOptions o;
   o.two_tower.max_epochs = 1;
   o.two_tower.validation_fraction = 0;
   o.two_tower.verbose = false;
   o.candidates = 30;
   o.ranker.num_rounds = 5;
-  o.label_folds = 1;
+  o.label_folds = label_folds;
   o.refit_on_full = false;
   o.verbose = false;
+  return o;
+}
+
+TEST(TwoStageScorer, MaxLabelUsersCapsTheRankerGroups) {
+  const data::Dataset ds = SmallPlatform();
+  const data::Split split = data::TemporalSplit(ds.interactions, 5);
+  TwoStageOptions o = QuickLabelOptions(1);
   o.max_label_users = 100;
   TwoStageScorer scorer(o);
   ASSERT_TRUE(scorer.Fit(ds, split.train).ok());
@@ -130,15 +136,7 @@ TEST(TwoStageScorer, MaxLabelUsersCapsTheRankerGroups) {
 TEST(TwoStageScorer, ASecondFoldRunsOnlyWhileTheFirstLeftLabelledUsersUnused) {
   const data::Dataset ds = SmallPlatform();
   const data::Split split = data::TemporalSplit(ds.interactions, 5);
-  TwoStageOptions o;
-  o.two_tower.max_epochs = 1;
-  o.two_tower.validation_fraction = 0;
-  o.two_tower.verbose = false;
-  o.candidates = 30;
-  o.ranker.num_rounds = 5;
-  o.label_folds = 2;
-  o.refit_on_full = false;
-  o.verbose = false;
+  TwoStageOptions o = QuickLabelOptions(2);
   o.max_label_users = 100;  // fewer than the platform's labelled users: one fold is enough
   TwoStageScorer capped(o);
   ASSERT_TRUE(capped.Fit(ds, split.train).ok());

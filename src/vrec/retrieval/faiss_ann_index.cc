@@ -230,43 +230,33 @@ class FaissAnnIndex final : public AnnIndex {
           vectors.assign(x, x + ids.size() * d);
           break;
         }
+        case Kind::kIvf:
         case Kind::kIvfSq8: {
-          // Codes are quantised residuals: decode each vector (approximately the one added).
           const auto* ivf = static_cast<const faiss::IndexIVF*>(index_.get());
           const faiss::InvertedLists* lists = ivf->invlists;
+          const bool flat = opts_.kind == Kind::kIvf;
           ids.reserve(static_cast<size_t>(index_->ntotal));
           vectors.reserve(static_cast<size_t>(index_->ntotal) * d);
           for (size_t l = 0; l < lists->nlist; ++l) {
             const size_t n = lists->list_size(l);
             if (n == 0) continue;
             faiss::InvertedLists::ScopedIds list_ids(lists, l);
-            const size_t at = ids.size();
-            ids.resize(at + n);
-            std::memcpy(ids.data() + at, list_ids.get(), n * sizeof(uint64_t));
-            vectors.resize((at + n) * d);
-            for (size_t o = 0; o < n; ++o)
-              ivf->reconstruct_from_offset(static_cast<int64_t>(l), static_cast<int64_t>(o),
-                                           &vectors[(at + o) * d]);
-          }
-          break;
-        }
-        case Kind::kIvf: {
-          const faiss::InvertedLists* lists = static_cast<const faiss::IndexIVF*>(index_.get())->invlists;
-          ids.reserve(static_cast<size_t>(index_->ntotal));
-          vectors.reserve(static_cast<size_t>(index_->ntotal) * d);
-          for (size_t l = 0; l < lists->nlist; ++l) {
-            const size_t n = lists->list_size(l);
-            if (n == 0) continue;
-            faiss::InvertedLists::ScopedIds list_ids(lists, l);
-            faiss::InvertedLists::ScopedCodes codes(lists, l);
             // Mapped lists (OnDiskInvertedLists) keep a list's ids right after its codes, so they
             // need not be 8-byte aligned: copy the bytes rather than load them as idx_t.
             const size_t at = ids.size();
             ids.resize(at + n);
             static_assert(sizeof(idx_t) == sizeof(uint64_t));
             std::memcpy(ids.data() + at, list_ids.get(), n * sizeof(uint64_t));
-            const auto* x = reinterpret_cast<const float*>(codes.get());
-            vectors.insert(vectors.end(), x, x + n * d);
+            if (flat) {  // the codes are the vectors
+              faiss::InvertedLists::ScopedCodes codes(lists, l);
+              const auto* x = reinterpret_cast<const float*>(codes.get());
+              vectors.insert(vectors.end(), x, x + n * d);
+            } else {  // quantised residuals: decode each (approximately the vector added)
+              vectors.resize((at + n) * d);
+              for (size_t o = 0; o < n; ++o)
+                ivf->reconstruct_from_offset(static_cast<int64_t>(l), static_cast<int64_t>(o),
+                                             &vectors[(at + o) * d]);
+            }
           }
           break;
         }
