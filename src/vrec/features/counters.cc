@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "vrec/common/check.h"
@@ -188,15 +189,6 @@ bool CounterSeries::Compact(int64_t now) {
   return empty;
 }
 
-CounterSeries CounterSeries::Clone() const {
-  CounterSeries c;
-  c.totals_ = totals_;
-  for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
-    if (rings_[r]) c.rings_[r] = std::make_unique<Ring>(*rings_[r]);
-  }
-  return c;
-}
-
 uint64_t CounterSeries::bytes() const {
   uint64_t b = sizeof(CounterSeries);
   for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
@@ -266,50 +258,56 @@ uint64_t Counters::bytes() const {
   return b;
 }
 
-void Counters::CopyFrom(const Counters& other) {
-  for (size_t i = 0; i < kStripes; ++i) {
-    std::scoped_lock lock(stripes_[i].mu, other.stripes_[i].mu);
-    for (const auto& [key, series] : other.stripes_[i].series) stripes_[i].series[key] = series.Clone();
-  }
-}
+using SavedSlot = MappedCounters::SavedSlot;
 
 namespace {
 
-// One saved ring bucket: whose, which ring.
-struct SavedSlot {
-  uint64_t key = 0;
-  uint32_t ring = 0;
-  CounterSeries::Slot slot;
-};
+// The sections of one Counters: keys ascending, kNumCounterKinds totals per key, and the keys'
+// buckets, grouped by key, key i's at slots[slot_ptr[i] .. slot_ptr[i + 1]).
+Status SaveSections(ArtifactWriter& out, std::string_view prefix, std::span<const uint64_t> keys,
+                    std::span<const int64_t> totals, std::span<const uint64_t> slot_ptr,
+                    std::span<const SavedSlot> slots) {
+  VREC_RETURN_IF_ERROR(out.Add<uint64_t>(StrCat(prefix, ".keys"), keys));
+  VREC_RETURN_IF_ERROR(out.Add<int64_t>(StrCat(prefix, ".totals"), totals));
+  VREC_RETURN_IF_ERROR(out.Add<uint64_t>(StrCat(prefix, ".slot_ptr"), slot_ptr));
+  return out.Add<SavedSlot>(StrCat(prefix, ".slots"), slots);
+}
 
 }  // namespace
 
 Status Counters::Save(ArtifactWriter& out, std::string_view prefix) const {
+  // Keys ascending and each key's buckets together, so that MappedCounters reads them in place.
   std::vector<uint64_t> keys;
-  std::vector<int64_t> totals;
-  std::vector<SavedSlot> slots;
   for (size_t i = 0; i < kStripes; ++i) {
     std::lock_guard lock(stripes_[i].mu);
-    for (const auto& [key, series] : stripes_[i].series) {
-      keys.push_back(key);
-      totals.insert(totals.end(), series.totals().begin(), series.totals().end());
-      for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
-        const std::span<const CounterSeries::Slot> ring = series.ring(r);
-        int32_t head = INT32_MIN;
-        for (const CounterSeries::Slot& s : ring) head = std::max(head, s.bucket);
-        for (const CounterSeries::Slot& s : ring) {
-          // Stale buckets (beyond the ring's reach from its newest) are never read again.
-          if (s.bucket != INT32_MIN && static_cast<int64_t>(s.bucket) >
-                                           static_cast<int64_t>(head) - static_cast<int64_t>(ring.size())) {
-            slots.push_back({key, static_cast<uint32_t>(r), s});
-          }
+    for (const auto& entry : stripes_[i].series) keys.push_back(entry.first);
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<int64_t> totals;
+  totals.reserve(keys.size() * kNumCounterKinds);
+  std::vector<uint64_t> slot_ptr{0};
+  slot_ptr.reserve(keys.size() + 1);
+  std::vector<SavedSlot> slots;
+  for (const uint64_t key : keys) {
+    Stripe& stripe = StripeOf(key);
+    std::lock_guard lock(stripe.mu);
+    const CounterSeries& series = stripe.series.at(key);
+    totals.insert(totals.end(), series.totals().begin(), series.totals().end());
+    for (size_t r = 0; r < kWindowLayouts.size(); ++r) {
+      const std::span<const CounterSeries::Slot> ring = series.ring(r);
+      int32_t head = INT32_MIN;
+      for (const CounterSeries::Slot& s : ring) head = std::max(head, s.bucket);
+      for (const CounterSeries::Slot& s : ring) {
+        // Stale buckets (beyond the ring's reach from its newest) are never read again.
+        if (s.bucket != INT32_MIN &&
+            static_cast<int64_t>(s.bucket) > static_cast<int64_t>(head) - static_cast<int64_t>(ring.size())) {
+          slots.push_back({key, static_cast<uint32_t>(r), s});
         }
       }
     }
+    slot_ptr.push_back(slots.size());
   }
-  VREC_RETURN_IF_ERROR(out.Add<uint64_t>(StrCat(prefix, ".keys"), keys));
-  VREC_RETURN_IF_ERROR(out.Add<int64_t>(StrCat(prefix, ".totals"), totals));
-  return out.Add<SavedSlot>(StrCat(prefix, ".slots"), slots);
+  return SaveSections(out, prefix, keys, totals, slot_ptr, slots);
 }
 
 Status Counters::Load(const MappedArtifact& in, std::string_view prefix) {
@@ -342,6 +340,86 @@ Status Counters::Load(const MappedArtifact& in, std::string_view prefix) {
   return OkStatus();
 }
 
+// --- MappedCounters ---
+
+StatusOr<MappedCounters::Table> MappedCounters::MapTable(const MappedArtifact& in, std::string_view prefix) {
+  Table t;
+  const std::string ptr_name = StrCat(prefix, ".slot_ptr");
+  if (!in.Has(ptr_name)) {
+    return NotFoundError(StrCat(in.path(), ": counters '", prefix, "' have no key index (saved before it)"));
+  }
+  VREC_ASSIGN_OR_RETURN(t.keys, in.Get<uint64_t>(StrCat(prefix, ".keys")));
+  VREC_ASSIGN_OR_RETURN(t.totals, in.Get<int64_t>(StrCat(prefix, ".totals")));
+  VREC_ASSIGN_OR_RETURN(t.slot_ptr, in.Get<uint64_t>(ptr_name));
+  VREC_ASSIGN_OR_RETURN(t.slots, in.Get<SavedSlot>(StrCat(prefix, ".slots")));
+  const auto bad = [&](std::string_view what) {
+    return DataLossError(StrCat(in.path(), ": counters '", prefix, "' ", what));
+  };
+  if (t.totals.size() != t.keys.size() * kNumCounterKinds)
+    return bad("have totals of another length than keys");
+  if (t.slot_ptr.size() != t.keys.size() + 1 || t.slot_ptr.front() != 0 ||
+      t.slot_ptr.back() != t.slots.size()) {
+    return bad("have a bucket index that does not match their buckets");
+  }
+  // Reads binary-search the keys and trust the offsets: check both once (tens of MB at 1M
+  // videos; the buckets themselves are checked as they are read, and by the checksums).
+  if (std::adjacent_find(t.keys.begin(), t.keys.end(), std::greater_equal<>()) != t.keys.end()) {
+    return bad("have keys out of order");
+  }
+  if (std::adjacent_find(t.slot_ptr.begin(), t.slot_ptr.end(), std::greater<>()) != t.slot_ptr.end()) {
+    return bad("have a decreasing bucket index");
+  }
+  return t;
+}
+
+StatusOr<std::unique_ptr<MappedCounters>> MappedCounters::Map(std::shared_ptr<const MappedArtifact> in,
+                                                              std::string_view prefix) {
+  auto m = std::unique_ptr<MappedCounters>(new MappedCounters());
+  VREC_ASSIGN_OR_RETURN(m->videos_, MapTable(*in, StrCat(prefix, ".v")));
+  VREC_ASSIGN_OR_RETURN(m->users_, MapTable(*in, StrCat(prefix, ".u")));
+  VREC_ASSIGN_OR_RETURN(m->platform_, MapTable(*in, StrCat(prefix, ".p")));
+  m->artifact_ = std::move(in);
+  return m;
+}
+
+CounterValues MappedCounters::Table::Read(uint64_t key, int64_t as_of) const {
+  CounterValues out;
+  const auto it = std::lower_bound(keys.begin(), keys.end(), key);
+  if (it == keys.end() || *it != key) return out;
+  const auto i = static_cast<size_t>(it - keys.begin());
+  auto& all = out.v[static_cast<size_t>(CounterWindow::kAllTime)];
+  std::copy_n(totals.begin() + static_cast<ptrdiff_t>(i * kNumCounterKinds), kNumCounterKinds, all.begin());
+  std::array<int64_t, kWindowLayouts.size()> current;
+  for (size_t r = 0; r < kWindowLayouts.size(); ++r) current[r] = BucketOf(r, as_of);
+  // A window sums its saved buckets current-N .. current-1; all time leaves out the 5-minute
+  // buckets from the one holding as_of on (as CounterSeries::Read).
+  for (const SavedSlot& s : slots.subspan(slot_ptr[i], slot_ptr[i + 1] - slot_ptr[i])) {
+    if (s.ring >= kWindowLayouts.size()) continue;  // malformed (Verify reports the checksum)
+    const int64_t b = s.slot.bucket, c = current[s.ring];
+    if (b >= c - kWindowLayouts[s.ring].buckets && b < c) {
+      for (size_t k = 0; k < kNumCounterKinds; ++k) out.v[s.ring][k] += s.slot.values[k];
+    }
+    if (s.ring == 0 && b >= c) {
+      for (size_t k = 0; k < kNumCounterKinds; ++k) all[k] -= s.slot.values[k];
+    }
+  }
+  return out;
+}
+
+uint64_t MappedCounters::Table::bytes() const {
+  return keys.size_bytes() + totals.size_bytes() + slot_ptr.size_bytes() + slots.size_bytes();
+}
+
+Status MappedCounters::Table::Save(ArtifactWriter& out, std::string_view prefix) const {
+  return SaveSections(out, prefix, keys, totals, slot_ptr, slots);
+}
+
+Status MappedCounters::Save(ArtifactWriter& out, std::string_view prefix) const {
+  VREC_RETURN_IF_ERROR(videos_.Save(out, StrCat(prefix, ".v")));
+  VREC_RETURN_IF_ERROR(users_.Save(out, StrCat(prefix, ".u")));
+  return platform_.Save(out, StrCat(prefix, ".p"));
+}
+
 // --- EngagementCounters ---
 
 void EngagementCounters::Apply(const CounterEvent& e) {
@@ -350,14 +428,6 @@ void EngagementCounters::Apply(const CounterEvent& e) {
   videos_.Add(e.video.value, e.time, inc);
   users_.Add(e.user.value, e.time, inc);
   platform_.Add(0, e.time, inc);
-}
-
-std::unique_ptr<EngagementCounters> EngagementCounters::Clone() const {
-  auto c = std::make_unique<EngagementCounters>();
-  c->videos_.CopyFrom(videos_);
-  c->users_.CopyFrom(users_);
-  c->platform_.CopyFrom(platform_);
-  return c;
 }
 
 Status EngagementCounters::Save(ArtifactWriter& out, std::string_view prefix) const {

@@ -90,6 +90,13 @@ struct CounterValues {
     return v[static_cast<size_t>(window)][static_cast<size_t>(kind)];
   }
   friend bool operator==(const CounterValues&, const CounterValues&) = default;
+  // The values of two disjoint sets of events together (every window is a sum over events).
+  CounterValues& operator+=(const CounterValues& o) {
+    for (size_t w = 0; w < kNumCounterWindows; ++w) {
+      for (size_t k = 0; k < kNumCounterKinds; ++k) v[w][k] += o.v[w][k];
+    }
+    return *this;
+  }
 };
 
 // The counters of one entity (a video or a user). Not thread-safe (not even Read, which caches).
@@ -103,7 +110,6 @@ class CounterSeries {
   void Add(int64_t time, const CounterIncrement& increment);
   // The values at `as_of` (see the header comment for the windows and the precondition).
   CounterValues Read(int64_t as_of) const;
-  CounterSeries Clone() const;
   // Frees the rings no read at as_of >= now can use. True when none is left (the all-time totals
   // remain).
   bool Compact(int64_t now);
@@ -161,8 +167,6 @@ class Counters {
   size_t Compact(int64_t now);
   size_t size() const;
   uint64_t bytes() const;
-  // Adds every series of `other` to this (empty) object.
-  void CopyFrom(const Counters& other);
 
   // Writes sections <prefix>.keys, .totals and .slots.
   Status Save(ArtifactWriter& out, std::string_view prefix) const;
@@ -190,29 +194,88 @@ struct CounterEvent {
   float duration_s = data::kMissing;  // the video's (NaN when unknown)
 };
 
-// The counters of videos and users: the online state `vrec serve` keeps per model (a base as of
-// the model's snapshot plus every event acknowledged since), and what the training features replay.
-// Thread-safe.
-class EngagementCounters {
+// Reads of the counters of videos, users and the whole platform. Thread-safe.
+class CounterReader {
+ public:
+  virtual ~CounterReader() = default;
+  virtual CounterValues Video(VideoId video, int64_t as_of) const = 0;
+  virtual CounterValues User(UserId user, int64_t as_of) const = 0;
+  // Every event of the platform (the denominators of shares).
+  virtual CounterValues Platform(int64_t as_of) const = 0;
+  // Bytes held (owned or mapped).
+  virtual uint64_t bytes() const = 0;
+  // Writes sections <prefix>.v.*, <prefix>.u.* and <prefix>.p.*, which EngagementCounters::Load
+  // and MappedCounters::Map read.
+  virtual Status Save(ArtifactWriter& out, std::string_view prefix) const = 0;
+};
+
+// The counters of videos and users as events are applied: what the training features replay, and
+// the events `vrec serve` acknowledged after its model's snapshot. Thread-safe.
+class EngagementCounters final : public CounterReader {
  public:
   void Apply(const CounterEvent& e);
-  CounterValues Video(VideoId video, int64_t as_of) const { return videos_.Read(video.value, as_of); }
-  CounterValues User(UserId user, int64_t as_of) const { return users_.Read(user.value, as_of); }
-  // Every event of the platform (the denominators of shares).
-  CounterValues Platform(int64_t as_of) const { return platform_.Read(0, as_of); }
+  CounterValues Video(VideoId video, int64_t as_of) const override {
+    return videos_.Read(video.value, as_of);
+  }
+  CounterValues User(UserId user, int64_t as_of) const override { return users_.Read(user.value, as_of); }
+  CounterValues Platform(int64_t as_of) const override { return platform_.Read(0, as_of); }
   size_t Compact(int64_t now) { return videos_.Compact(now) + users_.Compact(now) + platform_.Compact(now); }
-  uint64_t bytes() const { return videos_.bytes() + users_.bytes(); }
+  uint64_t bytes() const override { return videos_.bytes() + users_.bytes(); }
   size_t videos() const { return videos_.size(); }
   size_t users() const { return users_.size(); }
-  // An independent copy (e.g. of a model's base, which serving then updates).
-  std::unique_ptr<EngagementCounters> Clone() const;
 
-  // Sections <prefix>.v.*, <prefix>.u.* and <prefix>.p.*.
-  Status Save(ArtifactWriter& out, std::string_view prefix) const;
+  Status Save(ArtifactWriter& out, std::string_view prefix) const override;
+  // Adds the counters Save wrote (either layout) to this (empty) object.
   Status Load(const MappedArtifact& in, std::string_view prefix);
 
  private:
   Counters videos_, users_, platform_;
+};
+
+// EngagementCounters as Save wrote them, read in place from the mapped artifact: nothing is copied
+// or rebuilt, so a server maps the counters of a million videos in milliseconds and pages in only
+// the entities it reads. Each read binary-searches the sorted keys and sums the entity's saved
+// buckets; the values equal those of the saved counters (Load, then Read) at every as_of.
+// Immutable; thread-safe.
+class MappedCounters final : public CounterReader {
+ public:
+  // Errors: NotFound when the artifact holds no counters under `prefix` or they were saved
+  // without the key index (before it existed; Load reads those); DataLoss naming the section when
+  // a section is inconsistent.
+  static StatusOr<std::unique_ptr<MappedCounters>> Map(std::shared_ptr<const MappedArtifact> in,
+                                                       std::string_view prefix);
+  CounterValues Video(VideoId video, int64_t as_of) const override {
+    return videos_.Read(video.value, as_of);
+  }
+  CounterValues User(UserId user, int64_t as_of) const override { return users_.Read(user.value, as_of); }
+  CounterValues Platform(int64_t as_of) const override { return platform_.Read(0, as_of); }
+  uint64_t bytes() const override { return videos_.bytes() + users_.bytes() + platform_.bytes(); }
+  // Writes the mapped sections as they are.
+  Status Save(ArtifactWriter& out, std::string_view prefix) const override;
+  size_t videos() const { return videos_.keys.size(); }
+  size_t users() const { return users_.keys.size(); }
+
+  // One saved ring bucket: whose, which ring (the layout of <prefix>.slots).
+  struct SavedSlot {
+    uint64_t key = 0;
+    uint32_t ring = 0;
+    CounterSeries::Slot slot;
+  };
+
+ private:
+  struct Table {
+    std::span<const uint64_t> keys;      // ascending
+    std::span<const int64_t> totals;     // kNumCounterKinds per key
+    std::span<const uint64_t> slot_ptr;  // keys + 1 offsets into slots
+    std::span<const SavedSlot> slots;    // grouped by key, in key order
+    CounterValues Read(uint64_t key, int64_t as_of) const;
+    uint64_t bytes() const;
+    Status Save(ArtifactWriter& out, std::string_view prefix) const;
+  };
+  static StatusOr<Table> MapTable(const MappedArtifact& in, std::string_view prefix);
+
+  std::shared_ptr<const MappedArtifact> artifact_;
+  Table videos_, users_, platform_;
 };
 
 // The event of row `x` of `ds` (ids and duration from its catalog).

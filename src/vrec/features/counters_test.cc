@@ -150,7 +150,13 @@ TEST(CounterSeries, CompactFreesRingsWithoutChangingLaterReads) {
   EXPECT_EQ(PlaysIn(s.Read(now + 30 * 86400), CounterWindow::kAllTime), 5);
 }
 
-TEST(Counters, SaveAndLoadKeepEveryValue) {
+std::string TempPath(std::string_view name) {
+  return (std::filesystem::temp_directory_path() /
+          ("vrec_counters_test_" + std::string(name) + "_" + std::to_string(::getpid())))
+      .string();
+}
+
+TEST(Counters, SaveThenLoadOrMapKeepsEveryValue) {
   EngagementCounters c;
   std::mt19937_64 rng(3);
   for (int i = 0; i < 500; ++i) {
@@ -161,9 +167,7 @@ TEST(Counters, SaveAndLoadKeepEveryValue) {
              .watch_ratio = 0.95f,
              .duration_s = 40});
   }
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("vrec_counters_test_" + std::to_string(::getpid())))
-          .string();
+  const std::string path = TempPath("save");
   {
     auto w = ArtifactWriter::Create(path, 1);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
@@ -174,17 +178,100 @@ TEST(Counters, SaveAndLoadKeepEveryValue) {
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   EngagementCounters loaded;
   ASSERT_TRUE(loaded.Load(**in, "counters").ok());
-  const std::unique_ptr<EngagementCounters> clone = c.Clone();
+  auto mapped = MappedCounters::Map(*in, "counters");
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
   EXPECT_EQ(loaded.videos(), c.videos());
   EXPECT_EQ(loaded.users(), c.users());
+  EXPECT_EQ((*mapped)->videos(), c.videos());
+  EXPECT_EQ((*mapped)->users(), c.users());
+  // After the events (where serving reads): all three agree.
   for (int64_t as_of : {kT0 + 9 * 86400, kT0 + 9 * 86400 + 100, kT0 + 12 * 86400}) {
-    for (uint64_t v = 0; v < 50; ++v) EXPECT_EQ(loaded.Video(VideoId{v}, as_of), c.Video(VideoId{v}, as_of));
-    for (uint64_t u = 0; u < 20; ++u) EXPECT_EQ(loaded.User(UserId{u}, as_of), c.User(UserId{u}, as_of));
-    for (uint64_t v = 0; v < 50; ++v) EXPECT_EQ(clone->Video(VideoId{v}, as_of), c.Video(VideoId{v}, as_of));
+    for (uint64_t v = 0; v < 50; ++v) {
+      EXPECT_EQ(loaded.Video(VideoId{v}, as_of), c.Video(VideoId{v}, as_of));
+      EXPECT_EQ((*mapped)->Video(VideoId{v}, as_of), c.Video(VideoId{v}, as_of));
+    }
+    for (uint64_t u = 0; u < 20; ++u) {
+      EXPECT_EQ(loaded.User(UserId{u}, as_of), c.User(UserId{u}, as_of));
+      EXPECT_EQ((*mapped)->User(UserId{u}, as_of), c.User(UserId{u}, as_of));
+    }
     EXPECT_EQ(loaded.Platform(as_of), c.Platform(as_of));
+    EXPECT_EQ((*mapped)->Platform(as_of), c.Platform(as_of));
   }
+  // At any moment, also among the events and on bucket edges: the mapped reads equal the loaded.
+  for (int64_t as_of = kT0 - 3600; as_of < kT0 + 12 * 86400; as_of += 4380) {
+    for (uint64_t v = 0; v < 52; ++v) {
+      ASSERT_EQ((*mapped)->Video(VideoId{v}, as_of), loaded.Video(VideoId{v}, as_of)) << v << " " << as_of;
+    }
+    for (uint64_t u = 0; u < 20; ++u)
+      ASSERT_EQ((*mapped)->User(UserId{u}, as_of), loaded.User(UserId{u}, as_of));
+    ASSERT_EQ((*mapped)->Platform(as_of), loaded.Platform(as_of));
+  }
+  EXPECT_GT((*mapped)->bytes(), 0u);
+  // Saving the mapped counters writes the same values.
+  const std::string copy = TempPath("copy");
+  {
+    auto w = ArtifactWriter::Create(copy, 1);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*mapped)->Save(**w, "counters").ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  auto copied = MappedArtifact::Open(copy);
+  ASSERT_TRUE(copied.ok());
+  auto remapped = MappedCounters::Map(*copied, "counters");
+  ASSERT_TRUE(remapped.ok());
+  EXPECT_EQ((*remapped)->Video(VideoId{7}, kT0 + 10 * 86400), c.Video(VideoId{7}, kT0 + 10 * 86400));
+
   EngagementCounters missing;
   EXPECT_EQ(missing.Load(**in, "other").code(), StatusCode::kNotFound);
+  EXPECT_EQ(MappedCounters::Map(*in, "other").status().code(), StatusCode::kNotFound);
+  std::filesystem::remove(path);
+  std::filesystem::remove(copy);
+}
+
+// Writes one entity's counters as the sections of `prefix`.{v,u,p}, with the given keys (and
+// without the key index when `index` is false: the layout before it).
+void WriteSections(const std::string& path, std::vector<uint64_t> keys, bool index) {
+  auto w = ArtifactWriter::Create(path, 1);
+  ASSERT_TRUE(w.ok());
+  for (std::string_view t : {"c.v", "c.u", "c.p"}) {
+    const std::string p(t);
+    std::vector<int64_t> totals(keys.size() * kNumCounterKinds, 1);
+    std::vector<MappedCounters::SavedSlot> slots;
+    std::vector<uint64_t> ptr{0};
+    for (uint64_t key : keys) {
+      slots.push_back(
+          {.key = key, .ring = 0, .slot = {.bucket = static_cast<int32_t>(kT0 / 300), .values = {1}}});
+      ptr.push_back(slots.size());
+    }
+    ASSERT_TRUE((*w)->Add<uint64_t>(p + ".keys", keys).ok());
+    ASSERT_TRUE((*w)->Add<int64_t>(p + ".totals", totals).ok());
+    if (index) {
+      ASSERT_TRUE((*w)->Add<uint64_t>(p + ".slot_ptr", ptr).ok());
+    }
+    ASSERT_TRUE((*w)->Add<MappedCounters::SavedSlot>(p + ".slots", slots).ok());
+  }
+  ASSERT_TRUE((*w)->Finish().ok());
+}
+
+TEST(MappedCounters, RefusesKeysOutOfOrderAndTheLayoutBeforeTheIndex) {
+  const std::string path = TempPath("bad");
+  WriteSections(path, {5, 3}, /*index=*/true);
+  auto in = MappedArtifact::Open(path);
+  ASSERT_TRUE(in.ok());
+  const Status unsorted = MappedCounters::Map(*in, "c").status();
+  EXPECT_EQ(unsorted.code(), StatusCode::kDataLoss);
+  EXPECT_NE(unsorted.message().find("out of order"), std::string::npos) << unsorted.message();
+
+  WriteSections(path, {3, 5}, /*index=*/false);
+  in = MappedArtifact::Open(path);
+  ASSERT_TRUE(in.ok());
+  const Status old = MappedCounters::Map(*in, "c").status();
+  EXPECT_EQ(old.code(), StatusCode::kNotFound);
+  EXPECT_NE(old.message().find("key index"), std::string::npos) << old.message();
+  // The layout before the index still loads into memory.
+  EngagementCounters loaded;
+  ASSERT_TRUE(loaded.Load(**in, "c").ok());
+  EXPECT_EQ(loaded.Video(VideoId{5}, kT0 + 86400)(CounterKind::kPlays, CounterWindow::kAllTime), 1);
   std::filesystem::remove(path);
 }
 

@@ -105,14 +105,14 @@ TEST(CounterReplayTest, OnlineUpdatesAndTrainingReplayGiveIdenticalFeatures) {
     }
     training.AdvanceTo(as_of);
     for (const data::Video& v : p.ds.videos) {
-      ASSERT_EQ(online.counters().Video(v.id, as_of), training.counters().Video(v.id, as_of))
+      ASSERT_EQ(online.Video(v.id, as_of), training.counters().Video(v.id, as_of))
           << "video " << v.id.value << " at +" << as_of - kStart << " s";
     }
     for (const data::User& u : p.ds.users) {
-      ASSERT_EQ(online.counters().User(u.id, as_of), training.counters().User(u.id, as_of))
+      ASSERT_EQ(online.User(u.id, as_of), training.counters().User(u.id, as_of))
           << "user " << u.id.value << " at +" << as_of - kStart << " s";
     }
-    ASSERT_EQ(online.counters().Platform(as_of), training.counters().Platform(as_of));
+    ASSERT_EQ(online.Platform(as_of), training.counters().Platform(as_of));
     ++checked;
   }
   EXPECT_GT(checked, 30);
@@ -136,8 +136,7 @@ TEST(LiveCounters, AppliesEveryLogEventOnceAfterTheSnapshot) {
   ASSERT_TRUE(live.CatchUp(**store, no_duration).ok());
   ASSERT_TRUE(live.CatchUp(**store, no_duration).ok());  // nothing new: nothing counted twice
   const int64_t later = kStart + 86400;
-  EXPECT_EQ(live.counters().Video(VideoId{2}, later)(features::CounterKind::kPlays,
-                                                     features::CounterWindow::kAllTime),
+  EXPECT_EQ(live.Video(VideoId{2}, later)(features::CounterKind::kPlays, features::CounterWindow::kAllTime),
             6);
   EXPECT_EQ(live.applied_through(), 10u);
 }

@@ -273,8 +273,8 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
                           [] { return ReadProcessStats().start_time; });
   metrics_.gauge("vrec_build_info", "The vrec build serving (1).", {{"version", VREC_VERSION}}).Set(1);
   // What the served model holds, by part (mapped files count once they are paged in).
-  for (const char* part :
-       {"history", "cold_start", "positives", "sar", "ease", "aggregates", "index", "two_tower"}) {
+  for (const char* part : {"history", "cold_start", "positives", "sar", "ease", "aggregates", "counters",
+                           "index", "two_tower"}) {
     metrics_.gauge_callback("vrec_model_bytes", "Bytes of the served model, by component.",
                             {{"component", part}}, [this, name = std::string(part)] {
                               const Snapshot snap = Current();
@@ -286,9 +286,11 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
   }
   metrics_.gauge_callback(
       "vrec_live_counters_bytes",
-      "Bytes of the served model's live engagement counters (snapshot base + events since).", {}, [this] {
+      "Bytes of the served model's engagement counters of the events since its snapshot (the "
+      "snapshot's own are mapped: vrec_model_bytes{component=\"counters\"}).",
+      {}, [this] {
         const Snapshot snap = Current();
-        return snap.counters ? static_cast<double>(snap.counters->counters().bytes()) : 0.0;
+        return snap.counters ? static_cast<double>(snap.counters->bytes()) : 0.0;
       });
   metrics_.gauge_callback("vrec_live_counters_log_sequence",
                           "The event log sequence the live counters have counted through.", {}, [this] {
@@ -841,7 +843,7 @@ StatusOr<std::shared_ptr<LiveCounters>> Service::BuildLiveCounters(
     LogLine(StrCat("model ", model.version(),
                    " has no counters in its snapshot (written before them): counting the events since"));
   }
-  auto counters = std::make_shared<LiveCounters>(model.snapshot().counters().Clone(), through);
+  auto counters = std::make_shared<LiveCounters>(model.snapshot().shared_counters(), through);
   VREC_RETURN_IF_ERROR(counters->CatchUp(*store_, DurationsOf(live)));
   return counters;
 }
@@ -1050,7 +1052,7 @@ void Service::GetVideo(const HttpRequest& request, const PathParams& params, Htt
                                                 : "update"),
       R"(,"snapshot_positives":)", *v < catalog.num_base_videos() ? snap.model->Positives(*v) : 0);
   // The live counters now (features/counters.h: complete buckets before the current one).
-  body += StrCat(R"(,"counters":)", CountersJson(snap.counters->counters().Video(VideoId{*id}, clock_())));
+  body += StrCat(R"(,"counters":)", CountersJson(snap.counters->Video(VideoId{*id}, clock_())));
   Json(response, 200, body + "}");
 }
 
@@ -1116,7 +1118,7 @@ void Service::GetUser(const HttpRequest& request, const PathParams& params, Http
               user.age < 0 ? std::string("null") : std::to_string(user.age), R"(,"gender":)",
               JsonQuote(data::Name(user.gender)), R"(,"in_snapshot":)",
               *u < snap.model->catalog().users.size() ? "true" : "false", R"(,"counters":)",
-              CountersJson(snap.counters->counters().User(UserId{*id}, clock_())), "}"));
+              CountersJson(snap.counters->User(UserId{*id}, clock_())), "}"));
 }
 
 }  // namespace vrec::serving

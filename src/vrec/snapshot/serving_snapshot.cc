@@ -329,11 +329,16 @@ StatusOr<std::shared_ptr<const ServingSnapshot>> ServingSnapshot::Load(const std
   VREC_ASSIGN_OR_RETURN(s->sar_, retrieval::SarScorer::Load(in, "sar", nv));
   VREC_ASSIGN_OR_RETURN(s->ease_, retrieval::EaseScorer::Load(in, "ease", nv));
   VREC_ASSIGN_OR_RETURN(s->aggregates_, ranking::FeatureAggregates::Load(in, "agg", s->catalog_));
-  // Snapshots written before the counters existed have none: their counters start empty.
-  auto counters = std::make_shared<features::EngagementCounters>();
+  // The counters are read in place. Snapshots written before their key index are copied into
+  // memory (slower to load, same values); those written before the counters existed have none.
   s->has_counters_ = in->Has("counters.v.keys");
-  if (s->has_counters_) VREC_RETURN_IF_ERROR(counters->Load(*in, "counters"));
-  s->counters_ = std::move(counters);
+  if (in->Has("counters.v.slot_ptr")) {
+    VREC_ASSIGN_OR_RETURN(s->counters_, features::MappedCounters::Map(in, "counters"));
+  } else {
+    auto counters = std::make_shared<features::EngagementCounters>();
+    if (s->has_counters_) VREC_RETURN_IF_ERROR(counters->Load(*in, "counters"));
+    s->counters_ = std::move(counters);
+  }
   return std::shared_ptr<const ServingSnapshot>(std::move(s));
 }
 

@@ -2,9 +2,8 @@
 // by the pipeline and written as one artifact file (serving.vart) that the server memory-maps:
 // the catalog, each user's recent history, video popularity, the cold-start lists, the item-item
 // neighbours (SAR, top-K per video), the EASE weights, the ranking aggregates and the engagement
-// counters as of the snapshot (copied at load: serving updates them). Serving computes
-// only what depends on the request or on events after the snapshot (the pipeline precomputes;
-// serving maps).
+// counters as of the snapshot. Serving computes only what depends on the request or on events
+// after the snapshot (the pipeline precomputes; serving maps).
 //
 // Immutable after Build or Load; every method is const and safe to call concurrently.
 #pragma once
@@ -94,10 +93,11 @@ class ServingSnapshot {
   const retrieval::SarScorer& sar() const { return *sar_; }
   const retrieval::EaseScorer& ease() const { return *ease_; }
   const ranking::FeatureAggregates& aggregates() const { return *aggregates_; }
-  // The engagement counters of every snapshot event (features/counters.h): the base serving copies
-  // and then updates with the events after the snapshot. Empty when has_counters() is false (a
-  // snapshot written before counters existed).
-  const features::EngagementCounters& counters() const { return *counters_; }
+  // The engagement counters of every snapshot event (features/counters.h), read in place: serving
+  // adds the events after the snapshot to them. Empty when has_counters() is false (a snapshot
+  // written before counters existed).
+  const features::CounterReader& counters() const { return *counters_; }
+  std::shared_ptr<const features::CounterReader> shared_counters() const { return counters_; }
   bool has_counters() const { return has_counters_; }
 
   // Bytes of each part (mapped or owned), for the memory report (`vrec_model_bytes`).
@@ -133,7 +133,7 @@ class ServingSnapshot {
   std::shared_ptr<const retrieval::SarScorer> sar_;
   std::shared_ptr<const retrieval::EaseScorer> ease_;
   std::shared_ptr<const ranking::FeatureAggregates> aggregates_;
-  std::shared_ptr<const features::EngagementCounters> counters_;
+  std::shared_ptr<const features::CounterReader> counters_;
   bool has_counters_ = true;
 };
 
