@@ -69,7 +69,7 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildCatalogIndex(const TwoTowerModel& model
                                                       std::string_view kind = "auto");
 
 // A deployable retrieval model: the two-tower model and its video index in one directory
-// (two_tower.bin, videos.index, manifest.json listing both).
+// (two_tower.vart, videos.index, manifest.json listing both).
 struct RetrievalBundle {
   TwoTowerModel model;
   std::unique_ptr<AnnIndex> index;

@@ -1,6 +1,7 @@
 #include "vrec/retrieval/two_tower_model.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cassert>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <limits>
 
+#include "vrec/common/artifact.h"
 #include "vrec/common/check.h"
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
@@ -20,8 +22,7 @@ namespace {
 
 namespace ttf = two_tower_features;
 
-constexpr char kMagic[8] = {'V', 'R', 'E', 'C', 'T', 'T', '0', '1'};
-constexpr const char* kWeightsFile = "two_tower.bin";
+constexpr char kMagic[8] = {'V', 'R', 'E', 'C', 'T', 'T', '0', '1'};  // version 1 (below)
 constexpr const char* kModelKind = "two-tower";
 
 // ---------------------------------------------------------------------------------------------
@@ -94,10 +95,9 @@ int VideoInputWidth(const TwoTowerModel::Weights& w) {
 }
 
 // Every check that makes the forward pass memory-safe: table sizes, bucket counts fixed by the
-// schema, layer shapes chaining from the concatenated inputs, vocabulary rows in range.
+// schema, layer shapes chaining from the concatenated inputs, category rows in range (IdRows
+// checks the id rows).
 Status Validate(const TwoTowerModel::Config& c, const TwoTowerModel::Weights& w,
-                const std::unordered_map<uint64_t, int64_t>& user_rows,
-                const std::unordered_map<uint64_t, int64_t>& video_rows,
                 const std::unordered_map<std::string, int64_t>& category_rows) {
   struct Expect {
     const char* name;
@@ -145,14 +145,6 @@ Status Validate(const TwoTowerModel::Config& c, const TwoTowerModel::Weights& w,
   if (w.user_mlp.back().out != w.video_mlp.back().out) {
     return DataLossError("two-tower: user and video towers have different output widths");
   }
-  for (const auto& [id, row] : user_rows) {
-    if (row < 1 || row >= w.user_id.rows)
-      return DataLossError(StrCat("two-tower: user row ", row, " out of range"));
-  }
-  for (const auto& [id, row] : video_rows) {
-    if (row < 1 || row >= w.video_id.rows)
-      return DataLossError(StrCat("two-tower: video row ", row, " out of range"));
-  }
   for (const auto& [name, row] : category_rows) {
     if (row < 1 || row >= w.categories.rows) {
       return DataLossError(StrCat("two-tower: category row ", row, " out of range"));
@@ -162,14 +154,25 @@ Status Validate(const TwoTowerModel::Config& c, const TwoTowerModel::Weights& w,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Binary format (little-endian):
-//   "VRECTT01"
-//   u32 text_buckets, u32 flags (bit 0: weight_history_by_preference)
-//   13 tables in Weights order (user_id .. text): u32 rows, u32 dim, rows*dim f32
-//   user_mlp, video_mlp: u32 layers; per layer u32 in, u32 out, out*in f32 weight, out f32 bias
-//   users, videos: u64 count; per entry u64 external id, i64 row
-//   categories: u64 count; per entry u32 length, name bytes, i64 row
-//   u64 FNV-1a 64 of every byte before it
+// The weights file, two_tower.vart: an artifact (common/artifact.h) of content version
+// kWeightsVersion with sections
+//   config                     u32 text_buckets, u32 flags (bit 0: weight_history_by_preference)
+//   shapes                     u32 rows, u32 dim of the 13 tables in Weights order (user_id .. text)
+//   table.0 .. table.12        rows x dim f32 each
+//   user_mlp.shapes, video_mlp.shapes   u32 in, u32 out per layer
+//   user_mlp.params, video_mlp.params   per layer: out x in f32 weight, then out f32 bias
+//   vocab.sizes                u64 known users, u64 known videos
+//   users.slots, videos.slots  IdRows::Slot (u64 id, i64 row): the open-addressing tables as is
+//   categories.lengths, categories.text, categories.rows   u32 length per name, the names end to
+//                              end, i64 row per name (sorted by name)
+// Version 1 was one FNV-checksummed stream (two_tower.bin, "VRECTT01"); Load still reads it:
+//   "VRECTT01", u32 text_buckets, u32 flags, 13 tables (u32 rows, u32 dim, rows*dim f32),
+//   user_mlp, video_mlp (u32 layers; per layer u32 in, u32 out, out*in f32 weight, out f32 bias),
+//   users, videos (u64 count; per entry u64 id, i64 row), categories (u64 count; per entry u32
+//   length, name bytes, i64 row), u64 FNV-1a 64 of every byte before it.
+constexpr uint32_t kWeightsVersion = 2;
+constexpr const char* kWeightsFile = "two_tower.vart";
+static_assert(std::endian::native == std::endian::little, "the weights file is mapped as little-endian");
 
 template <typename T>
 T ToLittle(T v) {
@@ -182,43 +185,9 @@ T ToLittle(T v) {
   return v;
 }
 
-class Writer {
- public:
-  template <typename T>
-  void Put(T v) {
-    v = ToLittle(v);
-    buf_.append(reinterpret_cast<const char*>(&v), sizeof(T));
-  }
-  void PutFloats(const std::vector<float>& v) {
-    if constexpr (std::endian::native == std::endian::little) {
-      buf_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    } else {
-      for (float f : v) Put(f);
-    }
-  }
-  void PutBytes(std::string_view s) { buf_.append(s); }
-  void PutTable(const TwoTowerModel::Table& t) {
-    Put(static_cast<uint32_t>(t.rows));
-    Put(static_cast<uint32_t>(t.dim));
-    PutFloats(t.data);
-  }
-  void PutLayers(const std::vector<TwoTowerModel::Layer>& layers) {
-    Put(static_cast<uint32_t>(layers.size()));
-    for (const TwoTowerModel::Layer& l : layers) {
-      Put(static_cast<uint32_t>(l.in));
-      Put(static_cast<uint32_t>(l.out));
-      PutFloats(l.weight);
-      PutFloats(l.bias);
-    }
-  }
-  std::string& buffer() { return buf_; }
-
- private:
-  std::string buf_;
-};
-
 // Bounds-checked reader over the whole file: every count is checked against the bytes left before
 // anything is allocated, so a corrupt file cannot make it allocate more than the file's size.
+// (Version 1 only.)
 class Reader {
  public:
   explicit Reader(std::string_view data) : data_(data) {}
@@ -257,7 +226,10 @@ class Reader {
     }
     t.rows = static_cast<int>(rows);
     t.dim = static_cast<int>(dim);
-    return GetFloats(static_cast<uint64_t>(rows) * dim, t.data);
+    std::vector<float> data;
+    if (!GetFloats(static_cast<uint64_t>(rows) * dim, data)) return false;
+    t.data = FlatArray<float>(std::move(data));
+    return true;
   }
   bool GetLayers(std::vector<TwoTowerModel::Layer>& layers) {
     const uint32_t n = Get<uint32_t>();
@@ -399,12 +371,7 @@ void TwoTowerModel::EmbedUser(const UserInput& in, std::span<float> out) const {
   if (dimension() == 0) return;
   std::vector<float> x(static_cast<size_t>(UserInputWidth(w_)), 0.0f);
   float* p = x.data();
-  int64_t id_row = 0;
-  if (in.id) {
-    auto it = user_rows_.find(in.id->value);
-    if (it != user_rows_.end()) id_row = it->second;
-  }
-  CopyRow(w_.user_id, id_row, p);
+  CopyRow(w_.user_id, in.id ? user_rows_.Find(in.id->value) : 0, p);
   p += w_.user_id.dim;
   // Pooled history: sum of weight * history row over the videos known to the model, divided by
   // the total weight (zeros when nothing is left), as the Torch UserTower at inference.
@@ -414,10 +381,10 @@ void TwoTowerModel::EmbedUser(const UserInput& in, std::span<float> out) const {
     float total = 0;
     for (const auto& [video, weight] : in.history) {
       if (!(weight > 0)) continue;
-      auto it = video_rows_.find(video.value);
-      if (it == video_rows_.end()) continue;
+      const int64_t row = video_rows_.Find(video.value);
+      if (row == 0) continue;
       const float wt = config_.weight_history_by_preference ? weight : 1.0f;
-      const float* e = &w_.history.data[static_cast<size_t>(it->second) * dim];
+      const float* e = &w_.history.data[static_cast<size_t>(row) * dim];
       for (size_t d = 0; d < dim; ++d) sum[d] += wt * e[d];
       total += wt;
     }
@@ -442,12 +409,7 @@ void TwoTowerModel::EmbedVideo(const VideoInput& in, std::span<float> out) const
   if (dimension() == 0) return;
   std::vector<float> x(static_cast<size_t>(VideoInputWidth(w_)), 0.0f);
   float* p = x.data();
-  int64_t id_row = 0;
-  if (in.id) {
-    auto it = video_rows_.find(in.id->value);
-    if (it != video_rows_.end()) id_row = it->second;
-  }
-  CopyRow(w_.video_id, id_row, p);
+  CopyRow(w_.video_id, in.id ? video_rows_.Find(in.id->value) : 0, p);
   p += w_.video_id.dim;
   CopyRow(w_.video_language, ttf::VideoLanguageBucket(in.language), p);
   p += w_.video_language.dim;
@@ -470,20 +432,119 @@ void TwoTowerModel::EmbedVideo(const VideoInput& in, std::span<float> out) const
   Mlp(w_.video_mlp, video_wt_, std::move(x), out);
 }
 
-bool TwoTowerModel::KnowsUser(UserId id) const { return user_rows_.contains(id.value); }
-bool TwoTowerModel::KnowsVideo(VideoId id) const { return video_rows_.contains(id.value); }
+bool TwoTowerModel::KnowsUser(UserId id) const { return user_rows_.Find(id.value) != 0; }
+bool TwoTowerModel::KnowsVideo(VideoId id) const { return video_rows_.Find(id.value) != 0; }
+
+// --- IdRows ---
+
+namespace {
+
+// splitmix64's finaliser: ids are often sequential, so mix before taking the slot.
+uint64_t MixId(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+TwoTowerModel::IdRows::IdRows(const std::unordered_map<uint64_t, int64_t>& rows) : size_(rows.size()) {
+  std::vector<std::pair<uint64_t, int64_t>> sorted(rows.begin(), rows.end());
+  std::sort(sorted.begin(), sorted.end());  // the same model always gives the same slots
+  std::vector<Slot> slots(std::bit_ceil(std::max<size_t>(2, 2 * rows.size())));
+  const size_t mask = slots.size() - 1;
+  for (const auto& [id, row] : sorted) {
+    VREC_CHECK(row >= 1, "id ", id, " maps to row ", row);
+    size_t i = MixId(id) & mask;
+    while (slots[i].row != 0) i = (i + 1) & mask;
+    slots[i] = {id, row};
+  }
+  slots_ = FlatArray<Slot>(std::move(slots));
+}
+
+StatusOr<TwoTowerModel::IdRows> TwoTowerModel::IdRows::FromSlots(FlatArray<Slot> slots, uint64_t size,
+                                                                 int64_t max_row, std::string_view what) {
+  if (!std::has_single_bit(slots.size()) || size >= slots.size()) {
+    return DataLossError(StrCat("two-tower: ", what, " has ", slots.size(), " slots for ", size, " ids"));
+  }
+  uint64_t used = 0;
+  for (const Slot& slot : slots) {
+    if (slot.row == 0) continue;
+    if (slot.row < 1 || slot.row >= max_row) {
+      return DataLossError(StrCat("two-tower: ", what, " row ", slot.row, " out of range"));
+    }
+    ++used;
+  }
+  if (used != size) return DataLossError(StrCat("two-tower: ", what, " holds ", used, " ids, not ", size));
+  IdRows r;
+  r.slots_ = std::move(slots);
+  r.size_ = size;
+  return r;
+}
+
+int64_t TwoTowerModel::IdRows::Find(uint64_t id) const {
+  if (slots_.empty()) return 0;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = MixId(id) & mask;; i = (i + 1) & mask) {  // ends: at least one slot is empty
+    const Slot& s = slots_[i];
+    if (s.row == 0 || s.id == id) return s.row;
+  }
+}
+
+// --- Building, saving and loading ---
+
+namespace {
+
+constexpr const char* kTableNames[] = {
+    "user_id", "age",        "gender",     "country",        "user_language",
+    "history", "video_id",   "categories", "video_language", "duration",
+    "year",    "popularity", "text"};
+
+std::array<TwoTowerModel::Table*, 13> TablesOf(TwoTowerModel::Weights& w) {
+  return {&w.user_id, &w.age,        &w.gender,     &w.country,        &w.user_language,
+          &w.history, &w.video_id,   &w.categories, &w.video_language, &w.duration,
+          &w.year,    &w.popularity, &w.text};
+}
+std::array<const TwoTowerModel::Table*, 13> TablesOf(const TwoTowerModel::Weights& w) {
+  return {&w.user_id, &w.age,        &w.gender,     &w.country,        &w.user_language,
+          &w.history, &w.video_id,   &w.categories, &w.video_language, &w.duration,
+          &w.year,    &w.popularity, &w.text};
+}
+
+Status CheckIdRows(const std::unordered_map<uint64_t, int64_t>& rows, int64_t max_row,
+                   std::string_view what) {
+  for (const auto& [id, row] : rows) {
+    if (row < 1 || row >= max_row)
+      return DataLossError(StrCat("two-tower: ", what, " row ", row, " out of range"));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status TwoTowerModel::Finish() {
+  VREC_RETURN_IF_ERROR(Validate(config_, w_, category_rows_));
+  user_wt_ = Transpose(w_.user_mlp);
+  video_wt_ = Transpose(w_.video_mlp);
+  return OkStatus();
+}
 
 void TwoTowerModel::Set(Config config, Weights weights, std::unordered_map<uint64_t, int64_t> user_rows,
                         std::unordered_map<uint64_t, int64_t> video_rows,
                         std::unordered_map<std::string, int64_t> category_rows) {
-  assert(Validate(config, weights, user_rows, video_rows, category_rows).ok());
+  VREC_CHECK(CheckIdRows(user_rows, weights.user_id.rows, "user").ok() &&
+                 CheckIdRows(video_rows, weights.video_id.rows, "video").ok(),
+             "two-tower: id rows out of range");
   config_ = config;
   w_ = std::move(weights);
-  user_rows_ = std::move(user_rows);
-  video_rows_ = std::move(video_rows);
+  user_rows_ = IdRows(user_rows);
+  video_rows_ = IdRows(video_rows);
   category_rows_ = std::move(category_rows);
-  user_wt_ = Transpose(w_.user_mlp);
-  video_wt_ = Transpose(w_.video_mlp);
+  artifact_.reset();
+  const Status valid = Finish();
+  VREC_CHECK(valid.ok(), valid.message());
 }
 
 Status TwoTowerModel::Save(const std::string& dir, const std::string& training_data_hash,
@@ -493,47 +554,53 @@ Status TwoTowerModel::Save(const std::string& dir, const std::string& training_d
   std::filesystem::create_directories(dir, ec);
   if (ec) return InternalError(StrCat("cannot create ", dir, ": ", ec.message()));
 
-  Writer out;
-  out.PutBytes(std::string_view(kMagic, sizeof(kMagic)));
-  out.Put(static_cast<uint32_t>(config_.text_buckets));
-  out.Put(static_cast<uint32_t>(config_.weight_history_by_preference ? 1 : 0));
-  for (const Table* t :
-       {&w_.user_id, &w_.age, &w_.gender, &w_.country, &w_.user_language, &w_.history, &w_.video_id,
-        &w_.categories, &w_.video_language, &w_.duration, &w_.year, &w_.popularity, &w_.text}) {
-    out.PutTable(*t);
+  VREC_ASSIGN_OR_RETURN(
+      std::unique_ptr<ArtifactWriter> out,
+      ArtifactWriter::Create((std::filesystem::path(dir) / kWeightsFile).string(), kWeightsVersion));
+  const std::array<uint32_t, 2> config = {static_cast<uint32_t>(config_.text_buckets),
+                                          config_.weight_history_by_preference ? 1u : 0u};
+  VREC_RETURN_IF_ERROR(out->Add<uint32_t>("config", config));
+  std::vector<uint32_t> shapes;
+  const auto tables = TablesOf(w_);
+  for (const Table* t : tables) {
+    shapes.push_back(static_cast<uint32_t>(t->rows));
+    shapes.push_back(static_cast<uint32_t>(t->dim));
   }
-  out.PutLayers(w_.user_mlp);
-  out.PutLayers(w_.video_mlp);
-  // Sorted, so that the same model always gives the same bytes.
-  for (const auto* vocab : {&user_rows_, &video_rows_}) {
-    std::vector<std::pair<uint64_t, int64_t>> sorted(vocab->begin(), vocab->end());
-    std::sort(sorted.begin(), sorted.end());
-    out.Put(static_cast<uint64_t>(sorted.size()));
-    for (auto [id, row] : sorted) {
-      out.Put(id);
-      out.Put(row);
+  VREC_RETURN_IF_ERROR(out->Add<uint32_t>("shapes", shapes));
+  for (size_t i = 0; i < tables.size(); ++i) {
+    VREC_RETURN_IF_ERROR(out->Add<float>(StrCat("table.", i), tables[i]->data.span()));
+  }
+  for (const auto& [name, layers] :
+       {std::pair{"user_mlp", &w_.user_mlp}, std::pair{"video_mlp", &w_.video_mlp}}) {
+    std::vector<uint32_t> layer_shapes;
+    std::vector<float> params;
+    for (const Layer& l : *layers) {
+      layer_shapes.push_back(static_cast<uint32_t>(l.in));
+      layer_shapes.push_back(static_cast<uint32_t>(l.out));
+      params.insert(params.end(), l.weight.begin(), l.weight.end());
+      params.insert(params.end(), l.bias.begin(), l.bias.end());
     }
+    VREC_RETURN_IF_ERROR(out->Add<uint32_t>(StrCat(name, ".shapes"), layer_shapes));
+    VREC_RETURN_IF_ERROR(out->Add<float>(StrCat(name, ".params"), params));
   }
+  const std::array<uint64_t, 2> sizes = {user_rows_.size(), video_rows_.size()};
+  VREC_RETURN_IF_ERROR(out->Add<uint64_t>("vocab.sizes", sizes));
+  VREC_RETURN_IF_ERROR(out->Add<IdRows::Slot>("users.slots", user_rows_.slots()));
+  VREC_RETURN_IF_ERROR(out->Add<IdRows::Slot>("videos.slots", video_rows_.slots()));
   std::vector<std::pair<std::string, int64_t>> cats(category_rows_.begin(), category_rows_.end());
   std::sort(cats.begin(), cats.end());
-  out.Put(static_cast<uint64_t>(cats.size()));
+  std::vector<uint32_t> lengths;
+  std::string text;
+  std::vector<int64_t> rows;
   for (const auto& [name, row] : cats) {
-    out.Put(static_cast<uint32_t>(name.size()));
-    out.PutBytes(name);
-    out.Put(row);
+    lengths.push_back(static_cast<uint32_t>(name.size()));
+    text += name;
+    rows.push_back(row);
   }
-  out.Put(Fnv(out.buffer()));
-
-  const std::filesystem::path path = std::filesystem::path(dir) / kWeightsFile;
-  const std::filesystem::path tmp = std::filesystem::path(dir) / StrCat(kWeightsFile, ".tmp");
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(out.buffer().data(), static_cast<std::streamsize>(out.buffer().size()));
-    f.flush();
-    if (!f.good()) return InternalError(StrCat(tmp.string(), ": write failed"));
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return InternalError(StrCat("cannot rename ", tmp.string(), ": ", ec.message()));
+  VREC_RETURN_IF_ERROR(out->Add<uint32_t>("categories.lengths", lengths));
+  VREC_RETURN_IF_ERROR(out->AddString("categories.text", text));
+  VREC_RETURN_IF_ERROR(out->Add<int64_t>("categories.rows", rows));
+  VREC_RETURN_IF_ERROR(out->Finish());
 
   registry::Manifest m;
   m.model_kind = kModelKind;
@@ -568,19 +635,112 @@ StatusOr<TwoTowerModel> TwoTowerModel::Load(const std::string& dir) {
       file->second == "..") {
     return DataLossError(StrCat(dir, "/manifest.json: no valid 'weights' file entry"));
   }
-  const std::filesystem::path path = std::filesystem::path(dir) / file->second;
+  const std::string path = (std::filesystem::path(dir) / file->second).string();
+  char magic[sizeof(kMagic)] = {};
+  {
+    std::ifstream f(path, std::ios::binary);
+    if (!f.is_open()) return NotFoundError(StrCat(path, ": cannot open"));
+    f.read(magic, sizeof(magic));
+  }
+  if (std::memcmp(magic, kMagic, sizeof(kMagic)) == 0) return LoadFormatOne(path);
+  return LoadMapped(path);
+}
+
+StatusOr<TwoTowerModel> TwoTowerModel::LoadMapped(const std::string& path) {
+  VREC_ASSIGN_OR_RETURN(std::shared_ptr<const MappedArtifact> in, MappedArtifact::Open(path));
+  if (in->content_version() != kWeightsVersion) {
+    return FailedPreconditionError(StrCat(path, ": two-tower weights format version ", in->content_version(),
+                                          ", this build reads version ", kWeightsVersion, " (and 1)"));
+  }
+  auto corrupt = [&](std::string_view what) {
+    return DataLossError(StrCat(path, ": ", what, " (truncated or corrupt two-tower weights)"));
+  };
+  TwoTowerModel model;
+  model.artifact_ = in;
+  VREC_ASSIGN_OR_RETURN(std::span<const uint32_t> config, in->Get<uint32_t>("config"));
+  if (config.size() != 2 || config[0] > static_cast<uint32_t>(std::numeric_limits<int>::max()) ||
+      config[1] > 1) {
+    return corrupt("bad config");
+  }
+  model.config_.text_buckets = static_cast<int>(config[0]);
+  model.config_.weight_history_by_preference = (config[1] & 1) != 0;
+  VREC_ASSIGN_OR_RETURN(std::span<const uint32_t> shapes, in->Get<uint32_t>("shapes"));
+  const auto tables = TablesOf(model.w_);
+  if (shapes.size() != 2 * tables.size()) return corrupt("bad table shapes");
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (shapes[2 * i] > static_cast<uint32_t>(std::numeric_limits<int>::max()) ||
+        shapes[2 * i + 1] > static_cast<uint32_t>(std::numeric_limits<int>::max())) {
+      return corrupt(StrCat("bad shape of table ", kTableNames[i]));
+    }
+    tables[i]->rows = static_cast<int>(shapes[2 * i]);
+    tables[i]->dim = static_cast<int>(shapes[2 * i + 1]);
+    VREC_ASSIGN_OR_RETURN(std::span<const float> data, in->Get<float>(StrCat("table.", i)));
+    tables[i]->data = FlatArray<float>(data, in);  // Validate checks rows x dim
+  }
+  for (const auto& [name, layers] :
+       {std::pair{"user_mlp", &model.w_.user_mlp}, std::pair{"video_mlp", &model.w_.video_mlp}}) {
+    VREC_ASSIGN_OR_RETURN(std::span<const uint32_t> layer_shapes, in->Get<uint32_t>(StrCat(name, ".shapes")));
+    VREC_ASSIGN_OR_RETURN(std::span<const float> params, in->Get<float>(StrCat(name, ".params")));
+    if (layer_shapes.size() % 2 != 0) return corrupt(StrCat("bad ", name, " shapes"));
+    size_t at = 0;
+    for (size_t l = 0; l < layer_shapes.size(); l += 2) {
+      const uint64_t n_in = layer_shapes[l], n_out = layer_shapes[l + 1];
+      if (n_in > (1u << 20) || n_out > (1u << 20) || (n_in + 1) * n_out > params.size() - at) {
+        return corrupt(StrCat("bad ", name, " layer"));
+      }
+      Layer layer{.in = static_cast<int>(n_in), .out = static_cast<int>(n_out)};
+      layer.weight.assign(params.begin() + static_cast<ptrdiff_t>(at),
+                          params.begin() + static_cast<ptrdiff_t>(at + n_in * n_out));
+      at += n_in * n_out;
+      layer.bias.assign(params.begin() + static_cast<ptrdiff_t>(at),
+                        params.begin() + static_cast<ptrdiff_t>(at + n_out));
+      at += n_out;
+      layers->push_back(std::move(layer));
+    }
+    if (at != params.size()) return corrupt(StrCat("bad ", name, " parameters"));
+  }
+  VREC_ASSIGN_OR_RETURN(std::span<const uint64_t> sizes, in->Get<uint64_t>("vocab.sizes"));
+  if (sizes.size() != 2) return corrupt("bad vocabulary sizes");
+  VREC_ASSIGN_OR_RETURN(std::span<const IdRows::Slot> user_slots, in->Get<IdRows::Slot>("users.slots"));
+  VREC_ASSIGN_OR_RETURN(std::span<const IdRows::Slot> video_slots, in->Get<IdRows::Slot>("videos.slots"));
+  auto users =
+      IdRows::FromSlots(FlatArray<IdRows::Slot>(user_slots, in), sizes[0], model.w_.user_id.rows, "user ids");
+  auto videos = IdRows::FromSlots(FlatArray<IdRows::Slot>(video_slots, in), sizes[1], model.w_.video_id.rows,
+                                  "video ids");
+  if (!users.ok()) return DataLossError(StrCat(path, ": ", users.status().message()));
+  if (!videos.ok()) return DataLossError(StrCat(path, ": ", videos.status().message()));
+  model.user_rows_ = std::move(users).value();
+  model.video_rows_ = std::move(videos).value();
+  VREC_ASSIGN_OR_RETURN(std::span<const uint32_t> lengths, in->Get<uint32_t>("categories.lengths"));
+  VREC_ASSIGN_OR_RETURN(std::string_view text, in->GetString("categories.text"));
+  VREC_ASSIGN_OR_RETURN(std::span<const int64_t> rows, in->Get<int64_t>("categories.rows"));
+  if (lengths.size() != rows.size()) return corrupt("bad categories");
+  size_t at = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    if (lengths[i] > text.size() - at) return corrupt("bad categories");
+    if (!model.category_rows_.emplace(std::string(text.substr(at, lengths[i])), rows[i]).second) {
+      return corrupt("repeated category");
+    }
+    at += lengths[i];
+  }
+  if (at != text.size()) return corrupt("bad categories");
+  if (Status valid = model.Finish(); !valid.ok()) return DataLossError(StrCat(path, ": ", valid.message()));
+  return model;
+}
+
+StatusOr<TwoTowerModel> TwoTowerModel::LoadFormatOne(const std::string& path) {
+  std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) return NotFoundError(StrCat(path.string(), ": ", ec.message()));
+  if (ec) return NotFoundError(StrCat(path, ": ", ec.message()));
   std::string bytes(static_cast<size_t>(size), '\0');
   {
     std::ifstream f(path, std::ios::binary);
-    if (!f.is_open()) return NotFoundError(StrCat(path.string(), ": cannot open"));
+    if (!f.is_open()) return NotFoundError(StrCat(path, ": cannot open"));
     f.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (static_cast<size_t>(f.gcount()) != bytes.size())
-      return DataLossError(StrCat(path.string(), ": short read"));
+    if (static_cast<size_t>(f.gcount()) != bytes.size()) return DataLossError(StrCat(path, ": short read"));
   }
   auto corrupt = [&](std::string_view what) {
-    return DataLossError(StrCat(path.string(), ": ", what, " (truncated or corrupt two-tower weights)"));
+    return DataLossError(StrCat(path, ": ", what, " (truncated or corrupt two-tower weights)"));
   };
   if (bytes.size() < sizeof(kMagic) + 8 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return corrupt("bad magic");
@@ -592,46 +752,43 @@ StatusOr<TwoTowerModel> TwoTowerModel::Load(const std::string& dir) {
     }
   }
   Reader in(std::string_view(bytes).substr(sizeof(kMagic), bytes.size() - sizeof(kMagic) - 8));
-  Config config;
+  TwoTowerModel model;
   const uint32_t text_buckets = in.Get<uint32_t>();
   const uint32_t flags = in.Get<uint32_t>();
   if (!in.ok() || text_buckets > static_cast<uint32_t>(std::numeric_limits<int>::max()) || flags > 1) {
     return corrupt("bad config");
   }
-  config.text_buckets = static_cast<int>(text_buckets);
-  config.weight_history_by_preference = (flags & 1) != 0;
-  Weights w;
-  for (Table* t : {&w.user_id, &w.age, &w.gender, &w.country, &w.user_language, &w.history, &w.video_id,
-                   &w.categories, &w.video_language, &w.duration, &w.year, &w.popularity, &w.text}) {
+  model.config_.text_buckets = static_cast<int>(text_buckets);
+  model.config_.weight_history_by_preference = (flags & 1) != 0;
+  for (Table* t : TablesOf(model.w_)) {
     if (!in.GetTable(*t)) return corrupt("bad table");
   }
-  if (!in.GetLayers(w.user_mlp) || !in.GetLayers(w.video_mlp)) return corrupt("bad layers");
+  if (!in.GetLayers(model.w_.user_mlp) || !in.GetLayers(model.w_.video_mlp)) return corrupt("bad layers");
   std::unordered_map<uint64_t, int64_t> users, videos;
-  std::unordered_map<std::string, int64_t> categories;
-  if (!in.GetIdRows(users) || !in.GetIdRows(videos) || !in.GetNameRows(categories)) {
+  if (!in.GetIdRows(users) || !in.GetIdRows(videos) || !in.GetNameRows(model.category_rows_)) {
     return corrupt("bad vocabulary");
   }
   if (in.remaining() != 0) return corrupt("trailing bytes");
-  Status valid = Validate(config, w, users, videos, categories);
-  if (!valid.ok()) return DataLossError(StrCat(path.string(), ": ", valid.message()));
-  TwoTowerModel model;
-  model.Set(config, std::move(w), std::move(users), std::move(videos), std::move(categories));
+  for (Status valid : {model.Finish(), CheckIdRows(users, model.w_.user_id.rows, "user"),
+                       CheckIdRows(videos, model.w_.video_id.rows, "video")}) {
+    if (!valid.ok()) return DataLossError(StrCat(path, ": ", valid.message()));
+  }
+  model.user_rows_ = IdRows(users);
+  model.video_rows_ = IdRows(videos);
   return model;
 }
 
+Status TwoTowerModel::Verify() const { return artifact_ ? artifact_->Verify() : OkStatus(); }
+
 uint64_t TwoTowerModel::MemoryBytes() const {
   uint64_t bytes = 0;
-  for (const Table* t :
-       {&w_.user_id, &w_.age, &w_.gender, &w_.country, &w_.user_language, &w_.history, &w_.video_id,
-        &w_.categories, &w_.video_language, &w_.duration, &w_.year, &w_.popularity, &w_.text}) {
-    bytes += t->data.size() * sizeof(float);
-  }
+  for (const Table* t : TablesOf(w_)) bytes += t->data.size() * sizeof(float);
   for (const auto* layers : {&w_.user_mlp, &w_.video_mlp}) {
     for (const Layer& l : *layers)
       bytes += (l.weight.size() + l.bias.size()) * sizeof(float) * 2;  // + transposed
   }
-  // Hash map nodes: key, value, next pointer and bucket, ~40 bytes each.
-  bytes += (user_rows_.size() + video_rows_.size() + category_rows_.size()) * 40;
+  bytes += user_rows_.slots().size_bytes() + video_rows_.slots().size_bytes();
+  bytes += category_rows_.size() * 40;  // hash map nodes: key, value, next pointer and bucket
   return bytes;
 }
 

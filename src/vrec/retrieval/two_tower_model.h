@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -18,9 +19,14 @@
 #include <utility>
 #include <vector>
 
+#include "vrec/common/flat_array.h"
 #include "vrec/common/ids.h"
 #include "vrec/common/status.h"
 #include "vrec/data/dataset.h"
+
+namespace vrec {
+class MappedArtifact;
+}
 
 namespace vrec::retrieval {
 
@@ -81,16 +87,23 @@ class TwoTowerModel {
   bool KnowsUser(UserId id) const;
   bool KnowsVideo(VideoId id) const;
 
-  // Writes the model into folder `dir` (created if needed): weights file plus manifest.json
-  // (kind "two-tower", FeatureSchema() and its hash, `training_data_hash`, `metrics`).
-  // Files are written to a temporary name and renamed. Internal on I/O errors;
+  // Writes the model into folder `dir` (created if needed): the weights (two_tower.vart, an
+  // artifact laid out to be mapped: tables, layers and id lookup tables as sections) plus
+  // manifest.json (kind "two-tower", FeatureSchema() and its hash, `training_data_hash`,
+  // `metrics`). Files are written to a temporary name and renamed. Internal on I/O errors;
   // FailedPrecondition for an empty model.
   Status Save(const std::string& dir, const std::string& training_data_hash,
               const std::map<std::string, double>& metrics) const;
-  // Reads a model written by Save. NotFound when files are missing; DataLoss when corrupt or
-  // truncated; FailedPrecondition ("feature schema mismatch ...") when written by a build with
-  // another feature schema, or not a two-tower model.
+  // Reads a model written by Save: maps the weights (nothing is copied; pages load as requests
+  // touch them) and checks their structure; Verify checks the bytes. Weights written before the
+  // mapped layout (two_tower.bin) are read into memory and checksummed. NotFound when files are
+  // missing; DataLoss when corrupt or truncated; FailedPrecondition ("feature schema mismatch
+  // ...") when written by a build with another feature schema, or not a two-tower model, or by a
+  // build with another weights format version (naming both).
   static StatusOr<TwoTowerModel> Load(const std::string& dir);
+  // Checks the checksum of every mapped section (DataLoss naming the first bad one); OK for a
+  // model built in memory or read from the earlier layout (checked as it was read).
+  Status Verify() const;
 
   // --- Filled by the trainer (two_tower.cc); not for other callers. ---
   struct Layer {
@@ -100,7 +113,7 @@ class TwoTowerModel {
   };
   struct Table {
     int rows = 0, dim = 0;
-    std::vector<float> data;  // rows x dim
+    FlatArray<float> data;  // rows x dim (owned, or mapped from the weights file)
   };
   struct Weights {
     Table user_id, age, gender, country, user_language, history;
@@ -119,14 +132,46 @@ class TwoTowerModel {
            std::unordered_map<std::string, int64_t> category_rows);
   const Config& config() const { return config_; }
   const Weights& weights() const { return w_; }
-  // Approximate resident bytes: tables, layers and vocabularies.
+  // Bytes of the tables, layers and vocabularies (owned or mapped).
   uint64_t MemoryBytes() const;
 
+  // External id -> table row, as an open-addressing table (linear probing from a mixed hash of
+  // the id; at most half the slots used; row 0 marks an empty slot, as the UNK row is never
+  // stored): Save writes the slots as they are and Load maps them, so a lookup costs one or two
+  // cache lines and loading a million ids costs nothing.
+  class IdRows {
+   public:
+    struct Slot {
+      uint64_t id = 0;
+      int64_t row = 0;
+    };
+    IdRows() = default;
+    explicit IdRows(const std::unordered_map<uint64_t, int64_t>& rows);
+    // Slots as Save wrote them. DataLoss (naming `what`) unless the slot count is a power of two,
+    // `size` slots are used, at least one is empty, and every row is in [1, max_row).
+    static StatusOr<IdRows> FromSlots(FlatArray<Slot> slots, uint64_t size, int64_t max_row,
+                                      std::string_view what);
+    // The row of `id`, 0 when absent.
+    int64_t Find(uint64_t id) const;
+    size_t size() const { return size_; }
+    std::span<const Slot> slots() const { return slots_.span(); }
+
+   private:
+    FlatArray<Slot> slots_;
+    size_t size_ = 0;
+  };
+
  private:
+  static StatusOr<TwoTowerModel> LoadMapped(const std::string& path);
+  static StatusOr<TwoTowerModel> LoadFormatOne(const std::string& path);
+  // Checks the model's shapes (DataLoss) and prepares the forward pass.
+  Status Finish();
+
+  std::shared_ptr<const MappedArtifact> artifact_;  // the weights file, when mapped
   Config config_;
   Weights w_;
-  std::unordered_map<uint64_t, int64_t> user_rows_;
-  std::unordered_map<uint64_t, int64_t> video_rows_;
+  IdRows user_rows_;
+  IdRows video_rows_;
   std::unordered_map<std::string, int64_t> category_rows_;
   // Tower weights transposed (in x out) so the forward pass runs over contiguous rows.
   std::vector<std::vector<float>> user_wt_, video_wt_;

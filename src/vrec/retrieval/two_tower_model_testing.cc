@@ -14,8 +14,9 @@ TwoTowerModel RandomTwoTowerModel(const RandomModelShape& s, uint64_t seed) {
     TwoTowerModel::Table t;
     t.rows = static_cast<int>(rows);
     t.dim = dim;
-    t.data.resize(static_cast<size_t>(rows) * dim);
-    for (float& x : t.data) x = normal(rng);
+    std::vector<float> data(static_cast<size_t>(rows) * dim);
+    for (float& x : data) x = normal(rng);
+    t.data = FlatArray<float>(std::move(data));
     return t;
   };
   auto mlp = [&](int in) {

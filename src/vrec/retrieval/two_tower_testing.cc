@@ -24,7 +24,7 @@ Status TorchEmbeddings(const TwoTowerScorer& scorer, const data::Dataset& ds,
     const TwoTowerModel::Weights& w = scorer.model().weights();
     torch::NoGradGuard guard;
     auto put = [](torch::Tensor& dst, const TwoTowerModel::Table& t) {
-      dst.copy_(ToTensor(t.data).view({t.rows, t.dim}));
+      dst.copy_(ToTensor(t.data.span()).view({t.rows, t.dim}));
     };
     put(net->user_id, w.user_id);
     put(net->age, w.age);

@@ -120,7 +120,7 @@ inline torch::Tensor ToTensor(const std::vector<int64_t>& v) {
   if (!v.empty()) std::memcpy(t.data_ptr<int64_t>(), v.data(), v.size() * sizeof(int64_t));
   return t;
 }
-inline torch::Tensor ToTensor(const std::vector<float>& v) {
+inline torch::Tensor ToTensor(std::span<const float> v) {
   torch::Tensor t = torch::empty({static_cast<int64_t>(v.size())}, torch::kFloat32);
   if (!v.empty()) std::memcpy(t.data_ptr<float>(), v.data(), v.size() * sizeof(float));
   return t;
@@ -627,7 +627,7 @@ struct Trainer {
       TwoTowerModel::Table out;
       out.rows = static_cast<int>(c.size(0));
       out.dim = static_cast<int>(c.size(1));
-      out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+      out.data = FlatArray<float>(std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel()));
       return out;
     };
     auto layers = [](const torch::nn::Sequential& mlp) {

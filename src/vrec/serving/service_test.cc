@@ -322,7 +322,9 @@ TEST_F(ServiceTest, ConcurrentAdminUpdatesOfOneVideoLoseNoFlag) {
 TEST_F(ServiceTest, StartsOnTheRollbackStackWhenProductionDoesNotLoad) {
   const std::string good = AddVersion();
   const std::string broken = AddVersion([](const fs::path& dir) {
-    std::ofstream(dir / "retrieval" / "two_tower.bin", std::ios::trunc) << "not a model";
+    for (const auto& e : fs::directory_iterator(dir / "retrieval")) {  // the weights, whatever their format
+      if (e.path().stem() == "two_tower") std::ofstream(e.path(), std::ios::trunc) << "not a model";
+    }
   });
   ASSERT_TRUE(registry_->Promote(good, "").ok());
   ASSERT_TRUE(registry_->Promote(broken, "").ok());  // no validator: as an old CLI would have done

@@ -79,9 +79,13 @@ class ServingModel {
   // has enough of them, else in any language.
   std::span<const uint32_t> Fresh(std::string_view language) const { return snapshot_->Fresh(language); }
 
-  // Reads every mapped byte of the serving snapshot and checks its checksums (slow on big models:
-  // run before promotion, not on the request path). DataLoss naming the corrupt section.
-  Status Verify() const { return snapshot_->Verify(); }
+  // Reads every mapped byte of the serving snapshot and the two-tower weights and checks their
+  // checksums (slow on big models: run before promotion, not on the request path). DataLoss
+  // naming the corrupt section.
+  Status Verify() const {
+    VREC_RETURN_IF_ERROR(snapshot_->Verify());
+    return bundle_.model.Verify();
+  }
 
   // Bytes of each part, for the memory report (vrec_model_bytes{component}).
   std::map<std::string, uint64_t> ComponentBytes() const;
