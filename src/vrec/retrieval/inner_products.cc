@@ -58,7 +58,42 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void TileProducts(
   }
 }
 
+// One query against consecutive rows: each row's products summed 16 lanes at a time across the
+// dimensions, the lanes then added pairwise (see QueryInnerProducts).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void RowProducts(const float* query,
+                                                                              const float* rows, size_t n,
+                                                                              size_t dim, float* out) {
+  const size_t blocks = dim / kLanes;
+  for (size_t r = 0; r < n; ++r) {
+    const float* row = rows + r * dim;
+    Lanes acc = {};
+    for (size_t b = 0; b < blocks; ++b) {
+      Lanes x, y;
+      std::memcpy(&x, row + b * kLanes, sizeof(x));
+      std::memcpy(&y, query + b * kLanes, sizeof(y));
+      acc += x * y;
+    }
+    float lane[kLanes];
+    std::memcpy(lane, &acc, sizeof(lane));
+    for (size_t width = kLanes / 2; width >= 1; width /= 2) {
+      for (size_t l = 0; l < width; ++l) lane[l] += lane[l + width];
+    }
+    float s = lane[0];
+    for (size_t d = blocks * kLanes; d < dim; ++d) s += row[d] * query[d];
+    out[r] = s;
+  }
+}
+
 }  // namespace
+
+void QueryInnerProducts(std::span<const float> query, std::span<const float> rows, size_t dim,
+                        std::span<float> out) {
+  VREC_CHECK(query.size() >= dim && dim > 0, query.size(), " query floats for dimension ", dim);
+  const size_t n = rows.size() / dim;
+  VREC_CHECK(rows.size() == n * dim && out.size() >= n, rows.size(), " row floats of width ", dim, " into ",
+             out.size(), " outputs");
+  RowProducts(query.data(), rows.data(), n, dim, out.data());
+}
 
 void InnerProducts(std::span<const float> queries, size_t num_queries, std::span<const float> rows,
                    size_t dim, size_t row_begin, size_t row_end, std::span<float> out) {

@@ -22,4 +22,11 @@ namespace vrec::retrieval {
 void InnerProducts(std::span<const float> queries, size_t num_queries, std::span<const float> rows,
                    size_t dim, size_t row_begin, size_t row_end, std::span<float> out);
 
+// out[r] = <query, rows[r]> for every row of `rows` (rows.size() / dim of them; `out` holds at
+// least that many), for ANN scans of one query: vectorised across dimensions (16 at a time, the
+// lanes then summed pairwise), with no transpose, so a few thousand rows cost microseconds. The
+// sums are in another order than InnerProducts', so scores may differ from its in the last bits.
+void QueryInnerProducts(std::span<const float> query, std::span<const float> rows, size_t dim,
+                        std::span<float> out);
+
 }  // namespace vrec::retrieval

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -34,6 +35,27 @@ TEST(InnerProducts, EqualsTheScalarLoopBitForBitOnEveryRowOfABatch) {
         const float got = out[i * (end - begin) + (r - begin)];
         ASSERT_EQ(std::memcmp(&want, &got, sizeof(float)), 0) << "query " << i << " row " << r;
       }
+    }
+  }
+}
+
+TEST(QueryInnerProducts, EqualsTheExactSumToFloatRoundingForEveryWidth) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const size_t dim : {size_t{1}, size_t{8}, size_t{16}, size_t{37}, size_t{64}}) {
+    const size_t rows = 301;
+    std::vector<float> m(rows * dim), q(dim);
+    for (float& x : m) x = normal(rng);
+    for (float& x : q) x = normal(rng);
+    std::vector<float> out(rows, -1.0f);
+    QueryInnerProducts(q, m, dim, out);
+    for (size_t r = 0; r < rows; ++r) {
+      double exact = 0, magnitude = 0;
+      for (size_t d = 0; d < dim; ++d) {
+        exact += static_cast<double>(q[d]) * m[r * dim + d];
+        magnitude += std::abs(static_cast<double>(q[d]) * m[r * dim + d]);
+      }
+      ASSERT_NEAR(out[r], exact, 1e-6 * magnitude + 1e-7) << "dim " << dim << " row " << r;
     }
   }
 }

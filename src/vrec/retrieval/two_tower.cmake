@@ -2,10 +2,8 @@
 #
 # vrec_two_tower_model: the trained model as plain C++ (inference, Save/Load, the shared feature
 # extraction). No Torch, so the retriever, the server and benchmarks can link it cheaply.
-add_library(vrec_two_tower_model two_tower_model.cc two_tower_features.cc inner_products.cc)
-target_link_libraries(vrec_two_tower_model PUBLIC vrec_data PRIVATE vrec_registry vrec_warnings)
-# Exact scores must equal the scalar loop's bit for bit in every clone (inner_products.h): no FMA.
-set_source_files_properties(inner_products.cc PROPERTIES COMPILE_OPTIONS "-ffp-contract=off")
+add_library(vrec_two_tower_model two_tower_model.cc two_tower_features.cc)
+target_link_libraries(vrec_two_tower_model PUBLIC vrec_data vrec_inner_products PRIVATE vrec_registry vrec_warnings)
 
 # Test-only: a TwoTowerModel with random weights of production shapes, for the retriever's tests
 # and retrieval_bench. Never linked by production targets; built only when something links it.
