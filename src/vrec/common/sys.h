@@ -24,6 +24,11 @@ ProcessStats ReadProcessStats();
 // Peak resident set size of this process so far, in bytes (getrusage ru_maxrss).
 int64_t PeakRssBytes();
 
+// Lowers the calling thread's scheduling priority by `steps` nice levels (at most to 19; on Linux
+// nice is per thread), so that its background work yields the CPU to other threads when they
+// need it. False when the kernel refuses. Not reversible without privileges.
+bool LowerThreadPriority(int steps);
+
 // Monotonic stopwatch.
 class Stopwatch {
  public:
