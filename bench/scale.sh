@@ -29,7 +29,7 @@ for size in "${sizes[@]}"; do
   if [ "${REUSE:-1}" = 0 ] || [ ! -s "$reg/production" ] || [ ! -s "$out" ]; then
     rm -rf "$reg"
     echo "# $size: pipeline" >&2
-    /usr/bin/time -f "wall_s=%e max_rss_kib=%M" -o "$work/$size.time" \
+    /usr/bin/time -f $'wall_s=%e\nmax_rss_kib=%M' -o "$work/$size.time" \
       build/vrec pipeline run --registry "$reg" --synthetic "$size" --config configs/vrec.conf > "$out" 2> "$work/$size.pipeline.err"
   fi
   version=$(head -1 "$reg/production" | tr -d '[:space:]')

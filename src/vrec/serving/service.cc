@@ -6,6 +6,7 @@
 #include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "vrec/common/csv.h"
 #include "vrec/common/json_depth.h"
@@ -362,7 +363,31 @@ Status Service::LoadAndSwap(const std::string& version) {
   if (model.ok()) live = BuildLiveCatalog(*model);
   StatusOr<std::shared_ptr<LiveCounters>> counters = UnavailableError("no model");
   if (live.ok()) counters = BuildLiveCounters(**model, *live);
-  std::lock_guard lock(mutex_);
+  Snapshot retired;  // the model swapped out: freed by this thread, after the locks (below)
+  {
+    std::lock_guard lock(mutex_);
+    VREC_RETURN_IF_ERROR(SwapLocked(version, start, model, live, counters, retired));
+  }
+  catalog_lock.unlock();
+  Retire(std::move(retired));
+  return OkStatus();
+}
+
+void Service::Retire(Snapshot retired) {
+  // Requests in flight still hold the old model. Wait (bounded) until they are done, so that its
+  // catalog and maps (hundreds of MB at 1M videos) are freed here rather than by whichever request
+  // thread drops the last reference.
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(5);
+  // A request holds a whole Snapshot; the flags and counters are held by snapshots only (the
+  // model and catalog also by each other).
+  const auto others = [&] { return retired.flags.use_count() > 1 || retired.counters.use_count() > 1; };
+  while (others() && SteadyClock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+Status Service::SwapLocked(const std::string& version, SteadyClock::time_point start,
+                           StatusOr<std::shared_ptr<const ServingModel>>& model,
+                           StatusOr<std::shared_ptr<LiveCatalog>>& live,
+                           StatusOr<std::shared_ptr<LiveCounters>>& counters, Snapshot& retired) {
   load_.loading.clear();
   if (!model.ok() || !live.ok() || !counters.ok()) {
     const Status& error = !model.ok() ? model.status() : !live.ok() ? live.status() : counters.status();
@@ -374,6 +399,7 @@ Status Service::LoadAndSwap(const std::string& version) {
   const std::string old = snapshot_.model ? snapshot_.model->version() : "";
   if (!old.empty())
     metrics_.gauge("vrec_model_info", "The model version being served (1).", {{"version", old}}).Set(0);
+  retired = snapshot_;
   snapshot_.model = *model;
   snapshot_.live = *live;
   snapshot_.flags = BuildFlags(**live);

@@ -142,6 +142,15 @@ class Service {
   void CatchUpCounters(const Snapshot& snap);
   // Loads `version` and swaps it in; records a failure in load_.
   Status LoadAndSwap(const std::string& version);
+  // LoadAndSwap's swap (or its failure record), under mutex_; the model served before goes to
+  // `retired`.
+  Status SwapLocked(const std::string& version, std::chrono::steady_clock::time_point start,
+                    StatusOr<std::shared_ptr<const ServingModel>>& model,
+                    StatusOr<std::shared_ptr<LiveCatalog>>& live,
+                    StatusOr<std::shared_ptr<LiveCounters>>& counters, Snapshot& retired);
+  // Drops `retired` once no request holds it any more (waiting up to 5 s), so that its memory is
+  // freed on the calling (polling) thread.
+  static void Retire(Snapshot retired);
   // `message` with the registry root replaced by "<registry>".
   std::string Redact(std::string_view message) const;
   Role Identify(const HttpRequest& request, std::string_view& key) const;
