@@ -69,7 +69,7 @@ for stage in user_state retrieve filter rank order; do
   count=$(sed -n "s/^vrec_stage_seconds_count{stage=\"$stage\"} //p" "$tmp/metrics")
   awk -v s="$sum" -v c="$count" -v n="$stage" 'BEGIN { printf "stage_%s_mean_us=%.1f\n", n, (c > 0 ? s / c * 1e6 : 0) }'
 done
-quantiles 'vrec_http_request_seconds_bucket{route="/v1/users/{id}/recommendations"' handler
+quantiles 'vrec_http_request_seconds_bucket{route="/v1/users/{user_id}/recommendations"' handler
 awk '/^process_resident_memory_bytes/ { printf "rss_after_load_mib=%d\n", $2 / 1048576 }' "$tmp/metrics"
 awk '/^Rss(Anon|File)/ { printf "rss_after_load_%s_mib=%d\n", tolower($1), $2 / 1024 }' "/proc/$server/status" | tr -d ':'
 grep '^vrec_cache_hit_ratio' "$tmp/metrics" | sed 's/^vrec_cache_hit_ratio /cache_hit_ratio=/'
