@@ -391,35 +391,38 @@ TEST(AnnIndex, EightBitListsTakeAboutAQuarterOfTheFlatListsSpace) {
   EXPECT_LT(static_cast<double>(memory_bytes[1]), 0.4 * static_cast<double>(memory_bytes[0]));
 }
 
-// The IVF-Flat scan (our kernel, not FAISS's) probing every list is an exact search: the same ids
-// in the same order as the brute-force reference, the same scores to float rounding, also after
-// changes and from mapped lists.
-TEST(AnnIndex, IvfFlatProbingEveryListEqualsExactSearch) {
+// The flat scans (our kernel, not FAISS's): the exact index, and IVF-Flat probing every list, are
+// exact searches: the same ids in the same order as the brute-force reference, the same scores to
+// float rounding, also after removals.
+TEST(AnnIndex, FlatScansEqualTheBruteForceReference) {
   ClusteredData gen(60, kDim, 0.3f, 42);
   const std::vector<float> data = gen.Sample(3000);
-  AnnIndexOptions options;
-  options.kind = Kind::kIvf;
-  options.dimension = kDim;
-  auto ivf = MakeAnnIndex(options);
-  ASSERT_TRUE(ivf.ok());
-  ASSERT_TRUE((*ivf)->Train(data).ok());
-  ASSERT_TRUE((*ivf)->Add(Iota(0, 3000), data).ok());
-  ASSERT_TRUE((*ivf)->Remove(std::vector<uint64_t>{5, 17, 2999}).ok());
-  ASSERT_TRUE((*ivf)->SetSearchParameters(1'000'000, 0).ok());
+  const std::vector<uint64_t> removed = {5, 17, 2999};
   auto exact = BruteForceAnnIndex::Create(kDim);
   ASSERT_TRUE(exact.ok());
   ASSERT_TRUE((*exact)->Add(Iota(0, 3000), data).ok());
-  ASSERT_TRUE((*exact)->Remove(std::vector<uint64_t>{5, 17, 2999}).ok());
+  ASSERT_TRUE((*exact)->Remove(removed).ok());
   const std::vector<float> queries = gen.Sample(25);
-  for (size_t i = 0; i < 25; ++i) {
-    auto got = (*ivf)->Search(Row(queries, i), 100);
-    auto want = (*exact)->Search(Row(queries, i), 100);
-    ASSERT_TRUE(got.ok() && want.ok());
-    ASSERT_EQ(got->size(), want->size());
-    for (size_t r = 0; r < got->size(); ++r) {
-      EXPECT_NEAR((*got)[r].score, (*want)[r].score, 1e-5f) << "query " << i << " rank " << r;
-      if ((*got)[r].id != (*want)[r].id) {  // only where scores tie to float rounding
-        EXPECT_NEAR((*got)[r].score, (*want)[r].score, 1e-6f) << "query " << i << " rank " << r;
+  for (Kind kind : {Kind::kExact, Kind::kIvf}) {
+    AnnIndexOptions options;
+    options.kind = kind;
+    options.dimension = kDim;
+    auto index = MakeAnnIndex(options);
+    ASSERT_TRUE(index.ok());
+    ASSERT_TRUE((*index)->Train(data).ok());
+    ASSERT_TRUE((*index)->Add(Iota(0, 3000), data).ok());
+    ASSERT_TRUE((*index)->Remove(removed).ok());
+    ASSERT_TRUE((*index)->SetSearchParameters(1'000'000, 0).ok());
+    for (size_t i = 0; i < 25; ++i) {
+      auto got = (*index)->Search(Row(queries, i), 100);
+      auto want = (*exact)->Search(Row(queries, i), 100);
+      ASSERT_TRUE(got.ok() && want.ok());
+      ASSERT_EQ(got->size(), want->size());
+      for (size_t r = 0; r < got->size(); ++r) {
+        EXPECT_NEAR((*got)[r].score, (*want)[r].score, 1e-5f) << AnnIndexKindName(kind) << " query " << i;
+        if ((*got)[r].id != (*want)[r].id) {  // only where scores tie to float rounding
+          EXPECT_NEAR((*got)[r].score, (*want)[r].score, 1e-6f) << AnnIndexKindName(kind) << " query " << i;
+        }
       }
     }
   }
