@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <unordered_map>
@@ -546,6 +548,7 @@ class FaissAnnIndex final : public AnnIndex {
     thread_local std::vector<uint32_t> lists;
     thread_local std::vector<idx_t> ids;
     thread_local std::vector<float> id_scores;
+    thread_local std::vector<float> aligned;
     thread_local TopK top;
     scores.resize(ivf->nlist);
     QueryInnerProducts(query, std::span<const float>(coarse->get_xb(), ivf->nlist * dim), dim, scores);
@@ -560,12 +563,22 @@ class FaissAnnIndex final : public AnnIndex {
       if (n == 0) continue;
       faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
       faiss::InvertedLists::ScopedIds list_ids(ivf->invlists, l);
+      // Mapped lists (OnDiskInvertedLists) sit wherever the file put them, not necessarily at
+      // float or id alignment: copy the codes when misaligned, read the ids bytewise.
+      const float* vectors = reinterpret_cast<const float*>(codes.get());
+      if (reinterpret_cast<uintptr_t>(codes.get()) % alignof(float) != 0) {
+        aligned.resize(n * dim);
+        std::memcpy(aligned.data(), codes.get(), n * dim * sizeof(float));
+        vectors = aligned.data();
+      }
       scores.resize(n);
-      QueryInnerProducts(query, std::span<const float>(reinterpret_cast<const float*>(codes.get()), n * dim),
-                         dim, scores);
+      QueryInnerProducts(query, std::span<const float>(vectors, n * dim), dim, scores);
+      const auto* id_bytes = reinterpret_cast<const std::byte*>(list_ids.get());
       for (size_t i = 0; i < n; ++i) {
+        idx_t id;
+        std::memcpy(&id, id_bytes + i * sizeof(idx_t), sizeof(id));
         top.Push(scores[i], static_cast<uint32_t>(ids.size()));
-        ids.push_back(list_ids[i]);
+        ids.push_back(id);
         id_scores.push_back(scores[i]);
       }
     }
