@@ -21,6 +21,15 @@ constexpr size_t kTile = 1024;
 // the vector units busy.
 constexpr size_t kQueries = 8;
 
+// target_clones dispatches through an ifunc resolver that the dynamic loader runs before any
+// sanitizer runtime starts; ThreadSanitizer instruments the resolver and crashes there. Its
+// builds get the baseline code only.
+#if defined(__SANITIZE_THREAD__)
+#define VREC_CPU_CLONES
+#else
+#define VREC_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+
 // 16 floats in one value: a 512-bit register under AVX-512, two or four narrower ones otherwise
 // (GCC's vector extension; each lane's operations are the scalar ones).
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
@@ -42,9 +51,8 @@ template <size_t Q>
   }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void TileProducts(
-    const float* queries, size_t num_queries, const float* tile, size_t dim, size_t tile_rows,
-    size_t padded_rows, float* out, size_t out_stride) {
+VREC_CPU_CLONES void TileProducts(const float* queries, size_t num_queries, const float* tile, size_t dim,
+                                  size_t tile_rows, size_t padded_rows, float* out, size_t out_stride) {
   for (size_t r0 = 0; r0 < padded_rows; r0 += kLanes) {
     const size_t lanes = std::min(kLanes, tile_rows - r0);
     size_t q = 0;
@@ -60,9 +68,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void TileProducts(
 
 // One query against consecutive rows: each row's products summed 16 lanes at a time across the
 // dimensions, the lanes then added pairwise (see QueryInnerProducts).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void RowProducts(const float* query,
-                                                                              const float* rows, size_t n,
-                                                                              size_t dim, float* out) {
+VREC_CPU_CLONES void RowProducts(const float* query, const float* rows, size_t n, size_t dim, float* out) {
   const size_t blocks = dim / kLanes;
   for (size_t r = 0; r < n; ++r) {
     const float* row = rows + r * dim;
