@@ -367,24 +367,33 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, AnnIndexContractTest,
                                            Impl::kIvfSq8),
                          ImplName);
 
+// An index of `kind` trained on `data` (3000 vectors) and holding them under ids 0..2999; null
+// (with a failure recorded) when that fails.
+std::unique_ptr<AnnIndex> TrainedIndex(Kind kind, const std::vector<float>& data) {
+  AnnIndexOptions options;
+  options.kind = kind;
+  options.dimension = kDim;
+  auto index = MakeAnnIndex(options);
+  if (!index.ok() || !(*index)->Train(data).ok() || !(*index)->Add(Iota(0, 3000), data).ok()) {
+    ADD_FAILURE() << "cannot build a " << AnnIndexKindName(kind) << " index";
+    return nullptr;
+  }
+  return std::move(index).value();
+}
+
 TEST(AnnIndex, EightBitListsTakeAboutAQuarterOfTheFlatListsSpace) {
   ClusteredData gen(60, kDim, 0.3f, 42);
   const std::vector<float> data = gen.Sample(3000);
   uint64_t file_bytes[2] = {}, memory_bytes[2] = {};
   int slot = 0;
   for (Kind kind : {Kind::kIvf, Kind::kIvfSq8}) {
-    AnnIndexOptions options;
-    options.kind = kind;
-    options.dimension = kDim;
-    auto index = MakeAnnIndex(options);
-    ASSERT_TRUE(index.ok());
-    ASSERT_TRUE((*index)->Train(data).ok());
-    ASSERT_TRUE((*index)->Add(Iota(0, 3000), data).ok());
+    const std::unique_ptr<AnnIndex> index = TrainedIndex(kind, data);
+    ASSERT_NE(index, nullptr);
     const std::string path = TempPath(StrCat("space_", slot));
-    ASSERT_TRUE((*index)->Save(path).ok());
+    ASSERT_TRUE(index->Save(path).ok());
     file_bytes[slot] = std::filesystem::file_size(path);
     std::remove(path.c_str());
-    memory_bytes[slot++] = (*index)->MemoryBytes();
+    memory_bytes[slot++] = index->MemoryBytes();
   }
   // Per vector: 32 floats + an 8-byte id (136 bytes) against 32 bytes + the id (40 bytes).
   EXPECT_LT(static_cast<double>(file_bytes[1]), 0.4 * static_cast<double>(file_bytes[0]));
@@ -404,17 +413,12 @@ TEST(AnnIndex, FlatScansEqualTheBruteForceReference) {
   ASSERT_TRUE((*exact)->Remove(removed).ok());
   const std::vector<float> queries = gen.Sample(25);
   for (Kind kind : {Kind::kExact, Kind::kIvf}) {
-    AnnIndexOptions options;
-    options.kind = kind;
-    options.dimension = kDim;
-    auto index = MakeAnnIndex(options);
-    ASSERT_TRUE(index.ok());
-    ASSERT_TRUE((*index)->Train(data).ok());
-    ASSERT_TRUE((*index)->Add(Iota(0, 3000), data).ok());
-    ASSERT_TRUE((*index)->Remove(removed).ok());
-    ASSERT_TRUE((*index)->SetSearchParameters(1'000'000, 0).ok());
+    const std::unique_ptr<AnnIndex> index = TrainedIndex(kind, data);
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->Remove(removed).ok());
+    ASSERT_TRUE(index->SetSearchParameters(1'000'000, 0).ok());
     for (size_t i = 0; i < 25; ++i) {
-      auto got = (*index)->Search(Row(queries, i), 100);
+      auto got = index->Search(Row(queries, i), 100);
       auto want = (*exact)->Search(Row(queries, i), 100);
       ASSERT_TRUE(got.ok() && want.ok());
       ASSERT_EQ(got->size(), want->size());
