@@ -10,7 +10,9 @@
 namespace vrec::app {
 
 void DataSource::AddFlags(CLI::App& cmd) {
-  auto* ml = cmd.add_option("--movielens", movielens_dir, "MovieLens 100K folder (u.data, u.user, u.item)");
+  auto* ml = cmd.add_option("--movielens", movielens_dir,
+                            "MovieLens folder of any release: 100K (u.data), 1M/10M (ratings.dat), "
+                            "20M/25M/latest (ratings.csv)");
   auto* generic =
       cmd.add_option("--data", generic_dir, "folder in the generic CSV format (docs/data-format.md)");
   ml->excludes(generic);
@@ -18,7 +20,7 @@ void DataSource::AddFlags(CLI::App& cmd) {
 }
 
 StatusOr<data::Dataset> DataSource::Load() const {
-  if (!movielens_dir.empty()) return data::LoadMovieLens100K(movielens_dir);
+  if (!movielens_dir.empty()) return data::LoadMovieLens(movielens_dir);
   if (!generic_dir.empty()) return data::LoadGenericCsv(generic_dir);
   return InvalidArgumentError("give a data source: --movielens DIR or --data DIR");
 }

@@ -1,7 +1,9 @@
 #include "vrec/data/movielens.h"
 
+#include <algorithm>
 #include <array>
 #include <ctime>
+#include <filesystem>
 
 #include "vrec/common/csv.h"
 #include "vrec/common/strings.h"
@@ -136,6 +138,181 @@ Status LoadRatings(const std::string& path, Dataset& ds) {
   return reader.status();
 }
 
+// --- 1M, 10M and 20M+ -------------------------------------------------------------------------
+
+// "Toy Story (1995)" -> 1995-01-01 UTC; nullopt without a trailing "(YYYY)" (a few 20M titles end
+// in a space after it, some in a range like "(2007-)": unknown).
+std::optional<int64_t> YearOfTitle(std::string_view title) {
+  title = StripAsciiWhitespace(title);
+  if (title.size() < 6 || title.back() != ')' || title[title.size() - 6] != '(') return std::nullopt;
+  int64_t year = 0;
+  if (!ParseInt64(title.substr(title.size() - 5, 4), year) || year < 1800 || year > 2200) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = static_cast<int>(year) - 1900;
+  tm.tm_mday = 1;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::string Utf8Text(std::string_view text) {
+  text = StripAsciiWhitespace(text);
+  return IsValidUtf8(text) ? std::string(text) : Latin1ToUtf8(text);
+}
+
+// One line of a '::' file, split. Every DelimitedReader record of these files is read whole (the
+// delimiter '\n' never occurs inside a line).
+void SplitDoubleColon(std::string_view line, std::vector<std::string_view>& out) {
+  out.clear();
+  for (size_t start = 0;;) {
+    const size_t pos = line.find("::", start);
+    if (pos == std::string_view::npos) {
+      out.push_back(line.substr(start));
+      return;
+    }
+    out.push_back(line.substr(start, pos - start));
+    start = pos + 2;
+  }
+}
+
+Status AddMovie(const DelimitedReader& reader, std::string_view id_text, std::string_view title,
+                std::string_view genres, Dataset& ds) {
+  uint64_t id;
+  if (!ParseUint64(id_text, id)) return reader.Error(StrCat("movie id is not a number: '", id_text, "'"));
+  Video v{.id = VideoId{id}};
+  v.title = Utf8Text(title);
+  if (auto t = YearOfTitle(v.title)) v.upload_time = *t;
+  for (std::string_view genre : SplitNonEmpty(genres, '|')) {
+    if (genre == "(no genres listed)") continue;
+    const uint16_t c = ds.InternCategory(Utf8Text(genre));
+    if (std::find(v.categories.begin(), v.categories.end(), c) == v.categories.end())
+      v.categories.push_back(c);
+  }
+  auto added = ds.AddVideo(std::move(v));
+  if (!added.ok()) return reader.Error(added.status().message());
+  return OkStatus();
+}
+
+// A rating row: the user is added on its first rating when the release has no user file.
+Status AddRating(const DelimitedReader& reader, std::string_view user_text, std::string_view item_text,
+                 std::string_view rating_text, std::string_view ts_text, bool users_listed, Dataset& ds) {
+  uint64_t user, item;
+  double rating;
+  int64_t ts;
+  if (!ParseUint64(user_text, user))
+    return reader.Error(StrCat("user id is not a number: '", user_text, "'"));
+  if (!ParseUint64(item_text, item))
+    return reader.Error(StrCat("movie id is not a number: '", item_text, "'"));
+  if (!ParseDouble(rating_text, rating) || !(rating >= 0.5 && rating <= 5.0)) {
+    return reader.Error(StrCat("rating must be 0.5..5: '", rating_text, "'"));
+  }
+  if (!ParseInt64(ts_text, ts)) return reader.Error(StrCat("timestamp is not a number: '", ts_text, "'"));
+  std::optional<uint32_t> u = ds.FindUser(UserId{user});
+  if (!u) {
+    if (users_listed) return reader.Error(StrCat("user ", user, " is not in users.dat"));
+    auto added = ds.AddUser(User{.id = UserId{user}});
+    if (!added.ok()) return reader.Error(added.status().message());
+    u = *added;
+  }
+  const std::optional<uint32_t> v = ds.FindVideo(VideoId{item});
+  if (!v) return reader.Error(StrCat("movie ", item, " is not in the movies file"));
+  ds.interactions.push_back(Interaction{.user = *u,
+                                        .video = *v,
+                                        .timestamp = ts,
+                                        .type = EventType::kRating,
+                                        .rating = static_cast<float>(rating)});
+  return OkStatus();
+}
+
+StatusOr<Dataset> LoadDatRelease(const std::string& dir) {
+  Dataset ds;
+  std::vector<std::string_view> line, f;
+  {
+    VREC_ASSIGN_OR_RETURN(DelimitedReader reader, DelimitedReader::Open(dir + "/movies.dat", '\n', false));
+    while (reader.Next(line)) {
+      if (line[0].empty()) continue;
+      // MovieID::Title::Genres; a title may hold ':' (and, defensively, '::').
+      const size_t first = line[0].find("::"), last = line[0].rfind("::");
+      if (first == std::string_view::npos || first == last)
+        return reader.Error("expected 3 fields (MovieID::Title::Genres)");
+      VREC_RETURN_IF_ERROR(AddMovie(reader, line[0].substr(0, first),
+                                    line[0].substr(first + 2, last - first - 2), line[0].substr(last + 2),
+                                    ds));
+    }
+    VREC_RETURN_IF_ERROR(reader.status());
+  }
+  const std::string users_path = dir + "/users.dat";
+  const bool users_listed = std::filesystem::exists(users_path);  // 1M has it, 10M does not
+  if (users_listed) {
+    VREC_ASSIGN_OR_RETURN(DelimitedReader reader, DelimitedReader::Open(users_path, '\n', false));
+    while (reader.Next(line)) {
+      if (line[0].empty()) continue;
+      SplitDoubleColon(line[0], f);
+      if (f.size() != 5) {
+        return reader.Error(
+            StrCat("expected 5 fields (UserID::Gender::Age::Occupation::Zip-code), got ", f.size()));
+      }
+      uint64_t id, age;
+      if (!ParseUint64(f[0], id)) return reader.Error(StrCat("user id is not a number: '", f[0], "'"));
+      auto gender = ParseGender(f[1]);
+      if (!gender) return reader.Error(StrCat("gender must be M or F: '", f[1], "'"));
+      if (!ParseUint64(f[2], age) || age > 150)
+        return reader.Error(StrCat("age is not a number in 0..150: '", f[2], "'"));
+      auto added = ds.AddUser(User{.id = UserId{id}, .age = static_cast<int16_t>(age), .gender = *gender});
+      if (!added.ok()) return reader.Error(added.status().message());
+    }
+    VREC_RETURN_IF_ERROR(reader.status());
+  }
+  VREC_ASSIGN_OR_RETURN(DelimitedReader reader, DelimitedReader::Open(dir + "/ratings.dat", '\n', false));
+  while (reader.Next(line)) {
+    if (line[0].empty()) continue;
+    SplitDoubleColon(line[0], f);
+    if (f.size() != 4) {
+      return reader.Error(StrCat("expected 4 fields (UserID::MovieID::Rating::Timestamp), got ", f.size()));
+    }
+    VREC_RETURN_IF_ERROR(AddRating(reader, f[0], f[1], f[2], f[3], users_listed, ds));
+  }
+  VREC_RETURN_IF_ERROR(reader.status());
+  return ds;
+}
+
+// Reads the header row of a CSV file and checks it names `columns` in order.
+Status ExpectHeader(DelimitedReader& reader, std::initializer_list<std::string_view> columns) {
+  std::vector<std::string_view> f;
+  if (!reader.Next(f))
+    return reader.status().ok() ? reader.Error("empty file, expected a header row") : reader.status();
+  std::string expected;
+  for (std::string_view c : columns) expected += StrCat(expected.empty() ? "" : ",", c);
+  bool same = f.size() == columns.size();
+  for (size_t i = 0; same && i < f.size(); ++i) same = StripAsciiWhitespace(f[i]) == columns.begin()[i];
+  if (!same) return reader.Error(StrCat("expected the header ", expected));
+  return OkStatus();
+}
+
+StatusOr<Dataset> LoadCsvRelease(const std::string& dir) {
+  Dataset ds;
+  std::vector<std::string_view> f;
+  {
+    VREC_ASSIGN_OR_RETURN(DelimitedReader reader, DelimitedReader::Open(dir + "/movies.csv", ',', true));
+    VREC_RETURN_IF_ERROR(ExpectHeader(reader, {"movieId", "title", "genres"}));
+    while (reader.Next(f)) {
+      if (f.size() == 1 && f[0].empty()) continue;
+      if (f.size() != 3)
+        return reader.Error(StrCat("expected 3 fields (movieId,title,genres), got ", f.size()));
+      VREC_RETURN_IF_ERROR(AddMovie(reader, f[0], f[1], f[2], ds));
+    }
+    VREC_RETURN_IF_ERROR(reader.status());
+  }
+  VREC_ASSIGN_OR_RETURN(DelimitedReader reader, DelimitedReader::Open(dir + "/ratings.csv", ',', false));
+  VREC_RETURN_IF_ERROR(ExpectHeader(reader, {"userId", "movieId", "rating", "timestamp"}));
+  while (reader.Next(f)) {
+    if (f.size() == 1 && f[0].empty()) continue;
+    if (f.size() != 4)
+      return reader.Error(StrCat("expected 4 fields (userId,movieId,rating,timestamp), got ", f.size()));
+    VREC_RETURN_IF_ERROR(AddRating(reader, f[0], f[1], f[2], f[3], /*users_listed=*/false, ds));
+  }
+  VREC_RETURN_IF_ERROR(reader.status());
+  return ds;
+}
+
 }  // namespace
 
 StatusOr<Dataset> LoadMovieLens100K(const std::string& dir) {
@@ -146,6 +323,46 @@ StatusOr<Dataset> LoadMovieLens100K(const std::string& dir) {
   VREC_RETURN_IF_ERROR(LoadItems(dir + "/u.item", genres, ds));
   VREC_RETURN_IF_ERROR(LoadRatings(dir + "/u.data", ds));
   return ds;
+}
+
+}  // namespace vrec::data
+
+namespace vrec::data {
+
+const char* MovieLensReleaseName(MovieLensRelease release) {
+  switch (release) {
+    case MovieLensRelease::k100K:
+      return "100K (u.data)";
+    case MovieLensRelease::kDat:
+      return "1M/10M (ratings.dat)";
+    case MovieLensRelease::kCsv:
+      return "20M/25M/latest (ratings.csv)";
+  }
+  return "unknown";
+}
+
+StatusOr<MovieLensRelease> DetectMovieLensRelease(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return NotFoundError(StrCat(dir, ": not a directory"));
+  if (fs::exists(fs::path(dir) / "u.data", ec)) return MovieLensRelease::k100K;
+  if (fs::exists(fs::path(dir) / "ratings.dat", ec)) return MovieLensRelease::kDat;
+  if (fs::exists(fs::path(dir) / "ratings.csv", ec)) return MovieLensRelease::kCsv;
+  return NotFoundError(StrCat(dir, ": no MovieLens ratings file (u.data for 100K, ratings.dat for 1M/10M, ",
+                              "ratings.csv for 20M/25M/latest)"));
+}
+
+StatusOr<Dataset> LoadMovieLens(const std::string& dir) {
+  VREC_ASSIGN_OR_RETURN(MovieLensRelease release, DetectMovieLensRelease(dir));
+  switch (release) {
+    case MovieLensRelease::k100K:
+      return LoadMovieLens100K(dir);
+    case MovieLensRelease::kDat:
+      return LoadDatRelease(dir);
+    case MovieLensRelease::kCsv:
+      return LoadCsvRelease(dir);
+  }
+  return InternalError("unknown MovieLens release");
 }
 
 }  // namespace vrec::data

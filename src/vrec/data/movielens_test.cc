@@ -117,5 +117,146 @@ TEST(MovieLens, LoadsTheRealDataset) {
   EXPECT_TRUE(ds->Validate().ok());
 }
 
+TEST(MovieLensRelease, DetectedByTheRatingsFilePresent) {
+  TempDir a, b, c, none;
+  WriteValid(a);
+  b.Write("ratings.dat", "");
+  c.Write("ratings.csv", "");
+  EXPECT_EQ(*DetectMovieLensRelease(a.path().string()), MovieLensRelease::k100K);
+  EXPECT_EQ(*DetectMovieLensRelease(b.path().string()), MovieLensRelease::kDat);
+  EXPECT_EQ(*DetectMovieLensRelease(c.path().string()), MovieLensRelease::kCsv);
+  const auto missing = LoadMovieLens(none.path().string());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("ratings.dat for 1M/10M"), std::string::npos)
+      << missing.status().message();
+  EXPECT_EQ(LoadMovieLens((none.path() / "absent").string()).status().code(), StatusCode::kNotFound);
+}
+
+// ML-1M's layout: '::' separators, Latin-1 titles holding ':', users.dat with age brackets.
+void WriteOneMillion(const TempDir& dir) {
+  dir.Write("movies.dat",
+            "1::Toy Story (1995)::Animation|Children's|Comedy\n"
+            "2::Star Wars: Episode IV - A New Hope (1977)::Action|Sci-Fi\n"
+            "3::Caf\xE9 au lait (1993)::Comedy\n");
+  dir.Write("users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n");
+  dir.Write("ratings.dat", "1::2::5::978300760\n1::1::3::978302109\n2::3::4::978301968\n");
+}
+
+TEST(MovieLens1M, LoadsMoviesUsersAndRatingsInFileOrder) {
+  TempDir dir;
+  WriteOneMillion(dir);
+  auto ds = LoadMovieLens(dir.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  ASSERT_EQ(ds->videos.size(), 3u);
+  EXPECT_EQ(ds->videos[1].title, "Star Wars: Episode IV - A New Hope (1977)");
+  EXPECT_EQ(ds->videos[2].title, "Caf\xC3\xA9 au lait (1993)");
+  EXPECT_EQ(ds->videos[0].upload_time, 788918400);  // 1995-01-01
+  ASSERT_EQ(ds->videos[0].categories.size(), 3u);
+  EXPECT_EQ(ds->categories[ds->videos[0].categories[1]], "Children's");
+  EXPECT_EQ(ds->videos[2].categories, std::vector<uint16_t>{ds->videos[0].categories[2]});  // Comedy, once
+  ASSERT_EQ(ds->users.size(), 2u);
+  EXPECT_EQ(ds->users[0].gender, Gender::kFemale);
+  EXPECT_EQ(ds->users[0].age, 1);
+  EXPECT_EQ(ds->users[1].age, 56);
+  ASSERT_EQ(ds->interactions.size(), 3u);
+  EXPECT_EQ(ds->interactions[0].video, 1u);
+  EXPECT_EQ(ds->interactions[0].rating, 5.0f);
+  EXPECT_EQ(ds->interactions[2].user, 1u);
+  EXPECT_EQ(ds->interactions[2].timestamp, 978301968);
+  EXPECT_TRUE(ds->Validate().ok());
+}
+
+TEST(MovieLens10M, UsersComeFromTheRatingsAndHalfStarsAreKept) {
+  TempDir dir;
+  dir.Write("movies.dat", "5::Heat (1995)::Action|Crime|Thriller\n7::Untitled::(no genres listed)\n");
+  dir.Write("ratings.dat", "9::5::4.5::838985046\n4::7::0.5::838983525\n9::7::3::838983392\n");
+  auto ds = LoadMovieLens(dir.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  ASSERT_EQ(ds->users.size(), 2u);
+  EXPECT_EQ(ds->users[0].id, UserId{9});
+  EXPECT_EQ(ds->users[1].id, UserId{4});
+  EXPECT_EQ(ds->users[0].age, -1);
+  EXPECT_TRUE(ds->videos[1].categories.empty());
+  EXPECT_EQ(ds->videos[1].upload_time, kUnknownTime);
+  ASSERT_EQ(ds->interactions.size(), 3u);
+  EXPECT_EQ(ds->interactions[0].rating, 4.5f);
+  EXPECT_EQ(ds->interactions[1].rating, 0.5f);
+  EXPECT_EQ(ds->interactions[2].user, 0u);
+}
+
+TEST(MovieLens20M, ReadsQuotedTitlesAndHeaders) {
+  TempDir dir;
+  dir.Write("movies.csv",
+            "movieId,title,genres\n"
+            "1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy\n"
+            "11,\"American President, The (1995) \",Comedy|Drama|Romance\n");
+  dir.Write("ratings.csv", "userId,movieId,rating,timestamp\n1,11,4.0,1112486027\r\n1,1,3.5,1112484676\n");
+  auto ds = LoadMovieLens(dir.path().string());
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  ASSERT_EQ(ds->videos.size(), 2u);
+  EXPECT_EQ(ds->videos[1].title, "American President, The (1995)");
+  EXPECT_EQ(ds->videos[1].upload_time, 788918400);
+  EXPECT_EQ(ds->categories.size(), 7u);
+  ASSERT_EQ(ds->interactions.size(), 2u);
+  EXPECT_EQ(ds->interactions[0].video, 1u);
+  EXPECT_EQ(ds->interactions[1].rating, 3.5f);
+}
+
+struct ReleaseBadCase {
+  const char* file;
+  const char* content;
+  const char* expected;  // substring of the error
+};
+
+class MovieLensReleaseBadInput : public ::testing::TestWithParam<ReleaseBadCase> {};
+
+TEST_P(MovieLensReleaseBadInput, FailsWithFileAndLine) {
+  TempDir dat, csv;
+  WriteOneMillion(dat);
+  csv.Write("movies.csv", "movieId,title,genres\n1,Toy Story (1995),Comedy\n");
+  csv.Write("ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,1112486027\n");
+  const std::string file = GetParam().file;
+  const TempDir& dir = file.ends_with(".csv") ? csv : dat;
+  dir.Write(file, GetParam().content);
+  auto ds = LoadMovieLens(dir.path().string());
+  ASSERT_FALSE(ds.ok());
+  EXPECT_EQ(ds.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(ds.status().message().find(GetParam().expected), std::string::npos) << ds.status().message();
+  EXPECT_NE(ds.status().message().find(file), std::string::npos) << ds.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, MovieLensReleaseBadInput,
+    ::testing::Values(
+        ReleaseBadCase{"ratings.dat", "1::2::5\n", ":1: expected 4 fields"},
+        ReleaseBadCase{"ratings.dat", "1::2::5::9\n1::2::6::9\n", ":2: rating must be 0.5..5"},
+        ReleaseBadCase{"ratings.dat", "1::2::0::9\n", "rating must be 0.5..5"},
+        ReleaseBadCase{"ratings.dat", "3::2::5::9\n", "user 3 is not in users.dat"},
+        ReleaseBadCase{"ratings.dat", "1::99::5::9\n", "movie 99 is not in the movies file"},
+        ReleaseBadCase{"ratings.dat", "1::2::5::soon\n", "timestamp is not a number"},
+        ReleaseBadCase{"movies.dat", "1::Toy Story (1995)\n", "expected 3 fields"},
+        ReleaseBadCase{"movies.dat", "x::Toy Story (1995)::Comedy\n", "movie id is not a number"},
+        ReleaseBadCase{"movies.dat", "1::A::Comedy\n1::B::Drama\n", ":2:"},
+        ReleaseBadCase{"users.dat", "1::X::1::10::48067\n", "gender must be M or F"},
+        ReleaseBadCase{"users.dat", "1::F::1::10\n", "expected 5 fields"},
+        ReleaseBadCase{"movies.csv", "id,title,genres\n", ":1: expected the header movieId,title,genres"},
+        ReleaseBadCase{"movies.csv", "", "expected a header row"},
+        ReleaseBadCase{"ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0\n", ":2: expected 4 fields"},
+        ReleaseBadCase{"ratings.csv", "userId,movieId,rating,timestamp\n1,2,4.0,5\n",
+                       "movie 2 is not in the movies file"}));
+
+TEST(MovieLens1M, LoadsTheSharedPrefix) {
+  const std::string dir = testing::SharedDataDir("ml-1m-prefix");
+  if (dir.empty())
+    GTEST_SKIP() << "ml-1m-prefix not found (set VREC_SHARED_DIR to the folder holding data/ml-1m-prefix)";
+  auto ds = LoadMovieLens(dir);
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  EXPECT_EQ(ds->users.size(), 6040u);  // users.dat lists every user; the prefix rates only some
+  EXPECT_EQ(ds->videos.size(), 3883u);
+  EXPECT_EQ(ds->interactions.size(), 487650u);
+  EXPECT_EQ(ds->categories.size(), 18u);
+  EXPECT_TRUE(ds->Validate().ok());
+}
+
 }  // namespace
 }  // namespace vrec::data
