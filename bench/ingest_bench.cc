@@ -4,8 +4,9 @@
 // and random users.
 //
 //   ingest_bench [--modes store,service] [--clients 1,4,16,64] [--batch 100] [--duration 5]
-//                [--dir DIR] [--port P]
-//   store    FeatureStore::AppendEvents over RocksDB (synced writes), the store's write path alone.
+//                [--dir DIR] [--port P] [--redis HOST:PORT]
+//   store    FeatureStore::AppendEvents over RocksDB (synced writes), the store's write path alone;
+//            with --redis, over that redis-server (loopback TCP, AOF fsync per its settings).
 //   service  Service::Handle of POST /v1/events in process (JSON parsing, ingestor, cache
 //            invalidation, metrics) over RocksDB, on the committed tiny model; no sockets.
 //   http     POST /v1/events to a running `vrec serve` on 127.0.0.1:--port, one keep-alive
@@ -223,8 +224,15 @@ double Report(const std::string& prefix, const std::vector<ClientResult>& result
   return events_per_s;
 }
 
+// --redis HOST:PORT: every store is a fresh namespace of that server instead of a RocksDB folder.
+std::string g_redis;
+std::string g_run;
+
 std::unique_ptr<CountingStore> OpenCounting(const fs::path& path) {
-  auto kv = vrec::features::OpenKeyValueStore("rocksdb://" + path.string());
+  const std::string uri = g_redis.empty()
+                              ? "rocksdb://" + path.string()
+                              : StrCat("redis://", g_redis, "/0?prefix=ingest-", g_run, "-", path.filename().string());
+  auto kv = vrec::features::OpenKeyValueStore(uri);
   if (!kv.ok()) Fail(kv.status().ToString());
   return std::make_unique<CountingStore>(std::move(kv).value());
 }
@@ -379,6 +387,9 @@ int main(int argc, char** argv) {
   app.add_option("--duration", f.duration, "seconds per run")->capture_default_str();
   app.add_option("--dir", f.dir, "folder for the stores, on a disk (default: a new temp folder, removed)");
   app.add_option("--port", f.port, "port of a running `vrec serve` (mode http)");
+  app.add_option("--redis", g_redis,
+                 "HOST:PORT of a redis-server: the stores of modes store and service are namespaces there "
+                 "(durable only with appendonly yes, appendfsync always; docs/redis.md)");
   app.add_option("--users", f.users, "distinct users")->capture_default_str();
   app.add_option("--videos", f.videos, "distinct videos")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -404,6 +415,7 @@ int main(int argc, char** argv) {
   if (OnTmpfs(dir)) std::fprintf(stderr, "warning: %s is on tmpfs: fsync costs nothing there\n", dir.c_str());
   // Event ids unique across runs against the same store (a repeated id would be deduplicated).
   const std::string run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  g_run = run;
 
   std::printf("batch=%d\nduration_s=%.1f\nusers=%llu\n", f.batch, f.duration,
               static_cast<unsigned long long>(f.users));

@@ -10,6 +10,9 @@ packages=(
   # The online store (RocksDB) and the HTTP layer (Boost.Beast, header-only); curl for the main job
   # and the end-to-end tests, jq for the main job's loop (scripts/loop.sh).
   librocksdb-dev libboost-dev curl jq
+  # The shared store for several servers (redis:// URIs): hiredis to build, redis-server for the
+  # tests and the main job's Redis mode.
+  libhiredis-dev redis-server
   # FAISS trains and adds through BLAS; without OpenBLAS, libblas.so.3 is the reference BLAS and
   # IVF training at 1M vectors takes minutes instead of seconds.
   libopenblas0-pthread

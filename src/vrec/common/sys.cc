@@ -28,6 +28,12 @@ int64_t RaiseOpenFileLimit(int64_t wanted) {
   return limit.rlim_cur == RLIM_INFINITY ? wanted : static_cast<int64_t>(limit.rlim_cur);
 }
 
+std::string ProcessName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return std::string(host[0] != '\0' ? host : "unknown-host") + ":" + std::to_string(getpid());
+}
+
 bool LowerThreadPriority(int steps) {
   const auto tid = static_cast<id_t>(syscall(SYS_gettid));
   errno = 0;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace vrec {
 
@@ -28,6 +29,9 @@ int64_t PeakRssBytes();
 // nice is per thread), so that its background work yields the CPU to other threads when they
 // need it. False when the kernel refuses. Not reversible without privileges.
 bool LowerThreadPriority(int steps);
+
+// "hostname:pid": names this process to other processes (a store's writer claim, logs).
+std::string ProcessName();
 
 // Monotonic stopwatch.
 class Stopwatch {

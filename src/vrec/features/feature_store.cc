@@ -10,6 +10,7 @@
 
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
+#include "vrec/common/sys.h"
 
 namespace vrec::features {
 
@@ -374,6 +375,9 @@ FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStore
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyValueStore> kv,
                                                            const FeatureStoreOptions& options) {
   if (options.max_history == 0) return InvalidArgumentError("feature store: max_history must be positive");
+  // The log's sequence numbers and the histories are read-modify-write state of this process: one
+  // writer per store (several servers sharing one store need the shared log, not built yet).
+  VREC_RETURN_IF_ERROR(kv->ClaimSingleWriter(ProcessName(), options.claim_wait));
 
   VREC_ASSIGN_OR_RETURN(std::optional<std::string> format, kv->Get(kFormatKey));
   if (!format) {

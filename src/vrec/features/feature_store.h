@@ -16,6 +16,7 @@
 // decode is reported as DataLoss naming its key.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -105,6 +106,9 @@ struct FeatureStoreOptions {
   size_t max_history = 500;
   // Unix seconds now, for the ingestion time of event ids. Default (empty): the system clock.
   std::function<int64_t()> clock;
+  // On a store several processes can open (Redis), how long Open waits for the writer claim of a
+  // previous writer that stopped without releasing it (it expires 10 s after its last renewal).
+  std::chrono::milliseconds claim_wait{12000};
 };
 
 // Typed online state over a KeyValueStore, which it owns. Thread-safe: every method may be called

@@ -11,9 +11,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <span>
 
 #include "vrec/data/test_util.h"
 #include "vrec/features/feature_store.h"
+#include "vrec/features/redis_test_server.h"
 
 namespace vrec::features {
 namespace {
@@ -65,14 +67,19 @@ bool ReadAck(int fd, uint64_t& value) {
   return true;
 }
 
-TEST(FeatureStoreCrash, AcknowledgedEventsSurviveKill9) {
-  TempDir dir;
-  const std::string uri = "rocksdb://" + (dir.path() / "db").string();
+// What a round kills: the writer process, or (Redis) the server under it.
+enum class Victim { kWriter, kServer };
+
+struct Round {
+  uint64_t kill_after;  // batches acknowledged before the kill
+  useconds_t delay_us;  // extra delay before it: the kill lands at different points of an append
+  Victim victim = Victim::kWriter;
+};
+
+// Runs the rounds against one store; after each, reopens it and checks every acknowledged event.
+void CrashRounds(const std::string& uri, std::span<const Round> rounds, testing::RedisTestServer* redis) {
   uint64_t acked = 0;  // greatest sequence any writer acknowledged, across crashes
-  // (batches acknowledged before the kill, extra delay before it in microseconds): the delay lets
-  // the writer get further, so the kill lands at different points of an append.
-  const std::pair<uint64_t, useconds_t> rounds[] = {{12, 0}, {30, 1500}, {5, 300}};
-  for (const auto& [kill_after, delay_us] : rounds) {
+  for (const Round& round : rounds) {
     int fds[2];
     ASSERT_EQ(pipe(fds), 0) << std::strerror(errno);
     const pid_t pid = fork();
@@ -82,29 +89,42 @@ TEST(FeatureStoreCrash, AcknowledgedEventsSurviveKill9) {
       RunWriter(uri, fds[1]);
     }
     close(fds[1]);
-    // Let the writer acknowledge `kill_after` batches, then kill it while it is appending more.
+    // Let the writer acknowledge `kill_after` batches, then kill it (or its server) while it is
+    // appending more.
     uint64_t value = 0;
-    for (uint64_t n = 0; n < kill_after; ++n) {
+    for (uint64_t n = 0; n < round.kill_after; ++n) {
       if (!ReadAck(fds[0], value)) break;
       acked = value;
     }
-    if (delay_us > 0) usleep(delay_us);
-    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    if (round.delay_us > 0) usleep(round.delay_us);
+    if (round.victim == Victim::kServer) {
+      redis->Kill();  // the writer's next append fails (exit 4) and acknowledges nothing more
+    } else {
+      ASSERT_EQ(kill(pid, SIGKILL), 0);
+    }
     // Acknowledgements written before the kill are still in the pipe.
     while (ReadAck(fds[0], value)) acked = value;
     close(fds[0]);
     int wstatus = 0;
     ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-    ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
-        << "writer died on its own: exit code " << (WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+    if (round.victim == Victim::kServer) {
+      ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 4)
+          << "the writer should stop on the failed append: status " << wstatus;
+      ASSERT_TRUE(redis->Restart().ok());  // reloads its append-only file
+    } else {
+      ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
+          << "writer died on its own: exit code " << (WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+    }
 
+    // On Redis the dead writer's claim is still there: Open waits for it to expire.
     auto store = FeatureStore::Open(uri, FeatureStoreOptions{.max_history = 1'000'000});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     const uint64_t stored = (*store)->LastSequence();
     EXPECT_GE(stored, acked) << "acknowledged events were lost";
     EXPECT_EQ(stored % kBatch, 0u) << "a batch was torn";
-    std::printf("crash after %llu acknowledged batches: acknowledged seq %llu, stored seq %llu\n",
-                static_cast<unsigned long long>(kill_after), static_cast<unsigned long long>(acked),
+    std::printf("%s killed after %llu acknowledged batches: acknowledged seq %llu, stored seq %llu\n",
+                round.victim == Victim::kServer ? "redis-server" : "writer",
+                static_cast<unsigned long long>(round.kill_after), static_cast<unsigned long long>(acked),
                 static_cast<unsigned long long>(stored));
 
     // The log is exactly the stream's prefix: every acknowledged event, maybe a few batches more
@@ -137,6 +157,21 @@ TEST(FeatureStoreCrash, AcknowledgedEventsSurviveKill9) {
     }
   }
   EXPECT_GT(acked, 0u);
+}
+
+TEST(FeatureStoreCrash, AcknowledgedEventsSurviveKill9) {
+  TempDir dir;
+  const Round rounds[] = {{12, 0}, {30, 1500}, {5, 300}};
+  CrashRounds("rocksdb://" + (dir.path() / "db").string(), rounds, nullptr);
+}
+
+// With the documented settings (appendonly yes, appendfsync always: docs/redis.md), kill -9 of
+// redis-server loses no acknowledged event, and neither does kill -9 of the writer.
+TEST(FeatureStoreCrash, OnRedisAcknowledgedEventsSurviveKill9OfTheServerOrTheWriter) {
+  auto redis = testing::RedisTestServer::Start();
+  if (!redis.ok()) GTEST_SKIP() << "no redis-server: " << redis.status().ToString();
+  const Round rounds[] = {{12, 0, Victim::kServer}, {20, 700, Victim::kWriter}, {8, 300, Victim::kServer}};
+  CrashRounds((*redis)->Uri("crash"), rounds, redis->get());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "vrec/features/feature_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +15,7 @@
 
 #include "vrec/common/strings.h"
 #include "vrec/data/test_util.h"
+#include "vrec/features/redis_test_server.h"
 
 namespace vrec::features {
 namespace {
@@ -46,12 +48,30 @@ std::string RawKey(std::string_view prefix, uint64_t id) {
   return key;
 }
 
+// One redis-server per test process, started on first use; null (and the reason) when it cannot be.
+testing::RedisTestServer* SharedRedis(std::string* why) {
+  static StatusOr<std::unique_ptr<testing::RedisTestServer>> server = testing::RedisTestServer::Start();
+  if (!server.ok()) {
+    *why = server.status().ToString();
+    return nullptr;
+  }
+  return server->get();
+}
+
+// The store's URI for a backend: memory://, rocksdb:// in `dir`, or a fresh namespace of the test
+// process's redis-server (empty when there is none: the caller skips).
+std::string BackendUri(const std::string& backend, const TempDir& dir, std::string* why) {
+  if (backend == "memory") return "memory://";
+  if (backend == "rocksdb") return "rocksdb://" + (dir.path() / "db").string();
+  testing::RedisTestServer* redis = SharedRedis(why);
+  static std::atomic<int> next{0};
+  return redis == nullptr ? std::string() : redis->Uri(StrCat("fs", getpid(), "-", next++));
+}
+
 class FeatureStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
-  bool persistent() const { return GetParam() == "rocksdb"; }
-  std::string Uri() const {
-    return persistent() ? "rocksdb://" + (dir_.path() / "db").string() : std::string("memory://");
-  }
+  bool persistent() const { return GetParam() != "memory"; }
+  const std::string& Uri() const { return uri_; }
   void Open(FeatureStoreOptions options = {}) {
     store_.reset();
     auto s = FeatureStore::Open(Uri(), options);
@@ -69,7 +89,12 @@ class FeatureStoreTest : public ::testing::TestWithParam<std::string> {
     store_ = std::move(s).value();
     return OkStatus();
   }
-  void SetUp() override { Open(); }
+  void SetUp() override {
+    std::string why;
+    uri_ = BackendUri(GetParam(), dir_, &why);
+    if (uri_.empty()) GTEST_SKIP() << "no redis-server: " << why;
+    Open();
+  }
 
   std::vector<HistoryEntry> History(uint64_t user) {
     auto h = store_->History(UserId{user});
@@ -91,6 +116,7 @@ class FeatureStoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   TempDir dir_;
+  std::string uri_;
   std::unique_ptr<FeatureStore> store_;
 };
 
@@ -839,12 +865,29 @@ TEST_P(GroupCommitTest, PruningEventIdsBetweenGroupsForgetsOrKeepsWhole) {
   EXPECT_EQ(History(1).size(), first.size() + stored.load());
 }
 
-INSTANTIATE_TEST_SUITE_P(AllBackends, FeatureStoreTest, ::testing::Values("memory", "rocksdb"),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
-INSTANTIATE_TEST_SUITE_P(AllBackends, GroupCommitTest, ::testing::Values("memory", "rocksdb"),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
-INSTANTIATE_TEST_SUITE_P(PersistentBackends, PersistentFeatureStoreTest, ::testing::Values("rocksdb"),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+TEST(FeatureStoreOverRedis, ASecondWriterIsRefusedNamingTheFirst) {
+  std::string why;
+  TempDir dir;
+  const std::string uri = BackendUri("redis", dir, &why);
+  if (uri.empty()) GTEST_SKIP() << "no redis-server: " << why;
+  auto first = FeatureStore::Open(uri);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = FeatureStore::Open(uri, FeatureStoreOptions{.claim_wait = std::chrono::milliseconds(300)});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find(StrCat(":", getpid())), std::string::npos)
+      << second.status().ToString();
+  first->reset();
+  EXPECT_TRUE(FeatureStore::Open(uri).ok());
+}
+
+const auto kBackendName = [](const ::testing::TestParamInfo<std::string>& p) { return p.param; };
+INSTANTIATE_TEST_SUITE_P(AllBackends, FeatureStoreTest, ::testing::Values("memory", "rocksdb", "redis"),
+                         kBackendName);
+INSTANTIATE_TEST_SUITE_P(AllBackends, GroupCommitTest, ::testing::Values("memory", "rocksdb", "redis"),
+                         kBackendName);
+INSTANTIATE_TEST_SUITE_P(PersistentBackends, PersistentFeatureStoreTest,
+                         ::testing::Values("rocksdb", "redis"), kBackendName);
 
 }  // namespace
 }  // namespace vrec::features
@@ -856,7 +899,9 @@ class CatalogRecordsTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CatalogRecordsTest, VideosAndUsersRoundTripReplaceAndPage) {
   data::testing::TempDir dir;
-  const std::string uri = GetParam() == "rocksdb" ? "rocksdb://" + (dir.path() / "db").string() : "memory://";
+  std::string why;
+  const std::string uri = BackendUri(GetParam(), dir, &why);
+  if (uri.empty()) GTEST_SKIP() << "no redis-server: " << why;
   auto store = FeatureStore::Open(uri);
   ASSERT_TRUE(store.ok());
   VideoRecord v{.id = VideoId{0},
@@ -906,8 +951,8 @@ TEST_P(CatalogRecordsTest, VideosAndUsersRoundTripReplaceAndPage) {
       StatusCode::kInvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllBackends, CatalogRecordsTest, ::testing::Values("memory", "rocksdb"),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(AllBackends, CatalogRecordsTest, ::testing::Values("memory", "rocksdb", "redis"),
+                         kBackendName);
 
 }  // namespace
 }  // namespace vrec::features

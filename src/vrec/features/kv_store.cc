@@ -2,13 +2,14 @@
 
 #include "vrec/common/strings.h"
 #include "vrec/features/memory_kv_store.h"
+#include "vrec/features/redis_kv_store.h"
 #include "vrec/features/rocksdb_kv_store.h"
 
 namespace vrec::features {
 
 namespace {
 
-constexpr std::string_view kAcceptedForms = "memory:// or rocksdb:///absolute/path";
+constexpr std::string_view kAcceptedForms = "memory://, rocksdb:///absolute/path or redis://host:port/db";
 
 Status BadUri(std::string_view uri, std::string_view why) {
   return InvalidArgumentError(
@@ -54,8 +55,8 @@ StatusOr<std::unique_ptr<KeyValueStore>> OpenKeyValueStore(std::string_view uri)
     return OpenRocksDbKeyValueStore(std::string(rest));
   }
   if (scheme == "redis") {
-    return InvalidArgumentError(
-        StrCat("feature store URI '", uri, "': redis:// is not built yet (use ", kAcceptedForms, ")"));
+    VREC_ASSIGN_OR_RETURN(RedisOptions options, ParseRedisUri(uri));
+    return OpenRedisKeyValueStore(options, uri);
   }
   return BadUri(uri, StrCat("unknown scheme '", scheme, "'"));
 }

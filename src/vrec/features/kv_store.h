@@ -2,13 +2,14 @@
 // are chosen by URI (OpenKeyValueStore):
 //   - memory://           in-process std::map (memory_kv_store.h): tests and throwaway runs.
 //   - rocksdb:///abs/dir  embedded RocksDB (rocksdb_kv_store.h): the default for `vrec serve`.
-//   - redis://host:port/db  planned; same contract.
+//   - redis://host:port/db  a Redis server several vrec servers share (redis_kv_store.h).
 //
 // Keys and values are arbitrary bytes (embedded '\0' included). Keys are ordered by unsigned
 // lexicographic byte order (memcmp order, shorter first on a common prefix), which is what Scan
 // pages through. Every backend passes the same contract test suite (kv_store_test.cc).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -71,7 +72,8 @@ class KeyValueStore {
   virtual ~KeyValueStore() = default;
 
   // The value stored under `key`, or nullopt when the key is absent.
-  // Errors: Internal on I/O failure; DataLoss when the backend detects corruption.
+  // Errors: Internal on I/O failure; DataLoss when the backend detects corruption; Unavailable
+  // when a networked backend cannot be reached or is busy (retry later: nothing was changed).
   virtual StatusOr<std::optional<std::string>> Get(std::string_view key) = 0;
 
   // The values of `keys`, in the same order and of the same size; nullopt for absent keys.
@@ -96,6 +98,21 @@ class KeyValueStore {
   // recover the next sequence number of a log without scanning all of it.) Errors: as Get.
   virtual StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) = 0;
 
+  // Makes this handle the store's only writer, for as long as it lives: a store several processes
+  // can open (Redis) records `holder` (e.g. "host:pid") under a claim that this handle renews in the
+  // background, and fences every Write with it (a handle that lost its claim to another writer gets
+  // FailedPrecondition instead of writing). Embedded stores are exclusive by construction (RocksDB
+  // locks its directory; memory:// is private) and return OK.
+  // A claim whose holder died (kill -9, a lost machine) expires when it is no longer renewed: the
+  // call waits up to `wait` for that before it gives up.
+  // Errors: FailedPrecondition naming the holder when another handle still holds the claim after
+  // `wait`; Unavailable when the server cannot be reached.
+  virtual Status ClaimSingleWriter(std::string_view holder, std::chrono::milliseconds wait) {
+    (void)holder;
+    (void)wait;
+    return OkStatus();
+  }
+
   // true when data written with WriteOptions::sync survives a crash of the machine and a reopen of
   // the same URI (RocksDB); false for the in-memory store, which loses everything on destruction.
   virtual bool durable() const = 0;
@@ -106,11 +123,12 @@ class KeyValueStore {
 
 // Opens the store named by `uri`:
 //   memory://            a new, empty in-memory store (each call gives a separate store);
-//   rocksdb:///abs/path  RocksDB in directory /abs/path, created (with its parents) when missing.
+//   rocksdb:///abs/path  RocksDB in directory /abs/path, created (with its parents) when missing;
+//   redis://[[user]:password@]host[:port][/db][?timeout_ms=N&pool=N&prefix=NAME]  a Redis server.
 // Errors: InvalidArgument for an unknown scheme or a malformed URI (a relative or empty path, a
-// host in a rocksdb URI), naming the URI and the accepted forms; InvalidArgument for redis://
-// (not built yet); FailedPrecondition when the RocksDB directory is already open (by this or
-// another process: RocksDB holds a lock on it); Internal on other I/O failures.
+// host in a rocksdb URI, a bad port), naming the URI and the accepted forms; FailedPrecondition
+// when the RocksDB directory is already open (by this or another process: RocksDB holds a lock on
+// it); Unavailable when the Redis server cannot be reached; Internal on other I/O failures.
 StatusOr<std::unique_ptr<KeyValueStore>> OpenKeyValueStore(std::string_view uri);
 
 // The smallest string greater than every string that starts with `prefix`, or nullopt when there

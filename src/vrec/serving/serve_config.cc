@@ -113,7 +113,8 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
              {.min = std::chrono::milliseconds(50), .help = "How often the production pointer is checked."});
   b.String(
       "feature_store.uri", &c.feature_store,
-      {.help = "Online state: rocksdb:///abs/path or memory:// (tests). Empty: rocksdb://<registry>/state."});
+      {.help = "Online state: rocksdb:///abs/path (one server), redis://host:port/db (docs/redis.md) or memory:// "
+               "(tests). Empty: rocksdb://<registry>/state."});
   b.Int("feature_store.max_history", &c.max_history,
         {.min = 1, .max = 100'000, .help = "Online events kept per user."});
   b.Duration("cache.ttl", &c.cache_ttl,
