@@ -33,6 +33,8 @@ constexpr size_t kMaxSurfaceChars = 64;
 constexpr auto kPruneInterval = std::chrono::seconds(60);
 // Nice levels the polling thread (model swaps, catch-up, pruning) runs below the request threads.
 constexpr int kPollerNiceSteps = 10;
+// While the feature store is unreadable, how often a request tries it again.
+constexpr std::chrono::nanoseconds kStoreProbeInterval = std::chrono::milliseconds(100);
 
 const Service::RouteInfo kRoutes[] = {
     {"GET", "/healthz", Service::Scope::kPublic, "liveness: the process answers"},
@@ -243,6 +245,12 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
                                         "Events not stored again because their event_id was stored already.");
   reloads_ok_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "ok"}});
   reloads_failed_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "error"}});
+  store_read_failures_ = &metrics_.counter("vrec_feature_store_read_failures_total",
+                                           "Recommendations served without the online history: the feature "
+                                           "store could not be read.");
+  metrics_.gauge_callback("vrec_feature_store_degraded",
+                          "1 while the feature store cannot be read (recommendations from the model alone).",
+                          {}, [this] { return store_degraded_.load() ? 1.0 : 0.0; });
   rate_limited_[0] =
       &metrics_.counter("vrec_rate_limited_total", "Requests refused with 429.", {{"by", "key"}});
   rate_limited_[1] =
@@ -596,7 +604,8 @@ void Service::Readyz(const HttpRequest&, const PathParams&, HttpResponse& respon
   }
   std::string body =
       StrCat(R"({"status":"ready","model_version":)", JsonQuote(version), R"(,"production_version":)",
-             JsonQuote(production), R"(,"fallback":)", version != production ? "true" : "false");
+             JsonQuote(production), R"(,"fallback":)", version != production ? "true" : "false",
+             R"(,"feature_store":)", store_degraded_.load() ? R"("unreadable")" : R"("ok")");
   if (version != production) {
     body += StrCat(R"(,"reason":)",
                    JsonQuote(StrCat("production version ", production, " did not load; serving ", version,
@@ -675,8 +684,28 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   const ResponseCache::Token token = cache_.Snapshot(user_tag);
 
   auto t = SteadyClock::now();
-  auto online = store_->History(r.user);
-  if (!online.ok()) return Error(request, response, UnavailableError(online.status().ToString()));
+  // Without the store (Redis down) the model alone still answers: the snapshot's history, not the
+  // events since. Such a response says so and is not cached. While the store is down, one request
+  // per probe interval tries it, so that the others do not each wait for its timeout.
+  StatusOr<std::vector<features::HistoryEntry>> online = UnavailableError("feature store unreadable");
+  const int64_t now_ns = SteadyClock::now().time_since_epoch().count();
+  int64_t probe_at = store_probe_at_.load();
+  if (!store_degraded_.load() ||
+      (now_ns >= probe_at &&
+       store_probe_at_.compare_exchange_strong(probe_at, now_ns + kStoreProbeInterval.count()))) {
+    online = store_->History(r.user);
+  }
+  const bool degraded = !online.ok();
+  if (degraded) {
+    store_read_failures_->Inc();
+    if (!store_degraded_.exchange(true)) {
+      LogLine(StrCat("feature store unreadable, serving from the model alone: ",
+                     Redact(online.status().message())));
+    }
+    online = std::vector<features::HistoryEntry>();
+  } else if (store_degraded_.load() && store_degraded_.exchange(false)) {
+    LogLine("feature store readable again");
+  }
   stage_latency_[0]->Observe(SecondsSince(t));
 
   const LiveCatalog::Reader live = snap.live->Read();
@@ -707,8 +736,8 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     if (i > 0) body += ',';
     body += StrCat(JsonQuote(filtering::Name(f)), ":", result->filter.removed(f));
   }
-  body += StrCat(R"(},"retrieved":)", result->retrieved, "}");
-  cache_.Put(cache_key, user_tag, body, token);
+  body += StrCat(R"(},"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
+  if (!degraded) cache_.Put(cache_key, user_tag, body, token);
   Json(response, 200, std::move(body));
 }
 

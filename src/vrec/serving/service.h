@@ -213,6 +213,14 @@ class Service {
   Counter* events_duplicate_ = nullptr;
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;
+  // Recommendations served from the model alone because the feature store could not be read
+  // (Redis down): counted, and visible in /readyz and vrec_feature_store_degraded until a read
+  // succeeds again.
+  Counter* store_read_failures_ = nullptr;
+  std::atomic<bool> store_degraded_{false};
+  // While degraded, one request per kStoreProbeInterval tries the store; the others do not wait
+  // for its timeout (steady clock, nanoseconds since epoch).
+  std::atomic<int64_t> store_probe_at_{0};
   Counter* rate_limited_[2] = {};  // by key, by address
 };
 

@@ -273,7 +273,7 @@ TEST_F(ServiceTest, EventsFromTheFutureAreRejected) {
 }
 
 // Found: store errors (with server paths) reached the client, as 500.
-TEST_F(ServiceTest, AFailedWriteAcknowledgesNothingAndAnswers503) {
+TEST_F(ServiceTest, AFailedWriteAcknowledgesNothingAndAnswers503AndReadsDegrade) {
   ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
   auto memory = features::OpenKeyValueStore("memory://");
   ASSERT_TRUE(memory.ok());
@@ -296,9 +296,24 @@ TEST_F(ServiceTest, AFailedWriteAcknowledgesNothingAndAnswers503) {
   // The retry of the failed batch is stored (its id was not recorded either).
   r = Call("POST", "/v1/events", R"({"events":[{"user_id":9,"video_id":2,"type":"play","event_id":"x"}]})");
   EXPECT_EQ(r.json["stored"], 1);
+  // An unreadable store (Redis down): recommendations still come, from the model alone, marked
+  // degraded and not cached; /readyz and /metrics say so until a read succeeds again.
   store->set_fail_reads(true);
-  EXPECT_EQ(Call("GET", "/v1/users/9/recommendations").status, 503);
+  r = Call("GET", "/v1/users/9/recommendations");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["degraded"], true) << r.body;
+  EXPECT_FALSE(r.json["items"].empty());
+  EXPECT_EQ(Call("GET", "/readyz").json["feature_store"], "unreadable");
+  EXPECT_NE(Call("GET", "/metrics").body.find("vrec_feature_store_degraded 1"), std::string::npos);
   store->set_fail_reads(false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past the probe interval
+  r = Call("GET", "/v1/users/9/recommendations");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.json.contains("degraded")) << r.body;
+  EXPECT_EQ(Call("GET", "/readyz").json["feature_store"], "ok");
+  const std::string metrics = Call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("vrec_feature_store_degraded 0"), std::string::npos);
+  EXPECT_NE(metrics.find("vrec_feature_store_read_failures_total 1"), std::string::npos);
 }
 
 TEST_F(ServiceTest, ConcurrentAdminUpdatesOfOneVideoLoseNoFlag) {
