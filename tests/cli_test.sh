@@ -36,7 +36,29 @@ expect_ok() {
   fi
 }
 
-expect_error missing_folder "u.genre: cannot open" -- eval --movielens "$tmp/nope" --model sar
+expect_error missing_folder "nope: not a directory" -- eval --movielens "$tmp/nope" --model sar
+mkdir -p "$tmp/empty"
+expect_error not_movielens "no MovieLens ratings file (u.data for 100K, ratings.dat for 1M/10M" -- eval --movielens "$tmp/empty" --model sar
+
+# expect_rc NAME RC -- ARGS...: the command exits with RC (0 ok, 1 error, 2 usage, 3 gates failed).
+expect_rc() {
+  local name=$1 want=$2
+  shift 3
+  "$vrec" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name: rc=$rc, want $want; stderr:"; cat "$tmp/err"
+  fi
+}
+expect_rc version 0 -- --version
+grep -q '^vrec [0-9]*\.[0-9]*\.[0-9]*$' "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL version output: $(cat "$tmp/out")"; }
+expect_rc usage_unknown_flag 2 -- models list --bogus
+expect_rc usage_no_command 2 --
+expect_rc usage_eval_unknown_flag 2 -- eval --bogus
+expect_rc error_is_1 1 -- eval --movielens "$tmp/nope" --model sar
 
 bad="$tmp/bad"
 mkdir -p "$bad"

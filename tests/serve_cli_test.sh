@@ -42,7 +42,9 @@ pipeline() { "$vrec" pipeline run --registry "$reg" --data "$tmp/data" --config 
 # 1. Pipeline: deploy, refuse, deploy.
 pipeline > "$tmp/run1.log" 2>&1 || { cat "$tmp/run1.log"; fail "first pipeline run"; }
 grep -q "version=v000001 promoted=true" "$tmp/run1.log" || fail "v000001 not promoted"
-if pipeline --gate-ranker-auc 1.01 > "$tmp/run2.log" 2>&1; then fail "an impossible gate must fail the run"; fi
+rc=0
+pipeline --gate-ranker-auc 1.01 > "$tmp/run2.log" 2>&1 || rc=$?
+[ "$rc" -eq 3 ] || { cat "$tmp/run2.log"; fail "an impossible gate must fail the run with exit code 3 (got $rc)"; }
 grep -q "gates failed, nothing deployed; production stays v000001" "$tmp/run2.log" || { cat "$tmp/run2.log"; fail "gate message"; }
 "$vrec" models list --registry "$reg" | grep -q '^\* *v000001' || { "$vrec" models list --registry "$reg"; fail "production changed"; }
 [ "$(ls "$reg/runs" | wc -l)" -eq 2 ] || fail "every run must leave a record"

@@ -15,6 +15,17 @@
 
 namespace vrec::app {
 
+// Exit codes of every command: 0 success, 1 an error, 2 a usage error (unknown or malformed
+// flags), 3 the pipeline's quality gates failed (a model was trained and evaluated, nothing was
+// deployed).
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitGatesFailed = 3;
+// The status of a pipeline run whose gates failed (FailedPrecondition, `message` after "gates
+// failed, "); ExitCodeOf maps it to kExitGatesFailed.
+Status GatesFailedError(std::string_view message);
+int ExitCodeOf(const Status& status);
+
 // Registers `vrec data synth` and `vrec data import`. `run` is set to the chosen action.
 void AddDataCommands(CLI::App& app, std::function<Status()>& run);
 // Registers `vrec eval`.

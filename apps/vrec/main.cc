@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   }
 #endif
   CLI::App app{"vrec: a self-hosted video recommendation engine"};
+  app.set_version_flag("--version", "vrec " VREC_VERSION);
   app.require_subcommand(1);
   std::function<vrec::Status()> run;
   vrec::app::AddDataCommands(app, run);
@@ -65,16 +66,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version are "errors" with code 0; every other one is a usage error.
+    return app.exit(e) == 0 ? 0 : vrec::app::kExitUsage;
   }
   if (!run) {
     std::fprintf(stderr, "error: no command given; see vrec --help\n");
-    return 2;
+    return vrec::app::kExitUsage;
   }
   vrec::Status status = run();
   if (!status.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
-    return 1;
   }
-  return 0;
+  return vrec::app::ExitCodeOf(status);
 }

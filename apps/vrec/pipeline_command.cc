@@ -133,9 +133,8 @@ Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
     for (const offline::GateVerdict& g : rec.gates) {
       if (!g.passed) failed += StrCat(failed.empty() ? "" : "; ", g.name, " (got ", g.value, ")");
     }
-    return FailedPreconditionError(StrCat("gates failed, nothing deployed; production stays ",
-                                          rec.production_before ? *rec.production_before : "empty", ": ",
-                                          failed));
+    return GatesFailedError(StrCat("nothing deployed; production stays ",
+                                   rec.production_before ? *rec.production_before : "empty", ": ", failed));
   }
   std::printf("version=%s promoted=%s\n", rec.version->c_str(), rec.promoted ? "true" : "false");
   return OkStatus();

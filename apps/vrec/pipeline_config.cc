@@ -1,10 +1,26 @@
 // The pipeline's config keys, apart from the pipeline command: `vrec config` and `vrec serve`
 // check the whole shared config file without linking the training code (LibTorch).
 #include "apps/vrec/commands.h"
+#include "vrec/common/strings.h"
 #include "vrec/config/binder.h"
 #include "vrec/offline/pipeline.h"
 
 namespace vrec::app {
+
+namespace {
+constexpr std::string_view kGatesFailed = "gates failed, ";
+}  // namespace
+
+Status GatesFailedError(std::string_view message) {
+  return FailedPreconditionError(StrCat(kGatesFailed, message));
+}
+
+int ExitCodeOf(const Status& status) {
+  if (status.ok()) return 0;
+  if (status.code() == StatusCode::kFailedPrecondition && status.message().starts_with(kGatesFailed))
+    return kExitGatesFailed;
+  return kExitError;
+}
 
 void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
   b.Enum("pipeline.split", &o.split,
