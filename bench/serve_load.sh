@@ -72,4 +72,5 @@ done
 quantiles 'vrec_http_request_seconds_bucket{route="/v1/users/{user_id}/recommendations"' handler
 awk '/^process_resident_memory_bytes/ { printf "rss_after_load_mib=%d\n", $2 / 1048576 }' "$tmp/metrics"
 awk '/^Rss(Anon|File)/ { printf "rss_after_load_%s_mib=%d\n", tolower($1), $2 / 1024 }' "/proc/$server/status" | tr -d ':'
-grep '^vrec_cache_hit_ratio' "$tmp/metrics" | sed 's/^vrec_cache_hit_ratio /cache_hit_ratio=/'
+awk '/^vrec_cache_lookups_total\{result="hit"\}/ {h = $2} /^vrec_cache_lookups_total\{result="miss"\}/ {m = $2}
+     END { if (h + m > 0) printf "cache_hit_ratio=%.4f\n", h / (h + m) }' "$tmp/metrics"

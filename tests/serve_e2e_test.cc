@@ -342,7 +342,7 @@ TEST_F(ServeE2E, MetricsExposeRoutesStagesAndModel) {
   for (const char* needle :
        {"vrec_http_requests_total{route=\"/v1/users/{user_id}/recommendations\",code=\"200\"}",
         "vrec_stage_seconds_bucket{stage=\"retrieve\"", "vrec_stage_seconds_bucket{stage=\"rank\"",
-        "vrec_model_info{version=\"v000001\"} 1", "vrec_cache_hit_ratio",
+        "vrec_model_info{version=\"v000001\"} 1", "vrec_cache_lookups_total{result=\"hit\"}",
         "vrec_filter_removed_total{filter=\"watched\"}"}) {
     EXPECT_NE(r.body.find(needle), std::string::npos) << needle;
   }

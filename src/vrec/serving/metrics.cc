@@ -214,8 +214,18 @@ MetricsRegistry::Child& MetricsRegistry::GetChild(std::string_view name, std::st
 Counter& MetricsRegistry::counter(std::string_view name, std::string_view help, const MetricLabels& labels) {
   std::lock_guard<std::mutex> lock(mu_);
   Child& c = GetChild(name, help, Type::kCounter, labels, nullptr);
+  if (c.callback) Die(StrCat(name, ": these labels are registered as a callback counter"));
   if (!c.counter) c.counter = std::make_unique<Counter>();
   return *c.counter;
+}
+
+void MetricsRegistry::counter_callback(std::string_view name, std::string_view help,
+                                       const MetricLabels& labels, std::function<double()> fn) {
+  if (!fn) Die(StrCat(name, ": empty counter callback"));
+  std::lock_guard<std::mutex> lock(mu_);
+  Child& c = GetChild(name, help, Type::kCounter, labels, nullptr);
+  if (c.counter) Die(StrCat(name, ": these labels are registered as an incremented counter"));
+  c.callback = std::move(fn);
 }
 
 Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help, const MetricLabels& labels) {

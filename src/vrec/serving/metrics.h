@@ -117,6 +117,11 @@ class MetricsRegistry {
   void gauge_callback(std::string_view name, std::string_view help, const MetricLabels& labels,
                       std::function<double()> fn);
 
+  // Registers a counter whose value is `fn()` at each Render: a monotonic count kept elsewhere
+  // (e.g. the response cache's hits). Same rules as gauge_callback; `fn` must never decrease.
+  void counter_callback(std::string_view name, std::string_view help, const MetricLabels& labels,
+                        std::function<double()> fn);
+
   // Same as counter(), for a histogram with upper `bounds` (strictly increasing, finite; +Inf is
   // implicit). Aborts also when the bounds are invalid or differ from the family's first
   // registration.

@@ -190,6 +190,23 @@ TEST(MetricsRegistryDeathTest, RejectsMisuse) {
   EXPECT_DEATH(registry.histogram("h_seconds", "h", {}, {0.1, 0.1}), "strictly increasing");
   registry.histogram("h2_seconds", "h", {}, {0.1, 0.2});
   EXPECT_DEATH(registry.histogram("h2_seconds", "h", {}, {0.1, 0.3}), "bucket bounds differ");
+  registry.counter_callback("cb_total", "h", {{"k", "v"}}, [] { return 1.0; });
+  EXPECT_DEATH(registry.counter("cb_total", "h", {{"k", "v"}}), "callback counter");
+  EXPECT_DEATH(registry.counter_callback("c_total", "h", {{"k", "v"}}, [] { return 1.0; }),
+               "incremented counter");
+}
+
+TEST(MetricsRegistry, CallbackCountersRenderAsCounters) {
+  MetricsRegistry registry;
+  double hits = 3;
+  registry.counter_callback("cache_lookups_total", "Lookups.", {{"result", "hit"}}, [&] { return hits; });
+  registry.counter_callback("cache_lookups_total", "Lookups.", {{"result", "miss"}}, [] { return 1.0; });
+  hits = 5;
+  EXPECT_EQ(registry.Render(),
+            "# HELP cache_lookups_total Lookups.\n"
+            "# TYPE cache_lookups_total counter\n"
+            "cache_lookups_total{result=\"hit\"} 5\n"
+            "cache_lookups_total{result=\"miss\"} 1\n");
 }
 
 }  // namespace

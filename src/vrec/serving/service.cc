@@ -264,10 +264,12 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
         std::lock_guard lock(mutex_);
         return !version.empty() && !load_.pointer.empty() && load_.pointer.front() != version ? 1.0 : 0.0;
       });
-  metrics_.gauge_callback("vrec_cache_hit_ratio", "Response cache hits / lookups since start.", {}, [this] {
-    const double h = static_cast<double>(cache_.hits()), m = static_cast<double>(cache_.misses());
-    return h + m > 0 ? h / (h + m) : 0.0;
-  });
+  // Hits and misses as counters (a ratio since start says nothing about the last minute; Prometheus
+  // derives any window's ratio from the two rates).
+  metrics_.counter_callback("vrec_cache_lookups_total", "Response cache lookups.", {{"result", "hit"}},
+                            [this] { return static_cast<double>(cache_.hits()); });
+  metrics_.counter_callback("vrec_cache_lookups_total", "Response cache lookups.", {{"result", "miss"}},
+                            [this] { return static_cast<double>(cache_.misses()); });
   // The process, as Prometheus's client libraries name it.
   metrics_.gauge_callback("process_resident_memory_bytes", "Resident memory size in bytes.", {},
                           [] { return static_cast<double>(ReadProcessStats().resident_bytes); });
