@@ -32,6 +32,8 @@ std::string_view Name(Filter f) {
       return "content_policy";
     case Filter::kAvailability:
       return "availability";
+    case Filter::kOnScreen:
+      return "on_screen";
     case Filter::kFreshness:
       return "freshness";
   }
@@ -108,6 +110,11 @@ Resolved Resolve(const FilterRequest& request, const FilterOptions& options) {
   return r;
 }
 
+std::optional<Filter> OnScreen(uint32_t video, const FilterRequest& request) {
+  if (std::binary_search(request.on_screen.begin(), request.on_screen.end(), video)) return Filter::kOnScreen;
+  return std::nullopt;
+}
+
 // The first filter after "watched" that rejects `video`, if any.
 std::optional<Filter> CheckCatalog(uint32_t video, const data::CatalogView& catalog,
                                    const FilterRequest& request, const FilterOptions& options,
@@ -126,7 +133,7 @@ std::optional<Filter> CheckCatalog(uint32_t video, const data::CatalogView& cata
     return Filter::kAvailability;
   }
 
-  if (resolved.max_age_s == 0) return std::nullopt;  // no limit on this surface
+  if (resolved.max_age_s == 0) return OnScreen(video, request);  // no limit on this surface
   if (!known_upload) {
     if (!options.unknown_upload_time_is_fresh) return Filter::kFreshness;
   } else if (v.upload_time < request.now) {
@@ -135,7 +142,7 @@ std::optional<Filter> CheckCatalog(uint32_t video, const data::CatalogView& cata
     const uint64_t age = static_cast<uint64_t>(request.now) - static_cast<uint64_t>(v.upload_time);
     if (age > static_cast<uint64_t>(resolved.max_age_s)) return Filter::kFreshness;
   }
-  return std::nullopt;
+  return OnScreen(video, request);
 }
 
 }  // namespace

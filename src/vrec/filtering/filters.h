@@ -1,10 +1,11 @@
 // Stage 2 of the online pipeline: business rules and content policy. Removes from the retrieved
-// candidates every video the user must not be shown, as a chain of four filters run in this order:
+// candidates every video the user must not be shown, as a chain of five filters run in this order:
 //   watched         the user already watched (or otherwise engaged with) the video
 //   content_policy  the video is age restricted and the user is a minor (or of unknown age)
 //   availability    taken down in the catalog or by an admin, outside the catalog, or not yet
 //                   published (upload time after `now`)
 //   freshness       uploaded longer ago than the surface allows
+//   on_screen       the client already shows it (the request's exclude list)
 // A candidate failing several filters is counted once, by the first filter of the chain.
 //
 // Everything here is a pure function of its arguments: no state, no I/O, safe to call from any
@@ -98,12 +99,14 @@ struct FilterRequest {
   VideoOverrides overrides;
   std::string_view surface;  // e.g. "home"; selects the freshness limit
   int64_t now = 0;           // unix seconds
+  // Videos the client already shows (dense indices, sorted ascending; not owned).
+  std::span<const uint32_t> on_screen;
 };
 
 // The filters, in chain order.
-enum class Filter : uint8_t { kWatched, kContentPolicy, kAvailability, kFreshness };
-inline constexpr int kNumFilters = 4;
-// "watched", "content_policy", "availability", "freshness".
+enum class Filter : uint8_t { kWatched, kContentPolicy, kAvailability, kFreshness, kOnScreen };
+inline constexpr int kNumFilters = 5;
+// "watched", "content_policy", "availability", "freshness", "on_screen".
 std::string_view Name(Filter f);
 
 // What one Apply call did, for metrics and debug output.

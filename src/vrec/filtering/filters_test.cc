@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <random>
 
@@ -93,10 +94,27 @@ TEST(Apply, FreshnessSurvivesExtremeUploadTimes) {
   EXPECT_EQ(RejectedBy(0, catalog, request, o), Filter::kFreshness);
 }
 
+TEST(Apply, OnScreenVideosAreRemovedAfterThePolicyFilters) {
+  const data::Dataset catalog = Catalog(4);
+  const std::vector<HistoryItem> history = {{1, data::EventType::kPlay, data::kMissing}};
+  const std::vector<uint32_t> on_screen = {1, 3};  // 1 is also watched: counted there, first in the chain
+  FilterRequest request;
+  request.now = 1'000'000;
+  request.user.history = history;
+  request.on_screen = on_screen;
+  std::vector<Candidate> c = {{0, 1}, {1, 1}, {2, 1}, {3, 1}};
+  const FilterReport report = Apply(c, catalog, request, FilterOptions());
+  EXPECT_EQ(c, (std::vector<Candidate>{{0, 1}, {2, 1}}));
+  EXPECT_EQ(report.removed(Filter::kWatched), 1);
+  EXPECT_EQ(report.removed(Filter::kOnScreen), 1);
+  EXPECT_EQ(RejectedBy(3, catalog, request, FilterOptions()), Filter::kOnScreen);
+  EXPECT_TRUE(Allowed(2, catalog, request, FilterOptions()));
+}
+
 TEST(FilterReport, NamesEveryFilterInChainOrder) {
   std::vector<Candidate> none;
   const FilterReport report = Apply(none, data::Dataset(), FilterRequest(), FilterOptions());
-  EXPECT_EQ(report.ToString(), "watched=0 content_policy=0 availability=0 freshness=0");
+  EXPECT_EQ(report.ToString(), "watched=0 content_policy=0 availability=0 freshness=0 on_screen=0");
 }
 
 // Random catalogs, histories and flags: the batch path (sorted watched set, resolved surface) and
@@ -134,6 +152,11 @@ TEST(Apply, AgreesWithRejectedByOnRandomInputs) {
     request.overrides.flags = flags;
     request.surface = rng() % 2 == 0 ? "home" : "search";
     request.now = 1'000'000;
+    std::vector<uint32_t> on_screen;
+    for (int i = 0, k = static_cast<int>(rng() % 6); i < k; ++i)
+      on_screen.push_back(static_cast<uint32_t>(rng() % (n + 2)));
+    std::sort(on_screen.begin(), on_screen.end());
+    request.on_screen = on_screen;
 
     std::vector<Candidate> candidates;
     for (int i = 0, m = static_cast<int>(rng() % 60); i < m; ++i) {
@@ -156,7 +179,7 @@ TEST(Apply, AgreesWithRejectedByOnRandomInputs) {
           << "round " << round;
     }
     ASSERT_EQ(report.kept + report.counts[0].removed + report.counts[1].removed + report.counts[2].removed +
-                  report.counts[3].removed,
+                  report.counts[3].removed + report.counts[4].removed,
               report.input);
   }
 }

@@ -3,17 +3,20 @@
 //   history VIDEO EVENT [WATCH_RATIO]     EVENT: impression play like comment share skip rating
 //   flag VIDEO unavailable|restricted...  admin overrides
 //   surface NAME
+//   onscreen VIDEO...                     videos the client already shows (the exclude list)
 //   option KEY=VALUE...                   watched=any|finished finished_ratio=R adult_age=N
 //                                         missing_age_is_minor=B max_age.SURFACE=DUR
 //                                         default_max_age=DUR unknown_upload_fresh=B
 //   candidates VIDEO...
 // Expectations (each case needs one):
 //   expect VIDEO...                       the candidates Apply keeps, in order
-//   removed watched=N content_policy=N availability=N freshness=N   the report, in chain order
+//   removed watched=N content_policy=N availability=N freshness=N on_screen=N   the report, in chain
+//                                         order
 //   rejected VIDEO FILTER|none            what RejectedBy says for one video
 // Every case also checks that RejectedBy agrees with Apply on every candidate.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +38,7 @@ struct FilterCase {
   std::vector<HistoryItem> history;
   std::vector<uint8_t> flags;
   std::string surface;
+  std::vector<uint32_t> on_screen;  // sorted
   std::vector<Candidate> candidates;
   std::vector<Line> checks;
 };
@@ -114,6 +118,11 @@ Status ReadLine(const Scenario& s, const Line& line, FilterCase& fc) {
   } else if (head == "surface") {
     if (w.size() != 2) return line.Error("surface NAME");
     fc.surface = w[1];
+  } else if (head == "onscreen") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      VREC_ASSIGN_OR_RETURN(uint32_t video, s.Video(line, w[i]));
+      fc.on_screen.insert(std::upper_bound(fc.on_screen.begin(), fc.on_screen.end(), video), video);
+    }
   } else if (head == "option") {
     for (size_t i = 1; i < w.size(); ++i) VREC_RETURN_IF_ERROR(ApplyOption(line, w[i], fc.options));
   } else if (head == "candidates") {
@@ -165,6 +174,7 @@ void RunCase(const Scenario& s, const Case& c, std::vector<std::string>& failure
   request.overrides.flags = fc.flags;
   request.surface = fc.surface;
   request.now = s.now;
+  request.on_screen = fc.on_screen;
 
   std::vector<Candidate> kept = fc.candidates;
   const FilterReport report = Apply(kept, s.catalog, request, fc.options);
@@ -250,7 +260,7 @@ TEST(FilterScenarioRunner, ReportsMismatchesWithFileAndLine) {
       "history a play 1\n"
       "candidates a b\n"
       "expect a b\n"
-      "removed watched=0 content_policy=0 availability=0 freshness=0\n"
+      "removed watched=0 content_policy=0 availability=0 freshness=0 on_screen=0\n"
       "rejected a none\n",
       "bad.scenario");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -258,8 +268,8 @@ TEST(FilterScenarioRunner, ReportsMismatchesWithFileAndLine) {
   ASSERT_EQ(failures.size(), 3u);
   EXPECT_EQ(failures[0], "bad.scenario:7: expected [a b], got [b]");
   EXPECT_EQ(failures[1],
-            "bad.scenario:8: expected removed watched=0 content_policy=0 availability=0 freshness=0, got "
-            "watched=1 content_policy=0 availability=0 freshness=0");
+            "bad.scenario:8: expected removed watched=0 content_policy=0 availability=0 freshness=0 on_screen=0, "
+            "got watched=1 content_policy=0 availability=0 freshness=0 on_screen=0");
   EXPECT_EQ(failures[2], "bad.scenario:9: expected a rejected by none, got watched");
 }
 

@@ -97,11 +97,17 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   filter_history.reserve(history.size());
   for (const HistoryItem& h : history) filter_history.push_back({h.video, h.type, h.watch_ratio});
   const data::User* profile = user ? &catalog.user(*user) : nullptr;
+  std::vector<uint32_t> on_screen;
+  for (const VideoId id : request.exclude) {
+    if (auto v = catalog.FindVideo(id)) on_screen.push_back(*v);
+  }
+  std::sort(on_screen.begin(), on_screen.end());
   const filtering::FilterRequest filter_request{
       .user = {.age = profile ? profile->age : -1, .history = filter_history},
       .overrides = {.flags = flags},
       .surface = request.surface,
-      .now = request.now};
+      .now = request.now,
+      .on_screen = on_screen};
 
   // The most recent positives, strongest event per video: the tower's and similarity's input.
   std::unordered_map<uint32_t, float> recent;  // video -> weight

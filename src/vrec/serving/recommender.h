@@ -52,6 +52,9 @@ struct RecommendRequest {
   std::string language;  // idem
   std::string surface = "home";
   int64_t now = 0;  // unix seconds
+  // Videos the client already shows: never recommended (the on_screen filter). Unknown ids are
+  // ignored.
+  std::vector<VideoId> exclude;
 };
 
 struct RecommendedItem {

@@ -25,6 +25,7 @@ constexpr const char* kStageNames[] = {"user_state", "retrieve", "filter", "rank
 
 // Bounds of the recommendation query (docs/security.md lists every bound of every route).
 constexpr int64_t kMaxCount = 1000;
+constexpr size_t kMaxExclude = 500;       // videos in one exclude= list
 constexpr size_t kMaxCountryChars = 8;    // ISO 3166 codes are 2-3; room for "GB-SCT"-like codes
 constexpr size_t kMaxLanguageChars = 35;  // the longest BCP 47 tag commonly registered
 constexpr size_t kMaxSurfaceChars = 64;
@@ -628,10 +629,26 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   RecommendRequest r;
   r.user = UserId{*user_id};
   for (const auto& [key, value] : request.query) {
-    if (key != "count" && key != "device" && key != "country" && key != "language" && key != "surface") {
+    if (key != "count" && key != "device" && key != "country" && key != "language" && key != "surface" &&
+        key != "exclude") {
       return Error(request, response,
                    InvalidArgumentError(StrCat("unknown query parameter '", key.substr(0, 40),
-                                               "' (count, device, country, language, surface)")));
+                                               "' (count, device, country, language, surface, exclude)")));
+    }
+  }
+  if (const std::string* e = request.Query("exclude")) {
+    // exclude=12,34,56: the videos on the client's screen.
+    for (std::string_view rest = *e; !rest.empty();) {
+      const size_t comma = rest.find(',');
+      const std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      auto id = ParseId(item, "exclude video id");
+      if (!id.ok()) return Error(request, response, id.status());
+      if (r.exclude.size() == kMaxExclude) {
+        return Error(request, response,
+                     InvalidArgumentError(StrCat("exclude lists more than ", kMaxExclude, " videos")));
+      }
+      r.exclude.push_back(VideoId{*id});
     }
   }
   if (const std::string* c = request.Query("count")) {
@@ -682,7 +699,11 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   const std::string cache_key =
       StrCat(snap.model->version(), "|", variant->name, "|", user_tag, "|", r.count, "|",
              data::Name(r.device), "|", r.country, "|", r.language, "|", r.surface);
-  if (auto hit = cache_.Get(cache_key)) return Json(response, 200, std::move(*hit));
+  // A response that excludes what is on screen is specific to that screen: not cached.
+  const bool cacheable = r.exclude.empty();
+  if (cacheable) {
+    if (auto hit = cache_.Get(cache_key)) return Json(response, 200, std::move(*hit));
+  }
   const ResponseCache::Token token = cache_.Snapshot(user_tag);
 
   auto t = SteadyClock::now();
@@ -739,7 +760,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     body += StrCat(JsonQuote(filtering::Name(f)), ":", result->filter.removed(f));
   }
   body += StrCat(R"(},"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
-  if (!degraded) cache_.Put(cache_key, user_tag, body, token);
+  if (!degraded && cacheable) cache_.Put(cache_key, user_tag, body, token);
   Json(response, 200, std::move(body));
 }
 

@@ -215,7 +215,13 @@ TEST_F(ServiceTest, EveryQueryFieldIsBounded) {
        {"country=" + long_value, "language=" + long_value, "surface=" + long_value,
         std::string("country=U%20S"), std::string("language=en%0Aus"), std::string("country="),
         std::string("count=0"), std::string("count=1001"), std::string("count=99999999999999999999"),
-        std::string("device=toaster"), std::string("extra=1"), "x" + long_value + "=1"}) {
+        std::string("device=toaster"), std::string("extra=1"), "x" + long_value + "=1",
+        std::string("exclude=1,x"), std::string("exclude=1,,2"),
+        std::string("exclude=") + std::string(30, '9'), [] {
+          std::string many = "exclude=1";  // 501 ids
+          for (int i = 2; i <= 501; ++i) many += StrCat(",", i);
+          return many;
+        }()}) {
     const Reply r = Call("GET", base + query);
     EXPECT_EQ(r.status, 400) << query.substr(0, 40);
     EXPECT_EQ(r.json["error"]["status"], "INVALID_ARGUMENT");
@@ -441,6 +447,24 @@ bool Contains(const std::vector<std::string>& ids, const std::string& id) {
 
 constexpr char kUpload[] = R"({"title":"A brand new upload","categories":["Film","Brand New Category"],)"
                            R"("tags":["premiere"],"language":"xx","duration_s":95.5})";
+
+TEST_F(ServiceTest, ExcludedVideosAreNeverRecommendedAndCountedAsOnScreen) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(Config());
+  const std::vector<std::string> first = RecommendedIds(Call("GET", "/v1/users/3/recommendations?count=5"));
+  ASSERT_EQ(first.size(), 5u);
+  const std::string on_screen = StrCat(first[0], ",", first[2], ",424242");  // an unknown id is ignored
+  const Reply r = Call("GET", "/v1/users/3/recommendations?count=5&exclude=" + on_screen);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::vector<std::string> next = RecommendedIds(r);
+  EXPECT_EQ(next.size(), 5u);
+  EXPECT_FALSE(Contains(next, first[0]));
+  EXPECT_FALSE(Contains(next, first[2]));
+  EXPECT_TRUE(Contains(next, first[1]));  // the rest keeps its order
+  EXPECT_GE(r.json["filtered"]["on_screen"].get<int>(), 2) << r.body;
+  // Not cached: the same user without exclude gets the first list again.
+  EXPECT_EQ(RecommendedIds(Call("GET", "/v1/users/3/recommendations?count=5")), first);
+}
 
 TEST_F(ServiceTest, AnUploadIsRecommendableOnTheNextRequest) {
   ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
