@@ -12,6 +12,7 @@
 #include "vrec/config/values.h"
 #include "vrec/events/exporter.h"
 #include "vrec/serving/http_server.h"
+#include "vrec/serving/log.h"
 #include "vrec/serving/service.h"
 
 namespace vrec::app {
@@ -50,7 +51,7 @@ std::unique_ptr<events::ExportWorker> StartEventExport(serving::Service& service
   };
   auto log = std::make_shared<LogState>();
   const std::string every = config::FormatDuration(export_config.interval);
-  std::fprintf(stderr, "serve: exporting events to %s every %s\n", options.dir.c_str(), every.c_str());
+  serving::Log(serving::LogLevel::kInfo, StrCat("exporting events to ", options.dir, " every ", every));
   return std::make_unique<events::ExportWorker>(
       [store, options] { return events::EventExporter::Open(*store, options); }, export_config.interval,
       [&exported, &segments, &failures, &through, log, every](const events::ExportStats& st,
@@ -60,21 +61,22 @@ std::unique_ptr<events::ExportWorker> StartEventExport(serving::Service& service
         if (s.ok()) {
           through.Set(static_cast<double>(st.exported_through));
           if (!log->last_error.empty()) {
-            std::fprintf(stderr, "serve: event export recovered (exported through %llu)\n",
-                         static_cast<unsigned long long>(st.exported_through));
+            serving::Log(serving::LogLevel::kInfo,
+                         StrCat("event export recovered (exported through ", st.exported_through, ")"));
             log->last_error.clear();
           }
           if (st.segments_deleted > 0 || st.events_pruned > 0) {
-            std::fprintf(stderr, "serve: event retention deleted %zu segments, pruned %llu log events\n",
-                         st.segments_deleted, static_cast<unsigned long long>(st.events_pruned));
+            serving::Log(serving::LogLevel::kInfo,
+                         StrCat("event retention deleted ", st.segments_deleted, " segments, pruned ",
+                                st.events_pruned, " log events"));
           }
           return;
         }
         failures.Inc();
         const auto now = std::chrono::steady_clock::now();
         if (s.message() != log->last_error || now - log->last_logged >= std::chrono::minutes(1)) {
-          std::fprintf(stderr, "serve: event export failed (retrying every %s): %s\n", every.c_str(),
-                       s.ToString().c_str());
+          serving::Log(serving::LogLevel::kError,
+                       StrCat("event export failed (retrying every ", every, "): ", s.ToString()));
           log->last_error = s.message();
           log->last_logged = now;
         }
@@ -116,21 +118,19 @@ Status RunServe(const ServeFlags& f) {
   http.max_connections =
       static_cast<int>(std::clamp<int64_t>(files - kReservedFiles, 1, config.max_connections));
   if (http.max_connections < config.max_connections) {
-    std::fprintf(
-        stderr,
-        "serve: warning: the open-file limit (%lld) allows %d connections, not server.max_connections=%d; "
-        "raise the hard limit (ulimit -Hn, LimitNOFILE=) to serve more\n",
-        static_cast<long long>(files), http.max_connections, config.max_connections);
+    serving::Log(serving::LogLevel::kWarning,
+                 StrCat("the open-file limit (", files, ") allows ", http.max_connections,
+                        " connections, not server.max_connections=", config.max_connections,
+                        "; raise the hard limit (ulimit -Hn, LimitNOFILE=) to serve more"));
   }
   if (config.open_access()) {
-    std::fprintf(stderr,
-                 "serve: warning: no API keys configured: every route, admin included, is open to clients of "
-                 "%s (loopback only); set server.api_keys and server.admin_keys before exposing it\n",
-                 config.address.c_str());
+    serving::Log(
+        serving::LogLevel::kWarning,
+        StrCat("no API keys configured: every route, admin included, is open to clients of ", config.address,
+               " (loopback only); set server.api_keys and server.admin_keys before "
+               "exposing it"));
   }
-  http.error_log = [](std::string_view m) {
-    std::fprintf(stderr, "serve: %.*s\n", static_cast<int>(m.size()), m.data());
-  };
+  http.error_log = [](std::string_view m) { serving::Log(serving::LogLevel::kError, m); };
   serving::Service* s = service.get();
   VREC_ASSIGN_OR_RETURN(auto server,
                         serving::HttpServer::Start(http, [s](const serving::HttpRequest& q,
@@ -143,7 +143,7 @@ Status RunServe(const ServeFlags& f) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
-  std::fprintf(stderr, "serve: signal %d, stopping\n", sig);
+  serving::Log(serving::LogLevel::kInfo, StrCat("signal ", sig, ", stopping"));
   server->Stop();
   // A last export round: what was acknowledged before the stop is in the segments.
   if (exporter) exporter->Stop();

@@ -68,6 +68,9 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   b.String("server.address", &c.address, {.help = "Listen address."});
   b.Int("server.port", &c.port, {.min = 0, .max = 65535, .help = "TCP port; 0 picks a free one."});
   b.Int("server.threads", &c.threads, {.min = 1, .max = 256, .help = "HTTP worker threads."});
+  b.Bool("server.access_log", &c.access_log,
+         {.help = "One JSON line per request on stderr: request id, route, status, latency, and for "
+                  "recommendations the model, variant, cache and stage timings."});
   b.StringList(
       "server.api_keys", &c.api_keys,
       {.help = "Keys (X-Api-Key header) for the user routes: recommendations, history, events. With "
@@ -111,10 +114,10 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   b.String("registry.path", &c.registry, {.help = "Model registry root (vrec pipeline run --registry)."});
   b.Duration("registry.poll_interval", &c.poll_interval,
              {.min = std::chrono::milliseconds(50), .help = "How often the production pointer is checked."});
-  b.String(
-      "feature_store.uri", &c.feature_store,
-      {.help = "Online state: rocksdb:///abs/path (one server), redis://host:port/db (docs/redis.md) or memory:// "
-               "(tests). Empty: rocksdb://<registry>/state."});
+  b.String("feature_store.uri", &c.feature_store,
+           {.help = "Online state: rocksdb:///abs/path (one server), redis://host:port/db (docs/redis.md) or "
+                    "memory:// "
+                    "(tests). Empty: rocksdb://<registry>/state."});
   b.Int("feature_store.max_history", &c.max_history,
         {.min = 1, .max = 100'000, .help = "Online events kept per user."});
   b.Duration("cache.ttl", &c.cache_ttl,

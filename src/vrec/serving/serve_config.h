@@ -29,6 +29,7 @@ struct ServeConfig {
   std::string address = "127.0.0.1";  // listen address
   int port = 8080;                    // TCP port; 0 picks a free one (printed at start)
   int threads = 2;                    // HTTP worker threads (each runs whole requests)
+  bool access_log = true;             // one structured JSON line per request on stderr
   // Keys accepted in X-Api-Key. api_keys open the user routes (/v1/users, /v1/events); admin_keys
   // open those and /v1/admin/*. With neither, the API is open and the server refuses to listen
   // on anything but loopback.

@@ -6,6 +6,7 @@
 #include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "vrec/common/csv.h"
@@ -15,6 +16,7 @@
 #include "vrec/events/event_json.h"
 #include "vrec/events/ingestor.h"
 #include "vrec/ordering/experiment.h"
+#include "vrec/serving/log.h"
 
 namespace vrec::serving {
 namespace {
@@ -135,8 +137,24 @@ std::string_view PeerAddress(std::string_view remote) {
   return colon == std::string_view::npos ? remote : remote.substr(0, colon);
 }
 
-void LogLine(std::string_view line) {
-  std::fprintf(stderr, "serve: %.*s\n", static_cast<int>(line.size()), line.data());
+void LogLine(std::string_view line, LogLevel level = LogLevel::kInfo) { Log(level, line); }
+
+// X-Request-Id: the client's when it is 1..64 of [A-Za-z0-9._-], else a new random one.
+std::string RequestId(const HttpRequest& request) {
+  const std::string_view given = request.Header("X-Request-Id");
+  if (!given.empty() && given.size() <= 64 && std::all_of(given.begin(), given.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+               c == '_' || c == '-';
+      })) {
+    return std::string(given);
+  }
+  thread_local std::mt19937_64 rng{
+      std::random_device{}() ^
+      (static_cast<uint64_t>(std::hash<std::thread::id>()(std::this_thread::get_id())) << 1)};
+  char buf[33];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng()));
+  return buf;
 }
 
 }  // namespace
@@ -475,7 +493,8 @@ void Service::StartPolling() {
       // Nothing may escape this thread: an exception here would terminate the process.
       try {
         if (Status s = ReloadIfChanged(); !s.ok()) {
-          LogLine(StrCat("reload failed, still serving ", model_version(), ": ", s.message()));
+          LogLine(StrCat("reload failed, still serving ", model_version(), ": ", s.message()),
+                  LogLevel::kError);
         }
         // Events other writers appended, and counter appends that failed to read the log.
         const Snapshot snap = Current();
@@ -526,7 +545,8 @@ Service::Role Service::Identify(const HttpRequest& request, std::string_view& ke
 void Service::Error(const HttpRequest& request, HttpResponse& response, const Status& status) {
   response = JsonErrorResponse(status);
   if (response.status >= 500) {
-    LogLine(StrCat(response.status, " ", request.method, " ", request.path, ": ", status.ToString()));
+    LogLine(StrCat(response.status, " ", request.method, " ", request.path, ": ", status.ToString()),
+            LogLevel::kError);
   }
 }
 
@@ -550,6 +570,9 @@ static size_t MatchRoute(const HttpRequest& request, std::string_view& id, std::
 void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   const auto start = SteadyClock::now();
   PathParams params;
+  params.request_id = RequestId(request);
+  std::string log_fields;  // what the handler adds to the access log line
+  params.log = &log_fields;
   std::string allow;
   const size_t route = MatchRoute(request, params.id, allow);  // kNumRoutes: "other"
   try {
@@ -590,7 +613,19 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
     m.by_code[code].store(counter, std::memory_order_release);
   }
   counter->Inc();
-  m.latency->Observe(SecondsSince(start));
+  const double seconds = SecondsSince(start);
+  m.latency->Observe(seconds);
+  response.headers.emplace_back("X-Request-Id", params.request_id);
+  if (config_.access_log) {
+    LogFields f;
+    f.Str("request_id", params.request_id)
+        .Str("method", request.method.substr(0, 16))
+        .Str("route", route < kNumRoutes ? kRoutes[route].pattern : "other");
+    if (!params.id.empty()) f.Str("id", params.id.substr(0, 64));
+    f.Int("status", code).Num("latency_ms", seconds * 1e3);
+    Log(code >= 500 ? LogLevel::kError : LogLevel::kInfo, "request",
+        log_fields.empty() ? f : f.Raw("detail", StrCat("{", log_fields, "}")));
+  }
 }
 
 void Service::Healthz(const HttpRequest&, const PathParams&, HttpResponse& response) {
@@ -701,8 +736,16 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
              data::Name(r.device), "|", r.country, "|", r.language, "|", r.surface);
   // A response that excludes what is on screen is specific to that screen: not cached.
   const bool cacheable = r.exclude.empty();
+  // The cached body is the same for every request; the request id goes in front of it.
+  const auto answer = [&](const std::string& body) {
+    Json(response, 200,
+         StrCat(R"({"request_id":)", JsonQuote(params.request_id), ",", std::string_view(body).substr(1)));
+  };
   if (cacheable) {
-    if (auto hit = cache_.Get(cache_key)) return Json(response, 200, std::move(*hit));
+    if (auto hit = cache_.Get(cache_key)) {
+      *params.log = StrCat(R"("cache":"hit","model_version":)", JsonQuote(snap.model->version()));
+      return answer(*hit);
+    }
   }
   const ResponseCache::Token token = cache_.Snapshot(user_tag);
 
@@ -723,13 +766,15 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     store_read_failures_->Inc();
     if (!store_degraded_.exchange(true)) {
       LogLine(StrCat("feature store unreadable, serving from the model alone: ",
-                     Redact(online.status().message())));
+                     Redact(online.status().message())),
+              LogLevel::kWarning);
     }
     online = std::vector<features::HistoryEntry>();
   } else if (store_degraded_.load() && store_degraded_.exchange(false)) {
     LogLine("feature store readable again");
   }
-  stage_latency_[0]->Observe(SecondsSince(t));
+  const double user_state_us = SecondsSince(t) * 1e6;
+  stage_latency_[0]->Observe(user_state_us * 1e-6);
 
   const LiveCatalog::Reader live = snap.live->Read();
   auto result = serving::Recommend(*snap.model, r, *online, *snap.flags, variant->recommend, &live);
@@ -750,8 +795,8 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   for (size_t i = 0; i < result->items.size(); ++i) {
     const RecommendedItem& it = result->items[i];
     if (i > 0) body += ',';
-    body += StrCat(R"({"video_id":)", JsonQuote(std::to_string(it.video.value)), R"(,"score":)",
-                   FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason), "}");
+    body += StrCat(R"({"video_id":)", JsonQuote(std::to_string(it.video.value)), R"(,"position":)", i + 1,
+                   R"(,"score":)", FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason), "}");
   }
   body += StrCat(R"(],"filtered":{)");
   for (int i = 0; i < filtering::kNumFilters; ++i) {
@@ -761,7 +806,14 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   }
   body += StrCat(R"(},"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
   if (!degraded && cacheable) cache_.Put(cache_key, user_tag, body, token);
-  Json(response, 200, std::move(body));
+  *params.log =
+      StrCat(R"("cache":"miss","model_version":)", JsonQuote(snap.model->version()), R"(,"variant":)",
+             JsonQuote(variant->name), R"(,"items":)", result->items.size(), R"(,"degraded":)",
+             degraded ? "true" : "false", R"(,"stages_us":{"user_state":)",
+             static_cast<int64_t>(user_state_us), R"(,"retrieve":)", static_cast<int64_t>(tm.retrieve_us),
+             R"(,"filter":)", static_cast<int64_t>(tm.filter_us), R"(,"rank":)",
+             static_cast<int64_t>(tm.rank_us), R"(,"order":)", static_cast<int64_t>(tm.order_us), "}");
+  answer(body);
 }
 
 void Service::History(const HttpRequest& request, const PathParams& params, HttpResponse& response) {

@@ -126,6 +126,8 @@ class Service {
   // Path parameters of the matched route ({user_id}, {video_id}).
   struct PathParams {
     std::string_view id;
+    std::string request_id;      // X-Request-Id: the client's, or a new one (echoed in the response)
+    std::string* log = nullptr;  // members the handler adds to the access log line ("k":v,...)
   };
   using Handler = void (Service::*)(const HttpRequest&, const PathParams&, HttpResponse&);
 

@@ -76,7 +76,8 @@ class ServiceTest : public ::testing::Test {
   }
 
   Reply Call(const std::string& method, const std::string& target, const std::string& body = "",
-             const std::string& key = "", const std::string& remote = "10.1.2.3:4567") {
+             const std::string& key = "", const std::string& remote = "10.1.2.3:4567",
+             const std::string& request_id = "") {
     HttpRequest q;
     q.method = method;
     q.target = target;
@@ -86,6 +87,7 @@ class ServiceTest : public ::testing::Test {
       EXPECT_TRUE(ParseQueryString(target.substr(mark + 1), q.query).ok());
     }
     if (!key.empty()) q.headers.emplace_back("X-Api-Key", key);
+    if (!request_id.empty()) q.headers.emplace_back("X-Request-Id", request_id);
     q.body = body;
     q.remote = remote;
     HttpResponse r;
@@ -447,6 +449,50 @@ bool Contains(const std::vector<std::string>& ids, const std::string& id) {
 
 constexpr char kUpload[] = R"({"title":"A brand new upload","categories":["Film","Brand New Category"],)"
                            R"("tags":["premiere"],"language":"xx","duration_s":95.5})";
+
+TEST_F(ServiceTest, EveryResponseHasARequestIdAndEveryRequestOneLogLine) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  ServeConfig config = Config();
+  config.cache_ttl = std::chrono::seconds(60);  // the second request is a cache hit
+  Start(config);
+  ::testing::internal::CaptureStderr();
+  const Reply given =
+      Call("GET", "/v1/users/3/recommendations?count=4", "", "", "10.1.2.3:4567", "req-42.a_b");
+  const Reply cached = Call("GET", "/v1/users/3/recommendations?count=4");
+  const Reply bad =
+      Call("GET", "/v1/users/3/recommendations?count=0", "", "", "10.1.2.3:4567", "bad id with spaces");
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  // The client's id is kept and echoed; a malformed one is replaced by a new one.
+  EXPECT_EQ(given.Header("X-Request-Id"), "req-42.a_b");
+  EXPECT_EQ(given.json["request_id"], "req-42.a_b") << given.body;
+  const std::string fresh = cached.Header("X-Request-Id");
+  EXPECT_EQ(fresh.size(), 32u) << fresh;
+  EXPECT_EQ(cached.json["request_id"], fresh) << "a cached body gets this request's id";
+  EXPECT_NE(bad.Header("X-Request-Id"), "bad id with spaces");
+  // Items carry their position; the cached answer is the same list.
+  ASSERT_EQ(given.json["items"].size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(given.json["items"][i]["position"], i + 1);
+  EXPECT_EQ(given.json["items"], cached.json["items"]);
+  // One JSON line per request, in order, with what an operator looks for.
+  std::vector<nlohmann::json> lines;
+  for (size_t start = 0, end; (end = log.find('\n', start)) != std::string::npos; start = end + 1) {
+    auto j = nlohmann::json::parse(log.substr(start, end - start), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << log.substr(start, end - start);
+    if (j.value("msg", "") == "request") lines.push_back(std::move(j));
+  }
+  ASSERT_EQ(lines.size(), 3u) << log;
+  EXPECT_EQ(lines[0]["request_id"], "req-42.a_b");
+  EXPECT_EQ(lines[0]["route"], "/v1/users/{user_id}/recommendations");
+  EXPECT_EQ(lines[0]["id"], "3");
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_EQ(lines[0]["level"], "info");
+  EXPECT_EQ(lines[0]["detail"]["cache"], "miss");
+  EXPECT_TRUE(lines[0]["detail"]["stages_us"].contains("rank")) << lines[0].dump();
+  EXPECT_GE(lines[0]["latency_ms"].get<double>(), 0.0);
+  EXPECT_EQ(lines[1]["detail"]["cache"], "hit");
+  EXPECT_EQ(lines[2]["status"], 400);
+  EXPECT_TRUE(lines[2]["ts"].get<std::string>().ends_with("Z"));
+}
 
 TEST_F(ServiceTest, ExcludedVideosAreNeverRecommendedAndCountedAsOnScreen) {
   ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
