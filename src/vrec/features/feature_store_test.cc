@@ -48,22 +48,13 @@ std::string RawKey(std::string_view prefix, uint64_t id) {
   return key;
 }
 
-// One redis-server per test process, started on first use; null (and the reason) when it cannot be.
-testing::RedisTestServer* SharedRedis(std::string* why) {
-  static StatusOr<std::unique_ptr<testing::RedisTestServer>> server = testing::RedisTestServer::Start();
-  if (!server.ok()) {
-    *why = server.status().ToString();
-    return nullptr;
-  }
-  return server->get();
-}
 
 // The store's URI for a backend: memory://, rocksdb:// in `dir`, or a fresh namespace of the test
 // process's redis-server (empty when there is none: the caller skips).
 std::string BackendUri(const std::string& backend, const TempDir& dir, std::string* why) {
   if (backend == "memory") return "memory://";
   if (backend == "rocksdb") return "rocksdb://" + (dir.path() / "db").string();
-  testing::RedisTestServer* redis = SharedRedis(why);
+  testing::RedisTestServer* redis = testing::SharedRedisTestServer(why);
   static std::atomic<int> next{0};
   return redis == nullptr ? std::string() : redis->Uri(StrCat("fs", getpid(), "-", next++));
 }

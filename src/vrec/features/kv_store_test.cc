@@ -28,15 +28,6 @@ struct Backend {
 };
 void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 
-// One redis-server per test process, started on first use; null (and the reason) when it cannot be.
-testing::RedisTestServer* SharedRedis(std::string* why) {
-  static StatusOr<std::unique_ptr<testing::RedisTestServer>> server = testing::RedisTestServer::Start();
-  if (!server.ok()) {
-    *why = server.status().ToString();
-    return nullptr;
-  }
-  return server->get();
-}
 
 // A namespace no other test of this process uses.
 std::string FreshPrefix() {
@@ -49,7 +40,7 @@ class KeyValueStoreContract : public ::testing::TestWithParam<Backend> {
   void SetUp() override {
     if (GetParam().name == "redis") {
       std::string why;
-      testing::RedisTestServer* redis = SharedRedis(&why);
+      testing::RedisTestServer* redis = testing::SharedRedisTestServer(&why);
       if (redis == nullptr) GTEST_SKIP() << "no redis-server: " << why;
       uri_ = redis->Uri(FreshPrefix());
     } else {
@@ -428,7 +419,7 @@ class RedisKeyValueStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
-    redis_ = SharedRedis(&why);
+    redis_ = testing::SharedRedisTestServer(&why);
     if (redis_ == nullptr) GTEST_SKIP() << "no redis-server: " << why;
   }
   testing::RedisTestServer* redis_ = nullptr;

@@ -153,4 +153,13 @@ RedisTestServer::~RedisTestServer() {
   if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
 }
 
+RedisTestServer* SharedRedisTestServer(std::string* why) {
+  static StatusOr<std::unique_ptr<RedisTestServer>> server = RedisTestServer::Start();
+  if (!server.ok()) {
+    *why = server.status().ToString();
+    return nullptr;
+  }
+  return server->get();
+}
+
 }  // namespace vrec::features::testing

@@ -39,4 +39,8 @@ class RedisTestServer {
   pid_t pid_ = -1;
 };
 
+// One server per test process, started on first use and stopped at exit; null, with the reason
+// in `why`, when it cannot be started (no redis-server installed).
+RedisTestServer* SharedRedisTestServer(std::string* why);
+
 }  // namespace vrec::features::testing
