@@ -36,7 +36,7 @@ struct EaseOptions {
   uint64_t max_weight_bytes = uint64_t{256} << 20;
   // The user's most recent distinct positives that ScoreAll reads (0 = all); serving reads the same
   // number, so that training features and serving features agree for heavy users.
-  int max_history = 200;
+  int max_history = 1000;
 };
 
 class EaseScorer final : public ItemScorer {

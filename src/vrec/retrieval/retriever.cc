@@ -23,6 +23,16 @@ StatusOr<std::vector<Candidate>> Retriever::Retrieve(const UserInput& user, int 
   }
   std::vector<float> query(static_cast<size_t>(dim));
   model_.EmbedUser(user, query);
+  return Nearest(query, n);
+}
+
+StatusOr<std::vector<Candidate>> Retriever::Nearest(std::span<const float> query, int n) const {
+  if (n <= 0) return InvalidArgumentError(StrCat("retrieve: n must be positive, got ", n));
+  const int dim = index_.dimension();
+  if (query.size() != static_cast<size_t>(dim)) {
+    return InvalidArgumentError(
+        StrCat("retrieve: query dimension ", query.size(), " differs from index dimension ", dim));
+  }
   VREC_ASSIGN_OR_RETURN(std::vector<AnnResult> hits, index_.Search(query, n));
   if (fresh_ != nullptr && fresh_->size() > 0) {
     if (fresh_->dimension() != dim) {

@@ -41,6 +41,9 @@ class Retriever {
   // The `n` nearest videos to the user's embedding, best first (fewer when the indexes hold
   // fewer). InvalidArgument when n <= 0 or the model and index dimensions differ.
   StatusOr<std::vector<Candidate>> Retrieve(const UserInput& user, int n) const;
+  // The `n` videos nearest to `query` (a vector of the model's dimension: a user's embedding, or a
+  // video's for "similar videos"), best first, over the index and the fresh index.
+  StatusOr<std::vector<Candidate>> Nearest(std::span<const float> query, int n) const;
 
  private:
   const TwoTowerModel& model_;

@@ -273,6 +273,25 @@ void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinit
 }
 
 double SarScorer::Similarity(uint32_t a, uint32_t b) const { return similarity_.Get(a, b); }
+
+std::vector<std::pair<uint32_t, double>> SarScorer::TopSimilar(uint32_t video, size_t k) const {
+  std::vector<std::pair<uint32_t, double>> out;
+  if (static_cast<size_t>(video) + 1 >= similarity_.ptr.size() || k == 0) return out;
+  for (uint64_t i = similarity_.ptr[video]; i < similarity_.ptr[video + 1]; ++i) {
+    if (similarity_.col[i] != video && similarity_.val[i] > 0)
+      out.emplace_back(similarity_.col[i], similarity_.val[i]);
+  }
+  const auto better = [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  };
+  if (out.size() > k) {
+    std::partial_sort(out.begin(), out.begin() + static_cast<ptrdiff_t>(k), out.end(), better);
+    out.resize(k);
+  } else {
+    std::sort(out.begin(), out.end(), better);
+  }
+  return out;
+}
 double SarScorer::Affinity(uint32_t user, uint32_t video) const { return affinity_.Get(user, video); }
 
 }  // namespace vrec::retrieval

@@ -55,6 +55,9 @@ class SarScorer final : public ItemScorer {
 
   // Similarity of two videos (0 when they never co-occur). For tests and explanations.
   double Similarity(uint32_t a, uint32_t b) const;
+  // The `k` videos most similar to `video` (its similarity row: the videos it co-occurs with),
+  // best first (ties by index), without `video` itself. Empty for a video without a row.
+  std::vector<std::pair<uint32_t, double>> TopSimilar(uint32_t video, size_t k) const;
   // Decayed affinity of a user for a video (0 when none).
   double Affinity(uint32_t user, uint32_t video) const;
   // Serving: scores `videos` (distinct) against an explicit affinity (e.g. a user's recent

@@ -35,6 +35,22 @@ TEST(Sar, JaccardSimilarityFromCooccurrence) {
   EXPECT_DOUBLE_EQ(sar.Similarity(1, 1), 1.0);
 }
 
+TEST(Sar, TopSimilarIsTheRowBestFirstWithoutTheVideoItself) {
+  data::Dataset ds = IdOnlyCatalog(3, 4);
+  // As above, and video 3 seen by nobody.
+  std::vector<Interaction> train = {Rated(0, 0, 1, 0), Rated(0, 1, 1, 0), Rated(1, 0, 1, 0),
+                                    Rated(1, 1, 1, 0), Rated(1, 2, 1, 0), Rated(2, 0, 1, 0)};
+  SarScorer sar;
+  ASSERT_TRUE(sar.Fit(ds, train).ok());
+  using Row = std::vector<std::pair<uint32_t, double>>;
+  EXPECT_EQ(sar.TopSimilar(0, 5), (Row{{1, 2.0 / 3}, {2, 1.0 / 3}}));
+  EXPECT_EQ(sar.TopSimilar(2, 5), (Row{{1, 0.5}, {0, 1.0 / 3}}));
+  EXPECT_EQ(sar.TopSimilar(2, 1), (Row{{1, 0.5}}));
+  EXPECT_TRUE(sar.TopSimilar(3, 5).empty());
+  EXPECT_TRUE(sar.TopSimilar(99, 5).empty());
+  EXPECT_TRUE(sar.TopSimilar(0, 0).empty());
+}
+
 TEST(Sar, AffinityDecaysByHalfEveryHalfLife) {
   data::Dataset ds = IdOnlyCatalog(1, 2);
   const int64_t day = 86400;

@@ -251,4 +251,90 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   return result;
 }
 
+StatusOr<SimilarResult> Similar(const ServingModel& model, const SimilarRequest& request,
+                                std::span<const features::HistoryEntry> online,
+                                std::span<const uint8_t> flags, const RecommendOptions& options,
+                                const LiveCatalog::Reader* live) {
+  if (request.count < 1 || request.count > 1000) {
+    return InvalidArgumentError(StrCat("count=", request.count, " must be in [1, 1000]"));
+  }
+  const data::CatalogView catalog = live != nullptr ? live->catalog() : data::CatalogView(model.catalog());
+  const std::optional<uint32_t> anchor = catalog.FindVideo(request.video);
+  if (!anchor) return NotFoundError(StrCat("video ", request.video.value, " is not in the catalog"));
+  const size_t want = static_cast<size_t>(request.count) * 3;
+
+  // Candidates: co-watched first, then the nearest embeddings.
+  std::vector<filtering::Candidate> candidates;
+  std::unordered_map<uint32_t, std::string_view> reason_of;
+  const auto add = [&](uint32_t v, double score, std::string_view reason) {
+    if (v != *anchor && reason_of.try_emplace(v, reason).second)
+      candidates.push_back({v, static_cast<float>(score)});
+  };
+  if (*anchor < model.catalog().videos.size()) {
+    for (const auto& [v, sim] : model.sar().TopSimilar(*anchor, want)) add(v, sim, "co_watched");
+  }
+  {
+    const retrieval::TwoTowerModel& tower = model.two_tower();
+    const data::Video& video = catalog.video(*anchor);
+    retrieval::VideoInput in;
+    in.id = video.id;
+    for (uint16_t c : video.categories) in.categories.push_back(catalog.category(c));
+    in.language = video.language;
+    in.duration_s = video.duration_s;
+    in.upload_time = video.upload_time;
+    // Snapshot videos keep their titles and tags in the mapped snapshot (as the index embedded
+    // them); uploads and updates carry theirs.
+    const bool from_snapshot =
+        *anchor < catalog.num_base_videos() && &video == &catalog.base().videos[*anchor];
+    if (from_snapshot) {
+      in.title = std::string(model.snapshot().Title(*anchor));
+      for (std::string_view t : model.snapshot().Tags(*anchor)) in.tags.emplace_back(t);
+    } else {
+      in.title = video.title;
+      in.tags = video.tags;
+    }
+    in.positives = *anchor < catalog.num_base_videos() ? model.Positives(*anchor) : 0;
+    std::vector<float> query(static_cast<size_t>(tower.dimension()));
+    tower.EmbedVideo(in, query);
+    VREC_ASSIGN_OR_RETURN(
+        std::vector<retrieval::Candidate> near,
+        retrieval::Retriever(tower, model.index(), live != nullptr ? live->fresh_index() : nullptr)
+            .Nearest(query, static_cast<int>(want) + 1));
+    for (const retrieval::Candidate& c : near) {
+      if (auto v = catalog.FindVideo(c.video)) add(*v, c.score, "similar_content");
+    }
+  }
+  SimilarResult result;
+  result.candidates = static_cast<int>(candidates.size());
+
+  // The filters, for this viewer (or for an unknown one: policy as for an unknown age).
+  std::vector<filtering::HistoryItem> history;
+  std::optional<uint32_t> user;
+  if (request.user) user = catalog.FindUser(*request.user);
+  if (user && *user < model.catalog().users.size()) {
+    for (const HistoryItem& h : model.BaseHistory(*user)) history.push_back({h.video, h.type, h.watch_ratio});
+  }
+  for (const features::HistoryEntry& e : online) {
+    if (auto v = catalog.FindVideo(e.video)) history.push_back({*v, e.type, e.watch_ratio});
+  }
+  std::vector<uint32_t> on_screen;
+  for (const VideoId id : request.exclude) {
+    if (auto v = catalog.FindVideo(id)) on_screen.push_back(*v);
+  }
+  std::sort(on_screen.begin(), on_screen.end());
+  const filtering::FilterRequest filter_request{
+      .user = {.age = user ? catalog.user(*user).age : -1, .history = history},
+      .overrides = {.flags = flags},
+      .surface = request.surface,
+      .now = request.now,
+      .on_screen = on_screen};
+  result.filter = filtering::Apply(candidates, catalog, filter_request, options.filter);
+  if (candidates.size() > static_cast<size_t>(request.count))
+    candidates.resize(static_cast<size_t>(request.count));
+  for (const filtering::Candidate& c : candidates) {
+    result.items.push_back({catalog.video(c.video).id, c.score, reason_of.at(c.video)});
+  }
+  return result;
+}
+
 }  // namespace vrec::serving

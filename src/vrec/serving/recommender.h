@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,5 +89,34 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
                                     std::span<const features::HistoryEntry> online,
                                     std::span<const uint8_t> flags, const RecommendOptions& options,
                                     const LiveCatalog::Reader* live = nullptr);
+
+// "Up next": videos like one video, for whoever watches it.
+struct SimilarRequest {
+  VideoId video;
+  int count = 10;
+  std::optional<UserId> user;  // when given: what the user watched is filtered, and their age applies
+  std::string surface = "up_next";
+  int64_t now = 0;               // unix seconds
+  std::vector<VideoId> exclude;  // on the client's screen
+};
+
+struct SimilarResult {
+  std::vector<RecommendedItem> items;  // reason "co_watched" or "similar_content"
+  int candidates = 0;                  // before filtering
+  filtering::FilterReport filter;
+};
+
+// The videos watched together with request.video (its item-item similarity row of the snapshot,
+// by similarity), then the videos nearest to its embedding by the video tower (by inner product:
+// content, and what the tower learnt of its audience), which is all a video uploaded after the
+// snapshot has. Each list is asked for 3 x count candidates; the video itself and what the filters
+// remove (the user's watched videos, policy for the user's age or for an unknown one,
+// availability, the surface's freshness, the exclude list) never appear.
+// Errors: NotFound when the video is in neither the snapshot nor the live catalog; InvalidArgument
+// for a count outside [1, 1000].
+StatusOr<SimilarResult> Similar(const ServingModel& model, const SimilarRequest& request,
+                                std::span<const features::HistoryEntry> online,
+                                std::span<const uint8_t> flags, const RecommendOptions& options,
+                                const LiveCatalog::Reader* live = nullptr);
 
 }  // namespace vrec::serving

@@ -54,6 +54,7 @@ const Service::RouteInfo kRoutes[] = {
     {"GET", "/v1/videos/{video_id}", Service::Scope::kUser, "a video's fields and live counters"},
     {"PUT", "/v1/users/{user_id}", Service::Scope::kAdmin, "create or update a user's profile"},
     {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile and live counters"},
+    {"GET", "/v1/videos/{video_id}/similar", Service::Scope::kUser, "videos like this one (up next)"},
 };
 constexpr size_t kNumRoutes = std::size(kRoutes);
 
@@ -94,6 +95,22 @@ StatusOr<uint64_t> ParseId(std::string_view text, std::string_view what) {
         StrCat(what, " '", text.substr(0, 24), "' is not an unsigned 64-bit integer"));
   }
   return id;
+}
+
+// exclude=12,34,56: the videos on the client's screen, at most kMaxExclude.
+Status ParseExclude(const HttpRequest& request, std::vector<VideoId>& out) {
+  const std::string* e = request.Query("exclude");
+  if (e == nullptr) return OkStatus();
+  for (std::string_view rest = *e; !rest.empty();) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    VREC_ASSIGN_OR_RETURN(uint64_t id, ParseId(item, "exclude video id"));
+    if (out.size() == kMaxExclude)
+      return InvalidArgumentError(StrCat("exclude lists more than ", kMaxExclude, " videos"));
+    out.push_back(VideoId{id});
+  }
+  return OkStatus();
 }
 
 // A query value of at most `max` characters from [A-Za-z0-9] and `extra`.
@@ -163,7 +180,7 @@ const Service::Handler Service::kHandlers[] = {
     &Service::Healthz,    &Service::Readyz,     &Service::Metrics,    &Service::Recommend,
     &Service::History,    &Service::PostEvents, &Service::AdminVideo, &Service::AdminReload,
     &Service::AdminModel, &Service::PutVideo,   &Service::GetVideo,   &Service::PutUser,
-    &Service::GetUser,
+    &Service::GetUser,    &Service::Similar,
 };
 
 std::span<const Service::RouteInfo> Service::Routes() {
@@ -671,21 +688,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
                                                "' (count, device, country, language, surface, exclude)")));
     }
   }
-  if (const std::string* e = request.Query("exclude")) {
-    // exclude=12,34,56: the videos on the client's screen.
-    for (std::string_view rest = *e; !rest.empty();) {
-      const size_t comma = rest.find(',');
-      const std::string_view item = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      auto id = ParseId(item, "exclude video id");
-      if (!id.ok()) return Error(request, response, id.status());
-      if (r.exclude.size() == kMaxExclude) {
-        return Error(request, response,
-                     InvalidArgumentError(StrCat("exclude lists more than ", kMaxExclude, " videos")));
-      }
-      r.exclude.push_back(VideoId{*id});
-    }
-  }
+  if (Status st = ParseExclude(request, r.exclude); !st.ok()) return Error(request, response, st);
   if (const std::string* c = request.Query("count")) {
     int64_t n = 0;
     if (c->size() > 8 || !ParseInt64(*c, n) || n < 1 || n > kMaxCount) {
@@ -1190,6 +1193,71 @@ void Service::GetVideo(const HttpRequest& request, const PathParams& params, Htt
   // The live counters now (features/counters.h: complete buckets before the current one).
   body += StrCat(R"(,"counters":)", CountersJson(snap.counters->Video(VideoId{*id}, clock_())));
   Json(response, 200, body + "}");
+}
+
+void Service::Similar(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  auto video_id = ParseId(params.id, "video id");
+  if (!video_id.ok()) return Error(request, response, video_id.status());
+  SimilarRequest r;
+  r.video = VideoId{*video_id};
+  for (const auto& [key, value] : request.query) {
+    if (key != "count" && key != "user_id" && key != "surface" && key != "exclude") {
+      return Error(request, response,
+                   InvalidArgumentError(StrCat("unknown query parameter '", key.substr(0, 40),
+                                               "' (count, user_id, surface, exclude)")));
+    }
+  }
+  if (const std::string* c = request.Query("count")) {
+    int64_t n = 0;
+    if (c->size() > 8 || !ParseInt64(*c, n) || n < 1 || n > kMaxCount) {
+      return Error(request, response,
+                   InvalidArgumentError(
+                       StrCat("count '", c->substr(0, 12), "' must be an integer in [1, ", kMaxCount, "]")));
+    }
+    r.count = static_cast<int>(n);
+  }
+  if (const std::string* u = request.Query("user_id")) {
+    auto user = ParseId(*u, "user_id");
+    if (!user.ok()) return Error(request, response, user.status());
+    r.user = UserId{*user};
+  }
+  if (const std::string* sf = request.Query("surface")) {
+    if (Status st = CheckToken("surface", *sf, kMaxSurfaceChars, "-_."); !st.ok())
+      return Error(request, response, st);
+    r.surface = *sf;
+  }
+  if (Status st = ParseExclude(request, r.exclude); !st.ok()) return Error(request, response, st);
+  r.now = clock_();
+
+  const Snapshot snap = Current();
+  // The viewer's online history, to leave out what they watched; without the store (degraded),
+  // the snapshot's.
+  std::vector<features::HistoryEntry> online;
+  if (r.user && !store_degraded_.load()) {
+    auto h = store_->History(*r.user);
+    if (h.ok()) online = std::move(*h);
+  }
+  const LiveCatalog::Reader live = snap.live->Read();
+  auto result =
+      serving::Similar(*snap.model, r, online, *snap.flags, config_.variants.front().recommend, &live);
+  if (!result.ok()) return Error(request, response, result.status());
+  std::string body = StrCat(R"({"request_id":)", JsonQuote(params.request_id), R"(,"video_id":)",
+                            JsonQuote(std::to_string(*video_id)), R"(,"model_version":)",
+                            JsonQuote(snap.model->version()), R"(,"items":[)");
+  for (size_t i = 0; i < result->items.size(); ++i) {
+    const RecommendedItem& it = result->items[i];
+    if (i > 0) body += ',';
+    body += StrCat(R"({"video_id":)", JsonQuote(std::to_string(it.video.value)), R"(,"position":)", i + 1,
+                   R"(,"score":)", FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason), "}");
+  }
+  body += R"(],"filtered":{)";
+  for (int i = 0; i < filtering::kNumFilters; ++i) {
+    const auto f = static_cast<filtering::Filter>(i);
+    if (i > 0) body += ',';
+    body += StrCat(JsonQuote(filtering::Name(f)), ":", result->filter.removed(f));
+  }
+  body += StrCat(R"(},"candidates":)", result->candidates, "}");
+  Json(response, 200, std::move(body));
 }
 
 void Service::PutUser(const HttpRequest& request, const PathParams& params, HttpResponse& response) {

@@ -171,6 +171,7 @@ class Service {
   void GetVideo(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void PutUser(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void GetUser(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void Similar(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   static const Handler kHandlers[];
 
   ServeConfig config_;

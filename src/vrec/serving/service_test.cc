@@ -512,6 +512,50 @@ TEST_F(ServiceTest, ExcludedVideosAreNeverRecommendedAndCountedAsOnScreen) {
   EXPECT_EQ(RecommendedIds(Call("GET", "/v1/users/3/recommendations?count=5")), first);
 }
 
+TEST_F(ServiceTest, SimilarVideosAreCoWatchedThenNearestAndFilteredForTheViewer) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(Config());
+  EXPECT_EQ(Call("GET", "/v1/videos/987654321/similar").status, 404);
+  for (const std::string q : {"count=0", "user_id=x", "surface=a%20b", "exclude=1,,2", "other=1"}) {
+    EXPECT_EQ(Call("GET", "/v1/videos/1/similar?" + q).status, 400) << q;
+  }
+  EXPECT_EQ(Call("POST", "/v1/videos/1/similar").status, 405);
+  const std::string anchor = RecommendedIds(Call("GET", "/v1/users/3/recommendations?count=1")).at(0);
+  Reply r = Call("GET", "/v1/videos/" + anchor + "/similar?count=8");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::vector<std::string> ids = RecommendedIds(r);
+  ASSERT_EQ(ids.size(), 8u) << r.body;
+  EXPECT_FALSE(Contains(ids, anchor));
+  bool content_seen = false;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& item = r.json["items"][i];
+    EXPECT_EQ(item["position"], i + 1);
+    const std::string reason = item["reason"];
+    ASSERT_TRUE(reason == "co_watched" || reason == "similar_content") << reason;
+    if (reason == "similar_content") content_seen = true;
+    EXPECT_FALSE(content_seen && reason == "co_watched") << "co-watched videos come first: " << r.body;
+  }
+  EXPECT_EQ(r.json["items"][0]["reason"], "co_watched") << "a trained video has a co-watch row: " << r.body;
+  // The viewer's watched videos and the screen are left out.
+  ASSERT_EQ(Call("POST", "/v1/events", StrCat(R"({"user_id":4242,"video_id":)", ids[0], R"(,"type":"play"})"))
+                .status,
+            200);
+  r = Call("GET", StrCat("/v1/videos/", anchor, "/similar?count=8&user_id=4242&exclude=", ids[1]));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::vector<std::string> for_viewer = RecommendedIds(r);
+  EXPECT_FALSE(Contains(for_viewer, ids[0]));
+  EXPECT_FALSE(Contains(for_viewer, ids[1]));
+  EXPECT_EQ(for_viewer.at(0), ids[2]);
+  EXPECT_EQ(r.json["filtered"]["watched"], 1) << r.body;
+  EXPECT_EQ(r.json["filtered"]["on_screen"], 1) << r.body;
+  // An upload has no co-watch row yet: its neighbours come from its embedding.
+  ASSERT_EQ(Call("PUT", "/v1/videos/900001", kUpload).status, 200);
+  r = Call("GET", "/v1/videos/900001/similar?count=5");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(r.json["items"].size(), 5u) << r.body;
+  for (const auto& item : r.json["items"]) EXPECT_EQ(item["reason"], "similar_content") << r.body;
+}
+
 TEST_F(ServiceTest, AnUploadIsRecommendableOnTheNextRequest) {
   ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
   Start(Config());
