@@ -3,8 +3,9 @@
 # integration tests, the fuzz corpora replayed), then all tests again under AddressSanitizer +
 # UndefinedBehaviorSanitizer, then the serving concurrency tests and the feature store's (group
 # commit) under ThreadSanitizer (only the targets they need are built: see the tsan presets; the
-# feature store runs over the memory backend only, as Debian's RocksDB is not instrumented and TSan
-# reports its lock-free internals as races). VREC_SKIP_ASAN=1 / VREC_SKIP_TSAN=1 skip those.
+# feature store runs over the memory and Redis backends only, as Debian's RocksDB is not
+# instrumented and TSan reports its lock-free internals as races; the Redis store's pool and claim
+# renewal are vrec's own code). VREC_SKIP_ASAN=1 / VREC_SKIP_TSAN=1 skip those.
 # Warnings are errors here (VREC_WERROR): this is the command CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
