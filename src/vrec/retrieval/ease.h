@@ -35,8 +35,11 @@ struct EaseOptions {
   // whose fit (O(K^3), LAPACK) takes seconds on two cores.
   uint64_t max_weight_bytes = uint64_t{256} << 20;
   // The user's most recent distinct positives that ScoreAll reads (0 = all); serving reads the same
-  // number, so that training features and serving features agree for heavy users.
-  int max_history = 1000;
+  // number of what it has (the snapshot keeps 1000 events per user, the online store 500). Default
+  // all: EASE is a regression over the whole history, and cutting it at 200 cost heavy users most
+  // (ML-1M-prefix, 752 of 2999 users above 200 ratings: EASE nDCG@10 0.4380 -> 0.4735, two-stage
+  // 0.4638 -> 0.4732; ML-100K EASE 0.4766 -> 0.4829, two-stage 0.4962 -> 0.4973).
+  int max_history = 0;
 };
 
 class EaseScorer final : public ItemScorer {
