@@ -7,7 +7,9 @@
 # VREC_PORT (default 8080), VREC_SYNTHETIC (platform size: small, medium, large or UxVxR; default
 # small), VREC_CONFIG (a config file for the pipeline and the server; default configs/vrec.conf),
 # VREC_LOOP=0 (skip the last step: scripts/loop.sh, the loop from an upload and events back to a
-# retrained version).
+# retrained version), VREC_STORE=redis (keep the online state in a local redis-server that this
+# script starts, data in $VREC_HOME/redis, port VREC_REDIS_PORT or 6390, with the persistence
+# settings of docs/redis.md; default: RocksDB in the registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -25,6 +27,21 @@ if [ -f "$home/serve.pid" ] && kill -0 "$(cat "$home/serve.pid")" 2>/dev/null; t
   echo "main: stopping the server started earlier (pid $(cat "$home/serve.pid"))"
   kill "$(cat "$home/serve.pid")"
   for _ in $(seq 1 100); do kill -0 "$(cat "$home/serve.pid")" 2>/dev/null || break; sleep 0.1; done
+fi
+
+if [ "${VREC_STORE:-rocksdb}" = "redis" ]; then
+  redis_port=${VREC_REDIS_PORT:-6390}
+  mkdir -p "$home/redis"
+  if ! redis-cli -p "$redis_port" ping > /dev/null 2>&1; then
+    # Every acknowledged write fsynced before the reply (docs/redis.md): kill -9 loses nothing.
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$home/redis" --appendonly yes \
+      --appendfsync always --save '' --daemonize yes --pidfile "$home/redis/redis.pid" \
+      --logfile "$home/redis/redis.log"
+    for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping > /dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  redis-cli -p "$redis_port" ping > /dev/null || { cat "$home/redis/redis.log"; echo "main: redis-server did not start" >&2; exit 1; }
+  export VREC_FEATURE_STORE_URI="redis://127.0.0.1:$redis_port/0"
+  echo "main: online state in redis-server on port $redis_port (pid $(cat "$home/redis/redis.pid" 2>/dev/null || echo '?'), data $home/redis)"
 fi
 
 # Train, evaluate, gate and deploy. A gate failure leaves the previous production model serving.
@@ -68,3 +85,6 @@ if [ "${VREC_LOOP:-1}" != "0" ]; then
 fi
 echo
 echo "Stop it with: kill \$(cat $home/serve.pid)"
+if [ "${VREC_STORE:-rocksdb}" = "redis" ]; then
+  echo "and its redis-server with: redis-cli -p $redis_port shutdown"
+fi
