@@ -84,6 +84,12 @@ if tail -n 1 "$tmp/out" | grep -q '^model=sar map=.* ndcg@10=.* precision@10=.* 
 else
   failed=$((failed + 1)); echo "FAIL eval output:"; cat "$tmp/out"
 fi
+expect_ok eval_json -- eval --data "$tmp/synth" --model sar --split temporal --json
+if [ "$(wc -l <"$tmp/out")" -eq 1 ] && jq -e '.model == "sar" and .split == "temporal" and (.["ndcg@10"] | type) == "number" and .test_rows > 0' "$tmp/out" > /dev/null; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL eval --json: $(cat "$tmp/out")"
+fi
 
 if [ -n "$shared" ] && [ -d "$shared/data/ml-100k" ]; then
   expect_ok eval_movielens -- eval --movielens "$shared/data/ml-100k" --model sar

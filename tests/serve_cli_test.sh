@@ -48,8 +48,9 @@ pipeline --gate-ranker-auc 1.01 > "$tmp/run2.log" 2>&1 || rc=$?
 grep -q "gates failed, nothing deployed; production stays v000001" "$tmp/run2.log" || { cat "$tmp/run2.log"; fail "gate message"; }
 "$vrec" models list --registry "$reg" | grep -q '^\* *v000001' || { "$vrec" models list --registry "$reg"; fail "production changed"; }
 [ "$(ls "$reg/runs" | wc -l)" -eq 2 ] || fail "every run must leave a record"
-pipeline > "$tmp/run3.log" 2>&1 || { cat "$tmp/run3.log"; fail "third pipeline run"; }
-grep -q "version=v000002 promoted=true" "$tmp/run3.log" || fail "v000002 not promoted"
+pipeline --json > "$tmp/run3.json" 2> "$tmp/run3.log" || { cat "$tmp/run3.log"; fail "third pipeline run"; }
+jq -e '.version == "v000002" and .promoted == true and (.["seconds.train"] | type) == "number"' "$tmp/run3.json" > /dev/null ||
+  { cat "$tmp/run3.json"; fail "v000002 not promoted (--json)"; }
 
 start_server() {
   "$vrec" serve --registry "$reg" --config "$tmp/vrec.conf" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &

@@ -60,6 +60,31 @@ Status LoadConfig(const std::string& path, offline::PipelineOptions& pipeline, s
 // before `vrec models promote|rollback` and the pipeline's promotion move the production pointer.
 Status LoadsForServing(const std::string& version, const std::string& path);
 
+// What `vrec eval` and `vrec pipeline run` print: name=value lines (the default, greppable, what
+// the README quotes) or, with --json, one JSON object of the same names when the command ends
+// (a line's `prefix` becomes "prefix." in front of its names).
+class CommandOutput {
+ public:
+  struct Field {
+    std::string name;
+    std::string value;  // formatted: a number (Num) or text
+    bool text = false;  // quoted in JSON
+  };
+  static Field Num(std::string name, double value, int decimals = 6);
+  static Field Int(std::string name, int64_t value);
+  static Field Text(std::string name, std::string value);
+
+  explicit CommandOutput(bool json) : json_(json) {}
+  // Text: prints "[prefix ]a=1 b=2". JSON: keeps the fields (a later one of the same name wins).
+  void Line(std::initializer_list<Field> fields, std::string_view prefix = {});
+  // JSON: prints the object (nothing in text mode). Call once, also before returning an error.
+  void Finish();
+
+ private:
+  bool json_;
+  std::vector<Field> fields_;
+};
+
 // Where the data comes from: exactly one of the three is set.
 struct DataSource {
   std::string movielens_dir;

@@ -30,6 +30,7 @@ struct EvalFlags {
   double blend_weight = 0.5;  // weight of SAR in two-tower+sar (two-tower has 1)
   std::string save_dir;       // two-tower: write the deployable model here
   offline::TwoStageOptions two_stage;
+  bool json = false;  // one JSON object instead of name=value lines
 };
 
 StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) {
@@ -74,7 +75,8 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
 // Writes the trained two-tower model and an index over every video of `ds` into `dir`, with the
 // evaluation figures in its manifest. Exact search below 100k videos, IVF above.
 Status SaveTwoTower(const retrieval::TwoTowerScorer& scorer, const data::Dataset& ds,
-                    const data::Split& split, const eval::EvalReport& r, int k, const std::string& dir) {
+                    const data::Split& split, const eval::EvalReport& r, int k, const std::string& dir,
+                    CommandOutput& out) {
   VREC_ASSIGN_OR_RETURN(auto index,
                         retrieval::BuildCatalogIndex(scorer.model(), ds, scorer.video_positives()));
   retrieval::RetrievalBundle bundle{scorer.model(), std::move(index)};
@@ -88,8 +90,10 @@ Status SaveTwoTower(const retrieval::TwoTowerScorer& scorer, const data::Dataset
       {"auc", r.auc},
   };
   VREC_RETURN_IF_ERROR(bundle.Save(dir, data::TrainingDataHash(ds, split.train), metrics));
-  std::printf("saved=%s videos=%zu index=%s\n", dir.c_str(), ds.videos.size(),
-              retrieval::AnnIndexKindName(bundle.index->options().kind));
+  out.Line(
+      {CommandOutput::Text("saved", dir),
+       CommandOutput::Int("videos", static_cast<int64_t>(ds.videos.size())),
+       CommandOutput::Text("index", std::string(retrieval::AnnIndexKindName(bundle.index->options().kind)))});
   return OkStatus();
 }
 
@@ -108,8 +112,10 @@ Status RunEval(const EvalFlags& f) {
   } else {
     return InvalidArgumentError(StrCat("unknown split '", f.split, "' (known: stratified, temporal)"));
   }
-  std::printf("split=%s train_rows=%zu test_rows=%zu\n", f.split.c_str(), split.train.size(),
-              split.test.size());
+  CommandOutput out(f.json);
+  using O = CommandOutput;
+  out.Line({O::Text("split", f.split), O::Int("train_rows", static_cast<int64_t>(split.train.size())),
+            O::Int("test_rows", static_cast<int64_t>(split.test.size()))});
   Stopwatch fit_clock;
   VREC_RETURN_IF_ERROR(scorer->Fit(ds, split.train));
   const double fit_s = fit_clock.Seconds();
@@ -120,29 +126,34 @@ Status RunEval(const EvalFlags& f) {
   eval::EvalReport r = eval::Evaluate(ds, split, *scorer, options);
   if (const auto* two_stage = dynamic_cast<const offline::TwoStageScorer*>(scorer.get())) {
     const ranking::RankerTrainReport& rr = two_stage->ranker_report();
-    std::printf(
-        "ranker valid_auc=%.6f valid_ndcg@10=%.6f retrieval_order_valid_auc=%.6f "
-        "retrieval_order_valid_ndcg@10=%.6f best_iteration=%d train_groups=%lld train_rows=%lld "
-        "train_s=%.2f\n",
-        rr.valid_auc, rr.valid_ndcg, two_stage->retrieval_valid_auc(), two_stage->retrieval_valid_ndcg(),
-        rr.best_iteration, static_cast<long long>(two_stage->ranker_train_groups()),
-        static_cast<long long>(two_stage->ranker_train_rows()), rr.train_seconds);
+    out.Line({O::Num("valid_auc", rr.valid_auc), O::Num("valid_ndcg@10", rr.valid_ndcg),
+              O::Num("retrieval_order_valid_auc", two_stage->retrieval_valid_auc()),
+              O::Num("retrieval_order_valid_ndcg@10", two_stage->retrieval_valid_ndcg()),
+              O::Int("best_iteration", rr.best_iteration),
+              O::Int("train_groups", static_cast<int64_t>(two_stage->ranker_train_groups())),
+              O::Int("train_rows", static_cast<int64_t>(two_stage->ranker_train_rows())),
+              O::Num("train_s", rr.train_seconds, 2)},
+             "ranker");
     const offline::HeldOutRanking h = two_stage->EvaluateHeldOut(split.test, f.threads);
-    std::printf("ranker heldout_auc=%.6f retrieval_order_heldout_auc=%.6f heldout_groups=%lld\n",
-                h.ranker_auc, h.retrieval_order_auc, static_cast<long long>(h.groups));
+    out.Line(
+        {O::Num("heldout_auc", h.ranker_auc), O::Num("retrieval_order_heldout_auc", h.retrieval_order_auc),
+         O::Int("heldout_groups", h.groups)},
+        "ranker");
   }
-  std::printf(
-      "model=%s users=%lld recall@500=%.6f auc=%.6f coverage@%d=%.6f diversity@%d=%.6f fit_s=%.2f "
-      "eval_s=%.2f\n",
-      f.model.c_str(), static_cast<long long>(r.users), r.RecallAt(500), r.auc, f.k, r.coverage, f.k,
-      r.diversity, fit_s, eval_clock.Seconds());
-  std::printf("model=%s map=%.6f ndcg@%d=%.6f precision@%d=%.6f recall@%d=%.6f recall@100=%.6f\n",
-              f.model.c_str(), r.map, f.k, r.ndcg, f.k, r.precision, f.k, r.recall, r.RecallAt(100));
+  const std::string k = std::to_string(f.k);
+  out.Line({O::Text("model", f.model), O::Int("users", r.users), O::Num("recall@500", r.RecallAt(500)),
+            O::Num("auc", r.auc), O::Num("coverage@" + k, r.coverage), O::Num("diversity@" + k, r.diversity),
+            O::Num("fit_s", fit_s, 2), O::Num("eval_s", eval_clock.Seconds(), 2)});
+  out.Line({O::Text("model", f.model), O::Num("map", r.map), O::Num("ndcg@" + k, r.ndcg),
+            O::Num("precision@" + k, r.precision), O::Num("recall@" + k, r.recall),
+            O::Num("recall@100", r.RecallAt(100))});
+  Status saved = OkStatus();
   if (!f.save_dir.empty()) {
-    return SaveTwoTower(static_cast<const retrieval::TwoTowerScorer&>(*scorer), ds, split, r, f.k,
-                        f.save_dir);
+    saved = SaveTwoTower(static_cast<const retrieval::TwoTowerScorer&>(*scorer), ds, split, r, f.k,
+                         f.save_dir, out);
   }
-  return OkStatus();
+  out.Finish();
+  return saved;
 }
 
 }  // namespace
@@ -164,6 +175,7 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--test-per-user", flags->test_per_user, "N of the temporal split")->capture_default_str();
   cmd->add_option("--k", flags->k, "cut-off of the top-k metrics")->capture_default_str();
   cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str();
+  cmd->add_flag("--json", flags->json, "print one JSON object of the figures instead of name=value lines");
   cmd->add_option("--blend-weight", flags->blend_weight,
                   "weight of SAR's (EASE's) ranks in two-tower+sar (two-tower+ease)")
       ->capture_default_str();

@@ -24,6 +24,7 @@ struct PipelineFlags {
   offline::PipelineOptions options;
   bool no_promote = false;
   int threads = 2;
+  bool json = false;  // one JSON object instead of name=value lines
 };
 
 // Synthetic platform sizes for `--synthetic`.
@@ -123,20 +124,24 @@ Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
     if (!f.source.movielens_dir.empty() && !given("--split")) o.split = "stratified";
   }
   VREC_ASSIGN_OR_RETURN(offline::PipelineRecord rec, offline::RunPipeline(ds, o));
-  for (const auto& [name, value] : rec.metrics) std::printf("%s=%.6f\n", name.c_str(), value);
-  for (const auto& [step, seconds] : rec.step_seconds)
-    std::printf("seconds.%s=%.1f\n", step.c_str(), seconds);
-  for (const auto& [step, mb] : rec.step_peak_rss_mb) std::printf("peak_rss_mb.%s=%.0f\n", step.c_str(), mb);
-  std::printf("record=%s\n", rec.record_path.c_str());
+  using O = CommandOutput;
+  CommandOutput out(f.json);
+  for (const auto& [name, value] : rec.metrics) out.Line({O::Num(name, value)});
+  for (const auto& [step, seconds] : rec.step_seconds) out.Line({O::Num("seconds." + step, seconds, 1)});
+  for (const auto& [step, mb] : rec.step_peak_rss_mb) out.Line({O::Num("peak_rss_mb." + step, mb, 0)});
+  out.Line({O::Text("record", rec.record_path)});
   if (!rec.gates_passed) {
     std::string failed;
     for (const offline::GateVerdict& g : rec.gates) {
       if (!g.passed) failed += StrCat(failed.empty() ? "" : "; ", g.name, " (got ", g.value, ")");
     }
+    out.Line({O::Text("gates", "failed")});
+    out.Finish();
     return GatesFailedError(StrCat("nothing deployed; production stays ",
                                    rec.production_before ? *rec.production_before : "empty", ": ", failed));
   }
-  std::printf("version=%s promoted=%s\n", rec.version->c_str(), rec.promoted ? "true" : "false");
+  out.Line({O::Text("version", *rec.version), O::Field{"promoted", rec.promoted ? "true" : "false", false}});
+  out.Finish();
   return OkStatus();
 }
 
@@ -172,6 +177,7 @@ void AddPipelineCommand(CLI::App& app, std::function<Status()>& run) {
                   "largest drop below production allowed on a gated figure");
   cmd->add_flag("--no-promote", flags->no_promote, "register the version but leave production alone");
   cmd->add_option("--threads", flags->threads, "training threads")->capture_default_str();
+  cmd->add_flag("--json", flags->json, "print one JSON object of the figures instead of name=value lines");
   cmd->callback([&run, flags, cmd] { run = [flags, cmd] { return RunPipelineCommand(*flags, *cmd); }; });
 }
 

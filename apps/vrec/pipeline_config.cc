@@ -1,5 +1,10 @@
 // The pipeline's config keys, apart from the pipeline command: `vrec config` and `vrec serve`
 // check the whole shared config file without linking the training code (LibTorch).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
 #include "apps/vrec/commands.h"
 #include "vrec/common/strings.h"
 #include "vrec/config/binder.h"
@@ -13,6 +18,53 @@ constexpr std::string_view kGatesFailed = "gates failed, ";
 
 Status GatesFailedError(std::string_view message) {
   return FailedPreconditionError(StrCat(kGatesFailed, message));
+}
+
+CommandOutput::Field CommandOutput::Num(std::string name, double value, int decimals) {
+  if (!std::isfinite(value)) return {std::move(name), "null", false};
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, value);
+  return {std::move(name), buf, false};
+}
+
+CommandOutput::Field CommandOutput::Int(std::string name, int64_t value) {
+  return {std::move(name), std::to_string(value), false};
+}
+
+CommandOutput::Field CommandOutput::Text(std::string name, std::string value) {
+  return {std::move(name), std::move(value), true};
+}
+
+void CommandOutput::Line(std::initializer_list<Field> fields, std::string_view prefix) {
+  if (!json_) {
+    std::string line(prefix);
+    for (const Field& f : fields) line += StrCat(line.empty() ? "" : " ", f.name, "=", f.value);
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    return;
+  }
+  for (const Field& f : fields) {
+    Field named{prefix.empty() ? f.name : StrCat(prefix, ".", f.name), f.value, f.text};
+    auto it =
+        std::find_if(fields_.begin(), fields_.end(), [&](const Field& g) { return g.name == named.name; });
+    if (it != fields_.end()) {
+      *it = std::move(named);
+    } else {
+      fields_.push_back(std::move(named));
+    }
+  }
+}
+
+void CommandOutput::Finish() {
+  if (!json_) return;
+  nlohmann::ordered_json object = nlohmann::ordered_json::object();  // in the order printed
+  for (const Field& f : fields_) {
+    object[f.name] =
+        f.text ? nlohmann::ordered_json(f.value) : nlohmann::ordered_json::parse(f.value, nullptr, false);
+  }
+  std::printf("%s\n", object.dump().c_str());
+  std::fflush(stdout);
+  fields_.clear();
 }
 
 int ExitCodeOf(const Status& status) {
