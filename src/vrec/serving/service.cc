@@ -97,6 +97,19 @@ StatusOr<uint64_t> ParseId(std::string_view text, std::string_view what) {
   return id;
 }
 
+// count=N, 1..kMaxCount; `count` keeps its value when absent.
+Status ParseCount(const HttpRequest& request, int& count) {
+  const std::string* c = request.Query("count");
+  if (c == nullptr) return OkStatus();
+  int64_t n = 0;
+  if (c->size() > 8 || !ParseInt64(*c, n) || n < 1 || n > kMaxCount) {
+    return InvalidArgumentError(
+        StrCat("count '", c->substr(0, 12), "' must be an integer in [1, ", kMaxCount, "]"));
+  }
+  count = static_cast<int>(n);
+  return OkStatus();
+}
+
 // exclude=12,34,56: the videos on the client's screen, at most kMaxExclude.
 Status ParseExclude(const HttpRequest& request, std::vector<VideoId>& out) {
   const std::string* e = request.Query("exclude");
@@ -689,15 +702,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     }
   }
   if (Status st = ParseExclude(request, r.exclude); !st.ok()) return Error(request, response, st);
-  if (const std::string* c = request.Query("count")) {
-    int64_t n = 0;
-    if (c->size() > 8 || !ParseInt64(*c, n) || n < 1 || n > kMaxCount) {
-      return Error(request, response,
-                   InvalidArgumentError(
-                       StrCat("count '", c->substr(0, 12), "' must be an integer in [1, ", kMaxCount, "]")));
-    }
-    r.count = static_cast<int>(n);
-  }
+  if (Status st = ParseCount(request, r.count); !st.ok()) return Error(request, response, st);
   if (const std::string* d = request.Query("device")) {
     auto device = data::ParseDevice(*d);
     if (!device)
@@ -1207,15 +1212,7 @@ void Service::Similar(const HttpRequest& request, const PathParams& params, Http
                                                "' (count, user_id, surface, exclude)")));
     }
   }
-  if (const std::string* c = request.Query("count")) {
-    int64_t n = 0;
-    if (c->size() > 8 || !ParseInt64(*c, n) || n < 1 || n > kMaxCount) {
-      return Error(request, response,
-                   InvalidArgumentError(
-                       StrCat("count '", c->substr(0, 12), "' must be an integer in [1, ", kMaxCount, "]")));
-    }
-    r.count = static_cast<int>(n);
-  }
+  if (Status st = ParseCount(request, r.count); !st.ok()) return Error(request, response, st);
   if (const std::string* u = request.Query("user_id")) {
     auto user = ParseId(*u, "user_id");
     if (!user.ok()) return Error(request, response, user.status());
