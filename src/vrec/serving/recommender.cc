@@ -52,6 +52,16 @@ std::vector<filtering::Candidate> ColdStartCandidates(
   return out;
 }
 
+// The exclude list as the filters take it: dense indices, sorted; unknown ids dropped.
+std::vector<uint32_t> OnScreen(const data::CatalogView& catalog, std::span<const VideoId> exclude) {
+  std::vector<uint32_t> out;
+  for (const VideoId id : exclude) {
+    if (auto v = catalog.FindVideo(id)) out.push_back(*v);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
 
 Status Validate(const RecommendOptions& o) {
@@ -97,11 +107,7 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   filter_history.reserve(history.size());
   for (const HistoryItem& h : history) filter_history.push_back({h.video, h.type, h.watch_ratio});
   const data::User* profile = user ? &catalog.user(*user) : nullptr;
-  std::vector<uint32_t> on_screen;
-  for (const VideoId id : request.exclude) {
-    if (auto v = catalog.FindVideo(id)) on_screen.push_back(*v);
-  }
-  std::sort(on_screen.begin(), on_screen.end());
+  const std::vector<uint32_t> on_screen = OnScreen(catalog, request.exclude);
   const filtering::FilterRequest filter_request{
       .user = {.age = profile ? profile->age : -1, .history = filter_history},
       .overrides = {.flags = flags},
@@ -317,11 +323,7 @@ StatusOr<SimilarResult> Similar(const ServingModel& model, const SimilarRequest&
   for (const features::HistoryEntry& e : online) {
     if (auto v = catalog.FindVideo(e.video)) history.push_back({*v, e.type, e.watch_ratio});
   }
-  std::vector<uint32_t> on_screen;
-  for (const VideoId id : request.exclude) {
-    if (auto v = catalog.FindVideo(id)) on_screen.push_back(*v);
-  }
-  std::sort(on_screen.begin(), on_screen.end());
+  const std::vector<uint32_t> on_screen = OnScreen(catalog, request.exclude);
   const filtering::FilterRequest filter_request{
       .user = {.age = user ? catalog.user(*user).age : -1, .history = history},
       .overrides = {.flags = flags},

@@ -145,6 +145,25 @@ std::string FormatScore(float v) {
   return buf;
 }
 
+// "items":[{"video_id":..,"position":1,"score":..,"reason":..},...],"filtered":{"watched":N,...}
+std::string ItemsAndFilteredJson(std::span<const RecommendedItem> items,
+                                 const filtering::FilterReport& filter) {
+  std::string out = R"("items":[)";
+  for (size_t i = 0; i < items.size(); ++i) {
+    const RecommendedItem& it = items[i];
+    if (i > 0) out += ',';
+    out += StrCat(R"({"video_id":)", JsonQuote(std::to_string(it.video.value)), R"(,"position":)", i + 1,
+                  R"(,"score":)", FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason), "}");
+  }
+  out += R"(],"filtered":{)";
+  for (int i = 0; i < filtering::kNumFilters; ++i) {
+    const auto f = static_cast<filtering::Filter>(i);
+    if (i > 0) out += ',';
+    out += StrCat(JsonQuote(filtering::Name(f)), ":", filter.removed(f));
+  }
+  return out + "}";
+}
+
 // Constant-time equality: the time depends on the lengths only, never on where they differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   const size_t n = std::max(a.size(), b.size());
@@ -797,22 +816,11 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   }
   recommendations_[static_cast<size_t>(variant - config_.variants.data())][result->cold_start ? 1 : 0]->Inc();
 
-  std::string body = StrCat(R"({"user_id":)", JsonQuote(user_tag), R"(,"model_version":)",
-                            JsonQuote(snap.model->version()), R"(,"variant":)", JsonQuote(variant->name),
-                            R"(,"cold_start":)", result->cold_start ? "true" : "false", R"(,"items":[)");
-  for (size_t i = 0; i < result->items.size(); ++i) {
-    const RecommendedItem& it = result->items[i];
-    if (i > 0) body += ',';
-    body += StrCat(R"({"video_id":)", JsonQuote(std::to_string(it.video.value)), R"(,"position":)", i + 1,
-                   R"(,"score":)", FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason), "}");
-  }
-  body += StrCat(R"(],"filtered":{)");
-  for (int i = 0; i < filtering::kNumFilters; ++i) {
-    const auto f = static_cast<filtering::Filter>(i);
-    if (i > 0) body += ',';
-    body += StrCat(JsonQuote(filtering::Name(f)), ":", result->filter.removed(f));
-  }
-  body += StrCat(R"(},"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
+  std::string body =
+      StrCat(R"({"user_id":)", JsonQuote(user_tag), R"(,"model_version":)", JsonQuote(snap.model->version()),
+             R"(,"variant":)", JsonQuote(variant->name), R"(,"cold_start":)",
+             result->cold_start ? "true" : "false", ",", ItemsAndFilteredJson(result->items, result->filter),
+             R"(,"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
   if (!degraded && cacheable) cache_.Put(cache_key, user_tag, body, token);
   *params.log =
       StrCat(R"("cache":"miss","model_version":)", JsonQuote(snap.model->version()), R"(,"variant":)",
@@ -1238,22 +1246,10 @@ void Service::Similar(const HttpRequest& request, const PathParams& params, Http
   auto result =
       serving::Similar(*snap.model, r, online, *snap.flags, config_.variants.front().recommend, &live);
   if (!result.ok()) return Error(request, response, result.status());
-  std::string body = StrCat(R"({"request_id":)", JsonQuote(params.request_id), R"(,"video_id":)",
-                            JsonQuote(std::to_string(*video_id)), R"(,"model_version":)",
-                            JsonQuote(snap.model->version()), R"(,"items":[)");
-  for (size_t i = 0; i < result->items.size(); ++i) {
-    const RecommendedItem& it = result->items[i];
-    if (i > 0) body += ',';
-    body += StrCat(R"({"video_id":)", JsonQuote(std::to_string(it.video.value)), R"(,"position":)", i + 1,
-                   R"(,"score":)", FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason), "}");
-  }
-  body += R"(],"filtered":{)";
-  for (int i = 0; i < filtering::kNumFilters; ++i) {
-    const auto f = static_cast<filtering::Filter>(i);
-    if (i > 0) body += ',';
-    body += StrCat(JsonQuote(filtering::Name(f)), ":", result->filter.removed(f));
-  }
-  body += StrCat(R"(},"candidates":)", result->candidates, "}");
+  std::string body = StrCat(
+      R"({"request_id":)", JsonQuote(params.request_id), R"(,"video_id":)",
+      JsonQuote(std::to_string(*video_id)), R"(,"model_version":)", JsonQuote(snap.model->version()), ",",
+      ItemsAndFilteredJson(result->items, result->filter), R"(,"candidates":)", result->candidates, "}");
   Json(response, 200, std::move(body));
 }
 
