@@ -23,6 +23,7 @@ enum class StatusCode {
   kUnauthenticated,     // missing or bad API key (401)
   kPermissionDenied,    // a valid key without the scope the operation needs (403)
   kResourceExhausted,   // a rate limit or quota was hit: retry later (429)
+  kAborted,             // a conditional write lost a race with another writer: retry (503)
   kUnavailable,         // try again later (503)
   kDataLoss,            // corrupt or truncated data
   kInternal,            // I/O errors and bugs (500)
@@ -58,6 +59,7 @@ inline Status FailedPreconditionError(std::string m) {
 inline Status UnauthenticatedError(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
 inline Status PermissionDeniedError(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
 inline Status ResourceExhaustedError(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+inline Status AbortedError(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 inline Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }

@@ -92,6 +92,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "PERMISSION_DENIED";
     case StatusCode::kResourceExhausted:
       return "RESOURCE_EXHAUSTED";
+    case StatusCode::kAborted:
+      return "ABORTED";
     case StatusCode::kUnavailable:
       return "UNAVAILABLE";
     case StatusCode::kDataLoss:

@@ -30,9 +30,6 @@ class FaultInjectionKeyValueStore : public KeyValueStore {
   StatusOr<std::vector<KeyValue>> Scan(std::string_view prefix, std::string_view start_after,
                                        size_t limit) override;
   StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) override;
-  Status ClaimSingleWriter(std::string_view holder, std::chrono::milliseconds wait) override {
-    return base_->ClaimSingleWriter(holder, wait);
-  }
   bool durable() const override { return base_->durable(); }
   const std::string& uri() const override { return base_->uri(); }
 

@@ -7,10 +7,12 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <random>
+#include <set>
+#include <thread>
 
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
-#include "vrec/common/sys.h"
 
 namespace vrec::features {
 
@@ -18,7 +20,11 @@ namespace {
 
 constexpr std::string_view kFormatKey = "m/format";
 constexpr std::string_view kPrunedThroughKey = "m/pruned_through";
+constexpr std::string_view kLastSeqKey = "m/last_seq";
+constexpr std::string_view kLastChangeKey = "m/last_change";
+constexpr std::string_view kChangesPrunedKey = "m/changes_pruned";
 constexpr std::string_view kEventPrefix = "e/";
+constexpr std::string_view kChangePrefix = "x/";
 constexpr std::string_view kHistoryPrefix = "h/";
 constexpr std::string_view kVideoPrefix = "v/";
 constexpr std::string_view kEventIdPrefix = "d/";
@@ -34,6 +40,7 @@ constexpr uint8_t kEventRecordV1 = 1;
 constexpr uint8_t kEventRecordV2 = 2;  // v1 + event id
 constexpr uint8_t kHistoryRecordV1 = 1;
 constexpr uint8_t kFlagsRecordV1 = 1;
+constexpr uint8_t kChangeRecordV1 = 1;
 
 constexpr uint8_t kFlagUnavailable = 1;
 constexpr uint8_t kFlagAgeRestricted = 2;
@@ -57,7 +64,7 @@ std::optional<uint64_t> IdOfKey(std::string_view key, std::string_view prefix) {
 // A key for messages: "h/42" rather than eight raw bytes.
 std::string DescribeKey(std::string_view key) {
   for (std::string_view prefix :
-       {kEventPrefix, kHistoryPrefix, kVideoPrefix, kVideoRecordPrefix, kUserRecordPrefix}) {
+       {kEventPrefix, kHistoryPrefix, kVideoPrefix, kVideoRecordPrefix, kUserRecordPrefix, kChangePrefix}) {
     if (auto id = IdOfKey(key, prefix)) return StrCat(prefix, *id);
   }
   std::string out;
@@ -350,6 +357,46 @@ StatusOr<UserRecord> DecodeUserRecord(std::string_view key, std::string_view val
   return u;
 }
 
+std::string EncodeChange(Change::Kind kind, uint64_t id, int64_t time) {
+  std::string out;
+  Writer w(out);
+  w.Byte(kChangeRecordV1);
+  w.Byte(static_cast<uint8_t>(kind));
+  w.Varint(id);
+  w.SignedVarint(time);
+  return out;
+}
+
+StatusOr<Change> DecodeChange(std::string_view key, std::string_view value, uint64_t seq) {
+  Reader r(value);
+  Change c;
+  c.seq = seq;
+  uint8_t version = 0, kind = 0;
+  if (!r.Byte(version) || version != kChangeRecordV1) return Corrupt(key, "unknown change record version");
+  if (!r.Byte(kind) || kind < 1 || kind > 3 || !r.Varint(c.id) || !r.SignedVarint(c.time) || !r.AtEnd()) {
+    return Corrupt(key, "bad change record");
+  }
+  c.kind = static_cast<Change::Kind>(kind);
+  return c;
+}
+
+// An 8-byte counter (m/last_seq, m/last_change...) as stored; nullopt for an absent key.
+StatusOr<uint64_t> DecodeCounter(std::string_view key, const std::optional<std::string>& value) {
+  if (!value) return uint64_t{0};
+  std::optional<uint64_t> n = IdOfKey(StrCat(kEventPrefix, *value), kEventPrefix);
+  if (!n) return Corrupt(key, "malformed counter");
+  return *n;
+}
+
+// A short random pause before retrying a conditional write that lost a race: spreads the
+// retries of writers that collided.
+void BackOff(int attempt) {
+  thread_local std::minstd_rand rng(
+      static_cast<unsigned>(std::hash<std::thread::id>()(std::this_thread::get_id())));
+  const int max_us = std::min(2000, 50 << std::min(attempt, 5));
+  std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, max_us)(rng)));
+}
+
 // Keeps the newest `max` entries of a history that is ordered oldest first.
 void KeepNewest(std::vector<HistoryEntry>& entries, size_t max) {
   if (entries.size() > max) entries.erase(entries.begin(), entries.end() - static_cast<ptrdiff_t>(max));
@@ -360,7 +407,7 @@ void KeepNewest(std::vector<HistoryEntry>& entries, size_t max) {
 // ---- FeatureStore ----------------------------------------------------------------------------
 
 FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options,
-                           uint64_t next_seq, uint64_t pruned_through)
+                           uint64_t last_seq, uint64_t pruned_through)
     : kv_(std::move(kv)),
       options_(options),
       clock_(options.clock ? options.clock : std::function<int64_t()>([] {
@@ -368,16 +415,12 @@ FeatureStore::FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStore
                    std::chrono::system_clock::now().time_since_epoch())
             .count();
       })),
-      next_seq_(next_seq),
-      last_committed_(next_seq - 1),
+      last_seq_(last_seq),
       pruned_through_(pruned_through) {}
 
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyValueStore> kv,
                                                            const FeatureStoreOptions& options) {
   if (options.max_history == 0) return InvalidArgumentError("feature store: max_history must be positive");
-  // The log's sequence numbers and the histories are read-modify-write state of this process: one
-  // writer per store (several servers sharing one store need the shared log, not built yet).
-  VREC_RETURN_IF_ERROR(kv->ClaimSingleWriter(ProcessName(), options.claim_wait));
 
   VREC_ASSIGN_OR_RETURN(std::optional<std::string> format, kv->Get(kFormatKey));
   if (!format) {
@@ -404,21 +447,31 @@ StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyVa
     }
   }
 
-  uint64_t pruned_through = 0;
   VREC_ASSIGN_OR_RETURN(std::optional<std::string> pruned, kv->Get(kPrunedThroughKey));
-  if (pruned) {
-    std::optional<uint64_t> seq = IdOfKey(StrCat(kEventPrefix, *pruned), kEventPrefix);
-    if (!seq) return Corrupt(kPrunedThroughKey, "malformed pruning mark");
-    pruned_through = *seq;
+  VREC_ASSIGN_OR_RETURN(const uint64_t pruned_through, DecodeCounter(kPrunedThroughKey, pruned));
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> last_seq, kv->Get(kLastSeqKey));
+  if (!last_seq) {
+    // A store of layout 2 kept its sequence in the process: it continues after the last log key
+    // (or the pruning mark). Several handles opening it at once write the same value; the first
+    // write wins and the others find it written.
+    uint64_t seq = pruned_through;
+    VREC_ASSIGN_OR_RETURN(std::optional<KeyValue> last, kv->Last(kEventPrefix));
+    if (last) {
+      std::optional<uint64_t> s = IdOfKey(last->key, kEventPrefix);
+      if (!s || *s == UINT64_MAX) return Corrupt(last->key, "malformed event log key");
+      seq = std::max(seq, *s);
+    }
+    WriteBatch batch;
+    batch.Expect(kLastSeqKey, std::nullopt);
+    batch.Put(kLastSeqKey, KeyWithId("", seq));
+    if (Status s = kv->Write(batch, WriteOptions{.sync = true});
+        !s.ok() && s.code() != StatusCode::kAborted) {
+      return s;
+    }
+    VREC_ASSIGN_OR_RETURN(last_seq, kv->Get(kLastSeqKey));
   }
-  uint64_t next_seq = pruned_through + 1;
-  VREC_ASSIGN_OR_RETURN(std::optional<KeyValue> last, kv->Last(kEventPrefix));
-  if (last) {
-    std::optional<uint64_t> seq = IdOfKey(last->key, kEventPrefix);
-    if (!seq || *seq == UINT64_MAX) return Corrupt(last->key, "malformed event log key");
-    next_seq = std::max(next_seq, *seq + 1);
-  }
-  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(kv), options, next_seq, pruned_through));
+  VREC_ASSIGN_OR_RETURN(const uint64_t seq, DecodeCounter(kLastSeqKey, last_seq));
+  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(kv), options, seq, pruned_through));
 }
 
 StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::string_view uri,
@@ -436,29 +489,25 @@ StatusOr<std::vector<HistoryEntry>> FeatureStore::History(UserId user) const {
   return entries;
 }
 
-uint64_t FeatureStore::BeginAppend(size_t n) {
-  std::lock_guard lock(seq_mu_);
-  const uint64_t first = next_seq_;
-  next_seq_ += n;
-  in_flight_.insert(first);
-  return first;
+StatusOr<FeatureStore::UserState> FeatureStore::ReadUserState(UserId user) const {
+  const std::vector<std::string> keys = {KeyWithId(kHistoryPrefix, user.value), std::string(kLastChangeKey)};
+  VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> read, kv_->MultiGet(keys));
+  UserState state;
+  if (read[0]) {
+    VREC_ASSIGN_OR_RETURN(state.history, DecodeHistory(keys[0], *read[0]));
+    KeepNewest(state.history, options_.max_history);
+  }
+  VREC_ASSIGN_OR_RETURN(state.last_change, DecodeCounter(kLastChangeKey, read[1]));
+  return state;
 }
 
-void FeatureStore::EndAppend(uint64_t first, size_t n, bool ok) {
-  std::lock_guard lock(seq_mu_);
-  in_flight_.erase(first);
-  if (ok) last_committed_ = std::max(last_committed_, first + n - 1);
+void FeatureStore::SawSequence(uint64_t seq) const {
+  uint64_t seen = last_seq_.load();
+  while (seen < seq && !last_seq_.compare_exchange_weak(seen, seq)) {
+  }
 }
 
-uint64_t FeatureStore::VisibleSequence() const {
-  std::lock_guard lock(seq_mu_);
-  return in_flight_.empty() ? next_seq_ - 1 : *in_flight_.begin() - 1;
-}
-
-uint64_t FeatureStore::LastSequence() const {
-  std::lock_guard lock(seq_mu_);
-  return last_committed_;
-}
+uint64_t FeatureStore::LastSequence() const { return last_seq_.load(); }
 
 Status FeatureStore::AppendEvents(std::span<const Event> events, std::vector<Event>* appended) {
   if (appended) appended->clear();
@@ -508,50 +557,62 @@ Status FeatureStore::AppendEvents(std::span<const Event> events, std::vector<Eve
 }
 
 void FeatureStore::CommitGroup(std::span<PendingAppend* const> group) {
-  const auto fail_all = [&](const Status& s) {
+  Status status;
+  for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
+    if (attempt > 0) BackOff(attempt);
     for (PendingAppend* p : group) {
-      if (p->status.ok()) p->status = s;
+      p->status = OkStatus();
+      if (p->appended) p->appended->clear();
     }
-  };
-  // Which event ids are stored already, for the whole group in one read.
-  std::vector<std::string> id_keys;
+    status = TryCommitGroup(group);
+    if (status.code() != StatusCode::kAborted) break;
+  }
+  if (status.code() == StatusCode::kAborted) {
+    status = AbortedError(StrCat("appending events to ", kv_->uri(), ": other writers won the race ",
+                                 kMaxCommitAttempts, " times in a row; retry"));
+  }
+  if (status.ok()) return;
+  for (PendingAppend* p : group) {
+    if (p->status.ok()) p->status = status;
+    if (p->appended) p->appended->clear();
+  }
+}
+
+Status FeatureStore::TryCommitGroup(std::span<PendingAppend* const> group) {
+  // One read of everything the write depends on: the last sequence, which event ids are stored
+  // already, and the histories of every user of the group. The write expects all of them unchanged.
+  std::vector<std::string> keys = {std::string(kLastSeqKey)};
+  std::vector<uint64_t> users;
+  for (const PendingAppend* p : group) {
+    for (const Event& e : p->events) users.push_back(e.user.value);
+  }
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  for (uint64_t u : users) keys.push_back(KeyWithId(kHistoryPrefix, u));
+  const size_t first_id = keys.size();
   for (const PendingAppend* p : group) {
     for (const Event& e : p->events) {
-      if (!e.event_id.empty()) id_keys.push_back(StrCat(kEventIdPrefix, e.event_id));
+      if (!e.event_id.empty()) keys.push_back(StrCat(kEventIdPrefix, e.event_id));
     }
   }
+  VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> read, kv_->MultiGet(keys));
+  VREC_ASSIGN_OR_RETURN(const uint64_t last_seq, DecodeCounter(kLastSeqKey, read[0]));
+  SawSequence(last_seq);
   std::set<std::string_view> stored_ids;
-  if (!id_keys.empty()) {
-    auto stored = kv_->MultiGet(id_keys);
-    if (!stored.ok()) return fail_all(stored.status());
-    for (size_t k = 0; k < id_keys.size(); ++k) {
-      if ((*stored)[k]) stored_ids.insert(std::string_view(id_keys[k]).substr(kEventIdPrefix.size()));
-    }
+  for (size_t k = first_id; k < keys.size(); ++k) {
+    if (read[k]) stored_ids.insert(std::string_view(keys[k]).substr(kEventIdPrefix.size()));
   }
-  // The histories of every user of the group, decoded once; a corrupt one fails only the appends
-  // that touch it.
+  // The histories, decoded once; a corrupt one fails only the appends that touch it.
   std::map<uint64_t, std::vector<HistoryEntry>> histories;
   std::map<uint64_t, Status> corrupt;
-  {
-    std::vector<uint64_t> users;
-    for (const PendingAppend* p : group) {
-      for (const Event& e : p->events) users.push_back(e.user.value);
-    }
-    std::sort(users.begin(), users.end());
-    users.erase(std::unique(users.begin(), users.end()), users.end());
-    std::vector<std::string> keys;
-    keys.reserve(users.size());
-    for (uint64_t u : users) keys.push_back(KeyWithId(kHistoryPrefix, u));
-    auto old = kv_->MultiGet(keys);
-    if (!old.ok()) return fail_all(old.status());
-    for (size_t i = 0; i < users.size(); ++i) {
-      if (!(*old)[i]) continue;
-      auto decoded = DecodeHistory(keys[i], *(*old)[i]);
-      if (decoded.ok()) {
-        histories[users[i]] = std::move(*decoded);
-      } else {
-        corrupt[users[i]] = decoded.status();
-      }
+  for (size_t i = 0; i < users.size(); ++i) {
+    const std::optional<std::string>& value = read[1 + i];
+    if (!value) continue;
+    auto decoded = DecodeHistory(keys[1 + i], *value);
+    if (decoded.ok()) {
+      histories[users[i]] = std::move(*decoded);
+    } else {
+      corrupt[users[i]] = decoded.status();
     }
   }
 
@@ -594,9 +655,13 @@ void FeatureStore::CommitGroup(std::span<PendingAppend* const> group) {
     }
     total += fresh[g].size();
   }
-  if (total == 0) return;
+  if (total == 0) return OkStatus();
 
   WriteBatch batch;
+  batch.Expect(kLastSeqKey, read[0]);
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (touched.contains(users[i])) batch.Expect(keys[1 + i], read[1 + i]);
+  }
   for (uint64_t user : touched) {
     std::vector<HistoryEntry>& entries = histories[user];
     KeepNewest(entries, options_.max_history);
@@ -609,6 +674,7 @@ void FeatureStore::CommitGroup(std::span<PendingAppend* const> group) {
   for (const auto& events : fresh) {
     for (const Event* e : events) {
       if (e->event_id.empty()) continue;
+      batch.Expect(StrCat(kEventIdPrefix, e->event_id), std::nullopt);
       batch.Put(StrCat(kEventIdPrefix, e->event_id), time_key.substr(kEventIdTimePrefix.size()));
       batch.Put(StrCat(time_key, e->event_id), "");
     }
@@ -620,27 +686,14 @@ void FeatureStore::CommitGroup(std::span<PendingAppend* const> group) {
     group[g]->appended->reserve(fresh[g].size());
     for (const Event* e : fresh[g]) group[g]->appended->push_back(*e);
   }
-  // Sequence numbers are taken last, once nothing but the write itself can fail; an exception
-  // still releases them (a range left in flight would stop ScanEvents for good).
-  const uint64_t first = BeginAppend(total);
-  Status status;
-  try {
-    uint64_t seq = first;
-    for (const auto& events : fresh) {
-      for (const Event* e : events) batch.Put(KeyWithId(kEventPrefix, seq++), EncodeEvent(*e));
-    }
-    status = kv_->Write(batch, WriteOptions{.sync = true});
-  } catch (...) {
-    EndAppend(first, total, false);
-    throw;
+  uint64_t seq = last_seq;
+  for (const auto& events : fresh) {
+    for (const Event* e : events) batch.Put(KeyWithId(kEventPrefix, ++seq), EncodeEvent(*e));
   }
-  EndAppend(first, total, status.ok());
-  if (!status.ok()) {
-    fail_all(status);
-    for (PendingAppend* p : group) {
-      if (p->appended) p->appended->clear();
-    }
-  }
+  batch.Put(kLastSeqKey, KeyWithId("", seq));
+  VREC_RETURN_IF_ERROR(kv_->Write(batch, WriteOptions{.sync = true}));
+  SawSequence(seq);
+  return OkStatus();
 }
 
 StatusOr<size_t> FeatureStore::PruneEventIds(int64_t before, size_t limit) {
@@ -669,11 +722,16 @@ StatusOr<size_t> FeatureStore::PruneEventIds(int64_t before, size_t limit) {
 
 StatusOr<uint64_t> FeatureStore::PruneEvents(uint64_t through_seq) {
   std::lock_guard prune(prune_mu_);
-  // Only sequences that no append still holds: those are written or abandoned for good.
-  through_seq = std::min(through_seq, VisibleSequence());
-  {
-    std::lock_guard lock(seq_mu_);
-    if (through_seq <= pruned_through_) return uint64_t{0};
+  // Only sequences already written (the log is written in sequence order, each append whole).
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastSeqKey));
+  VREC_ASSIGN_OR_RETURN(const uint64_t last_seq, DecodeCounter(kLastSeqKey, last));
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> mark, kv_->Get(kPrunedThroughKey));
+  VREC_ASSIGN_OR_RETURN(const uint64_t pruned, DecodeCounter(kPrunedThroughKey, mark));
+  SawSequence(last_seq);
+  through_seq = std::min(through_seq, last_seq);
+  if (through_seq <= pruned) {
+    pruned_through_.store(std::max(pruned_through_.load(), pruned));
+    return uint64_t{0};
   }
   constexpr size_t kPage = 10'000;
   uint64_t removed = 0;
@@ -698,33 +756,26 @@ StatusOr<uint64_t> FeatureStore::PruneEvents(uint64_t through_seq) {
     if (done) break;
     after = page.back().key;
   }
-  std::lock_guard lock(seq_mu_);
-  pruned_through_ = std::max(pruned_through_, through_seq);
+  pruned_through_.store(std::max(pruned_through_.load(), through_seq));
   return removed;
 }
 
-uint64_t FeatureStore::PrunedThrough() const {
-  std::lock_guard lock(seq_mu_);
-  return pruned_through_;
-}
+uint64_t FeatureStore::PrunedThrough() const { return pruned_through_.load(); }
 
 Status FeatureStore::ScanEvents(uint64_t after_seq, size_t limit,
                                 std::vector<std::pair<uint64_t, Event>>& out) const {
   out.clear();
   if (limit == 0) return InvalidArgumentError("ScanEvents: limit must be positive");
-  // Read the visibility bound first: every sequence <= visible is written or abandoned for good.
-  const uint64_t visible = VisibleSequence();
-  if (after_seq >= visible) return OkStatus();
   VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page,
                         kv_->Scan(kEventPrefix, KeyWithId(kEventPrefix, after_seq), limit));
   out.reserve(page.size());
   for (const KeyValue& kv : page) {
     std::optional<uint64_t> seq = IdOfKey(kv.key, kEventPrefix);
     if (!seq) return Corrupt(kv.key, "malformed event log key");
-    if (*seq > visible) break;
     VREC_ASSIGN_OR_RETURN(Event e, DecodeEvent(kv.key, kv.value));
     out.emplace_back(*seq, e);
   }
+  if (!out.empty()) SawSequence(out.back().first);
   return OkStatus();
 }
 
@@ -736,7 +787,40 @@ Status FeatureStore::SetVideoFlags(VideoId video, VideoFlags flags) {
   } else {
     batch.Put(key, EncodeFlags(flags));
   }
-  return kv_->Write(batch, WriteOptions{.sync = true});
+  return WriteWithChange([&] { return batch; }, Change::Kind::kVideoFlags, video.value);
+}
+
+StatusOr<VideoFlags> FeatureStore::UpdateVideoFlags(VideoId video, std::optional<bool> unavailable,
+                                                    std::optional<bool> age_restricted) {
+  const std::string key = KeyWithId(kVideoPrefix, video.value);
+  VideoFlags flags;
+  VREC_RETURN_IF_ERROR(WriteWithChange(
+      [&]() -> StatusOr<WriteBatch> {
+        VREC_ASSIGN_OR_RETURN(std::optional<std::string> old, kv_->Get(key));
+        flags = VideoFlags{};
+        if (old) {
+          VREC_ASSIGN_OR_RETURN(flags, DecodeFlags(key, *old));
+        }
+        if (unavailable) flags.unavailable = *unavailable;
+        if (age_restricted) flags.age_restricted = *age_restricted;
+        WriteBatch batch;
+        batch.Expect(key, old);
+        if (flags == VideoFlags{}) {
+          batch.Delete(key);
+        } else {
+          batch.Put(key, EncodeFlags(flags));
+        }
+        return batch;
+      },
+      Change::Kind::kVideoFlags, video.value));
+  return flags;
+}
+
+StatusOr<VideoFlags> FeatureStore::GetVideoFlags(VideoId video) const {
+  const std::string key = KeyWithId(kVideoPrefix, video.value);
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(key));
+  if (!value) return VideoFlags{};
+  return DecodeFlags(key, *value);
 }
 
 StatusOr<std::vector<std::pair<VideoId, VideoFlags>>> FeatureStore::AllVideoFlags() const {
@@ -761,13 +845,13 @@ Status FeatureStore::PutVideo(const VideoRecord& video) {
   VREC_ASSIGN_OR_RETURN(std::string value, EncodeVideoRecord(video));
   WriteBatch batch;
   batch.Put(KeyWithId(kVideoRecordPrefix, video.id.value), value);
-  return kv_->Write(batch, WriteOptions{.sync = true});
+  return WriteWithChange([&] { return batch; }, Change::Kind::kVideo, video.id.value);
 }
 
 Status FeatureStore::PutUser(const UserRecord& user) {
   WriteBatch batch;
   batch.Put(KeyWithId(kUserRecordPrefix, user.id.value), EncodeUserRecord(user));
-  return kv_->Write(batch, WriteOptions{.sync = true});
+  return WriteWithChange([&] { return batch; }, Change::Kind::kUser, user.id.value);
 }
 
 StatusOr<std::optional<VideoRecord>> FeatureStore::GetVideo(VideoId id) const {
@@ -816,6 +900,82 @@ Status FeatureStore::ScanUsers(std::optional<uint64_t> after, size_t limit,
     out.push_back(std::move(u));
   }
   return OkStatus();
+}
+
+// ---- the change log ------------------------------------------------------------------------
+
+Status FeatureStore::WriteWithChange(const std::function<StatusOr<WriteBatch>()>& build, Change::Kind kind,
+                                     uint64_t id) {
+  const std::string record = EncodeChange(kind, id, clock_());
+  for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
+    if (attempt > 0) BackOff(attempt);
+    VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastChangeKey));
+    VREC_ASSIGN_OR_RETURN(const uint64_t seq, DecodeCounter(kLastChangeKey, last));
+    VREC_ASSIGN_OR_RETURN(WriteBatch b, build());
+    b.Expect(kLastChangeKey, last);
+    b.Put(kLastChangeKey, KeyWithId("", seq + 1));
+    b.Put(KeyWithId(kChangePrefix, seq + 1), record);
+    Status s = kv_->Write(b, WriteOptions{.sync = true});
+    if (s.code() != StatusCode::kAborted) return s;
+  }
+  return AbortedError(StrCat("writing to ", kv_->uri(), ": other writers won the race ", kMaxCommitAttempts,
+                             " times in a row; retry"));
+}
+
+Status FeatureStore::ScanChanges(uint64_t after_seq, size_t limit, std::vector<Change>& out,
+                                 uint64_t* pruned_through) const {
+  out.clear();
+  if (limit == 0) return InvalidArgumentError("ScanChanges: limit must be positive");
+  if (pruned_through) {
+    VREC_ASSIGN_OR_RETURN(std::optional<std::string> mark, kv_->Get(kChangesPrunedKey));
+    VREC_ASSIGN_OR_RETURN(*pruned_through, DecodeCounter(kChangesPrunedKey, mark));
+  }
+  VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page,
+                        kv_->Scan(kChangePrefix, KeyWithId(kChangePrefix, after_seq), limit));
+  out.reserve(page.size());
+  for (const KeyValue& kv : page) {
+    const std::optional<uint64_t> seq = IdOfKey(kv.key, kChangePrefix);
+    if (!seq) return Corrupt(kv.key, "malformed change log key");
+    VREC_ASSIGN_OR_RETURN(Change c, DecodeChange(kv.key, kv.value, *seq));
+    out.push_back(c);
+  }
+  return OkStatus();
+}
+
+StatusOr<uint64_t> FeatureStore::LastChange() const {
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastChangeKey));
+  return DecodeCounter(kLastChangeKey, last);
+}
+
+StatusOr<size_t> FeatureStore::PruneChanges(int64_t before, size_t limit) {
+  if (limit == 0) return InvalidArgumentError("PruneChanges: limit must be positive");
+  VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page, kv_->Scan(kChangePrefix, "", limit));
+  WriteBatch batch;
+  uint64_t through = 0;
+  for (const KeyValue& kv : page) {
+    const std::optional<uint64_t> seq = IdOfKey(kv.key, kChangePrefix);
+    if (!seq) return Corrupt(kv.key, "malformed change log key");
+    VREC_ASSIGN_OR_RETURN(Change c, DecodeChange(kv.key, kv.value, *seq));
+    if (c.time >= before) break;
+    batch.Delete(kv.key);
+    through = *seq;
+  }
+  if (through == 0) return size_t{0};
+  // The mark with the deletions: a reader behind it knows it missed changes. Concurrent pruners
+  // delete the same entries; the mark only grows (a lower one loses the race and retries).
+  for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
+    VREC_ASSIGN_OR_RETURN(std::optional<std::string> mark, kv_->Get(kChangesPrunedKey));
+    VREC_ASSIGN_OR_RETURN(const uint64_t old, DecodeCounter(kChangesPrunedKey, mark));
+    WriteBatch b = batch;
+    b.Expect(kChangesPrunedKey, mark);
+    b.Put(kChangesPrunedKey, KeyWithId("", std::max(old, through)));
+    Status s = kv_->Write(b, WriteOptions{.sync = false});
+    if (s.code() != StatusCode::kAborted) {
+      VREC_RETURN_IF_ERROR(s);
+      return batch.size();
+    }
+  }
+  return AbortedError("PruneChanges: other pruners won the race; retry");
 }
 
 }  // namespace vrec::features

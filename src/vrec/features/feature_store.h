@@ -3,9 +3,12 @@
 //
 // Key layout (all integers big-endian, so that byte order is numeric order):
 //   m/format            layout version of this store (kFeatureStoreFormatVersion)
-//   m/pruned_through    greatest sequence PruneEvents removed (8 bytes), so that the sequence
-//                       continues after it even when the whole log was pruned
+//   m/last_seq          the greatest sequence of the event log ever written (8 bytes)
+//   m/pruned_through    greatest sequence PruneEvents removed (8 bytes)
+//   m/last_change       the greatest sequence of the change log (8 bytes)
+//   m/changes_pruned    greatest change sequence PruneChanges removed (8 bytes)
 //   e/<seq:8>           one event of the log, seq = 1, 2, 3, ... in append order
+//   x/<seq:8>           one change of the change log: which flag or catalog record was written
 //   h/<user:8>          the user's history: the last `max_history` events, oldest first
 //   v/<video:8>         a video's admin flags (only videos with a flag set)
 //   c/v/<video:8>       a video uploaded or updated through the catalog API (VideoRecord)
@@ -14,9 +17,14 @@
 //   t/<time:8><event id>  the same ids ordered by ingestion time, for PruneEventIds
 // Values are compact binary records whose first byte is a format version; a record that does not
 // decode is reported as DataLoss naming its key.
+//
+// Several writers: every read-modify-write (the sequences, histories, event ids) is a conditional
+// write (WriteBatch::Expect) retried when another writer got there first, so any number of
+// FeatureStore handles, in one process or in several servers sharing one Redis, may write one
+// store at once. The change log lets each of them follow what the others wrote.
 #pragma once
 
-#include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +32,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,7 +47,9 @@ namespace vrec::features {
 
 // Layout version written under m/format. Open refuses stores written by a newer layout and marks
 // older ones as this version (their records still decode). 2: event records carry event ids.
-inline constexpr int kFeatureStoreFormatVersion = 2;
+// 3: the shared sequence m/last_seq and the change log (an older build would hand out sequences
+// of its own).
+inline constexpr int kFeatureStoreFormatVersion = 3;
 
 // Longest client-chosen event id, in bytes.
 inline constexpr size_t kMaxEventIdBytes = 128;
@@ -104,23 +113,34 @@ struct FeatureStoreOptions {
   // event log keeps everything). Also caps what History returns, so lowering it takes effect at
   // once. Must be > 0. Default 500 (~8 KB per user record).
   size_t max_history = 500;
-  // Unix seconds now, for the ingestion time of event ids. Default (empty): the system clock.
+  // Unix seconds now, for the ingestion time of event ids and changes. Default (empty): the system
+  // clock.
   std::function<int64_t()> clock;
-  // On a store several processes can open (Redis), how long Open waits for the writer claim of a
-  // previous writer that stopped without releasing it (it expires 10 s after its last renewal).
-  std::chrono::milliseconds claim_wait{12000};
+};
+
+// One entry of the change log: the flags or catalog record of `id` was written at `time`. Readers
+// fetch the record itself (it may have been written again since).
+struct Change {
+  enum class Kind : uint8_t { kVideoFlags = 1, kVideo = 2, kUser = 3 };
+  uint64_t seq = 0;
+  Kind kind = Kind::kVideo;
+  uint64_t id = 0;
+  int64_t time = 0;
+  friend bool operator==(const Change&, const Change&) = default;
 };
 
 // Typed online state over a KeyValueStore, which it owns. Thread-safe: every method may be called
-// concurrently.
+// concurrently, and other handles (other processes) may write the same store concurrently.
 //
 // Group commit: concurrent AppendEvents calls are merged. The first caller to find no commit in
 // progress becomes the leader: it takes every append queued so far, applies them in queue order
-// (deduplication, history read-modify-write, sequence numbers) as one synced write, then wakes
-// the others with their own results; appends queued meanwhile form the next group. One fsync
-// thus acknowledges many batches (with per-user lock stripes, as before, a batch of 100 random
-// users held ~80 % of 64 stripes through its fsync, so batches ran one fsync each), and since one
-// leader at a time writes histories, no read-modify-write can lose an entry.
+// (deduplication, history read-modify-write, sequence numbers) as one synced conditional write,
+// then wakes the others with their own results; appends queued meanwhile form the next group. One
+// fsync thus acknowledges many batches (with per-user lock stripes, as before, a batch of 100
+// random users held ~80 % of 64 stripes through its fsync, so batches ran one fsync each). The
+// write expects m/last_seq, the group's histories and its new event ids as the leader read them;
+// when another handle changed any of them first, the leader reads again and retries, so no
+// read-modify-write loses an entry and the log's sequences have no holes.
 //
 // Durability: AppendEvents and SetVideoFlags write with WriteOptions::sync, so on a durable store
 // (RocksDB) a success means the data survives a crash (kill -9 or power loss).
@@ -142,14 +162,20 @@ class FeatureStore {
   // at most options.max_history entries (the most recent). Empty for a user never seen.
   // Errors: DataLoss when the record is corrupt; errors of the KeyValueStore.
   StatusOr<std::vector<HistoryEntry>> History(UserId user) const;
+  // History(user) and LastChange(), read together (one round trip to a shared store): what a
+  // request needs to know whether another server changed anything it serves from memory.
+  struct UserState {
+    std::vector<HistoryEntry> history;
+    uint64_t last_change = 0;
+  };
+  StatusOr<UserState> ReadUserState(UserId user) const;
 
   // Appends `events` to the log (each under the next sequence number, in span order) and to their
   // users' histories, in one atomic, synced write: on success all of them are durable, on error
-  // none of them is written (sequence numbers taken by a failed append are skipped, so the log's
-  // sequences increase but may have gaps). Concurrent calls share that write (group commit, see
-  // the class comment): their batches are each all-or-nothing, a store write error fails all of
-  // them, and a batch failing on its own (a corrupt history) fails alone. An empty span succeeds
-  // and writes nothing. The events are stored as given; validating them is the caller's job
+  // none of them is written (a failed append takes no sequence numbers). Concurrent calls share that write
+  // (group commit, see the class comment): their batches are each all-or-nothing, a store write error fails
+  // all of them, and a batch failing on its own (a corrupt history) fails alone. An empty span succeeds and
+  // writes nothing. The events are stored as given; validating them is the caller's job
   // (events/event_json.h).
   // Idempotency: an event with a non-empty event_id that is already stored (and not yet pruned by
   // PruneEventIds), or that repeats an id earlier in the same span, is skipped; the ids of the
@@ -157,7 +183,8 @@ class FeatureStore {
   // other in some order, so two concurrent retries store the event once. `appended` (when not
   // null) receives the events actually written, in span order.
   // Errors: InvalidArgument for an event id longer than kMaxEventIdBytes; DataLoss when a user's
-  // history record is corrupt (nothing of the batch is written); errors of the KeyValueStore.
+  // history record is corrupt (nothing of the batch is written); Aborted when other writers won
+  // the race kMaxCommitAttempts times in a row (nothing written: retry); errors of the KeyValueStore.
   // Should the store throw (its adapters return statuses instead), every caller of the group gets
   // the exception, as if its own write had thrown, and the next appends proceed.
   Status AppendEvents(std::span<const Event> events, std::vector<Event>* appended = nullptr);
@@ -169,13 +196,15 @@ class FeatureStore {
 
   // Replaces `out` with up to `limit` events of the log whose sequence is > after_seq, in sequence
   // order, with their sequences. Start with after_seq = 0 and continue from the last sequence
-  // returned; the log is exhausted when fewer than `limit` come back. Only sequences below every
-  // in-flight append are returned, so a reader paging while appends run never skips an event.
+  // returned; the log is exhausted when fewer than `limit` come back. An append is written whole,
+  // under the sequences after every earlier one, so a reader paging while appends run never skips
+  // an event.
   // Errors: InvalidArgument when limit is 0; DataLoss when a log record is corrupt; errors of
   // the KeyValueStore.
   Status ScanEvents(uint64_t after_seq, size_t limit, std::vector<std::pair<uint64_t, Event>>& out) const;
 
-  // The sequence number of the most recent successful append (0 when the log is empty). Events
+  // The greatest log sequence this handle knows was written: at Open, by its own appends, and seen
+  // by them and by ScanEvents (other writers may be ahead). 0 when the log is empty. Events
   // appended later get greater numbers, also after a reopen.
   uint64_t LastSequence() const;
 
@@ -189,15 +218,24 @@ class FeatureStore {
   // The greatest sequence PruneEvents has removed (0 when it never ran).
   uint64_t PrunedThrough() const;
 
-  // Sets the flags of `video`, durably (synced). Setting both flags false removes the video's
-  // record. Errors: errors of the KeyValueStore.
+  // Sets the flags of `video`, durably (synced), with an entry in the change log. Setting both
+  // flags false removes the video's record. Errors: errors of the KeyValueStore.
   Status SetVideoFlags(VideoId video, VideoFlags flags);
+  // Changes the flags given (nullopt keeps a flag as stored) and returns the flags now stored:
+  // a read-modify-write that other writers cannot interleave with (two servers each setting one
+  // flag of one video keep both). Errors: DataLoss for a corrupt record; Aborted when other
+  // writers won the race kMaxCommitAttempts times; errors of the KeyValueStore.
+  StatusOr<VideoFlags> UpdateVideoFlags(VideoId video, std::optional<bool> unavailable,
+                                        std::optional<bool> age_restricted);
 
   // Every video with at least one flag set, by ascending id.
   // Errors: DataLoss when a record is corrupt; errors of the KeyValueStore.
   StatusOr<std::vector<std::pair<VideoId, VideoFlags>>> AllVideoFlags() const;
+  // The flags of one video (both false when it has none). Errors: as AllVideoFlags.
+  StatusOr<VideoFlags> GetVideoFlags(VideoId video) const;
 
-  // Stores `video` (replacing an earlier record of its id), durably (synced).
+  // Stores `video` (replacing an earlier record of its id), durably (synced), with an entry in the
+  // change log.
   // Errors: InvalidArgument for a record that cannot be encoded (a string over 1 MiB); errors of
   // the KeyValueStore.
   Status PutVideo(const VideoRecord& video);
@@ -210,6 +248,22 @@ class FeatureStore {
   // the catalog updates a server replays at start and the next training run reads.
   Status ScanVideos(std::optional<uint64_t> after, size_t limit, std::vector<VideoRecord>& out) const;
   Status ScanUsers(std::optional<uint64_t> after, size_t limit, std::vector<UserRecord>& out) const;
+
+  // Replaces `out` with up to `limit` entries of the change log after sequence `after_seq`, in
+  // sequence order: what a server replays to follow the flags and catalog records other servers
+  // write. `*pruned_through` (when not null) receives the greatest sequence PruneChanges removed:
+  // a reader whose cursor is below it missed changes and must reread every record.
+  // Errors: InvalidArgument when limit is 0; DataLoss for a corrupt entry; errors of the store.
+  Status ScanChanges(uint64_t after_seq, size_t limit, std::vector<Change>& out,
+                     uint64_t* pruned_through = nullptr) const;
+  // The greatest sequence of the change log (0 when nothing was ever changed).
+  StatusOr<uint64_t> LastChange() const;
+  // Removes the change log's entries written before unix time `before`, at most `limit` per call;
+  // returns how many. Errors: those of the KeyValueStore.
+  StatusOr<size_t> PruneChanges(int64_t before, size_t limit = 10'000);
+
+  // How many attempts an append or a change makes before it gives up with Aborted.
+  static constexpr int kMaxCommitAttempts = 64;
 
   // The underlying store (for its uri() and durable()).
   const KeyValueStore& kv() const { return *kv_; }
@@ -225,19 +279,20 @@ class FeatureStore {
     bool done = false;         // guarded by queue_mu_
   };
 
-  FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options, uint64_t next_seq,
+  FeatureStore(std::unique_ptr<KeyValueStore> kv, const FeatureStoreOptions& options, uint64_t last_seq,
                uint64_t pruned_through);
-  // Applies a group of appends in order as one synced write and sets each one's status. Called by
-  // the leader with commit_mu_ held.
+  // Applies a group of appends in order as one synced write and sets each one's status, retrying
+  // when another writer wins. Called by the leader with commit_mu_ held.
   void CommitGroup(std::span<PendingAppend* const> group);
-
-  // Takes `n` sequence numbers and records them as in flight; returns the first.
-  uint64_t BeginAppend(size_t n);
-  // Marks the range that starts at `first` as finished (written or failed); on success the last
-  // sequence becomes visible to LastSequence.
-  void EndAppend(uint64_t first, size_t n, bool ok);
-  // The greatest sequence s such that no append of a sequence <= s is still in flight.
-  uint64_t VisibleSequence() const;
+  // One attempt of CommitGroup: the write's status (Aborted: retry); per-append failures (a
+  // corrupt history) go to their statuses.
+  Status TryCommitGroup(std::span<PendingAppend* const> group);
+  // Writes `batch` with the next entry of the change log, synced, retrying when another writer
+  // takes that sequence first.
+  // `build` makes the batch for each attempt (it may read, and add expectations of its own).
+  Status WriteWithChange(const std::function<StatusOr<WriteBatch>()>& build, Change::Kind kind, uint64_t id);
+  // Raises LastSequence to `seq`.
+  void SawSequence(uint64_t seq) const;
 
   std::unique_ptr<KeyValueStore> kv_;
   const FeatureStoreOptions options_;
@@ -247,16 +302,12 @@ class FeatureStore {
   std::condition_variable queue_cv_;
   std::vector<PendingAppend*> queue_;  // guarded by queue_mu_
   bool committing_ = false;            // guarded by queue_mu_
-  // Held by the leader while it commits, and by PruneEventIds: the event ids checked by a group
-  // stay as they were until its write.
+  // Held by the leader while it commits, and by PruneEventIds.
   std::mutex commit_mu_;
 
-  mutable std::mutex seq_mu_;
-  uint64_t next_seq_;             // guarded by seq_mu_: the next sequence to hand out
-  std::set<uint64_t> in_flight_;  // guarded by seq_mu_: first sequences of unfinished appends
-  uint64_t last_committed_ = 0;   // guarded by seq_mu_: greatest sequence successfully written
-  std::mutex prune_mu_;           // one PruneEvents at a time
-  uint64_t pruned_through_ = 0;   // guarded by seq_mu_: greatest sequence PruneEvents removed
+  mutable std::atomic<uint64_t> last_seq_;  // LastSequence
+  std::mutex prune_mu_;                     // one PruneEvents at a time
+  std::atomic<uint64_t> pruned_through_;    // PrunedThrough
 };
 
 }  // namespace vrec::features

@@ -9,7 +9,6 @@
 // pages through. Every backend passes the same contract test suite (kv_store_test.cc).
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -23,7 +22,11 @@
 namespace vrec::features {
 
 // A list of puts and deletes applied atomically and in order by KeyValueStore::Write: a later
-// operation on the same key wins. A plain value; not thread-safe for concurrent modification.
+// operation on the same key wins. Optionally conditional (Expect): the batch is applied only if
+// given keys still hold the values the writer read, checked atomically with the write, which is
+// how several processes sharing one store (Redis) update the same records without losing each
+// other's updates (optimistic concurrency: read, compute, write if unchanged, else read again).
+// A plain value; not thread-safe for concurrent modification.
 class WriteBatch {
  public:
   enum class OpType { kPut, kDelete };
@@ -32,19 +35,33 @@ class WriteBatch {
     std::string key;
     std::string value;  // empty for kDelete
   };
+  struct Expectation {
+    std::string key;
+    std::optional<std::string> value;  // nullopt: the key must be absent
+  };
 
   void Put(std::string_view key, std::string_view value) {
     ops_.push_back({OpType::kPut, std::string(key), std::string(value)});
   }
   void Delete(std::string_view key) { ops_.push_back({OpType::kDelete, std::string(key), {}}); }
-  void Clear() { ops_.clear(); }
+  // Write applies the batch only if `key` holds `value` (nullopt: is absent) when it writes;
+  // otherwise it writes nothing and returns Aborted.
+  void Expect(std::string_view key, std::optional<std::string_view> value) {
+    expectations_.push_back({std::string(key), value ? std::optional<std::string>(*value) : std::nullopt});
+  }
+  void Clear() {
+    ops_.clear();
+    expectations_.clear();
+  }
 
   const std::vector<Op>& ops() const { return ops_; }
+  const std::vector<Expectation>& expectations() const { return expectations_; }
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
 
  private:
   std::vector<Op> ops_;
+  std::vector<Expectation> expectations_;
 };
 
 struct WriteOptions {
@@ -81,8 +98,11 @@ class KeyValueStore {
   virtual StatusOr<std::vector<std::optional<std::string>>> MultiGet(std::span<const std::string> keys) = 0;
 
   // Applies every operation of `batch`, atomically: on success all of them are visible, on error
-  // none of them is. An empty batch succeeds and does nothing. See WriteOptions for durability.
-  // Errors: Internal on I/O failure (e.g. fsync failed, disk full).
+  // none of them is. An empty batch succeeds and does nothing (its expectations are not checked).
+  // The batch's expectations are checked atomically with the write, against every writer of the
+  // store (other threads, and other processes for a shared store). See WriteOptions for durability.
+  // Errors: Aborted when an expectation does not hold (nothing was written: read again and retry);
+  // Internal on I/O failure (e.g. fsync failed, disk full).
   virtual Status Write(const WriteBatch& batch, const WriteOptions& options) = 0;
 
   // Up to `limit` pairs whose key starts with `prefix` and is greater than `start_after`, in
@@ -97,21 +117,6 @@ class KeyValueStore {
   // The pair with the greatest key starting with `prefix`, or nullopt when there is none. (Used to
   // recover the next sequence number of a log without scanning all of it.) Errors: as Get.
   virtual StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) = 0;
-
-  // Makes this handle the store's only writer, for as long as it lives: a store several processes
-  // can open (Redis) records `holder` (e.g. "host:pid") under a claim that this handle renews in the
-  // background, and fences every Write with it (a handle that lost its claim to another writer gets
-  // FailedPrecondition instead of writing). Embedded stores are exclusive by construction (RocksDB
-  // locks its directory; memory:// is private) and return OK.
-  // A claim whose holder died (kill -9, a lost machine) expires when it is no longer renewed: the
-  // call waits up to `wait` for that before it gives up.
-  // Errors: FailedPrecondition naming the holder when another handle still holds the claim after
-  // `wait`; Unavailable when the server cannot be reached.
-  virtual Status ClaimSingleWriter(std::string_view holder, std::chrono::milliseconds wait) {
-    (void)holder;
-    (void)wait;
-    return OkStatus();
-  }
 
   // true when data written with WriteOptions::sync survives a crash of the machine and a reopen of
   // the same URI (RocksDB); false for the in-memory store, which loses everything on destruction.
@@ -130,6 +135,11 @@ class KeyValueStore {
 // when the RocksDB directory is already open (by this or another process: RocksDB holds a lock on
 // it); Unavailable when the Redis server cannot be reached; Internal on other I/O failures.
 StatusOr<std::unique_ptr<KeyValueStore>> OpenKeyValueStore(std::string_view uri);
+
+// A second handle on an open store: every call goes to `store`, which lives as long as any handle.
+// For two users of one embedded store in one process (tests of what two servers sharing a Redis
+// do).
+std::unique_ptr<KeyValueStore> ShareKeyValueStore(std::shared_ptr<KeyValueStore> store);
 
 // The smallest string greater than every string that starts with `prefix`, or nullopt when there
 // is none (prefix empty or all 0xff bytes). Backends use it as an exclusive scan bound.

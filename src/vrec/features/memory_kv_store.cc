@@ -34,6 +34,13 @@ class MemoryKeyValueStore final : public KeyValueStore {
   Status Write(const WriteBatch& batch, const WriteOptions& /*options*/) override {
     // One exclusive lock over the whole batch: readers see all of it or none of it.
     std::unique_lock lock(mu_);
+    if (batch.empty()) return OkStatus();
+    for (const WriteBatch::Expectation& e : batch.expectations()) {
+      auto it = map_.find(e.key);
+      if (e.value ? it == map_.end() || it->second != *e.value : it != map_.end()) {
+        return AbortedError("Write to memory://: a conditional key changed");
+      }
+    }
     for (const WriteBatch::Op& op : batch.ops()) {
       if (op.type == WriteBatch::OpType::kPut) {
         map_.insert_or_assign(op.key, op.value);

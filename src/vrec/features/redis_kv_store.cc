@@ -8,8 +8,6 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
-#include <random>
-#include <thread>
 #include <vector>
 
 #include "vrec/common/csv.h"
@@ -70,7 +68,7 @@ std::string_view ReplyText(const redisReply& r) { return std::string_view(r.str,
 Status FromErrorReply(const redisReply& r, std::string_view what) {
   const std::string_view text = ReplyText(r);
   std::string message = StrCat(what, ": ", text);
-  if (text.starts_with("FENCED")) return FailedPreconditionError(std::move(message));
+  if (text.starts_with("ABORTED")) return AbortedError(std::move(message));
   for (std::string_view retry :
        {"LOADING", "READONLY", "MASTERDOWN", "BUSY", "TRYAGAIN", "OOM", "CLUSTERDOWN"}) {
     if (text.starts_with(retry)) return UnavailableError(std::move(message));
@@ -108,13 +106,17 @@ if not v then return {} end
 return {keys[1], v}
 )lua";
 
-// Write: ARGV[1] the writer claim this handle holds ('' = none; then the claim is not checked),
-// then (op, key, value) triples, op 'p' (put) or 'd' (delete), applied in order.
+// Write: ARGV[1] the number E of expectations, then E (key, present '1'|'0', value) triples that
+// must all hold, then (op, key, value) triples, op 'p' (put) or 'd' (delete), applied in order.
 constexpr std::string_view kWriteScript = R"lua(
-if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then
-  return redis.error_reply('FENCED this handle lost its writer claim to another writer')
+local e = tonumber(ARGV[1])
+for i = 2, 1 + 3 * e, 3 do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if (ARGV[i + 1] == '1' and v ~= ARGV[i + 2]) or (ARGV[i + 1] == '0' and v) then
+    return redis.error_reply('ABORTED a conditional key changed')
+  end
 end
-for i = 2, #ARGV, 3 do
+for i = 2 + 3 * e, #ARGV, 3 do
   if ARGV[i] == 'p' then
     redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
     redis.call('ZADD', KEYS[2], 0, ARGV[i + 1])
@@ -123,23 +125,7 @@ for i = 2, #ARGV, 3 do
     redis.call('ZREM', KEYS[2], ARGV[i + 1])
   end
 end
-return (#ARGV - 1) / 3
-)lua";
-
-// The writer claim: ARGV[1] the claim's value, ARGV[2] its time to live (ms), ARGV[3] 'claim',
-// 'renew' or 'release'. Claim and renew take a free claim (after an expiry nobody else used, the
-// old holder may take it back) and extend one's own; they answer 1, or the other holder's value.
-constexpr std::string_view kClaimScript = R"lua(
-local v = redis.call('GET', KEYS[3])
-if ARGV[3] == 'release' then
-  if v == ARGV[1] then redis.call('DEL', KEYS[3]) end
-  return 1
-end
-if v == ARGV[1] or not v then
-  redis.call('SET', KEYS[3], ARGV[1], 'PX', tonumber(ARGV[2]))
-  return 1
-end
-return v
+return 1
 )lua";
 
 // The SHA1 EVALSHA names a script by, computed by the server at open (SCRIPT LOAD).
@@ -154,29 +140,13 @@ class RedisKeyValueStore final : public KeyValueStore {
       : options_(std::move(options)),
         uri_(std::move(uri)),
         hash_key_(StrCat("{", options_.prefix, "}:kv")),
-        index_key_(StrCat("{", options_.prefix, "}:keys")),
-        writer_key_(StrCat("{", options_.prefix, "}:writer")) {}
-
-  ~RedisKeyValueStore() override {
-    std::string value;
-    {
-      std::lock_guard lock(claim_mutex_);
-      if (!renewer_.joinable()) return;
-      stop_renewing_ = true;
-      value = claim_value_;
-    }
-    renew_cv_.notify_all();
-    renewer_.join();
-    // Released at once, so that a successor need not wait for the expiry. Best effort: when Redis
-    // is unreachable the claim expires by itself.
-    (void)Eval(renew_, {value, "0", "release"}, "release the writer claim");
-  }
+        index_key_(StrCat("{", options_.prefix, "}:keys")) {}
 
   // Connects once: checks the server, reads its persistence settings and loads the scripts.
   Status Init() {
     StatusOr<Context> c = Connect();
     if (!c.ok()) return c.status();
-    for (Script* s : {&scan_, &last_, &write_, &renew_}) {
+    for (Script* s : {&scan_, &last_, &write_}) {
       const char* argv[] = {"SCRIPT", "LOAD", s->text.data()};
       const size_t lens[] = {6, 4, s->text.size()};
       VREC_ASSIGN_OR_RETURN(Reply r, Command(**c, 3, argv, lens, "SCRIPT LOAD"));
@@ -226,15 +196,16 @@ class RedisKeyValueStore final : public KeyValueStore {
 
   Status Write(const WriteBatch& batch, const WriteOptions& /*options*/) override {
     if (batch.empty()) return OkStatus();
-    // One script: atomic for readers, and fenced by the writer claim when this handle holds one.
+    // One script: atomic for readers and for other writers (the expectations are checked in it).
     std::vector<std::string_view> args;
-    args.reserve(1 + 3 * batch.size());
-    std::string token;
-    {
-      std::lock_guard lock(claim_mutex_);
-      token = claim_value_;
+    args.reserve(1 + 3 * (batch.expectations().size() + batch.size()));
+    const std::string expectations = std::to_string(batch.expectations().size());
+    args.push_back(expectations);
+    for (const WriteBatch::Expectation& e : batch.expectations()) {
+      args.push_back(e.key);
+      args.push_back(e.value ? "1" : "0");
+      args.push_back(e.value ? std::string_view(*e.value) : std::string_view());
     }
-    args.push_back(token);
     for (const WriteBatch::Op& op : batch.ops()) {
       args.push_back(op.type == WriteBatch::OpType::kPut ? "p" : "d");
       args.push_back(op.key);
@@ -242,34 +213,6 @@ class RedisKeyValueStore final : public KeyValueStore {
     }
     VREC_ASSIGN_OR_RETURN(Reply r, Eval(write_, args, "Write"));
     if (r->type != REDIS_REPLY_INTEGER) return Unexpected("Write", *r);
-    return OkStatus();
-  }
-
-  Status ClaimSingleWriter(std::string_view holder, std::chrono::milliseconds wait) override {
-    std::lock_guard lock(claim_mutex_);
-    if (!claim_value_.empty())
-      return FailedPreconditionError(StrCat(uri_, ": this handle already holds the writer claim"));
-    std::random_device random;
-    const std::string value = StrCat(holder, " ", std::to_string((uint64_t{random()} << 32) | random()));
-    const auto deadline = std::chrono::steady_clock::now() + wait;
-    Reply r;
-    for (;;) {
-      VREC_ASSIGN_OR_RETURN(
-          r, Eval(renew_, {value, std::to_string(kClaimTtl.count()), "claim"}, "ClaimSingleWriter"));
-      if (r->type != REDIS_REPLY_STRING || std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          std::chrono::milliseconds(200), deadline - std::chrono::steady_clock::now()));
-    }
-    if (r->type == REDIS_REPLY_STRING) {
-      return FailedPreconditionError(StrCat(uri_,
-                                            ": another writer holds this store: ", HolderOf(ReplyText(*r)),
-                                            " (two vrec servers cannot write one store yet; a holder that "
-                                            "stopped releases it ",
-                                            kClaimTtl.count() / 1000, " s later)"));
-    }
-    if (r->type != REDIS_REPLY_INTEGER) return Unexpected("ClaimSingleWriter", *r);
-    claim_value_ = value;
-    renewer_ = std::thread([this] { RenewClaim(); });
     return OkStatus();
   }
 
@@ -422,17 +365,11 @@ class RedisKeyValueStore final : public KeyValueStore {
   StatusOr<Reply> Eval(const Script& script, std::span<const std::string_view> args, std::string_view what) {
     for (bool by_sha : {true, false}) {
       std::vector<const char*> argv = {by_sha ? "EVALSHA" : "EVAL",
-                                       by_sha ? script.sha.data() : script.text.data(),
-                                       "3",
-                                       hash_key_.data(),
-                                       index_key_.data(),
-                                       writer_key_.data()};
+                                       by_sha ? script.sha.data() : script.text.data(), "2", hash_key_.data(),
+                                       index_key_.data()};
       std::vector<size_t> lens = {by_sha ? size_t{7} : size_t{4},
-                                  by_sha ? script.sha.size() : script.text.size(),
-                                  1,
-                                  hash_key_.size(),
-                                  index_key_.size(),
-                                  writer_key_.size()};
+                                  by_sha ? script.sha.size() : script.text.size(), 1, hash_key_.size(),
+                                  index_key_.size()};
       for (std::string_view a : args) {
         argv.push_back(a.data());
         lens.push_back(a.size());
@@ -442,23 +379,6 @@ class RedisKeyValueStore final : public KeyValueStore {
       return r;
     }
     return InternalError("unreachable");
-  }
-
-  // Renews the claim every quarter of its lifetime. A renewal that finds another holder leaves the
-  // claim to it: Write's fence then refuses this handle's writes. An unreachable Redis is retried.
-  void RenewClaim() {
-    std::unique_lock lock(claim_mutex_);
-    while (!renew_cv_.wait_for(lock, kClaimTtl / 4, [&] { return stop_renewing_; })) {
-      const std::string value = claim_value_;
-      lock.unlock();
-      (void)Eval(renew_, {value, std::to_string(kClaimTtl.count()), "renew"}, "renew the writer claim");
-      lock.lock();
-    }
-  }
-
-  // "host:pid 1234567" -> "host:pid".
-  static std::string HolderOf(std::string_view value) {
-    return std::string(value.substr(0, value.rfind(' ')));
   }
 
   StatusOr<Reply> Eval(const Script& script, std::initializer_list<std::string_view> args,
@@ -472,17 +392,9 @@ class RedisKeyValueStore final : public KeyValueStore {
 
   const RedisOptions options_;
   const std::string uri_;
-  const std::string hash_key_, index_key_, writer_key_;
-  Script scan_{kScanScript, {}}, last_{kLastScript, {}}, write_{kWriteScript, {}}, renew_{kClaimScript, {}};
+  const std::string hash_key_, index_key_;
+  Script scan_{kScanScript, {}}, last_{kLastScript, {}}, write_{kWriteScript, {}};
   bool durable_ = false;
-
-  // The writer claim (ClaimSingleWriter): its value, and the thread that renews it.
-  static constexpr std::chrono::milliseconds kClaimTtl{10000};
-  std::mutex claim_mutex_;
-  std::condition_variable renew_cv_;
-  std::string claim_value_;     // guarded by claim_mutex_; empty = no claim
-  bool stop_renewing_ = false;  // guarded by claim_mutex_
-  std::thread renewer_;
 
   std::mutex mutex_;
   std::condition_variable free_;

@@ -6,10 +6,9 @@
 //   {N}:kv    a hash: key -> value
 //   {N}:keys  a sorted set of the keys, all with score 0, so that ZRANGEBYLEX orders them by
 //             memcmp: the byte order Scan and Last promise.
-//   {N}:writer  the single writer's claim (ClaimSingleWriter): "holder token", expiring 10 s after
-//             its holder stops renewing it.
-// Write, Scan and Last are Lua scripts (one round trip each, atomic for other clients); a Write of a
-// handle that holds the writer claim first checks that it still does.
+// Write, Scan and Last are Lua scripts (one round trip each, atomic for other clients); a Write
+// checks its batch's expectations inside its script, so conditional writes of several servers
+// serialize on the Redis server.
 //
 // Durability depends on the server's persistence settings, read at open (CONFIG GET):
 //   appendonly yes, appendfsync always   every acknowledged write is fsynced: survives kill -9 of

@@ -12,6 +12,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
+#include <mutex>
+#include <shared_mutex>
 #include <system_error>
 
 #include "vrec/common/strings.h"
@@ -73,6 +75,20 @@ class RocksDbKeyValueStore final : public KeyValueStore {
 
   Status Write(const WriteBatch& batch, const WriteOptions& options) override {
     if (batch.empty()) return OkStatus();
+    // The directory lock makes this handle the only writer: a conditional batch is checked and
+    // written under the exclusive side of write_mu_, so that no other batch of this handle lands
+    // in between; unconditional batches share it and keep RocksDB's own group commit.
+    std::shared_lock shared(write_mu_, std::defer_lock);
+    std::unique_lock exclusive(write_mu_, std::defer_lock);
+    if (batch.expectations().empty()) {
+      shared.lock();
+    } else {
+      exclusive.lock();
+      for (const WriteBatch::Expectation& e : batch.expectations()) {
+        VREC_ASSIGN_OR_RETURN(std::optional<std::string> value, Get(e.key));
+        if (value != e.value) return AbortedError(StrCat("Write to ", uri_, ": a conditional key changed"));
+      }
+    }
     rocksdb::WriteBatch wb;
     for (const WriteBatch::Op& op : batch.ops()) {
       rocksdb::Status s = op.type == WriteBatch::OpType::kPut ? wb.Put(ToSlice(op.key), ToSlice(op.value))
@@ -128,6 +144,7 @@ class RocksDbKeyValueStore final : public KeyValueStore {
 
  private:
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_mutex write_mu_;  // see Write
   const std::string path_;
   const std::string uri_;
 };

@@ -590,6 +590,7 @@ int HttpStatusFor(StatusCode code) {
       return 409;
     case StatusCode::kFailedPrecondition:
       return 412;
+    case StatusCode::kAborted:  // retries of a conditional write exhausted: the client retries
     case StatusCode::kUnavailable:
       return 503;
     case StatusCode::kDataLoss:

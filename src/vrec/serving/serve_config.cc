@@ -120,6 +120,11 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
                     "(tests). Empty: rocksdb://<registry>/state."});
   b.Int("feature_store.max_history", &c.max_history,
         {.min = 1, .max = 100'000, .help = "Online events kept per user."});
+  b.Duration("feature_store.sync_interval", &c.sync_interval,
+             {.min = std::chrono::milliseconds(5),
+              .max = std::chrono::seconds(10),
+              .help = "How often the flags, catalog records and events other servers wrote are read "
+                      "(docs/scale-out.md)."});
   b.Duration("cache.ttl", &c.cache_ttl,
              {.min = std::chrono::milliseconds(0), .help = "Response cache TTL; 0 disables the cache."});
   b.Int("cache.max_entries", &c.cache_entries, {.min = 1, .help = "Responses kept in the cache."});

@@ -58,6 +58,9 @@ struct ServeConfig {
   // [feature_store]
   std::string feature_store;  // URI; empty = rocksdb://<registry>/state
   int64_t max_history = 500;  // online events kept per user
+  // How often the store's change log and event log are read for what other servers wrote (flags,
+  // catalog records, events for the counters). A request also checks the change log's head.
+  std::chrono::milliseconds sync_interval{50};
   // [cache]
   std::chrono::milliseconds cache_ttl{1000};  // response cache TTL; 0 disables it
   int64_t cache_entries = 100'000;

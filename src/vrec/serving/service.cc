@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "vrec/common/csv.h"
+#include "vrec/common/hash.h"
 #include "vrec/common/json_depth.h"
 #include "vrec/common/strings.h"
 #include "vrec/common/sys.h"
@@ -34,6 +35,8 @@ constexpr size_t kMaxSurfaceChars = 64;
 
 // How often the poller forgets expired event ids.
 constexpr auto kPruneInterval = std::chrono::seconds(60);
+// How long the change log keeps an entry (every running server has applied it long before).
+constexpr std::chrono::seconds kChangeRetention{3600};
 // Nice levels the polling thread (model swaps, catch-up, pruning) runs below the request threads.
 constexpr int kPollerNiceSteps = 10;
 // While the feature store is unreadable, how often a request tries it again.
@@ -249,6 +252,10 @@ StatusOr<std::unique_ptr<Service>> Service::Create(ServeConfig config, std::func
       *s->store_, std::vector<events::EventObserver>{[self](std::span<const features::Event> batch) {
         for (const features::Event& e : batch) self->cache_.InvalidateTag(std::to_string(e.user.value));
       }});
+  // The change log's head before anything is read from the store: a change written meanwhile is
+  // applied again by the first sync (harmless), none is missed.
+  VREC_ASSIGN_OR_RETURN(const uint64_t last_change, s->store_->LastChange());
+  s->changes_applied_ = last_change;
   VREC_ASSIGN_OR_RETURN(auto flags, s->store_->AllVideoFlags());
   for (const auto& [video, f] : flags) s->flags_by_id_[video.value] = f;
   VREC_ASSIGN_OR_RETURN(std::optional<std::string> production, s->registry_->ProductionVersion());
@@ -313,6 +320,9 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
                                         "Events not stored again because their event_id was stored already.");
   reloads_ok_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "ok"}});
   reloads_failed_ = &metrics_.counter("vrec_model_reloads_total", "Model loads.", {{"result", "error"}});
+  changes_applied_total_ = &metrics_.counter(
+      "vrec_store_changes_applied_total",
+      "Entries of the store's change log (flags, catalog records; this server's and others') applied.");
   store_read_failures_ = &metrics_.counter("vrec_feature_store_read_failures_total",
                                            "Recommendations served without the online history: the feature "
                                            "store could not be read.");
@@ -528,6 +538,23 @@ void Service::RequestReload() {
 }
 
 void Service::StartPolling() {
+  // At normal priority: it does little, and what other servers wrote must not wait behind a load.
+  syncer_ = std::thread([this] {
+    std::unique_lock lock(poll_mutex_);
+    while (!stop_polling_) {
+      poll_cv_.wait_for(lock, config_.sync_interval, [this] { return stop_polling_; });
+      if (stop_polling_) break;
+      lock.unlock();
+      try {
+        if (Status s = SyncWithStore(); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
+      } catch (const std::exception& e) {
+        LogLine(StrCat("sync thread caught: ", e.what()));
+      } catch (...) {
+        LogLine("sync thread caught a non-standard exception");
+      }
+      lock.lock();
+    }
+  });
   poller_ = std::thread([this] {
     // Model swaps, counter catch-up and pruning are background work: at a lower priority a swap
     // takes the CPU the requests leave idle instead of queueing them behind it (1M videos at
@@ -545,9 +572,7 @@ void Service::StartPolling() {
           LogLine(StrCat("reload failed, still serving ", model_version(), ": ", s.message()),
                   LogLevel::kError);
         }
-        // Events other writers appended, and counter appends that failed to read the log.
         const Snapshot snap = Current();
-        CatchUpCounters(snap);
         if (SteadyClock::now() - last_prune_ >= kPruneInterval) {
           last_prune_ = SteadyClock::now();
           if (snap.counters) snap.counters->Compact(clock_());
@@ -559,6 +584,12 @@ void Service::StartPolling() {
               break;
             }
             if (*pruned < 10'000) break;
+          }
+          // Every server applies changes within a sync interval; an hour is for one stalled that
+          // long (it then rereads every record).
+          if (StatusOr<size_t> pruned = store_->PruneChanges(clock_() - kChangeRetention.count());
+              !pruned.ok()) {
+            LogLine(StrCat("pruning the change log: ", pruned.status().message()));
           }
         }
       } catch (const std::exception& e) {
@@ -578,6 +609,7 @@ void Service::StopPolling() {
   }
   poll_cv_.notify_all();
   if (poller_.joinable()) poller_.join();
+  if (syncer_.joinable()) syncer_.join();
 }
 
 Service::Role Service::Identify(const HttpRequest& request, std::string_view& key) const {
@@ -756,13 +788,58 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     }
   }
 
-  Snapshot snap = Current();
   const std::string user_tag = std::to_string(r.user.value);
-  const std::string cache_key =
-      StrCat(snap.model->version(), "|", variant->name, "|", user_tag, "|", r.count, "|",
-             data::Name(r.device), "|", r.country, "|", r.language, "|", r.surface);
+  const ResponseCache::Token token = cache_.Snapshot(user_tag);
+
+  auto t = SteadyClock::now();
+  // The user's history and the change log's head, in one read. Without the store (Redis down)
+  // the model alone still answers: the snapshot's history, not the events since. Such a response
+  // says so and is not cached. While the store is down, one request per probe interval tries it,
+  // so that the others do not each wait for its timeout.
+  StatusOr<features::FeatureStore::UserState> state = UnavailableError("feature store unreadable");
+  const int64_t now_ns = SteadyClock::now().time_since_epoch().count();
+  int64_t probe_at = store_probe_at_.load();
+  if (!store_degraded_.load() ||
+      (now_ns >= probe_at &&
+       store_probe_at_.compare_exchange_strong(probe_at, now_ns + kStoreProbeInterval.count()))) {
+    state = store_->ReadUserState(r.user);
+  }
+  const bool degraded = !state.ok();
+  if (degraded) {
+    store_read_failures_->Inc();
+    if (!store_degraded_.exchange(true)) {
+      LogLine(StrCat("feature store unreadable, serving from the model alone: ",
+                     Redact(state.status().message())),
+              LogLevel::kWarning);
+    }
+    state = features::FeatureStore::UserState{};
+  } else if (store_degraded_.load() && store_degraded_.exchange(false)) {
+    LogLine("feature store readable again");
+  }
+  // A flag or catalog record another server wrote and this one has not applied yet (the sync
+  // thread would within sync_interval): applied now, so that a takedown anywhere is honoured by
+  // the next request here.
+  if (!degraded && state->last_change > changes_applied_.load()) {
+    if (Status s = SyncChanges(); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
+  }
+  const std::vector<features::HistoryEntry>& online = state->history;
+  const double user_state_us = SecondsSince(t) * 1e6;
+  stage_latency_[0]->Observe(user_state_us * 1e-6);
+
+  Snapshot snap = Current();
+  // The history is part of the key: an event stored through any server changes the next answer.
+  Hasher history_hash;
+  for (const features::HistoryEntry& e : online) {
+    history_hash.UpdatePod(e.video.value);
+    history_hash.UpdatePod(e.time);
+    history_hash.UpdatePod(e.type);
+    history_hash.UpdatePod(e.watch_ratio);
+  }
+  const std::string cache_key = StrCat(snap.model->version(), "|", variant->name, "|", user_tag, "|", r.count,
+                                       "|", data::Name(r.device), "|", r.country, "|", r.language, "|",
+                                       r.surface, "|", history_hash.Value());
   // A response that excludes what is on screen is specific to that screen: not cached.
-  const bool cacheable = r.exclude.empty();
+  const bool cacheable = r.exclude.empty() && !degraded;
   // The cached body is the same for every request; the request id goes in front of it.
   const auto answer = [&](const std::string& body) {
     Json(response, 200,
@@ -774,37 +851,9 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
       return answer(*hit);
     }
   }
-  const ResponseCache::Token token = cache_.Snapshot(user_tag);
-
-  auto t = SteadyClock::now();
-  // Without the store (Redis down) the model alone still answers: the snapshot's history, not the
-  // events since. Such a response says so and is not cached. While the store is down, one request
-  // per probe interval tries it, so that the others do not each wait for its timeout.
-  StatusOr<std::vector<features::HistoryEntry>> online = UnavailableError("feature store unreadable");
-  const int64_t now_ns = SteadyClock::now().time_since_epoch().count();
-  int64_t probe_at = store_probe_at_.load();
-  if (!store_degraded_.load() ||
-      (now_ns >= probe_at &&
-       store_probe_at_.compare_exchange_strong(probe_at, now_ns + kStoreProbeInterval.count()))) {
-    online = store_->History(r.user);
-  }
-  const bool degraded = !online.ok();
-  if (degraded) {
-    store_read_failures_->Inc();
-    if (!store_degraded_.exchange(true)) {
-      LogLine(StrCat("feature store unreadable, serving from the model alone: ",
-                     Redact(online.status().message())),
-              LogLevel::kWarning);
-    }
-    online = std::vector<features::HistoryEntry>();
-  } else if (store_degraded_.load() && store_degraded_.exchange(false)) {
-    LogLine("feature store readable again");
-  }
-  const double user_state_us = SecondsSince(t) * 1e6;
-  stage_latency_[0]->Observe(user_state_us * 1e-6);
 
   const LiveCatalog::Reader live = snap.live->Read();
-  auto result = serving::Recommend(*snap.model, r, *online, *snap.flags, variant->recommend, &live);
+  auto result = serving::Recommend(*snap.model, r, online, *snap.flags, variant->recommend, &live);
   if (!result.ok()) return Error(request, response, result.status());
   const StageTimings& tm = result->timings;
   stage_latency_[1]->Observe(tm.retrieve_us * 1e-6);
@@ -821,7 +870,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
              R"(,"variant":)", JsonQuote(variant->name), R"(,"cold_start":)",
              result->cold_start ? "true" : "false", ",", ItemsAndFilteredJson(result->items, result->filter),
              R"(,"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
-  if (!degraded && cacheable) cache_.Put(cache_key, user_tag, body, token);
+  if (cacheable) cache_.Put(cache_key, user_tag, body, token);
   *params.log =
       StrCat(R"("cache":"miss","model_version":)", JsonQuote(snap.model->version()), R"(,"variant":)",
              JsonQuote(variant->name), R"(,"items":)", result->items.size(), R"(,"degraded":)",
@@ -892,20 +941,22 @@ void Service::AdminVideo(const HttpRequest& request, const PathParams& params, H
     if (!value.is_boolean())
       return Error(request, response, InvalidArgumentError(StrCat(key, ": expected true or false")));
   }
-  // One update at a time from read to publish, so that two concurrent updates of one video (each
-  // setting one flag) cannot lose either.
+  std::optional<bool> unavailable, age_restricted;
+  if (auto it = body.find("available"); it != body.end()) unavailable = !it->get<bool>();
+  if (auto it = body.find("age_restricted"); it != body.end()) age_restricted = it->get<bool>();
+  // One update at a time from write to publish, and the store's read-modify-write is atomic for
+  // every server: two concurrent updates of one video (each setting one flag) cannot lose either.
   std::lock_guard admin(admin_mutex_);
-  features::VideoFlags flags;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = flags_by_id_.find(*video); it != flags_by_id_.end()) flags = it->second;
-  }
-  if (auto it = body.find("available"); it != body.end()) flags.unavailable = !it->get<bool>();
-  if (auto it = body.find("age_restricted"); it != body.end()) flags.age_restricted = it->get<bool>();
   // Durable first, then visible: a crash in between loses nothing that was acknowledged.
-  if (Status s = store_->SetVideoFlags(VideoId{*video}, flags); !s.ok()) {
-    return Error(request, response, UnavailableError(s.ToString()));
+  StatusOr<features::VideoFlags> stored =
+      store_->UpdateVideoFlags(VideoId{*video}, unavailable, age_restricted);
+  if (!stored.ok()) {
+    return Error(request, response,
+                 stored.status().code() == StatusCode::kDataLoss
+                     ? stored.status()
+                     : UnavailableError(stored.status().ToString()));
   }
+  const features::VideoFlags flags = *stored;
   {
     std::lock_guard lock(mutex_);
     flags_by_id_[*video] = flags;
@@ -957,22 +1008,119 @@ void Service::AdminModel(const HttpRequest&, const PathParams&, HttpResponse& re
 StatusOr<std::shared_ptr<LiveCatalog>> Service::BuildLiveCatalog(
     std::shared_ptr<const ServingModel> model) const {
   auto live = std::make_shared<LiveCatalog>(std::move(model));
+  VREC_RETURN_IF_ERROR(ApplyAllRecords(*live));
+  return live;
+}
+
+Status Service::ApplyAllRecords(LiveCatalog& live) const {
   constexpr size_t kPage = 4096;
   std::vector<features::VideoRecord> videos;
   std::optional<uint64_t> after;
   do {
     VREC_RETURN_IF_ERROR(store_->ScanVideos(after, kPage, videos));
-    for (const features::VideoRecord& v : videos) VREC_RETURN_IF_ERROR(live->Upsert(v).status());
+    for (const features::VideoRecord& v : videos) VREC_RETURN_IF_ERROR(live.Upsert(v).status());
     if (!videos.empty()) after = videos.back().id.value;
   } while (videos.size() == kPage);
   std::vector<features::UserRecord> users;
   after.reset();
   do {
     VREC_RETURN_IF_ERROR(store_->ScanUsers(after, kPage, users));
-    for (const features::UserRecord& u : users) live->Upsert(u);
+    for (const features::UserRecord& u : users) live.Upsert(u);
     if (!users.empty()) after = users.back().id.value;
   } while (users.size() == kPage);
-  return live;
+  return OkStatus();
+}
+
+Status Service::SyncWithStore() {
+  const Status changes = SyncChanges();
+  // Events other servers appended (and counter catch-ups that failed after an append here).
+  CatchUpCounters(Current());
+  return changes;
+}
+
+Status Service::SyncChanges() {
+  std::lock_guard sync(sync_mutex_);
+  constexpr size_t kPage = 256;
+  uint64_t seen = changes_applied_.load();
+  std::vector<features::Change> page;
+  uint64_t pruned = 0;
+  bool flags_changed = false;
+  const auto apply_flags =
+      [&](std::vector<std::pair<uint64_t, std::optional<features::VideoFlags>>> updates) {
+        std::lock_guard admin(admin_mutex_);
+        std::lock_guard lock(mutex_);
+        for (auto& [id, f] : updates) {
+          if (f && *f != features::VideoFlags{}) {
+            flags_by_id_[id] = *f;
+          } else {
+            flags_by_id_.erase(id);
+          }
+        }
+      };
+  do {
+    VREC_RETURN_IF_ERROR(store_->ScanChanges(seen, kPage, page, &pruned));
+    if (pruned > seen) {
+      // Entries this server never applied were pruned (it was cut off from the store for longer
+      // than their retention): every flag and record is reread instead.
+      VREC_ASSIGN_OR_RETURN(const uint64_t last, store_->LastChange());
+      VREC_ASSIGN_OR_RETURN(auto all, store_->AllVideoFlags());
+      {
+        std::lock_guard admin(admin_mutex_);
+        std::lock_guard lock(mutex_);
+        flags_by_id_.clear();
+        for (const auto& [video, f] : all) flags_by_id_[video.value] = f;
+      }
+      {
+        std::lock_guard catalog(catalog_mutex_);
+        VREC_RETURN_IF_ERROR(ApplyAllRecords(*Current().live));
+      }
+      LogLine(StrCat("the change log was pruned past this server's position (", seen, " < ", pruned,
+                     "): reread every flag and catalog record"),
+              LogLevel::kWarning);
+      seen = last;
+      flags_changed = true;
+      continue;
+    }
+    for (const features::Change& c : page) {
+      switch (c.kind) {
+        case features::Change::Kind::kVideoFlags: {
+          VREC_ASSIGN_OR_RETURN(features::VideoFlags f, store_->GetVideoFlags(VideoId{c.id}));
+          apply_flags({{c.id, f}});
+          flags_changed = true;
+          break;
+        }
+        case features::Change::Kind::kVideo: {
+          VREC_ASSIGN_OR_RETURN(std::optional<features::VideoRecord> v, store_->GetVideo(VideoId{c.id}));
+          if (!v) break;
+          std::lock_guard catalog(catalog_mutex_);
+          VREC_RETURN_IF_ERROR(Current().live->Upsert(*v).status());
+          flags_changed = true;  // a new video widens the flag array
+          break;
+        }
+        case features::Change::Kind::kUser: {
+          VREC_ASSIGN_OR_RETURN(std::optional<features::UserRecord> u, store_->GetUser(UserId{c.id}));
+          if (!u) break;
+          {
+            std::lock_guard catalog(catalog_mutex_);
+            Current().live->Upsert(*u);
+          }
+          cache_.InvalidateTag(std::to_string(c.id));
+          break;
+        }
+      }
+      seen = c.seq;
+      changes_applied_total_->Inc();
+    }
+  } while (page.size() == kPage);
+  if (flags_changed) {
+    {
+      std::lock_guard lock(mutex_);
+      if (snapshot_.live) snapshot_.flags = BuildFlags(*snapshot_.live);
+    }
+    cache_.Clear();
+  }
+  changes_applied_ = seen;
+  return OkStatus();
 }
 
 namespace {

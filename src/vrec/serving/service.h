@@ -95,10 +95,15 @@ class Service {
   Status ReloadIfChanged();
   // Asks the polling thread to call ReloadIfChanged now; returns at once.
   void RequestReload();
-  // Starts / stops the background thread that calls ReloadIfChanged every poll interval (and on
-  // RequestReload) and prunes expired event ids.
+  // Starts / stops the background threads: one calls ReloadIfChanged every poll interval (and on
+  // RequestReload) and prunes expired event ids and changes; the other calls SyncWithStore every
+  // sync interval.
   void StartPolling();
   void StopPolling();
+  // Applies what other servers (and this one) wrote to the store since the last call: the change
+  // log's flags and catalog records to this process's flags and live catalog, the event log's
+  // events to the live counters. Errors: those of the store (the next call retries).
+  Status SyncWithStore();
 
   std::string model_version() const;
   MetricsRegistry& metrics() { return metrics_; }
@@ -142,6 +147,11 @@ class Service {
                                                             const std::shared_ptr<LiveCatalog>& live) const;
   // Applies the log's new events to the counters of `snap` (logged on error: the next call retries).
   void CatchUpCounters(const Snapshot& snap);
+  // Applies the change log's entries after changes_applied_ (all of them: every flag and record
+  // reread, when the log was pruned past it). One call at a time.
+  Status SyncChanges();
+  // Every catalog record of the store applied to `live`.
+  Status ApplyAllRecords(LiveCatalog& live) const;
   // Loads `version` and swaps it in; records a failure in load_.
   Status LoadAndSwap(const std::string& version);
   // LoadAndSwap's swap (or its failure record), under mutex_; the model served before goes to
@@ -195,11 +205,15 @@ class Service {
   std::mutex catalog_mutex_;
 
   std::thread poller_;
+  std::thread syncer_;
   std::mutex poll_mutex_;
   std::condition_variable poll_cv_;
   bool stop_polling_ = false;      // guarded by poll_mutex_
   bool reload_requested_ = false;  // guarded by poll_mutex_
   std::chrono::steady_clock::time_point last_prune_{};
+  // The change log's greatest sequence applied to flags_by_id_ and the live catalog.
+  std::atomic<uint64_t> changes_applied_{0};
+  std::mutex sync_mutex_;  // one SyncChanges at a time
 
   // Metrics on the hot path, registered once (registration takes the registry's lock; updates are
   // atomics).
@@ -216,6 +230,7 @@ class Service {
   Counter* events_duplicate_ = nullptr;
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;
+  Counter* changes_applied_total_ = nullptr;  // change log entries applied (this server's and others')
   // Recommendations served from the model alone because the feature store could not be read
   // (Redis down): counted, and visible in /readyz and vrec_feature_store_degraded until a read
   // succeeds again.

@@ -16,6 +16,7 @@
 #include "vrec/common/strings.h"
 #include "vrec/data/test_util.h"
 #include "vrec/features/fault_injection_kv_store.h"
+#include "vrec/features/memory_kv_store.h"
 
 namespace vrec::serving {
 namespace {
@@ -795,6 +796,65 @@ TEST_F(ServiceTest, VideoCountersCountEachAcknowledgedEventOnceAcrossRestartsAnd
   ASSERT_TRUE(service_->ReloadIfChanged().ok());
   ASSERT_EQ(service_->model_version(), next);
   expect_counted();
+}
+
+// Two servers sharing one store (as two replicas share one Redis): what one stores, the other
+// serves on its next request. No polling threads run here: the next request itself notices (the
+// change log's head and the history are read with every recommendation).
+TEST_F(ServiceTest, TwoServersOnOneStoreServeEachOthersWritesOnTheNextRequest) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  ServeConfig c = Config();
+  c.cache_ttl = std::chrono::seconds(60);  // a stale cached answer would show
+  std::shared_ptr<features::KeyValueStore> shared = features::NewMemoryKeyValueStore();
+  Start(c, features::ShareKeyValueStore(shared));
+  std::unique_ptr<Service> a = std::move(service_);
+  Start(c, features::ShareKeyValueStore(shared));
+  std::unique_ptr<Service> b = std::move(service_);
+  const auto on = [&](std::unique_ptr<Service>& server, const std::string& method, const std::string& target,
+                      const std::string& body = "") {
+    service_.swap(server);
+    Reply r = Call(method, target, body);
+    service_.swap(server);
+    return r;
+  };
+  const std::string recs = "/v1/users/3/recommendations?count=20";
+  std::vector<std::string> before = RecommendedIds(on(b, "GET", recs));
+  ASSERT_GE(before.size(), 3u);
+  ASSERT_EQ(RecommendedIds(on(b, "GET", recs)), before);  // cached now
+
+  // A takedown through A: B's next answer leaves the video out.
+  ASSERT_EQ(on(a, "POST", StrCat("/v1/admin/videos/", before[0]), R"({"available":false})").status, 200);
+  std::vector<std::string> after = RecommendedIds(on(b, "GET", recs));
+  EXPECT_FALSE(Contains(after, before[0]));
+  EXPECT_EQ(on(b, "GET", StrCat("/v1/videos/", before[0])).json["available"], false);
+
+  // An event through A: B's next answer leaves the watched video out (read after write).
+  const std::string watched = after[0];
+  const Reply posted =
+      on(a, "POST", "/v1/events",
+         StrCat(R"({"user_id":3,"video_id":)", watched, R"(,"type":"play","event_id":"x1"})"));
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  EXPECT_FALSE(Contains(RecommendedIds(on(b, "GET", recs)), watched));
+  EXPECT_EQ(on(b, "GET", "/v1/users/3/history").json["events"].size(), 1u);
+  // The same event id through B is a duplicate: one dedupe for both servers.
+  EXPECT_EQ(on(b, "POST", "/v1/events",
+               StrCat(R"({"user_id":3,"video_id":)", watched, R"(,"type":"play","event_id":"x1"})"))
+                .json["duplicates"],
+            1);
+
+  // Flags set on both servers keep both; an upload through A is served by B.
+  ASSERT_EQ(on(b, "POST", StrCat("/v1/admin/videos/", before[0]), R"({"age_restricted":true})").status, 200);
+  ASSERT_EQ(on(a, "GET", recs).status, 200);  // A applies B's change on its next recommendation
+  EXPECT_EQ(on(a, "GET", StrCat("/v1/videos/", before[0])).json["available"], false);
+  EXPECT_EQ(on(a, "GET", StrCat("/v1/videos/", before[0])).json["age_restricted"], true);
+  ASSERT_EQ(on(a, "PUT", "/v1/videos/900001", kUpload).status, 200);
+  ASSERT_EQ(on(b, "GET", recs).status, 200);
+  EXPECT_EQ(on(b, "GET", "/v1/videos/900001").json["title"], "A brand new upload");
+  // The counters follow the shared log once B syncs (its sync thread does it every 50 ms).
+  ASSERT_TRUE(b->SyncWithStore().ok());
+  EXPECT_EQ(on(b, "GET", StrCat("/v1/users/3")).json["counters"]["all"]["plays"].get<int64_t>(),
+            on(a, "GET", StrCat("/v1/users/3")).json["counters"]["all"]["plays"].get<int64_t>());
+  EXPECT_NE(on(b, "GET", "/metrics").body.find("vrec_store_changes_applied_total"), std::string::npos);
 }
 
 }  // namespace
