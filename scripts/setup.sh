@@ -11,8 +11,8 @@ packages=(
   # and the end-to-end tests, jq for the main job's loop (scripts/loop.sh).
   librocksdb-dev libboost-dev curl jq
   # The shared store for several servers (redis:// URIs): hiredis to build, redis-server for the
-  # tests and the main job's Redis mode.
-  libhiredis-dev redis-server
+  # tests and the main job's Redis mode; HAProxy in front of replicas (deploy/haproxy.cfg).
+  libhiredis-dev redis-server haproxy
   # FAISS trains and adds through BLAS; without OpenBLAS, libblas.so.3 is the reference BLAS and
   # IVF training at 1M vectors takes minutes instead of seconds.
   libopenblas0-pthread

@@ -28,6 +28,9 @@ struct ServeFlags {
 
 // Exports the event log beside the server (events/exporter.h): a failure is logged and retried at
 // the next interval, and never stops serving. Metrics: vrec_events_exported_through and friends.
+// Replicas sharing one store and one export folder: the folder's lock makes one of them the
+// exporter; the others stand by (vrec_events_exporter_active 0) and the first to find the lock
+// free after the exporter stopped or died takes over, resuming after the last segment written.
 std::unique_ptr<events::ExportWorker> StartEventExport(serving::Service& service,
                                                        const events::ExportConfig& export_config) {
   const events::ExporterOptions options = export_config.ToOptions(service.config().registry);
@@ -38,6 +41,9 @@ std::unique_ptr<events::ExportWorker> StartEventExport(serving::Service& service
   serving::Counter& segments = m.counter("vrec_events_segments_written_total", "Event segments written.");
   serving::Counter& failures = m.counter("vrec_events_export_failures_total",
                                          "Export rounds that failed (retried at the next interval).");
+  serving::Gauge& active =
+      m.gauge("vrec_events_exporter_active",
+              "1 when this server exports; 0 while another one holds the export folder.");
   features::FeatureStore* store = &service.store();
   m.gauge_callback("vrec_events_export_lag", "Events acknowledged but not exported yet.", {},
                    [store, &through] {
@@ -54,10 +60,19 @@ std::unique_ptr<events::ExportWorker> StartEventExport(serving::Service& service
   serving::Log(serving::LogLevel::kInfo, StrCat("exporting events to ", options.dir, " every ", every));
   return std::make_unique<events::ExportWorker>(
       [store, options] { return events::EventExporter::Open(*store, options); }, export_config.interval,
-      [&exported, &segments, &failures, &through, log, every](const events::ExportStats& st,
-                                                              const Status& s) {
+      [&exported, &segments, &failures, &through, &active, log, every](const events::ExportStats& st,
+                                                                       const Status& s) {
         exported.Inc(static_cast<double>(st.events_exported));
         segments.Inc(static_cast<double>(st.segments_written));
+        // Unavailable: another server holds the folder. Standing by is no failure.
+        active.Set(s.code() == StatusCode::kUnavailable ? 0 : 1);
+        if (s.code() == StatusCode::kUnavailable) {
+          if (log->last_error != s.message()) {
+            serving::Log(serving::LogLevel::kInfo, StrCat("event export standing by: ", s.message()));
+            log->last_error = s.message();
+          }
+          return;
+        }
         if (s.ok()) {
           through.Set(static_cast<double>(st.exported_through));
           if (!log->last_error.empty()) {

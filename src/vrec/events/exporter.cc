@@ -212,7 +212,9 @@ Status EventExporter::ExportOnce(ExportStats* stats, bool housekeeping) {
 
 Status EventExporter::ExportEvents(ExportStats& st) {
   VREC_ASSIGN_OR_RETURN(uint64_t cursor, Cursor());
-  const uint64_t last = store_.LastSequence();
+  // Read from the store, not this handle's view: other servers may have appended (and another
+  // exporter exported) what this handle has not seen yet.
+  VREC_ASSIGN_OR_RETURN(const uint64_t last, store_.ReadLastSequence());
   if (last < cursor) {
     return FailedPreconditionError(
         StrCat("the store's event log ends at sequence ", last, " but ", options_.dir,

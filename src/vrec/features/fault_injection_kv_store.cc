@@ -13,31 +13,31 @@ Status Injected(std::string_view what) {
 
 StatusOr<std::optional<std::string>> FaultInjectionKeyValueStore::Get(std::string_view key) {
   if (fail_reads_) return Injected("read");
-  return base_->Get(key);
+  return ForwardingKeyValueStore::Get(key);
 }
 
 StatusOr<std::vector<std::optional<std::string>>> FaultInjectionKeyValueStore::MultiGet(
     std::span<const std::string> keys) {
   if (fail_reads_) return Injected("read");
-  return base_->MultiGet(keys);
+  return ForwardingKeyValueStore::MultiGet(keys);
 }
 
 Status FaultInjectionKeyValueStore::Write(const WriteBatch& batch, const WriteOptions& options) {
   ++writes_;
   if (fail_writes_) return Injected("write");
-  return base_->Write(batch, options);
+  return ForwardingKeyValueStore::Write(batch, options);
 }
 
 StatusOr<std::vector<KeyValue>> FaultInjectionKeyValueStore::Scan(std::string_view prefix,
                                                                   std::string_view start_after,
                                                                   size_t limit) {
   if (fail_reads_) return Injected("read");
-  return base_->Scan(prefix, start_after, limit);
+  return ForwardingKeyValueStore::Scan(prefix, start_after, limit);
 }
 
 StatusOr<std::optional<KeyValue>> FaultInjectionKeyValueStore::Last(std::string_view prefix) {
   if (fail_reads_) return Injected("read");
-  return base_->Last(prefix);
+  return ForwardingKeyValueStore::Last(prefix);
 }
 
 }  // namespace vrec::features

@@ -12,9 +12,10 @@ namespace vrec::features {
 
 // Forwards every call to `base` unless told to fail. Thread-safe like the store it wraps; the
 // switches are atomics and may be flipped while other threads use the store.
-class FaultInjectionKeyValueStore : public KeyValueStore {
+class FaultInjectionKeyValueStore : public ForwardingKeyValueStore {
  public:
-  explicit FaultInjectionKeyValueStore(std::unique_ptr<KeyValueStore> base) : base_(std::move(base)) {}
+  explicit FaultInjectionKeyValueStore(std::unique_ptr<KeyValueStore> base)
+      : ForwardingKeyValueStore(std::move(base)) {}
 
   // While set, Write fails with Internal (naming a made-up server path, as RocksDB errors do)
   // and writes nothing.
@@ -30,11 +31,8 @@ class FaultInjectionKeyValueStore : public KeyValueStore {
   StatusOr<std::vector<KeyValue>> Scan(std::string_view prefix, std::string_view start_after,
                                        size_t limit) override;
   StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) override;
-  bool durable() const override { return base_->durable(); }
-  const std::string& uri() const override { return base_->uri(); }
 
  private:
-  std::unique_ptr<KeyValueStore> base_;
   std::atomic<bool> fail_writes_{false};
   std::atomic<bool> fail_reads_{false};
   std::atomic<int> writes_{0};

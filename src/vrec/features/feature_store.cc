@@ -509,6 +509,13 @@ void FeatureStore::SawSequence(uint64_t seq) const {
 
 uint64_t FeatureStore::LastSequence() const { return last_seq_.load(); }
 
+StatusOr<uint64_t> FeatureStore::ReadLastSequence() const {
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastSeqKey));
+  VREC_ASSIGN_OR_RETURN(const uint64_t seq, DecodeCounter(kLastSeqKey, last));
+  SawSequence(seq);
+  return seq;
+}
+
 Status FeatureStore::AppendEvents(std::span<const Event> events, std::vector<Event>* appended) {
   if (appended) appended->clear();
   if (events.empty()) return OkStatus();

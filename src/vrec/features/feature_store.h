@@ -207,6 +207,9 @@ class FeatureStore {
   // by them and by ScanEvents (other writers may be ahead). 0 when the log is empty. Events
   // appended later get greater numbers, also after a reopen.
   uint64_t LastSequence() const;
+  // The greatest log sequence written by any handle, read from the store (LastSequence is raised
+  // to it). Errors: DataLoss for a corrupt m/last_seq; errors of the KeyValueStore.
+  StatusOr<uint64_t> ReadLastSequence() const;
 
   // Deletes the log's events with sequence <= through_seq (clamped to the events already
   // written), for an exporter that holds them elsewhere: users' histories, video flags, catalog

@@ -557,13 +557,9 @@ TEST_P(FeatureStoreTest, PruningManyPagesRemovesThemAll) {
 
 // A store whose writes are counted and can be slowed down, held at a gate, failed or made to
 // throw, so that appends queue up behind a leader's write and form a group.
-class ControlledStore : public KeyValueStore {
+class ControlledStore : public ForwardingKeyValueStore {
  public:
-  explicit ControlledStore(std::unique_ptr<KeyValueStore> base) : base_(std::move(base)) {}
-  StatusOr<std::optional<std::string>> Get(std::string_view key) override { return base_->Get(key); }
-  StatusOr<std::vector<std::optional<std::string>>> MultiGet(std::span<const std::string> keys) override {
-    return base_->MultiGet(keys);
-  }
+  explicit ControlledStore(std::unique_ptr<KeyValueStore> base) : ForwardingKeyValueStore(std::move(base)) {}
   // The modes in force when a write starts decide its outcome (also when it then waits at the gate).
   Status Write(const WriteBatch& batch, const WriteOptions& options) override {
     ++writes_;
@@ -580,15 +576,8 @@ class ControlledStore : public KeyValueStore {
     std::this_thread::sleep_for(delay_);
     if (throws) throw std::runtime_error("store threw");
     if (fail) return InternalError("IO error: fsync failed");
-    return base_->Write(batch, options);
+    return ForwardingKeyValueStore::Write(batch, options);
   }
-  StatusOr<std::vector<KeyValue>> Scan(std::string_view prefix, std::string_view start_after,
-                                       size_t limit) override {
-    return base_->Scan(prefix, start_after, limit);
-  }
-  StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) override { return base_->Last(prefix); }
-  bool durable() const override { return base_->durable(); }
-  const std::string& uri() const override { return base_->uri(); }
 
   int writes() const { return writes_; }
   void set_delay(std::chrono::milliseconds delay) { delay_ = delay; }  // before any thread writes
@@ -610,7 +599,6 @@ class ControlledStore : public KeyValueStore {
   }
 
  private:
-  std::unique_ptr<KeyValueStore> base_;
   std::chrono::milliseconds delay_{0};
   std::atomic<int> writes_{0};
   std::atomic<bool> fail_writes_{false};
@@ -915,6 +903,7 @@ TEST_P(SeveralWritersTest, ConcurrentAppendsOfTwoHandlesLoseNothingAndShareOneSe
   for (std::thread& t : threads) t.join();
   constexpr uint64_t kDistinct = 2 * kBatches * kPerBatch;
   EXPECT_EQ(stored.load(), kDistinct);  // each id once, whichever handle got it first
+  for (auto* store : {&a_, &b_}) EXPECT_EQ(*(*store)->ReadLastSequence(), kDistinct);
   // One log, sequences 1..N without holes, each event once.
   std::vector<std::pair<uint64_t, Event>> log, page;
   uint64_t after = 0;

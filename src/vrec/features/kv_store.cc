@@ -61,34 +61,4 @@ StatusOr<std::unique_ptr<KeyValueStore>> OpenKeyValueStore(std::string_view uri)
   return BadUri(uri, StrCat("unknown scheme '", scheme, "'"));
 }
 
-namespace {
-
-class SharedHandle final : public KeyValueStore {
- public:
-  explicit SharedHandle(std::shared_ptr<KeyValueStore> base) : base_(std::move(base)) {}
-  StatusOr<std::optional<std::string>> Get(std::string_view key) override { return base_->Get(key); }
-  StatusOr<std::vector<std::optional<std::string>>> MultiGet(std::span<const std::string> keys) override {
-    return base_->MultiGet(keys);
-  }
-  Status Write(const WriteBatch& batch, const WriteOptions& options) override {
-    return base_->Write(batch, options);
-  }
-  StatusOr<std::vector<KeyValue>> Scan(std::string_view prefix, std::string_view start_after,
-                                       size_t limit) override {
-    return base_->Scan(prefix, start_after, limit);
-  }
-  StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) override { return base_->Last(prefix); }
-  bool durable() const override { return base_->durable(); }
-  const std::string& uri() const override { return base_->uri(); }
-
- private:
-  std::shared_ptr<KeyValueStore> base_;
-};
-
-}  // namespace
-
-std::unique_ptr<KeyValueStore> ShareKeyValueStore(std::shared_ptr<KeyValueStore> store) {
-  return std::make_unique<SharedHandle>(std::move(store));
-}
-
 }  // namespace vrec::features

@@ -136,10 +136,37 @@ class KeyValueStore {
 // it); Unavailable when the Redis server cannot be reached; Internal on other I/O failures.
 StatusOr<std::unique_ptr<KeyValueStore>> OpenKeyValueStore(std::string_view uri);
 
+// Forwards every call to another store, which lives as long as any store forwarding to it. Derive
+// from it to change some calls (fault injection, test gates); as is, it is a second handle on an
+// open store (ShareKeyValueStore).
+class ForwardingKeyValueStore : public KeyValueStore {
+ public:
+  explicit ForwardingKeyValueStore(std::shared_ptr<KeyValueStore> base) : base_(std::move(base)) {}
+  StatusOr<std::optional<std::string>> Get(std::string_view key) override { return base_->Get(key); }
+  StatusOr<std::vector<std::optional<std::string>>> MultiGet(std::span<const std::string> keys) override {
+    return base_->MultiGet(keys);
+  }
+  Status Write(const WriteBatch& batch, const WriteOptions& options) override {
+    return base_->Write(batch, options);
+  }
+  StatusOr<std::vector<KeyValue>> Scan(std::string_view prefix, std::string_view start_after,
+                                       size_t limit) override {
+    return base_->Scan(prefix, start_after, limit);
+  }
+  StatusOr<std::optional<KeyValue>> Last(std::string_view prefix) override { return base_->Last(prefix); }
+  bool durable() const override { return base_->durable(); }
+  const std::string& uri() const override { return base_->uri(); }
+
+ private:
+  std::shared_ptr<KeyValueStore> base_;
+};
+
 // A second handle on an open store: every call goes to `store`, which lives as long as any handle.
 // For two users of one embedded store in one process (tests of what two servers sharing a Redis
 // do).
-std::unique_ptr<KeyValueStore> ShareKeyValueStore(std::shared_ptr<KeyValueStore> store);
+inline std::unique_ptr<KeyValueStore> ShareKeyValueStore(std::shared_ptr<KeyValueStore> store) {
+  return std::make_unique<ForwardingKeyValueStore>(std::move(store));
+}
 
 // The smallest string greater than every string that starts with `prefix`, or nullopt when there
 // is none (prefix empty or all 0xff bytes). Backends use it as an exclusive scan bound.

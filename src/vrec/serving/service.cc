@@ -792,37 +792,8 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   const ResponseCache::Token token = cache_.Snapshot(user_tag);
 
   auto t = SteadyClock::now();
-  // The user's history and the change log's head, in one read. Without the store (Redis down)
-  // the model alone still answers: the snapshot's history, not the events since. Such a response
-  // says so and is not cached. While the store is down, one request per probe interval tries it,
-  // so that the others do not each wait for its timeout.
-  StatusOr<features::FeatureStore::UserState> state = UnavailableError("feature store unreadable");
-  const int64_t now_ns = SteadyClock::now().time_since_epoch().count();
-  int64_t probe_at = store_probe_at_.load();
-  if (!store_degraded_.load() ||
-      (now_ns >= probe_at &&
-       store_probe_at_.compare_exchange_strong(probe_at, now_ns + kStoreProbeInterval.count()))) {
-    state = store_->ReadUserState(r.user);
-  }
-  const bool degraded = !state.ok();
-  if (degraded) {
-    store_read_failures_->Inc();
-    if (!store_degraded_.exchange(true)) {
-      LogLine(StrCat("feature store unreadable, serving from the model alone: ",
-                     Redact(state.status().message())),
-              LogLevel::kWarning);
-    }
-    state = features::FeatureStore::UserState{};
-  } else if (store_degraded_.load() && store_degraded_.exchange(false)) {
-    LogLine("feature store readable again");
-  }
-  // A flag or catalog record another server wrote and this one has not applied yet (the sync
-  // thread would within sync_interval): applied now, so that a takedown anywhere is honoured by
-  // the next request here.
-  if (!degraded && state->last_change > changes_applied_.load()) {
-    if (Status s = SyncChanges(); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
-  }
-  const std::vector<features::HistoryEntry>& online = state->history;
+  bool degraded = false;
+  const std::vector<features::HistoryEntry> online = ReadOnline(r.user, degraded);
   const double user_state_us = SecondsSince(t) * 1e6;
   stage_latency_[0]->Observe(user_state_us * 1e-6);
 
@@ -1029,6 +1000,38 @@ Status Service::ApplyAllRecords(LiveCatalog& live) const {
     if (!users.empty()) after = users.back().id.value;
   } while (users.size() == kPage);
   return OkStatus();
+}
+
+std::vector<features::HistoryEntry> Service::ReadOnline(UserId user, bool& degraded) {
+  // Without the store (Redis down) the model alone still answers: the snapshot's history, not the
+  // events since. While the store is down, one request per probe interval tries it, so that the
+  // others do not each wait for its timeout.
+  StatusOr<features::FeatureStore::UserState> state = UnavailableError("feature store unreadable");
+  const int64_t now_ns = SteadyClock::now().time_since_epoch().count();
+  int64_t probe_at = store_probe_at_.load();
+  if (!store_degraded_.load() ||
+      (now_ns >= probe_at &&
+       store_probe_at_.compare_exchange_strong(probe_at, now_ns + kStoreProbeInterval.count()))) {
+    state = store_->ReadUserState(user);
+  }
+  degraded = !state.ok();
+  if (degraded) {
+    store_read_failures_->Inc();
+    if (!store_degraded_.exchange(true)) {
+      LogLine(StrCat("feature store unreadable, serving from the model alone: ",
+                     Redact(state.status().message())),
+              LogLevel::kWarning);
+    }
+    return {};
+  }
+  if (store_degraded_.load() && store_degraded_.exchange(false)) LogLine("feature store readable again");
+  // A flag or catalog record another server wrote and this one has not applied yet (the sync
+  // thread would within sync_interval): applied now, so that a takedown anywhere is honoured by
+  // the next request here.
+  if (state->last_change > changes_applied_.load()) {
+    if (Status s = SyncChanges(); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
+  }
+  return std::move(state->history);
 }
 
 Status Service::SyncWithStore() {
@@ -1382,22 +1385,21 @@ void Service::Similar(const HttpRequest& request, const PathParams& params, Http
   if (Status st = ParseExclude(request, r.exclude); !st.ok()) return Error(request, response, st);
   r.now = clock_();
 
-  const Snapshot snap = Current();
   // The viewer's online history, to leave out what they watched; without the store (degraded),
   // the snapshot's.
+  bool degraded = false;
   std::vector<features::HistoryEntry> online;
-  if (r.user && !store_degraded_.load()) {
-    auto h = store_->History(*r.user);
-    if (h.ok()) online = std::move(*h);
-  }
+  if (r.user) online = ReadOnline(*r.user, degraded);
+  const Snapshot snap = Current();
   const LiveCatalog::Reader live = snap.live->Read();
   auto result =
       serving::Similar(*snap.model, r, online, *snap.flags, config_.variants.front().recommend, &live);
   if (!result.ok()) return Error(request, response, result.status());
-  std::string body = StrCat(
-      R"({"request_id":)", JsonQuote(params.request_id), R"(,"video_id":)",
-      JsonQuote(std::to_string(*video_id)), R"(,"model_version":)", JsonQuote(snap.model->version()), ",",
-      ItemsAndFilteredJson(result->items, result->filter), R"(,"candidates":)", result->candidates, "}");
+  std::string body =
+      StrCat(R"({"request_id":)", JsonQuote(params.request_id), R"(,"video_id":)",
+             JsonQuote(std::to_string(*video_id)), R"(,"model_version":)", JsonQuote(snap.model->version()),
+             ",", ItemsAndFilteredJson(result->items, result->filter), R"(,"candidates":)",
+             result->candidates, degraded ? R"(,"degraded":true})" : "}");
   Json(response, 200, std::move(body));
 }
 

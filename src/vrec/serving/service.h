@@ -147,6 +147,10 @@ class Service {
                                                             const std::shared_ptr<LiveCatalog>& live) const;
   // Applies the log's new events to the counters of `snap` (logged on error: the next call retries).
   void CatchUpCounters(const Snapshot& snap);
+  // The user's online history, read with the change log's head (changes other servers wrote are
+  // applied first). Empty and `degraded` set when the store cannot be read (then one request per
+  // probe interval tries it).
+  std::vector<features::HistoryEntry> ReadOnline(UserId user, bool& degraded);
   // Applies the change log's entries after changes_applied_ (all of them: every flag and record
   // reread, when the log was pruned past it). One call at a time.
   Status SyncChanges();
