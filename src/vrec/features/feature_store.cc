@@ -587,7 +587,7 @@ void FeatureStore::CommitGroup(std::span<PendingAppend* const> group) {
 
 Status FeatureStore::TryCommitGroup(std::span<PendingAppend* const> group) {
   // One read of everything the write depends on: the last sequence, which event ids are stored
-  // already, and the histories of every user of the group. The write expects all of them unchanged.
+  // already, and the histories of every user of the group.
   std::vector<std::string> keys = {std::string(kLastSeqKey)};
   std::vector<uint64_t> users;
   for (const PendingAppend* p : group) {
@@ -664,11 +664,11 @@ Status FeatureStore::TryCommitGroup(std::span<PendingAppend* const> group) {
   }
   if (total == 0) return OkStatus();
 
+  // Only appends write histories and event ids, and every append moves m/last_seq: the one key
+  // unchanged means none of what was read changed (the read was one point in time). Pruning only
+  // deletes ids, which cannot turn an id absent when read into a stored one.
   WriteBatch batch;
   batch.Expect(kLastSeqKey, read[0]);
-  for (size_t i = 0; i < users.size(); ++i) {
-    if (touched.contains(users[i])) batch.Expect(keys[1 + i], read[1 + i]);
-  }
   for (uint64_t user : touched) {
     std::vector<HistoryEntry>& entries = histories[user];
     KeepNewest(entries, options_.max_history);
@@ -681,7 +681,6 @@ Status FeatureStore::TryCommitGroup(std::span<PendingAppend* const> group) {
   for (const auto& events : fresh) {
     for (const Event* e : events) {
       if (e->event_id.empty()) continue;
-      batch.Expect(StrCat(kEventIdPrefix, e->event_id), std::nullopt);
       batch.Put(StrCat(kEventIdPrefix, e->event_id), time_key.substr(kEventIdTimePrefix.size()));
       batch.Put(StrCat(time_key, e->event_id), "");
     }

@@ -138,9 +138,10 @@ struct Change {
 // then wakes the others with their own results; appends queued meanwhile form the next group. One
 // fsync thus acknowledges many batches (with per-user lock stripes, as before, a batch of 100
 // random users held ~80 % of 64 stripes through its fsync, so batches ran one fsync each). The
-// write expects m/last_seq, the group's histories and its new event ids as the leader read them;
-// when another handle changed any of them first, the leader reads again and retries, so no
-// read-modify-write loses an entry and the log's sequences have no holes.
+// leader reads m/last_seq with the group's histories and event ids, and its write expects
+// m/last_seq unchanged: every append moves it and only appends write histories and ids, so when
+// another handle appended first, the leader reads again and retries, no read-modify-write loses
+// an entry and the log's sequences have no holes.
 //
 // Durability: AppendEvents and SetVideoFlags write with WriteOptions::sync, so on a durable store
 // (RocksDB) a success means the data survives a crash (kill -9 or power loss).

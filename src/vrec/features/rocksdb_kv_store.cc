@@ -84,9 +84,14 @@ class RocksDbKeyValueStore final : public KeyValueStore {
       shared.lock();
     } else {
       exclusive.lock();
-      for (const WriteBatch::Expectation& e : batch.expectations()) {
-        VREC_ASSIGN_OR_RETURN(std::optional<std::string> value, Get(e.key));
-        if (value != e.value) return AbortedError(StrCat("Write to ", uri_, ": a conditional key changed"));
+      std::vector<std::string> keys;
+      keys.reserve(batch.expectations().size());
+      for (const WriteBatch::Expectation& e : batch.expectations()) keys.push_back(e.key);
+      VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> values, MultiGet(keys));
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (values[i] != batch.expectations()[i].value) {
+          return AbortedError(StrCat("Write to ", uri_, ": a conditional key changed"));
+        }
       }
     }
     rocksdb::WriteBatch wb;

@@ -1027,22 +1027,28 @@ std::vector<features::HistoryEntry> Service::ReadOnline(UserId user, bool& degra
   if (store_degraded_.load() && store_degraded_.exchange(false)) LogLine("feature store readable again");
   // A flag or catalog record another server wrote and this one has not applied yet (the sync
   // thread would within sync_interval): applied now, so that a takedown anywhere is honoured by
-  // the next request here.
+  // the next request here. Unless a sync is running already (it may wait for a model swap's
+  // catalog rebuild): then this request does not queue behind it.
   if (state->last_change > changes_applied_.load()) {
-    if (Status s = SyncChanges(); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
+    if (Status s = SyncChanges(/*wait=*/false); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
   }
   return std::move(state->history);
 }
 
 Status Service::SyncWithStore() {
-  const Status changes = SyncChanges();
+  const Status changes = SyncChanges(/*wait=*/true);
   // Events other servers appended (and counter catch-ups that failed after an append here).
   CatchUpCounters(Current());
   return changes;
 }
 
-Status Service::SyncChanges() {
-  std::lock_guard sync(sync_mutex_);
+Status Service::SyncChanges(bool wait) {
+  std::unique_lock sync(sync_mutex_, std::defer_lock);
+  if (wait) {
+    sync.lock();
+  } else if (!sync.try_lock()) {
+    return OkStatus();
+  }
   constexpr size_t kPage = 256;
   uint64_t seen = changes_applied_.load();
   std::vector<features::Change> page;

@@ -152,8 +152,9 @@ class Service {
   // probe interval tries it).
   std::vector<features::HistoryEntry> ReadOnline(UserId user, bool& degraded);
   // Applies the change log's entries after changes_applied_ (all of them: every flag and record
-  // reread, when the log was pruned past it). One call at a time.
-  Status SyncChanges();
+  // reread, when the log was pruned past it). One call at a time: with `wait` false, returns at
+  // once when another call is running.
+  Status SyncChanges(bool wait);
   // Every catalog record of the store applied to `live`.
   Status ApplyAllRecords(LiveCatalog& live) const;
   // Loads `version` and swaps it in; records a failure in load_.
