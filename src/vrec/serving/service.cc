@@ -18,6 +18,7 @@
 #include "vrec/events/ingestor.h"
 #include "vrec/ordering/experiment.h"
 #include "vrec/serving/log.h"
+#include "vrec/serving/openapi.h"
 
 namespace vrec::serving {
 namespace {
@@ -42,23 +43,53 @@ constexpr int kPollerNiceSteps = 10;
 // While the feature store is unreadable, how often a request tries it again.
 constexpr std::chrono::nanoseconds kStoreProbeInterval = std::chrono::milliseconds(100);
 
+// The routing table: docs/openapi.json documents the same routes, methods and query parameters
+// (service_test.cc checks both ways), and Handle refuses a query parameter a route does not list.
 const Service::RouteInfo kRoutes[] = {
-    {"GET", "/healthz", Service::Scope::kPublic, "liveness: the process answers"},
-    {"GET", "/readyz", Service::Scope::kPublic,
-     "readiness: a model is loaded (and whether it is a fallback)"},
-    {"GET", "/metrics", Service::Scope::kPublic, "Prometheus metrics"},
-    {"GET", "/v1/users/{user_id}/recommendations", Service::Scope::kUser, "recommendations for a user"},
-    {"GET", "/v1/users/{user_id}/history", Service::Scope::kUser, "the user's online events"},
-    {"POST", "/v1/events", Service::Scope::kUser, "ingest one event or a batch, durably"},
-    {"POST", "/v1/admin/videos/{video_id}", Service::Scope::kAdmin, "set a video's availability flags"},
-    {"POST", "/v1/admin/reload", Service::Scope::kAdmin, "check the registry for a new production model now"},
-    {"GET", "/v1/admin/model", Service::Scope::kAdmin, "the model served, production and load progress"},
-    {"PUT", "/v1/videos/{video_id}", Service::Scope::kAdmin, "upload or update a video"},
-    {"GET", "/v1/videos/{video_id}", Service::Scope::kUser, "a video's fields and live counters"},
-    {"PUT", "/v1/users/{user_id}", Service::Scope::kAdmin, "create or update a user's profile"},
-    {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile and live counters"},
-    {"GET", "/v1/videos/{video_id}/similar", Service::Scope::kUser, "videos like this one (up next)"},
+    {"GET", "/healthz", Service::Scope::kPublic, "liveness: the process answers", ""},
+    {"GET", "/readyz", Service::Scope::kPublic, "readiness: a model is loaded (and whether it is a fallback)",
+     ""},
+    {"GET", "/metrics", Service::Scope::kPublic, "Prometheus metrics", ""},
+    {"GET", "/v1/users/{user_id}/recommendations", Service::Scope::kUser, "recommendations for a user",
+     "count,device,country,language,surface,exclude"},
+    {"GET", "/v1/users/{user_id}/history", Service::Scope::kUser, "the user's online events", ""},
+    {"POST", "/v1/events", Service::Scope::kUser, "ingest one event or a batch, durably", ""},
+    {"POST", "/v1/admin/videos/{video_id}", Service::Scope::kAdmin, "set a video's availability flags", ""},
+    {"POST", "/v1/admin/reload", Service::Scope::kAdmin, "check the registry for a new production model now",
+     ""},
+    {"GET", "/v1/admin/model", Service::Scope::kAdmin, "the model served, production and load progress", ""},
+    {"PUT", "/v1/videos/{video_id}", Service::Scope::kAdmin, "upload or update a video", ""},
+    {"GET", "/v1/videos/{video_id}", Service::Scope::kUser, "a video's fields and live counters", ""},
+    {"PUT", "/v1/users/{user_id}", Service::Scope::kAdmin, "create or update a user's profile", ""},
+    {"GET", "/v1/users/{user_id}", Service::Scope::kUser, "a user's profile and live counters", ""},
+    {"GET", "/v1/videos/{video_id}/similar", Service::Scope::kUser, "videos like this one (up next)",
+     "count,user_id,surface,exclude"},
+    {"GET", "/openapi.json", Service::Scope::kPublic, "this API as an OpenAPI 3.1 document", ""},
 };
+
+// Whether `name` is one of the comma-separated `list`.
+bool Listed(std::string_view list, std::string_view name) {
+  for (std::string_view rest = list; !rest.empty();) {
+    const size_t comma = rest.find(',');
+    if (rest.substr(0, comma) == name) return true;
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return false;
+}
+
+// 400 for a query parameter `route` does not take, naming the ones it does.
+Status CheckQuery(const HttpRequest& request, const Service::RouteInfo& route) {
+  for (const auto& [key, value] : request.query) {
+    if (Listed(route.query, key)) continue;
+    if (*route.query == '\0')
+      return InvalidArgumentError(StrCat(route.pattern, " takes no query parameters"));
+    std::string known;
+    for (const char* c = route.query; *c != '\0'; ++c)
+      known += *c == ',' ? std::string(", ") : std::string(1, *c);
+    return InvalidArgumentError(StrCat("unknown query parameter '", key.substr(0, 40), "' (", known, ")"));
+  }
+  return OkStatus();
+}
 constexpr size_t kNumRoutes = std::size(kRoutes);
 
 double SecondsSince(SteadyClock::time_point t) {
@@ -215,7 +246,7 @@ const Service::Handler Service::kHandlers[] = {
     &Service::Healthz,    &Service::Readyz,     &Service::Metrics,    &Service::Recommend,
     &Service::History,    &Service::PostEvents, &Service::AdminVideo, &Service::AdminReload,
     &Service::AdminModel, &Service::PutVideo,   &Service::GetVideo,   &Service::PutUser,
-    &Service::GetUser,    &Service::Similar,
+    &Service::GetUser,    &Service::Similar,    &Service::OpenApi,
 };
 
 std::span<const Service::RouteInfo> Service::Routes() {
@@ -678,6 +709,8 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
             UnauthenticatedError(key.empty() ? "missing X-Api-Key header" : "unknown X-Api-Key"));
     } else if (scope == Scope::kAdmin && role != Role::kAdmin) {
       Error(request, response, PermissionDeniedError("this key has no admin scope"));
+    } else if (Status q = CheckQuery(request, kRoutes[route]); !q.ok()) {
+      Error(request, response, q);
     } else {
       (this->*kHandlers[route])(request, params, response);
     }
@@ -733,6 +766,10 @@ void Service::Readyz(const HttpRequest&, const PathParams&, HttpResponse& respon
   Json(response, 200, body + "}");
 }
 
+void Service::OpenApi(const HttpRequest&, const PathParams&, HttpResponse& response) {
+  Json(response, 200, std::string(OpenApiDocument()));
+}
+
 void Service::Metrics(const HttpRequest&, const PathParams&, HttpResponse& response) {
   response.status = 200;
   response.content_type = std::string(kPrometheusContentType);
@@ -744,14 +781,6 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   if (!user_id.ok()) return Error(request, response, user_id.status());
   RecommendRequest r;
   r.user = UserId{*user_id};
-  for (const auto& [key, value] : request.query) {
-    if (key != "count" && key != "device" && key != "country" && key != "language" && key != "surface" &&
-        key != "exclude") {
-      return Error(request, response,
-                   InvalidArgumentError(StrCat("unknown query parameter '", key.substr(0, 40),
-                                               "' (count, device, country, language, surface, exclude)")));
-    }
-  }
   if (Status st = ParseExclude(request, r.exclude); !st.ok()) return Error(request, response, st);
   if (Status st = ParseCount(request, r.count); !st.ok()) return Error(request, response, st);
   if (const std::string* d = request.Query("device")) {
@@ -853,9 +882,6 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
 }
 
 void Service::History(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
-  if (!request.query.empty()) {
-    return Error(request, response, InvalidArgumentError("the history route takes no query parameters"));
-  }
   auto user_id = ParseId(params.id, "user id");
   if (!user_id.ok()) return Error(request, response, user_id.status());
   auto online = store_->History(UserId{*user_id});
@@ -1030,7 +1056,8 @@ std::vector<features::HistoryEntry> Service::ReadOnline(UserId user, bool& degra
   // the next request here. Unless a sync is running already (it may wait for a model swap's
   // catalog rebuild): then this request does not queue behind it.
   if (state->last_change > changes_applied_.load()) {
-    if (Status s = SyncChanges(/*wait=*/false); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
+    if (Status s = SyncChanges(/*wait=*/false); !s.ok())
+      LogLine(StrCat("syncing with the store: ", s.message()));
   }
   return std::move(state->history);
 }
@@ -1370,13 +1397,6 @@ void Service::Similar(const HttpRequest& request, const PathParams& params, Http
   if (!video_id.ok()) return Error(request, response, video_id.status());
   SimilarRequest r;
   r.video = VideoId{*video_id};
-  for (const auto& [key, value] : request.query) {
-    if (key != "count" && key != "user_id" && key != "surface" && key != "exclude") {
-      return Error(request, response,
-                   InvalidArgumentError(StrCat("unknown query parameter '", key.substr(0, 40),
-                                               "' (count, user_id, surface, exclude)")));
-    }
-  }
   if (Status st = ParseCount(request, r.count); !st.ok()) return Error(request, response, st);
   if (const std::string* u = request.Query("user_id")) {
     auto user = ParseId(*u, "user_id");

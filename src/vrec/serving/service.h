@@ -72,6 +72,7 @@ class Service {
     const char* pattern;  // "/v1/users/{user_id}/history": {name} matches one path segment
     Scope scope;
     const char* summary;
+    const char* query;  // the query parameters it takes, comma-separated ("": none)
   };
   // Every route, in matching order.
   static std::span<const RouteInfo> Routes();
@@ -187,6 +188,7 @@ class Service {
   void PutUser(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void GetUser(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void Similar(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void OpenApi(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   static const Handler kHandlers[];
 
   ServeConfig config_;

@@ -7,9 +7,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "vrec/common/hash.h"
@@ -855,6 +859,96 @@ TEST_F(ServiceTest, TwoServersOnOneStoreServeEachOthersWritesOnTheNextRequest) {
   EXPECT_EQ(on(b, "GET", StrCat("/v1/users/3")).json["counters"]["all"]["plays"].get<int64_t>(),
             on(a, "GET", StrCat("/v1/users/3")).json["counters"]["all"]["plays"].get<int64_t>());
   EXPECT_NE(on(b, "GET", "/metrics").body.find("vrec_store_changes_applied_total"), std::string::npos);
+}
+
+// docs/openapi.json (served at /openapi.json) and the routing table list the same routes, methods,
+// path and query parameters; the document holds together (ids unique, references resolve, every
+// path parameter declared); and the table is what the server enforces.
+TEST_F(ServiceTest, TheOpenApiDocumentAndTheRouterAgree) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(WithKeys(Config()));
+  const Reply r = Call("GET", "/openapi.json");  // public: no key
+  ASSERT_EQ(r.status, 200) << r.body;
+  const nlohmann::json& doc = r.json;
+  EXPECT_EQ(doc["openapi"], "3.1.0");
+  ASSERT_TRUE(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+
+  using Params = std::set<std::string>;
+  struct Op {
+    Params path, query;
+    bool operator==(const Op&) const = default;
+  };
+  std::map<std::string, Op> documented, routed;  // "GET /v1/..." -> parameters
+  std::set<std::string> operation_ids;
+  for (const auto& [path, item] : doc["paths"].items()) {
+    for (const auto& [method, operation] : item.items()) {
+      Op op;
+      for (const auto& p : operation.value("parameters", nlohmann::json::array())) {
+        if (p["in"] == "path") {
+          EXPECT_EQ(p["required"], true) << path << " " << p["name"];
+          op.path.insert(p["name"].get<std::string>());
+        } else {
+          EXPECT_EQ(p["in"], "query") << path;
+          op.query.insert(p["name"].get<std::string>());
+        }
+      }
+      std::string upper = method;
+      std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+      documented[upper + " " + path] = op;
+      EXPECT_TRUE(operation_ids.insert(operation.value("operationId", "")).second)
+          << "operationId missing or repeated: " << path;
+      EXPECT_FALSE(operation["responses"].empty()) << path;
+      const bool open = operation.contains("security") && operation["security"].empty();
+      if (!open) {
+        EXPECT_TRUE(operation["responses"].contains("401")) << method << " " << path;
+      }
+    }
+  }
+  for (const Service::RouteInfo& route : Service::Routes()) {
+    Op op;
+    const std::string pattern = route.pattern;
+    for (size_t open = pattern.find('{'); open != std::string::npos; open = pattern.find('{', open + 1)) {
+      op.path.insert(pattern.substr(open + 1, pattern.find('}', open) - open - 1));
+    }
+    for (std::string_view rest = route.query; !rest.empty();) {
+      const size_t comma = rest.find(',');
+      op.query.insert(std::string(rest.substr(0, comma)));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    routed[StrCat(route.method, " ", route.pattern)] = op;
+    // What the table says is what the server does: an unlisted parameter is refused, a listed one
+    // is not refused as unknown.
+    std::string target = pattern;
+    for (const auto& [name, value] : {std::pair{"{user_id}", "3"}, std::pair{"{video_id}", "1"}}) {
+      if (const size_t at = target.find(name); at != std::string::npos)
+        target.replace(at, strlen(name), value);
+    }
+    const Reply refused = Call(route.method, target + "?zzz=1", "", "admin-key-0123456789");
+    EXPECT_EQ(refused.status, 400) << route.method << " " << target << ": " << refused.body;
+    for (const std::string& name : op.query) {
+      const Reply taken = Call(route.method, StrCat(target, "?", name, "=1"), "", "admin-key-0123456789");
+      EXPECT_EQ(taken.body.find("unknown query parameter"), std::string::npos) << target << " " << name;
+    }
+  }
+  EXPECT_EQ(documented.size(), routed.size());
+  for (const auto& [route, op] : routed) {
+    ASSERT_TRUE(documented.contains(route)) << route << " is served but not documented";
+    EXPECT_EQ(documented[route].path, op.path) << route;
+    EXPECT_EQ(documented[route].query, op.query) << route;
+  }
+  // Every $ref resolves inside the document.
+  std::function<void(const nlohmann::json&)> check_refs = [&](const nlohmann::json& j) {
+    if (j.is_object()) {
+      if (auto it = j.find("$ref"); it != j.end()) {
+        const nlohmann::json::json_pointer ptr(it->get<std::string>().substr(1));
+        EXPECT_TRUE(doc.contains(ptr)) << "unresolved " << *it;
+      }
+      for (const auto& [k, v] : j.items()) check_refs(v);
+    } else if (j.is_array()) {
+      for (const auto& v : j) check_refs(v);
+    }
+  };
+  check_refs(doc);
 }
 
 }  // namespace
