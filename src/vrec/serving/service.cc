@@ -571,13 +571,23 @@ void Service::RequestReload() {
 void Service::StartPolling() {
   // At normal priority: it does little, and what other servers wrote must not wait behind a load.
   syncer_ = std::thread([this] {
+    // While the store is down every round fails: logged when the error changes or once a minute.
+    std::string last_error;
+    SteadyClock::time_point last_logged{};
     std::unique_lock lock(poll_mutex_);
     while (!stop_polling_) {
       poll_cv_.wait_for(lock, config_.sync_interval, [this] { return stop_polling_; });
       if (stop_polling_) break;
       lock.unlock();
       try {
-        if (Status s = SyncWithStore(); !s.ok()) LogLine(StrCat("syncing with the store: ", s.message()));
+        const Status s = SyncWithStore();
+        if (!s.ok() &&
+            (s.message() != last_error || SteadyClock::now() - last_logged >= std::chrono::minutes(1))) {
+          LogLine(StrCat("syncing with the store: ", Redact(s.message())), LogLevel::kWarning);
+          last_logged = SteadyClock::now();
+        }
+        if (s.ok() && !last_error.empty()) LogLine("syncing with the store again");
+        last_error = s.ok() ? std::string() : s.message();
       } catch (const std::exception& e) {
         LogLine(StrCat("sync thread caught: ", e.what()));
       } catch (...) {
@@ -912,7 +922,9 @@ void Service::PostEvents(const HttpRequest& request, const PathParams&, HttpResp
                  s.code() == StatusCode::kInvalidArgument ? s : UnavailableError(s.ToString()));
   }
   // Counted before the acknowledgement: the next request reads them.
-  if (stored > 0) CatchUpCounters(Current());
+  // Counted before the acknowledgement; should the log be unreadable now, the sync thread counts
+  // them (and logs why) within a sync interval.
+  if (stored > 0) (void)CatchUpCounters(Current());
   events_accepted_->Inc(static_cast<double>(stored));
   events_duplicate_->Inc(static_cast<double>(parsed->size() - stored));
   Json(response, 200,
@@ -1065,8 +1077,8 @@ std::vector<features::HistoryEntry> Service::ReadOnline(UserId user, bool& degra
 Status Service::SyncWithStore() {
   const Status changes = SyncChanges(/*wait=*/true);
   // Events other servers appended (and counter catch-ups that failed after an append here).
-  CatchUpCounters(Current());
-  return changes;
+  const Status counters = CatchUpCounters(Current());
+  return !changes.ok() ? changes : counters;
 }
 
 Status Service::SyncChanges(bool wait) {
@@ -1184,11 +1196,9 @@ StatusOr<std::shared_ptr<LiveCounters>> Service::BuildLiveCounters(
   return counters;
 }
 
-void Service::CatchUpCounters(const Snapshot& snap) {
-  if (!snap.counters) return;
-  if (Status s = snap.counters->CatchUp(*store_, DurationsOf(snap.live)); !s.ok()) {
-    LogLine(StrCat("live counters behind the event log: ", s.message()));
-  }
+Status Service::CatchUpCounters(const Snapshot& snap) {
+  if (!snap.counters) return OkStatus();
+  return snap.counters->CatchUp(*store_, DurationsOf(snap.live));
 }
 
 namespace {

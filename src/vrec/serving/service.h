@@ -146,8 +146,9 @@ class Service {
   // The live counters of `model`: its snapshot's counters plus the store's log after its snapshot.
   StatusOr<std::shared_ptr<LiveCounters>> BuildLiveCounters(const ServingModel& model,
                                                             const std::shared_ptr<LiveCatalog>& live) const;
-  // Applies the log's new events to the counters of `snap` (logged on error: the next call retries).
-  void CatchUpCounters(const Snapshot& snap);
+  // Applies the log's new events to the counters of `snap`. Errors: the store's (the next call
+  // continues where this one stopped).
+  Status CatchUpCounters(const Snapshot& snap);
   // The user's online history, read with the change log's head (changes other servers wrote are
   // applied first). Empty and `degraded` set when the store cannot be read (then one request per
   // probe interval tries it).
