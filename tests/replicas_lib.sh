@@ -5,7 +5,8 @@
 # and call `trap stop_all EXIT`. Defines:
 #   fail MESSAGE                 prints, with the tails of the parts' logs, and exits 1
 #   free_port                    a loopback TCP port nobody listens on
-#   start_redis                  redis-server with AOF fsync always (docs/redis.md); port in $redis_port
+#   start_redis                  redis-server with AOF fsync always (docs/redis.md); port in
+#                                $redis_port (kept by a second call: a restart), pid in $redis_pid
 #   start_replica NAME CONFIG    vrec serve --config CONFIG on a free port, waits for /readyz;
 #                                pid and port in replica_pid[NAME], replica_port[NAME]
 #   start_haproxy NAME A [B]     HAProxy on a free port in front of replica ports A and B (B = A:
@@ -36,11 +37,12 @@ free_port() {
   done
 }
 
-start_redis() {
-  redis_port=$(free_port)
+start_redis() {  # on $redis_port when set (a restart: same port, same data), else a free port
+  redis_port=${redis_port:-$(free_port)}
   mkdir -p "$tmp/redis"
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis" --appendonly yes \
-    --appendfsync always --save "" > "$tmp/redis.err" 2>&1 &
+    --appendfsync always --save "" >> "$tmp/redis.err" 2>&1 &
+  redis_pid=$!
   pids+=($!)
   for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping > /dev/null 2>&1 && return 0; sleep 0.05; done
   fail "redis-server did not start"

@@ -7,7 +7,9 @@
 #   3. an upload through the load balancer is served by both replicas;
 #   4. one replica exports the shared log, the other stands by; kill -9 of the exporter: the other
 #      takes over and the segments hold every acknowledged event exactly once;
-#   5. with one replica killed, HAProxy keeps answering through the other.
+#   5. with one replica killed, HAProxy keeps answering through the other;
+#   6. with redis-server killed, recommendations keep flowing (degraded) and events get 503; once
+#      it is back, events are acknowledged again and recommendations are no longer degraded.
 # Exits 77 (skipped) without haproxy or redis-server.
 # Usage: replicas_test.sh path/to/vrec source-root
 set -euo pipefail
@@ -121,4 +123,23 @@ unique=$(find "$reg" -name 'events-*.csv.gz' -exec zcat {} + | grep -o ',u7[0-9]
 for _ in $(seq 1 4); do
   curl -sf "$lb/v1/users/3/recommendations?count=5" > /dev/null || fail "haproxy failed a request with one replica down"
 done
+# 6. Redis killed under the replica left, then restarted on its data.
+kill -9 "$redis_pid"
+wait "$redis_pid" 2> /dev/null || true
+reply=$(curl -s "$lb/v1/users/3/recommendations?count=5")
+[ "$(echo "$reply" | jq .degraded)" = true ] || fail "no degraded answer without redis: $reply"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"user_id":3,"video_id":2,"type":"play","event_id":"down-1"}' "$lb/v1/events")
+[ "$code" = 503 ] || fail "an event was answered $code without redis"
+start_redis
+for _ in $(seq 1 100); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"user_id":3,"video_id":2,"type":"play","event_id":"down-1"}' "$lb/v1/events")
+  [ "$code" = 200 ] && break
+  sleep 0.1
+done
+[ "$code" = 200 ] || fail "events still answered $code after redis came back"
+reply=$(curl -s "$lb/v1/users/3/recommendations?count=5")
+[ "$(echo "$reply" | jq .degraded)" = null ] || fail "still degraded after redis came back: $reply"
+[ "$(curl -sf "$lb/v1/users/3/history" | jq '[.events[] | select(.video_id == "2")] | length')" -ge 1 ] ||
+  fail "the event acknowledged after the restart is not in the history"
+
 echo "replicas_test: ok (redis $redis_port, replicas ${replica_port[one]} ${replica_port[two]}, haproxy $lb)"

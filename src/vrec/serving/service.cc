@@ -36,6 +36,8 @@ constexpr size_t kMaxSurfaceChars = 64;
 
 // How often the poller forgets expired event ids.
 constexpr auto kPruneInterval = std::chrono::seconds(60);
+// How long a request waits for a sync that is running before it answers without it.
+constexpr std::chrono::milliseconds kRequestSyncWait{100};
 // How long the change log keeps an entry (every running server has applied it long before).
 constexpr std::chrono::seconds kChangeRetention{3600};
 // Nice levels the polling thread (model swaps, catch-up, pruning) runs below the request threads.
@@ -1065,8 +1067,8 @@ std::vector<features::HistoryEntry> Service::ReadOnline(UserId user, bool& degra
   if (store_degraded_.load() && store_degraded_.exchange(false)) LogLine("feature store readable again");
   // A flag or catalog record another server wrote and this one has not applied yet (the sync
   // thread would within sync_interval): applied now, so that a takedown anywhere is honoured by
-  // the next request here. Unless a sync is running already (it may wait for a model swap's
-  // catalog rebuild): then this request does not queue behind it.
+  // the next request here. A running sync takes well under a millisecond, unless it waits for a
+  // model swap's catalog rebuild: the request waits for it at most kRequestSyncWait.
   if (state->last_change > changes_applied_.load()) {
     if (Status s = SyncChanges(/*wait=*/false); !s.ok())
       LogLine(StrCat("syncing with the store: ", s.message()));
@@ -1085,7 +1087,7 @@ Status Service::SyncChanges(bool wait) {
   std::unique_lock sync(sync_mutex_, std::defer_lock);
   if (wait) {
     sync.lock();
-  } else if (!sync.try_lock()) {
+  } else if (!sync.try_lock_for(kRequestSyncWait)) {
     return OkStatus();
   }
   constexpr size_t kPage = 256;

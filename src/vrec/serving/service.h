@@ -154,8 +154,8 @@ class Service {
   // probe interval tries it).
   std::vector<features::HistoryEntry> ReadOnline(UserId user, bool& degraded);
   // Applies the change log's entries after changes_applied_ (all of them: every flag and record
-  // reread, when the log was pruned past it). One call at a time: with `wait` false, returns at
-  // once when another call is running.
+  // reread, when the log was pruned past it). One call at a time: with `wait` false, gives up
+  // (OK) when another call runs for longer than kRequestSyncWait.
   Status SyncChanges(bool wait);
   // Every catalog record of the store applied to `live`.
   Status ApplyAllRecords(LiveCatalog& live) const;
@@ -221,7 +221,7 @@ class Service {
   std::chrono::steady_clock::time_point last_prune_{};
   // The change log's greatest sequence applied to flags_by_id_ and the live catalog.
   std::atomic<uint64_t> changes_applied_{0};
-  std::mutex sync_mutex_;  // one SyncChanges at a time
+  std::timed_mutex sync_mutex_;  // one SyncChanges at a time
 
   // Metrics on the hot path, registered once (registration takes the registry's lock; updates are
   // atomics).
