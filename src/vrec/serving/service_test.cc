@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -859,6 +860,30 @@ TEST_F(ServiceTest, TwoServersOnOneStoreServeEachOthersWritesOnTheNextRequest) {
   EXPECT_EQ(on(b, "GET", StrCat("/v1/users/3")).json["counters"]["all"]["plays"].get<int64_t>(),
             on(a, "GET", StrCat("/v1/users/3")).json["counters"]["all"]["plays"].get<int64_t>());
   EXPECT_NE(on(b, "GET", "/metrics").body.find("vrec_store_changes_applied_total"), std::string::npos);
+}
+
+// A replica whose position in the change log was pruned away (cut off from the store for longer
+// than the log's retention) rereads every flag and record instead of missing the changes.
+TEST_F(ServiceTest, AServerBehindAPrunedChangeLogRereadsEverything) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  std::shared_ptr<features::KeyValueStore> shared = features::NewMemoryKeyValueStore();
+  Start(Config(), features::ShareKeyValueStore(shared));
+  std::unique_ptr<Service> a = std::move(service_);
+  Start(Config(), features::ShareKeyValueStore(shared));  // B, the service under test
+  const std::string recs = "/v1/users/3/recommendations?count=20";
+  const std::vector<std::string> before = RecommendedIds(Call("GET", recs));
+  ASSERT_FALSE(before.empty());
+  ASSERT_TRUE(a->store().SetVideoFlags(VideoId{std::stoull(before[0])}, {.unavailable = true}).ok());
+  features::VideoRecord upload;
+  upload.id = VideoId{900002};
+  upload.title = "written while B was away";
+  upload.categories = {"Film"};
+  ASSERT_TRUE(a->store().PutVideo(upload).ok());
+  auto pruned = a->store().PruneChanges(std::numeric_limits<int64_t>::max());
+  ASSERT_TRUE(pruned.ok());
+  ASSERT_EQ(*pruned, 2u);
+  EXPECT_FALSE(Contains(RecommendedIds(Call("GET", recs)), before[0]));
+  EXPECT_EQ(Call("GET", "/v1/videos/900002").json["title"], "written while B was away");
 }
 
 // docs/openapi.json (served at /openapi.json) and the routing table list the same routes, methods,
