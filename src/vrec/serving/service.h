@@ -221,7 +221,10 @@ class Service {
   std::chrono::steady_clock::time_point last_prune_{};
   // The change log's greatest sequence applied to flags_by_id_ and the live catalog.
   std::atomic<uint64_t> changes_applied_{0};
-  std::timed_mutex sync_mutex_;  // one SyncChanges at a time
+  // One SyncChanges at a time: syncing_ (guarded by sync_state_mutex_) is set while one runs.
+  std::mutex sync_state_mutex_;
+  std::condition_variable sync_idle_;
+  bool syncing_ = false;
 
   // Metrics on the hot path, registered once (registration takes the registry's lock; updates are
   // atomics).
