@@ -388,13 +388,30 @@ StatusOr<uint64_t> DecodeCounter(std::string_view key, const std::optional<std::
   return *n;
 }
 
-// A short random pause before retrying a conditional write that lost a race: spreads the
-// retries of writers that collided.
-void BackOff(int attempt) {
+// The counter stored under `key` (0 when absent).
+StatusOr<uint64_t> ReadCounter(KeyValueStore& kv, std::string_view key) {
+  VREC_ASSIGN_OR_RETURN(std::optional<std::string> value, kv.Get(key));
+  return DecodeCounter(key, value);
+}
+
+// Runs `attempt` (a read, then a conditional write) until it does not lose a race to another
+// writer, at most FeatureStore::kMaxCommitAttempts times, with a short random pause between
+// attempts that spreads the retries of writers that collided. Its status, or Aborted saying
+// `what` lost every time.
+Status RetryWhileAborted(std::string_view what, const std::function<Status()>& attempt) {
   thread_local std::minstd_rand rng(
       static_cast<unsigned>(std::hash<std::thread::id>()(std::this_thread::get_id())));
-  const int max_us = std::min(2000, 50 << std::min(attempt, 5));
-  std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, max_us)(rng)));
+  for (int n = 0; n < FeatureStore::kMaxCommitAttempts; ++n) {
+    if (n > 0) {
+      const int max_us = std::min(2000, 50 << std::min(n, 5));
+      std::this_thread::sleep_for(
+          std::chrono::microseconds(std::uniform_int_distribution<int>(0, max_us)(rng)));
+    }
+    Status s = attempt();
+    if (s.code() != StatusCode::kAborted) return s;
+  }
+  return AbortedError(StrCat(what, ": other writers won the race ", FeatureStore::kMaxCommitAttempts,
+                             " times in a row; retry"));
 }
 
 // Keeps the newest `max` entries of a history that is ordered oldest first.
@@ -447,8 +464,7 @@ StatusOr<std::unique_ptr<FeatureStore>> FeatureStore::Open(std::unique_ptr<KeyVa
     }
   }
 
-  VREC_ASSIGN_OR_RETURN(std::optional<std::string> pruned, kv->Get(kPrunedThroughKey));
-  VREC_ASSIGN_OR_RETURN(const uint64_t pruned_through, DecodeCounter(kPrunedThroughKey, pruned));
+  VREC_ASSIGN_OR_RETURN(const uint64_t pruned_through, ReadCounter(*kv, kPrunedThroughKey));
   VREC_ASSIGN_OR_RETURN(std::optional<std::string> last_seq, kv->Get(kLastSeqKey));
   if (!last_seq) {
     // A store of layout 2 kept its sequence in the process: it continues after the last log key
@@ -510,8 +526,7 @@ void FeatureStore::SawSequence(uint64_t seq) const {
 uint64_t FeatureStore::LastSequence() const { return last_seq_.load(); }
 
 StatusOr<uint64_t> FeatureStore::ReadLastSequence() const {
-  VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastSeqKey));
-  VREC_ASSIGN_OR_RETURN(const uint64_t seq, DecodeCounter(kLastSeqKey, last));
+  VREC_ASSIGN_OR_RETURN(const uint64_t seq, ReadCounter(*kv_, kLastSeqKey));
   SawSequence(seq);
   return seq;
 }
@@ -564,20 +579,13 @@ Status FeatureStore::AppendEvents(std::span<const Event> events, std::vector<Eve
 }
 
 void FeatureStore::CommitGroup(std::span<PendingAppend* const> group) {
-  Status status;
-  for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
-    if (attempt > 0) BackOff(attempt);
+  const Status status = RetryWhileAborted(StrCat("appending events to ", kv_->uri()), [&] {
     for (PendingAppend* p : group) {
       p->status = OkStatus();
       if (p->appended) p->appended->clear();
     }
-    status = TryCommitGroup(group);
-    if (status.code() != StatusCode::kAborted) break;
-  }
-  if (status.code() == StatusCode::kAborted) {
-    status = AbortedError(StrCat("appending events to ", kv_->uri(), ": other writers won the race ",
-                                 kMaxCommitAttempts, " times in a row; retry"));
-  }
+    return TryCommitGroup(group);
+  });
   if (status.ok()) return;
   for (PendingAppend* p : group) {
     if (p->status.ok()) p->status = status;
@@ -729,11 +737,8 @@ StatusOr<size_t> FeatureStore::PruneEventIds(int64_t before, size_t limit) {
 StatusOr<uint64_t> FeatureStore::PruneEvents(uint64_t through_seq) {
   std::lock_guard prune(prune_mu_);
   // Only sequences already written (the log is written in sequence order, each append whole).
-  VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastSeqKey));
-  VREC_ASSIGN_OR_RETURN(const uint64_t last_seq, DecodeCounter(kLastSeqKey, last));
-  VREC_ASSIGN_OR_RETURN(std::optional<std::string> mark, kv_->Get(kPrunedThroughKey));
-  VREC_ASSIGN_OR_RETURN(const uint64_t pruned, DecodeCounter(kPrunedThroughKey, mark));
-  SawSequence(last_seq);
+  VREC_ASSIGN_OR_RETURN(const uint64_t last_seq, ReadLastSequence());
+  VREC_ASSIGN_OR_RETURN(const uint64_t pruned, ReadCounter(*kv_, kPrunedThroughKey));
   through_seq = std::min(through_seq, last_seq);
   if (through_seq <= pruned) {
     pruned_through_.store(std::max(pruned_through_.load(), pruned));
@@ -786,14 +791,7 @@ Status FeatureStore::ScanEvents(uint64_t after_seq, size_t limit,
 }
 
 Status FeatureStore::SetVideoFlags(VideoId video, VideoFlags flags) {
-  WriteBatch batch;
-  const std::string key = KeyWithId(kVideoPrefix, video.value);
-  if (flags == VideoFlags{}) {
-    batch.Delete(key);
-  } else {
-    batch.Put(key, EncodeFlags(flags));
-  }
-  return WriteWithChange([&] { return batch; }, Change::Kind::kVideoFlags, video.value);
+  return UpdateVideoFlags(video, flags.unavailable, flags.age_restricted).status();
 }
 
 StatusOr<VideoFlags> FeatureStore::UpdateVideoFlags(VideoId video, std::optional<bool> unavailable,
@@ -913,19 +911,15 @@ Status FeatureStore::ScanUsers(std::optional<uint64_t> after, size_t limit,
 Status FeatureStore::WriteWithChange(const std::function<StatusOr<WriteBatch>()>& build, Change::Kind kind,
                                      uint64_t id) {
   const std::string record = EncodeChange(kind, id, clock_());
-  for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
-    if (attempt > 0) BackOff(attempt);
+  return RetryWhileAborted(StrCat("writing to ", kv_->uri()), [&]() -> Status {
     VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastChangeKey));
     VREC_ASSIGN_OR_RETURN(const uint64_t seq, DecodeCounter(kLastChangeKey, last));
     VREC_ASSIGN_OR_RETURN(WriteBatch b, build());
     b.Expect(kLastChangeKey, last);
     b.Put(kLastChangeKey, KeyWithId("", seq + 1));
     b.Put(KeyWithId(kChangePrefix, seq + 1), record);
-    Status s = kv_->Write(b, WriteOptions{.sync = true});
-    if (s.code() != StatusCode::kAborted) return s;
-  }
-  return AbortedError(StrCat("writing to ", kv_->uri(), ": other writers won the race ", kMaxCommitAttempts,
-                             " times in a row; retry"));
+    return kv_->Write(b, WriteOptions{.sync = true});
+  });
 }
 
 Status FeatureStore::ScanChanges(uint64_t after_seq, size_t limit, std::vector<Change>& out,
@@ -933,8 +927,7 @@ Status FeatureStore::ScanChanges(uint64_t after_seq, size_t limit, std::vector<C
   out.clear();
   if (limit == 0) return InvalidArgumentError("ScanChanges: limit must be positive");
   if (pruned_through) {
-    VREC_ASSIGN_OR_RETURN(std::optional<std::string> mark, kv_->Get(kChangesPrunedKey));
-    VREC_ASSIGN_OR_RETURN(*pruned_through, DecodeCounter(kChangesPrunedKey, mark));
+    VREC_ASSIGN_OR_RETURN(*pruned_through, ReadCounter(*kv_, kChangesPrunedKey));
   }
   VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page,
                         kv_->Scan(kChangePrefix, KeyWithId(kChangePrefix, after_seq), limit));
@@ -948,10 +941,7 @@ Status FeatureStore::ScanChanges(uint64_t after_seq, size_t limit, std::vector<C
   return OkStatus();
 }
 
-StatusOr<uint64_t> FeatureStore::LastChange() const {
-  VREC_ASSIGN_OR_RETURN(std::optional<std::string> last, kv_->Get(kLastChangeKey));
-  return DecodeCounter(kLastChangeKey, last);
-}
+StatusOr<uint64_t> FeatureStore::LastChange() const { return ReadCounter(*kv_, kLastChangeKey); }
 
 StatusOr<size_t> FeatureStore::PruneChanges(int64_t before, size_t limit) {
   if (limit == 0) return InvalidArgumentError("PruneChanges: limit must be positive");
@@ -969,19 +959,15 @@ StatusOr<size_t> FeatureStore::PruneChanges(int64_t before, size_t limit) {
   if (through == 0) return size_t{0};
   // The mark with the deletions: a reader behind it knows it missed changes. Concurrent pruners
   // delete the same entries; the mark only grows (a lower one loses the race and retries).
-  for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
+  VREC_RETURN_IF_ERROR(RetryWhileAborted("pruning the change log", [&]() -> Status {
     VREC_ASSIGN_OR_RETURN(std::optional<std::string> mark, kv_->Get(kChangesPrunedKey));
     VREC_ASSIGN_OR_RETURN(const uint64_t old, DecodeCounter(kChangesPrunedKey, mark));
     WriteBatch b = batch;
     b.Expect(kChangesPrunedKey, mark);
     b.Put(kChangesPrunedKey, KeyWithId("", std::max(old, through)));
-    Status s = kv_->Write(b, WriteOptions{.sync = false});
-    if (s.code() != StatusCode::kAborted) {
-      VREC_RETURN_IF_ERROR(s);
-      return batch.size();
-    }
-  }
-  return AbortedError("PruneChanges: other pruners won the race; retry");
+    return kv_->Write(b, WriteOptions{.sync = false});
+  }));
+  return batch.size();
 }
 
 }  // namespace vrec::features

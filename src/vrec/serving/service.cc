@@ -69,26 +69,14 @@ const Service::RouteInfo kRoutes[] = {
     {"GET", "/openapi.json", Service::Scope::kPublic, "this API as an OpenAPI 3.1 document", ""},
 };
 
-// Whether `name` is one of the comma-separated `list`.
-bool Listed(std::string_view list, std::string_view name) {
-  for (std::string_view rest = list; !rest.empty();) {
-    const size_t comma = rest.find(',');
-    if (rest.substr(0, comma) == name) return true;
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
-  return false;
-}
-
 // 400 for a query parameter `route` does not take, naming the ones it does.
 Status CheckQuery(const HttpRequest& request, const Service::RouteInfo& route) {
+  const std::vector<std::string_view> known = SplitNonEmpty(route.query, ',');
   for (const auto& [key, value] : request.query) {
-    if (Listed(route.query, key)) continue;
-    if (*route.query == '\0')
-      return InvalidArgumentError(StrCat(route.pattern, " takes no query parameters"));
-    std::string known;
-    for (const char* c = route.query; *c != '\0'; ++c)
-      known += *c == ',' ? std::string(", ") : std::string(1, *c);
-    return InvalidArgumentError(StrCat("unknown query parameter '", key.substr(0, 40), "' (", known, ")"));
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    if (known.empty()) return InvalidArgumentError(StrCat(route.pattern, " takes no query parameters"));
+    return InvalidArgumentError(
+        StrCat("unknown query parameter '", key.substr(0, 40), "' (", StrJoin(known, ", "), ")"));
   }
   return OkStatus();
 }

@@ -935,11 +935,7 @@ TEST_F(ServiceTest, TheOpenApiDocumentAndTheRouterAgree) {
     for (size_t open = pattern.find('{'); open != std::string::npos; open = pattern.find('{', open + 1)) {
       op.path.insert(pattern.substr(open + 1, pattern.find('}', open) - open - 1));
     }
-    for (std::string_view rest = route.query; !rest.empty();) {
-      const size_t comma = rest.find(',');
-      op.query.insert(std::string(rest.substr(0, comma)));
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    }
+    for (std::string_view name : SplitNonEmpty(route.query, ',')) op.query.insert(std::string(name));
     routed[StrCat(route.method, " ", route.pattern)] = op;
     // What the table says is what the server does: an unlisted parameter is refused, a listed one
     // is not refused as unknown.
