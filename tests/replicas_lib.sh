@@ -37,14 +37,23 @@ free_port() {
   done
 }
 
+# A port picked by free_port may be taken by another process before the server binds it (tests
+# run in parallel): a server that exits at once is started again on another port.
 start_redis() {  # on $redis_port when set (a restart: same port, same data), else a free port
-  redis_port=${redis_port:-$(free_port)}
+  local fixed=${redis_port:-} attempt
   mkdir -p "$tmp/redis"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis" --appendonly yes \
-    --appendfsync always --save "" >> "$tmp/redis.err" 2>&1 &
-  redis_pid=$!
-  pids+=($!)
-  for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping > /dev/null 2>&1 && return 0; sleep 0.05; done
+  for attempt in 1 2 3 4 5; do
+    redis_port=${fixed:-$(free_port)}
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$tmp/redis" --appendonly yes \
+      --appendfsync always --save "" >> "$tmp/redis.err" 2>&1 &
+    redis_pid=$!
+    pids+=($!)
+    for _ in $(seq 1 100); do
+      redis-cli -p "$redis_port" ping > /dev/null 2>&1 && return 0
+      kill -0 "$redis_pid" 2> /dev/null || break
+      sleep 0.05
+    done
+  done
   fail "redis-server did not start"
 }
 
@@ -67,12 +76,19 @@ start_replica() {
 }
 
 start_haproxy() {
-  local name=$1 a=$2 b=${3:-$2} port
-  port=$(free_port)
-  VREC_LB_BIND="127.0.0.1:$port" VREC_REPLICA1="127.0.0.1:$a" VREC_REPLICA2="127.0.0.1:$b" \
-    haproxy -db -f "$root/deploy/haproxy.cfg" > "$tmp/haproxy-$name.err" 2>&1 &
-  pids+=($!)
-  lb_url[$name]="http://127.0.0.1:$port"
-  for _ in $(seq 1 100); do curl -sf "${lb_url[$name]}/readyz" > /dev/null && return 0; sleep 0.1; done
+  local name=$1 a=$2 b=${3:-$2} port pid attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    VREC_LB_BIND="127.0.0.1:$port" VREC_REPLICA1="127.0.0.1:$a" VREC_REPLICA2="127.0.0.1:$b" \
+      haproxy -db -f "$root/deploy/haproxy.cfg" >> "$tmp/haproxy-$name.err" 2>&1 &
+    pid=$!
+    pids+=($pid)
+    lb_url[$name]="http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+      curl -sf "${lb_url[$name]}/readyz" > /dev/null && return 0
+      kill -0 "$pid" 2> /dev/null || break
+      sleep 0.1
+    done
+  done
   fail "haproxy $name does not answer"
 }
