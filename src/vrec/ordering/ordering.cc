@@ -47,7 +47,7 @@ namespace {
 
 // Steps 1 and 2: drops videos outside the catalog, boosts, sorts best first, drops duplicates.
 void BoostAndSort(std::vector<Candidate>& ranked, const data::CatalogView& catalog, int64_t now,
-                  const OrderingOptions& options) {
+                  const OrderingOptions& options, OrderTrace* trace) {
   const bool boost = options.freshness_boost > 0;
   size_t out = 0;
   for (Candidate c : ranked) {
@@ -59,7 +59,10 @@ void BoostAndSort(std::vector<Candidate>& ranked, const data::CatalogView& catal
       // (age < 0) gets the full boost rather than more than it.
       const double age_hours =
           std::max(0.0, (static_cast<double>(now) - static_cast<double>(upload)) / 3600.0);
-      score += options.freshness_boost * std::exp2(-age_hours / options.freshness_half_life_hours);
+      const double added =
+          options.freshness_boost * std::exp2(-age_hours / options.freshness_half_life_hours);
+      score += added;
+      if (trace != nullptr) trace->items[c.video].boost = static_cast<float>(added);
     }
     ranked[out++] = {c.video, static_cast<float>(score)};
   }
@@ -121,12 +124,20 @@ void Diversify(std::vector<Candidate>& ranked, const data::CatalogView& catalog,
 }  // namespace
 
 std::vector<OrderedItem> Order(std::vector<Candidate> ranked, int count, const data::CatalogView& catalog,
-                               int64_t now, const OrderingOptions& options,
-                               const PromoAllowed& promo_allowed) {
+                               int64_t now, const OrderingOptions& options, const PromoAllowed& promo_allowed,
+                               OrderTrace* trace) {
   if (count <= 0) return {};
-  BoostAndSort(ranked, catalog, now, options);
+  BoostAndSort(ranked, catalog, now, options, trace);
+  if (trace != nullptr) {
+    for (size_t i = 0; i < ranked.size(); ++i)
+      trace->items[ranked[i].video].position_by_score = static_cast<int>(i + 1);
+  }
   if (options.max_per_category > 0 && options.diversity_window > 0) {
     Diversify(ranked, catalog, options.max_per_category, static_cast<size_t>(options.diversity_window));
+  }
+  if (trace != nullptr) {
+    for (size_t i = 0; i < ranked.size(); ++i)
+      trace->items[ranked[i].video].position_after_diversity = static_cast<int>(i + 1);
   }
 
   // Step 4: promos that will be shown, lowest position first, so that inserting them in turn puts

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <unordered_map>
 #include <vector>
 
 #include "vrec/common/ids.h"
@@ -69,12 +70,23 @@ struct OrderedItem {
 // layer binds filtering::Allowed with the request. An empty function allows every promo.
 using PromoAllowed = std::function<bool(uint32_t video)>;
 
+// What Order did to each candidate, for explanations (RecommendRequest::explain).
+struct OrderTrace {
+  struct Item {
+    float boost = 0;                   // the freshness boost added to its score
+    int position_by_score = 0;         // 1-based, after the boost and the sort (step 2)
+    int position_after_diversity = 0;  // 1-based, after step 3 (equal when diversity is off)
+  };
+  std::unordered_map<uint32_t, Item> items;  // by dense video index, every ordered candidate
+};
+
 // The final list of at most `count` videos (empty when count <= 0), following steps 1-5 above.
 // `ranked` need not be sorted; a NaN score sorts last. Options must have passed Validate. `now`
 // is unix seconds; videos with an unknown upload time get no boost, videos from the future the
-// full boost. Never fails. Cost: O(n log n + n * diversity_window) for n candidates.
+// full boost. `trace`, when given, records each candidate's boost and positions. Never fails. Cost: O(n log n
+// + n * diversity_window) for n candidates.
 std::vector<OrderedItem> Order(std::vector<Candidate> ranked, int count, const data::CatalogView& catalog,
-                               int64_t now, const OrderingOptions& options,
-                               const PromoAllowed& promo_allowed);
+                               int64_t now, const OrderingOptions& options, const PromoAllowed& promo_allowed,
+                               OrderTrace* trace = nullptr);
 
 }  // namespace vrec::ordering

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "vrec/common/strings.h"
 
@@ -60,6 +61,35 @@ std::vector<uint32_t> OnScreen(const data::CatalogView& catalog, std::span<const
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// The ranker's explanation of one candidate: its score, its kMaxContributions largest feature
+// contributions and the sum of the rest. `row` is its feature row, `contribs` its contributions
+// (one per feature, then the bias).
+constexpr size_t kMaxContributions = 5;
+ItemExplanation RankerExplanation(float score, std::span<const float> row, std::span<const float> contribs,
+                                  const std::vector<std::string>& names) {
+  ItemExplanation e;
+  e.ranked = true;
+  e.ranker_score = score;
+  e.bias = contribs[names.size()];
+  std::vector<size_t> order(names.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  const size_t top = std::min(kMaxContributions, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
+                    [&](size_t a, size_t b) {
+                      const float x = std::abs(contribs[a]), y = std::abs(contribs[b]);
+                      return x != y ? x > y : a < b;
+                    });
+  for (size_t i = 0; i < order.size(); ++i) {
+    const size_t f = order[i];
+    if (i < top) {
+      e.contributions.push_back({names[f], row[f], contribs[f]});
+    } else {
+      e.other_contributions += contribs[f];
+    }
+  }
+  return e;
 }
 
 }  // namespace
@@ -161,11 +191,37 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   }
   result.retrieved = static_cast<int>(candidates.size());
   result.timings.retrieve_us = MicrosSince(t);
+  // Explanations, by dense video index: what retrieval and the ranker said of each candidate.
+  std::unordered_map<uint32_t, ItemExplanation> explained;
+  std::vector<filtering::Candidate> retrieved;
+  if (request.explain) {
+    retrieved = candidates;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      auto reason = reason_of.find(candidates[i].video);
+      explained.try_emplace(
+          candidates[i].video,
+          ItemExplanation{.source = reason != reason_of.end() ? reason->second : "retrieval",
+                          .retrieval_score = candidates[i].score,
+                          .retrieval_rank = static_cast<int>(i)});
+    }
+  }
 
   // Stage 2: filters.
   t = Clock::now();
   result.filter = filtering::Apply(candidates, catalog, filter_request, options.filter);
   result.timings.filter_us = MicrosSince(t);
+  if (request.explain) {
+    std::unordered_set<uint32_t> kept;
+    for (const filtering::Candidate& c : candidates) kept.insert(c.video);
+    for (const filtering::Candidate& c : retrieved) {
+      if (kept.contains(c.video)) continue;
+      const std::optional<filtering::Filter> by =
+          filtering::RejectedBy(c.video, catalog, filter_request, options.filter);
+      if (!by) continue;
+      std::vector<VideoId>& list = result.explanation.dropped[static_cast<size_t>(*by)];
+      if (list.size() < RequestExplanation::kMaxDroppedListed) list.push_back(catalog.video(c.video).id);
+    }
+  }
 
   // Stage 3: the ranker, for users it has features for.
   t = Clock::now();
@@ -233,6 +289,23 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
         candidates.begin(), candidates.end(),
         [](const filtering::Candidate& a, const filtering::Candidate& b) { return a.score > b.score; });
     result.ranked = true;
+    if (request.explain) {
+      std::vector<float> contribs;
+      VREC_RETURN_IF_ERROR(model.ranker().Contributions(features, n, contribs));
+      const std::vector<std::string>& names = model.ranker().feature_names();
+      const size_t width = names.size();
+      for (size_t i = 0; i < n; ++i) {
+        ItemExplanation& e = explained[videos[i]];
+        ItemExplanation r =
+            RankerExplanation(scores[i], std::span<const float>(features).subspan(i * width, width),
+                              std::span<const float>(contribs).subspan(i * (width + 1), width + 1), names);
+        r.source = e.source;
+        r.retrieval_score = e.retrieval_score;
+        r.retrieval_rank = e.retrieval_rank;
+        e = std::move(r);
+      }
+      for (size_t i = 0; i < n; ++i) explained[candidates[i].video].ranker_rank = static_cast<int>(i);
+    }
   }
   result.timings.rank_us = MicrosSince(t);
 
@@ -241,8 +314,10 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   const auto allowed = [&](uint32_t v) {
     return filtering::Allowed(v, catalog, filter_request, options.filter);
   };
+  ordering::OrderTrace trace;
   const std::vector<ordering::OrderedItem> ordered =
-      ordering::Order(std::move(candidates), request.count, catalog, request.now, options.ordering, allowed);
+      ordering::Order(std::move(candidates), request.count, catalog, request.now, options.ordering, allowed,
+                      request.explain ? &trace : nullptr);
   result.items.reserve(ordered.size());
   for (const ordering::OrderedItem& o : ordered) {
     std::string_view reason = result.ranked ? "ranked" : "retrieved";
@@ -252,6 +327,17 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
       reason = it->second;
     }
     result.items.push_back({catalog.video(o.video).id, o.score, reason});
+    if (request.explain) {
+      auto it = explained.find(o.video);
+      ItemExplanation e = it != explained.end() ? it->second : ItemExplanation{.source = "promoted"};
+      e.promoted = o.reason == ordering::OrderedItem::Reason::kPromoted;
+      if (auto tr = trace.items.find(o.video); tr != trace.items.end()) {
+        e.freshness_boost = tr->second.boost;
+        e.position_by_score = tr->second.position_by_score;
+        e.position_after_diversity = tr->second.position_after_diversity;
+      }
+      result.explanations.push_back(std::move(e));
+    }
   }
   result.timings.order_us = MicrosSince(t);
   return result;

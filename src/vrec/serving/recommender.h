@@ -11,6 +11,7 @@
 // Thread safety: Recommend is safe to call concurrently.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -56,12 +57,51 @@ struct RecommendRequest {
   // Videos the client already shows: never recommended (the on_screen filter). Unknown ids are
   // ignored.
   std::vector<VideoId> exclude;
+  // Also say why each item is there (RecommendResult::explanations). Never changes the items or
+  // their scores; costs the ranker's feature contributions (TreeSHAP) for the ranked candidates.
+  bool explain = false;
 };
 
 struct RecommendedItem {
   VideoId video;
   float score = 0;
   std::string_view reason;  // "ranked", "retrieved", "popular", "fresh", "promoted"
+};
+
+// Why one recommended item is where it is (RecommendRequest::explain).
+struct ItemExplanation {
+  // Where the candidate came from: "retrieval" (the ANN index over the user tower), "popular" or
+  // "fresh" (the cold-start lists), or "promoted" (a promo slot, not among the candidates).
+  std::string_view source;
+  float retrieval_score = 0;  // the index's inner product, or the cold-start list's slot score
+  int retrieval_rank = -1;    // 0-based position among the retrieved candidates; -1 for promos
+  // The ranker's view, when it ordered the candidates (ranked = true).
+  bool ranked = false;
+  float ranker_score = 0;
+  int ranker_rank = -1;  // 0-based position by ranker score among the ranked candidates
+  struct Contribution {
+    std::string_view feature;  // a ranking feature's name
+    float value = 0;           // its value for this candidate (NaN: missing)
+    float contribution = 0;    // its TreeSHAP contribution to ranker_score
+  };
+  // The largest contributions by absolute value, largest first; with `bias` and
+  // `other_contributions` (the sum of the rest) they add up to ranker_score.
+  std::vector<Contribution> contributions;
+  float bias = 0;
+  float other_contributions = 0;
+  // Ordering (stage 4): the freshness boost added to the score, the 1-based position by score
+  // after the boost, and the position after the diversity constraint (0 for a promo that was not a
+  // candidate); a promo is placed at its slot whatever its score.
+  float freshness_boost = 0;
+  int position_by_score = 0;
+  int position_after_diversity = 0;
+  bool promoted = false;
+};
+
+// Per request: what the filters dropped, the first few videos of each filter.
+struct RequestExplanation {
+  static constexpr size_t kMaxDroppedListed = 20;
+  std::array<std::vector<VideoId>, filtering::kNumFilters> dropped;  // in retrieval order
 };
 
 // Microseconds spent in each stage of one request.
@@ -76,6 +116,9 @@ struct RecommendResult {
   int retrieved = 0;        // candidates before filtering
   filtering::FilterReport filter;
   StageTimings timings;
+  // With RecommendRequest::explain: one per item, in the same order, and the request's.
+  std::vector<ItemExplanation> explanations;
+  RequestExplanation explanation;
 };
 
 // Runs the four stages for `request` on `model`. `online` are the user's events since the snapshot

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -53,7 +54,7 @@ const Service::RouteInfo kRoutes[] = {
      ""},
     {"GET", "/metrics", Service::Scope::kPublic, "Prometheus metrics", ""},
     {"GET", "/v1/users/{user_id}/recommendations", Service::Scope::kUser, "recommendations for a user",
-     "count,device,country,language,surface,exclude"},
+     "count,device,country,language,surface,exclude,explain"},
     {"GET", "/v1/users/{user_id}/history", Service::Scope::kUser, "the user's online events", ""},
     {"POST", "/v1/events", Service::Scope::kUser, "ingest one event or a batch, durably", ""},
     {"POST", "/v1/admin/videos/{video_id}", Service::Scope::kAdmin, "set a video's availability flags", ""},
@@ -169,21 +170,74 @@ std::string FormatScore(float v) {
   return buf;
 }
 
+// A JSON number, or null for NaN and infinities (a missing feature value).
+std::string JsonNumber(float v) { return std::isfinite(v) ? FormatScore(v) : "null"; }
+
+// {"source":..,"retrieval":{..},"filters_passed":[..],"ranker":{..},"ordering":{..}}
+std::string ExplanationJson(const ItemExplanation& e) {
+  std::string out = StrCat(R"({"source":)", JsonQuote(e.source));
+  if (e.retrieval_rank >= 0) {
+    out += StrCat(R"(,"retrieval":{"score":)", JsonNumber(e.retrieval_score), R"(,"rank":)",
+                  e.retrieval_rank + 1, "}");
+  }
+  // Every item of the list passed the whole chain (a promo is checked against it too).
+  out += R"(,"filters_passed":[)";
+  for (int i = 0; i < filtering::kNumFilters; ++i) {
+    if (i > 0) out += ',';
+    out += JsonQuote(filtering::Name(static_cast<filtering::Filter>(i)));
+  }
+  out += ']';
+  if (e.ranked) {
+    out += StrCat(R"(,"ranker":{"score":)", JsonNumber(e.ranker_score), R"(,"rank":)", e.ranker_rank + 1,
+                  R"(,"bias":)", JsonNumber(e.bias), R"(,"other_contributions":)",
+                  JsonNumber(e.other_contributions), R"(,"contributions":[)");
+    for (size_t i = 0; i < e.contributions.size(); ++i) {
+      const ItemExplanation::Contribution& c = e.contributions[i];
+      if (i > 0) out += ',';
+      out += StrCat(R"({"feature":)", JsonQuote(c.feature), R"(,"value":)", JsonNumber(c.value),
+                    R"(,"contribution":)", JsonNumber(c.contribution), "}");
+    }
+    out += "]}";
+  }
+  const bool demoted = e.position_after_diversity > e.position_by_score;
+  return out + StrCat(R"(,"ordering":{"freshness_boost":)", JsonNumber(e.freshness_boost),
+                      R"(,"position_by_score":)", e.position_by_score, R"(,"position_after_diversity":)",
+                      e.position_after_diversity, R"(,"diversity_demoted":)", demoted ? "true" : "false",
+                      R"(,"promoted":)", e.promoted ? "true" : "false", "}}");
+}
+
 // "items":[{"video_id":..,"position":1,"score":..,"reason":..},...],"filtered":{"watched":N,...}
+// With explanations (one per item): each item also has "explanation", and "filtered" lists
+// the first dropped videos of each filter: {"watched":{"count":N,"videos":[..]},...}.
 std::string ItemsAndFilteredJson(std::span<const RecommendedItem> items,
-                                 const filtering::FilterReport& filter) {
+                                 const filtering::FilterReport& filter,
+                                 std::span<const ItemExplanation> explanations = {},
+                                 const RequestExplanation* request_explanation = nullptr) {
   std::string out = R"("items":[)";
   for (size_t i = 0; i < items.size(); ++i) {
     const RecommendedItem& it = items[i];
     if (i > 0) out += ',';
     out += StrCat(R"({"video_id":)", JsonQuote(std::to_string(it.video.value)), R"(,"position":)", i + 1,
-                  R"(,"score":)", FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason), "}");
+                  R"(,"score":)", FormatScore(it.score), R"(,"reason":)", JsonQuote(it.reason));
+    if (i < explanations.size()) out += StrCat(R"(,"explanation":)", ExplanationJson(explanations[i]));
+    out += '}';
   }
   out += R"(],"filtered":{)";
   for (int i = 0; i < filtering::kNumFilters; ++i) {
     const auto f = static_cast<filtering::Filter>(i);
     if (i > 0) out += ',';
-    out += StrCat(JsonQuote(filtering::Name(f)), ":", filter.removed(f));
+    out += StrCat(JsonQuote(filtering::Name(f)), ":");
+    if (request_explanation == nullptr) {
+      out += std::to_string(filter.removed(f));
+      continue;
+    }
+    out += StrCat(R"({"count":)", filter.removed(f), R"(,"videos":[)");
+    const std::vector<VideoId>& dropped = request_explanation->dropped[static_cast<size_t>(i)];
+    for (size_t j = 0; j < dropped.size(); ++j) {
+      if (j > 0) out += ',';
+      out += JsonQuote(std::to_string(dropped[j].value));
+    }
+    out += "]}";
   }
   return out + "}";
 }
@@ -806,6 +860,11 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
       return Error(request, response, st);
     r.surface = *s;
   }
+  if (const std::string* e = request.Query("explain")) {
+    if (*e != "true" && *e != "false")
+      return Error(request, response, InvalidArgumentError("explain must be true or false"));
+    r.explain = *e == "true";
+  }
   r.now = clock_();
 
   // The experiment variant: a deterministic hash of the user.
@@ -838,8 +897,9 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   const std::string cache_key = StrCat(snap.model->version(), "|", variant->name, "|", user_tag, "|", r.count,
                                        "|", data::Name(r.device), "|", r.country, "|", r.language, "|",
                                        r.surface, "|", history_hash.Value());
-  // A response that excludes what is on screen is specific to that screen: not cached.
-  const bool cacheable = r.exclude.empty() && !degraded;
+  // A response that excludes what is on screen is specific to that screen: not cached; nor is an
+  // explained one (an operator asking why wants this request's pipeline, not a stored answer).
+  const bool cacheable = r.exclude.empty() && !degraded && !r.explain;
   // The cached body is the same for every request; the request id goes in front of it.
   const auto answer = [&](const std::string& body) {
     Json(response, 200,
@@ -865,11 +925,13 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   }
   recommendations_[static_cast<size_t>(variant - config_.variants.data())][result->cold_start ? 1 : 0]->Inc();
 
-  std::string body =
-      StrCat(R"({"user_id":)", JsonQuote(user_tag), R"(,"model_version":)", JsonQuote(snap.model->version()),
-             R"(,"variant":)", JsonQuote(variant->name), R"(,"cold_start":)",
-             result->cold_start ? "true" : "false", ",", ItemsAndFilteredJson(result->items, result->filter),
-             R"(,"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
+  std::string body = StrCat(R"({"user_id":)", JsonQuote(user_tag), R"(,"model_version":)",
+                            JsonQuote(snap.model->version()), R"(,"variant":)", JsonQuote(variant->name),
+                            R"(,"cold_start":)", result->cold_start ? "true" : "false", ",",
+                            r.explain ? ItemsAndFilteredJson(result->items, result->filter,
+                                                             result->explanations, &result->explanation)
+                                      : ItemsAndFilteredJson(result->items, result->filter),
+                            R"(,"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
   if (cacheable) cache_.Put(cache_key, user_tag, body, token);
   *params.log =
       StrCat(R"("cache":"miss","model_version":)", JsonQuote(snap.model->version()), R"(,"variant":)",

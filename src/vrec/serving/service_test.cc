@@ -224,8 +224,8 @@ TEST_F(ServiceTest, EveryQueryFieldIsBounded) {
         std::string("country=U%20S"), std::string("language=en%0Aus"), std::string("country="),
         std::string("count=0"), std::string("count=1001"), std::string("count=99999999999999999999"),
         std::string("device=toaster"), std::string("extra=1"), "x" + long_value + "=1",
-        std::string("exclude=1,x"), std::string("exclude=1,,2"),
-        std::string("exclude=") + std::string(30, '9'), [] {
+        std::string("exclude=1,x"), std::string("exclude=1,,2"), std::string("explain=yes"),
+        std::string("explain=") + long_value, std::string("exclude=") + std::string(30, '9'), [] {
           std::string many = "exclude=1";  // 501 ids
           for (int i = 2; i <= 501; ++i) many += StrCat(",", i);
           return many;
@@ -516,6 +516,41 @@ TEST_F(ServiceTest, ExcludedVideosAreNeverRecommendedAndCountedAsOnScreen) {
   EXPECT_GE(r.json["filtered"]["on_screen"].get<int>(), 2) << r.body;
   // Not cached: the same user without exclude gets the first list again.
   EXPECT_EQ(RecommendedIds(Call("GET", "/v1/users/3/recommendations?count=5")), first);
+}
+
+TEST_F(ServiceTest, ExplainedRecommendationsAreTheSameListWithTheirReasons) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  Start(Config());
+  const Reply plain = Call("GET", "/v1/users/3/recommendations?count=8");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  const Reply r = Call("GET", "/v1/users/3/recommendations?count=8&explain=true");  // after a cached answer
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(RecommendedIds(r), RecommendedIds(plain));
+  ASSERT_EQ(r.json["items"].size(), 8u);
+  for (const auto& item : r.json["items"]) {
+    const auto& e = item["explanation"];
+    EXPECT_EQ(e["source"], "retrieval") << e.dump();
+    EXPECT_GE(e["retrieval"]["rank"].get<int>(), 1);
+    EXPECT_EQ(e["filters_passed"].size(), static_cast<size_t>(filtering::kNumFilters));
+    ASSERT_TRUE(e.contains("ranker")) << e.dump();
+    double sum = e["ranker"]["bias"].get<double>() + e["ranker"]["other_contributions"].get<double>();
+    for (const auto& c : e["ranker"]["contributions"]) {
+      EXPECT_TRUE(c["feature"].is_string());
+      EXPECT_TRUE(c["value"].is_number() || c["value"].is_null());
+      sum += c["contribution"].get<double>();
+    }
+    EXPECT_NEAR(sum, e["ranker"]["score"].get<double>(), 1e-3) << e.dump();
+    EXPECT_GE(e["ordering"]["position_by_score"].get<int>(), 1);
+  }
+  for (const auto& [name, dropped] : r.json["filtered"].items()) {
+    ASSERT_TRUE(dropped.is_object()) << name;
+    EXPECT_LE(dropped["videos"].size(), std::min<size_t>(20, dropped["count"].get<size_t>())) << name;
+  }
+  EXPECT_FALSE(Call("GET", "/v1/users/3/recommendations?count=8").json["items"][0].contains("explanation"))
+      << "an explained answer is not cached";
+  EXPECT_FALSE(Call("GET", "/v1/users/3/recommendations?count=8&explain=false")
+                   .json["items"][0]
+                   .contains("explanation"));
 }
 
 TEST_F(ServiceTest, SimilarVideosAreCoWatchedThenNearestAndFilteredForTheViewer) {
