@@ -18,6 +18,8 @@ packages=(
   libopenblas0-pthread
   # gzip for the exported event segments; systemd-analyze (package systemd) verifies deploy/*.service.
   zlib1g-dev systemd
+  # The web console's charts (Chart.js, compiled into vrec serve).
+  libjs-chart.js
 )
 
 missing=()

@@ -183,7 +183,7 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   for (char& c : rec.run_id) {
     if (c == ':') c = '-';
   }
-  rec.record_path = (fs::path(o.registry) / "runs" / (rec.run_id + ".json")).string();
+  rec.record_path = reg.RunRecordPath(rec.run_id);
   rec.step_seconds["preprocess"] = clock.Seconds();
   rec.step_peak_rss_mb["preprocess"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
   say(StrCat("preprocess: ", split.train.size(), " train rows, ", split.test.size(), " test rows (", o.split,

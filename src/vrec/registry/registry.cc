@@ -525,6 +525,31 @@ Status ModelRegistry::Rollback(const std::string& reason, const VersionValidator
 
 StatusOr<std::vector<HistoryEntry>> ModelRegistry::History() const { return ReadHistory(root_); }
 
+std::string ModelRegistry::RunRecordPath(const std::string& run_id) const {
+  return (fs::path(root_) / "runs" / (run_id + ".json")).string();
+}
+
+StatusOr<std::vector<std::string>> ModelRegistry::RecentRuns(size_t max) const {
+  const fs::path dir = fs::path(root_) / "runs";
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return std::vector<std::string>{};
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.ends_with(".json")) names.push_back(name);
+  }
+  if (ec) return InternalError(StrCat("cannot list ", dir.string(), ": ", ec.message()));
+  std::sort(names.begin(), names.end(), std::greater<>());
+  if (names.size() > max) names.resize(max);
+  std::vector<std::string> out;
+  for (const std::string& name : names) {
+    std::ifstream in(dir / name, std::ios::binary);
+    if (!in) continue;  // removed meanwhile
+    out.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
+
 std::string VersionInfosToJson(const std::vector<VersionInfo>& versions) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const VersionInfo& v : versions) {

@@ -13,6 +13,8 @@
 //   history.jsonl           append-only audit log, one JSON object a line:
 //                           {"time","action":"promote"|"rollback","from","to","reason"}
 //   LOCK                    flock(2) target that serialises writers across processes and threads
+//   runs/<run id>.json      one record per pipeline run, whatever its outcome (offline/pipeline.h
+//                           writes them; run ids start with their UTC start time, so they sort)
 //
 // Rollback semantics. Production changes form a stack: Promote(X) pushes X (unless X already is
 // production, which is a no-op); Rollback pops the current version and returns to the one below
@@ -167,6 +169,14 @@ class ModelRegistry {
   // Success: the entries (empty for a new registry). Internal when history.jsonl cannot be read.
   // Thread safety: lock-free reader; safe concurrently with writers.
   StatusOr<std::vector<HistoryEntry>> History() const;
+
+  // Where the record of pipeline run `run_id` goes.
+  std::string RunRecordPath(const std::string& run_id) const;
+
+  // The newest `max` run records, newest first, as the files' text (JSON written by the pipeline;
+  // the caller parses it). Success: the records (empty when none). Internal when the folder
+  // cannot be listed. Thread safety: lock-free reader (records are written by rename).
+  StatusOr<std::vector<std::string>> RecentRuns(size_t max) const;
 
  private:
   explicit ModelRegistry(std::string root) : root_(std::move(root)) {}

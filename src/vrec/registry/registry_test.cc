@@ -583,5 +583,23 @@ TEST_F(RegistryTest, AReopenedRegistrySeesTheSameState) {
   EXPECT_EQ(CommitSample(*reopened), "v000003");
 }
 
+TEST_F(RegistryTest, RecentRunsAreTheNewestRecordsNewestFirst) {
+  ModelRegistry reg = OpenOrDie();
+  auto none = reg.RecentRuns(5);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  for (const char* id : {"2026-01-02T00-00-00Z-b", "2026-01-01T00-00-00Z-a", "2026-01-03T00-00-00Z-c"}) {
+    const std::string path = reg.RunRecordPath(id);
+    fs::create_directories(fs::path(path).parent_path());
+    std::ofstream(path) << "{\"run_id\":\"" << id << "\"}";
+  }
+  std::ofstream(fs::path(reg.RunRecordPath("x")).parent_path() / "notes.txt") << "not a record";
+  auto runs = reg.RecentRuns(2);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[0], R"({"run_id":"2026-01-03T00-00-00Z-c"})");
+  EXPECT_EQ((*runs)[1], R"({"run_id":"2026-01-02T00-00-00Z-b"})");
+}
+
 }  // namespace
 }  // namespace vrec::registry

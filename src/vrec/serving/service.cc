@@ -18,6 +18,7 @@
 #include "vrec/events/event_json.h"
 #include "vrec/events/ingestor.h"
 #include "vrec/ordering/experiment.h"
+#include "vrec/serving/console_assets.h"
 #include "vrec/serving/log.h"
 #include "vrec/serving/openapi.h"
 
@@ -54,7 +55,7 @@ const Service::RouteInfo kRoutes[] = {
      ""},
     {"GET", "/metrics", Service::Scope::kPublic, "Prometheus metrics", ""},
     {"GET", "/v1/users/{user_id}/recommendations", Service::Scope::kUser, "recommendations for a user",
-     "count,device,country,language,surface,exclude,explain"},
+     "count,device,country,language,surface,exclude,explain,variant"},
     {"GET", "/v1/users/{user_id}/history", Service::Scope::kUser, "the user's online events", ""},
     {"POST", "/v1/events", Service::Scope::kUser, "ingest one event or a batch, durably", ""},
     {"POST", "/v1/admin/videos/{video_id}", Service::Scope::kAdmin, "set a video's availability flags", ""},
@@ -68,6 +69,15 @@ const Service::RouteInfo kRoutes[] = {
     {"GET", "/v1/videos/{video_id}/similar", Service::Scope::kUser, "videos like this one (up next)",
      "count,user_id,surface,exclude"},
     {"GET", "/openapi.json", Service::Scope::kPublic, "this API as an OpenAPI 3.1 document", ""},
+    {"GET", "/v1/admin/models", Service::Scope::kAdmin,
+     "the registry's versions with their figures, the production stack and its history", ""},
+    {"GET", "/v1/admin/runs", Service::Scope::kAdmin,
+     "the newest pipeline runs: steps, figures, gate verdicts", "limit"},
+    {"GET", "/v1/admin/experiments", Service::Scope::kAdmin,
+     "the experiment's variants, their shares and the requests each served", ""},
+    {"GET", "/console", Service::Scope::kPublic, "the web console (its data comes from the admin routes)",
+     ""},
+    {"GET", "/console/{asset}", Service::Scope::kPublic, "the console's scripts and styles", ""},
 };
 
 // 400 for a query parameter `route` does not take, naming the ones it does.
@@ -287,10 +297,11 @@ std::string RequestId(const HttpRequest& request) {
 }  // namespace
 
 const Service::Handler Service::kHandlers[] = {
-    &Service::Healthz,    &Service::Readyz,     &Service::Metrics,    &Service::Recommend,
-    &Service::History,    &Service::PostEvents, &Service::AdminVideo, &Service::AdminReload,
-    &Service::AdminModel, &Service::PutVideo,   &Service::GetVideo,   &Service::PutUser,
-    &Service::GetUser,    &Service::Similar,    &Service::OpenApi,
+    &Service::Healthz,    &Service::Readyz,           &Service::Metrics,    &Service::Recommend,
+    &Service::History,    &Service::PostEvents,       &Service::AdminVideo, &Service::AdminReload,
+    &Service::AdminModel, &Service::PutVideo,         &Service::GetVideo,   &Service::PutUser,
+    &Service::GetUser,    &Service::Similar,          &Service::OpenApi,    &Service::AdminModels,
+    &Service::AdminRuns,  &Service::AdminExperiments, &Service::Console,    &Service::Console,
 };
 
 std::span<const Service::RouteInfo> Service::Routes() {
@@ -744,6 +755,7 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   try {
     std::string_view key;
     const Role role = Identify(request, key);
+    params.role = role;
     int retry_after = 0;
     if (!config_.open_access() &&
         !(role == Role::kNone ? ip_limiter_.Allow(PeerAddress(request.remote), &retry_after)
@@ -867,9 +879,24 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   }
   r.now = clock_();
 
-  // The experiment variant: a deterministic hash of the user.
+  // The experiment variant: a deterministic hash of the user, or (admin keys only, to try one)
+  // the one named by variant=.
   const VariantOptions* variant = &config_.variants.front();
-  if (!config_.experiment.variants.empty()) {
+  if (const std::string* name = request.Query("variant")) {
+    if (params.role != Role::kAdmin)
+      return Error(request, response, PermissionDeniedError("variant= takes a key with admin scope"));
+    variant = nullptr;
+    for (const VariantOptions& vo : config_.variants) {
+      if (vo.name == *name) variant = &vo;
+    }
+    if (variant == nullptr) {
+      std::vector<std::string_view> names;
+      for (const VariantOptions& vo : config_.variants) names.push_back(vo.name);
+      return Error(request, response,
+                   InvalidArgumentError(
+                       StrCat("unknown variant '", name->substr(0, 40), "' (", StrJoin(names, ", "), ")")));
+    }
+  } else if (!config_.experiment.variants.empty()) {
     const ordering::Variant& v = ordering::AssignVariant(config_.experiment, r.user);
     for (const VariantOptions& vo : config_.variants) {
       if (vo.name == v.name) variant = &vo;
@@ -1570,6 +1597,106 @@ void Service::GetUser(const HttpRequest& request, const PathParams& params, Http
               JsonQuote(data::Name(user.gender)), R"(,"in_snapshot":)",
               *u < snap.model->catalog().users.size() ? "true" : "false", R"(,"counters":)",
               CountersJson(snap.counters->User(UserId{*id}, clock_())), "}"));
+}
+
+void Service::AdminModels(const HttpRequest& request, const PathParams&, HttpResponse& response) {
+  auto versions = registry_->List();
+  if (!versions.ok()) return Error(request, response, InternalError(Redact(versions.status().message())));
+  auto stack = registry_->ProductionStack();
+  if (!stack.ok()) return Error(request, response, InternalError(Redact(stack.status().message())));
+  auto history = registry_->History();
+  if (!history.ok()) return Error(request, response, InternalError(Redact(history.status().message())));
+  nlohmann::ordered_json out;
+  out["served_version"] = Current().model->version();
+  out["production_stack"] = *stack;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const registry::VersionInfo& v : *versions) {  // no paths: the registry's location is not the caller's
+    nlohmann::ordered_json j = {{"version", v.version},
+                                {"production", v.production},
+                                {"created_at", v.created_at},
+                                {"model_kind", v.model_kind},
+                                {"metrics", v.metrics}};
+    if (!v.manifest_status.ok()) j["error"] = Redact(v.manifest_status.message());
+    list.push_back(std::move(j));
+  }
+  out["versions"] = std::move(list);
+  // The newest changes, newest first.
+  constexpr size_t kMaxHistory = 200;
+  nlohmann::ordered_json changes = nlohmann::ordered_json::array();
+  for (auto it = history->rbegin(); it != history->rend() && changes.size() < kMaxHistory; ++it) {
+    changes.push_back({{"time", it->time},
+                       {"action", it->action},
+                       {"from", it->from},
+                       {"to", it->to},
+                       {"reason", it->reason}});
+  }
+  out["history"] = std::move(changes);
+  Json(response, 200, out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+void Service::AdminRuns(const HttpRequest& request, const PathParams&, HttpResponse& response) {
+  constexpr int64_t kMaxRuns = 100;
+  int64_t limit = 20;
+  if (const std::string* l = request.Query("limit")) {
+    if (l->size() > 4 || !ParseInt64(*l, limit) || limit < 1 || limit > kMaxRuns) {
+      return Error(request, response,
+                   InvalidArgumentError(
+                       StrCat("limit '", l->substr(0, 12), "' must be an integer in [1, ", kMaxRuns, "]")));
+    }
+  }
+  auto runs = registry_->RecentRuns(static_cast<size_t>(limit));
+  if (!runs.ok()) return Error(request, response, InternalError(Redact(runs.status().message())));
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const std::string& text : *runs) {
+    auto run = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (run.is_discarded() || !run.is_object()) continue;  // a record being written, or not one
+    run.erase("record_path");
+    out.push_back(std::move(run));
+  }
+  Json(
+      response, 200,
+      StrCat(R"({"runs":)", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), "}"));
+}
+
+void Service::AdminExperiments(const HttpRequest&, const PathParams&, HttpResponse& response) {
+  nlohmann::ordered_json out;
+  out["experiment"] = config_.experiment.name;
+  double total_weight = 0;
+  for (const ordering::Variant& v : config_.experiment.variants) total_weight += v.weight;
+  nlohmann::ordered_json variants = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < config_.variants.size(); ++i) {
+    const std::string& name = config_.variants[i].name;
+    nlohmann::ordered_json j = {{"name", name}};
+    double weight = 1;
+    nlohmann::ordered_json overrides = nlohmann::ordered_json::object();
+    for (const ordering::Variant& v : config_.experiment.variants) {
+      if (v.name != name) continue;
+      weight = v.weight;
+      for (const auto& [key, value] : v.overrides) overrides[key] = value;
+    }
+    j["share"] = total_weight > 0 ? weight / total_weight : 1.0;
+    j["overrides"] = std::move(overrides);
+    j["served"] = {{"personalised", static_cast<int64_t>(recommendations_[i][0]->value())},
+                   {"cold_start", static_cast<int64_t>(recommendations_[i][1]->value())}};
+    variants.push_back(std::move(j));
+  }
+  out["variants"] = std::move(variants);
+  Json(response, 200, out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+void Service::Console(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  const std::string_view name = params.id.empty() ? std::string_view("index.html") : params.id;
+  const EmbeddedFile* file = FindConsoleAsset(name);
+  if (file == nullptr) return Error(request, response, NotFoundError("no such console asset"));
+  response.status = 200;
+  response.content_type = std::string(file->content_type);
+  response.body = std::string(file->bytes);
+  // The console loads only what the server itself serves, and no page may frame it.
+  response.headers.emplace_back("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                "base-uri 'none'; frame-ancestors 'none'");
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  response.headers.emplace_back("Cache-Control", "no-cache");
 }
 
 }  // namespace vrec::serving

@@ -13,7 +13,16 @@
 //   GET  /v1/videos/{video_id}           a video's fields and live counters                   user
 //   PUT  /v1/users/{user_id}             create or update a user's profile                    admin
 //   GET  /v1/users/{user_id}             a user's profile and live counters                   user
-//   GET  /healthz  /readyz  /metrics                                                         public
+//   GET  /v1/videos/{video_id}/similar   "up next"                                            user
+//   GET  /v1/admin/models                versions with figures, production stack, history    admin
+//   GET  /v1/admin/runs?limit=           the newest pipeline runs (registry runs/)            admin
+//   GET  /v1/admin/experiments           variants, shares, requests served per variant        admin
+//   GET  /healthz  /readyz  /metrics  /openapi.json                                          public
+//   GET  /console, /console/{asset}      the web console's page and assets (compiled in; it
+//                                        shows nothing without a key that reaches the admin
+//                                        routes, or from loopback on an open server)         public
+// recommendations also take exclude=, explain=true, and variant= (an admin key only: serve that
+// experiment variant instead of the user's).
 // A path that exists with another method gets 405 with Allow; an unknown path 404. Every bound a
 // request must respect is documented in docs/security.md.
 //
@@ -134,6 +143,7 @@ class Service {
     std::string_view id;
     std::string request_id;      // X-Request-Id: the client's, or a new one (echoed in the response)
     std::string* log = nullptr;  // members the handler adds to the access log line ("k":v,...)
+    Role role = Role::kNone;     // of the caller's key
   };
   using Handler = void (Service::*)(const HttpRequest&, const PathParams&, HttpResponse&);
 
@@ -190,6 +200,10 @@ class Service {
   void GetUser(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void Similar(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   void OpenApi(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void AdminModels(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void AdminRuns(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void AdminExperiments(const HttpRequest& request, const PathParams& params, HttpResponse& response);
+  void Console(const HttpRequest& request, const PathParams& params, HttpResponse& response);
   static const Handler kHandlers[];
 
   ServeConfig config_;

@@ -553,6 +553,81 @@ TEST_F(ServiceTest, ExplainedRecommendationsAreTheSameListWithTheirReasons) {
                    .contains("explanation"));
 }
 
+TEST_F(ServiceTest, TheConsoleIsServedAndItsDataNeedsAnAdminKey) {
+  const std::string first = AddVersion(), second = AddVersion();
+  ASSERT_TRUE(registry_->Promote(first, "first").ok());
+  ASSERT_TRUE(registry_->Promote(second, "pipeline run r2: all gates passed").ok());
+  const std::string run_path = registry_->RunRecordPath("2026-01-02T00-00-00Z-abcd");
+  fs::create_directories(fs::path(run_path).parent_path());
+  std::ofstream(run_path)
+      << R"({"run_id":"2026-01-02T00-00-00Z-abcd","gates_passed":false,"record_path":"/secret"})";
+  std::ofstream(fs::path(run_path).parent_path() / "torn.json") << R"({"run_id":)";
+  ServeConfig c = WithKeys(Config());
+  c.experiment.name = "exp";
+  c.experiment.variants = {{"control", 3, {}}, {"diverse", 1, {{"ordering.max_per_category", "1"}}}};
+  Start(c);
+  const std::string admin = "admin-key-0123456789", user = "user-key-0123456789";
+
+  // The page and its assets are public (they hold no data), under a policy that loads nothing
+  // from elsewhere; the data routes are admin-only.
+  const Reply page = Call("GET", "/console");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("<title>vrec console</title>"), std::string::npos);
+  const auto header = [](const Reply& r, std::string_view name) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name) return v;
+    }
+    return std::string();
+  };
+  EXPECT_TRUE(header(page, "Content-Security-Policy").starts_with("default-src 'self'"));
+  for (const char* asset : {"console.js", "console.css", "chart.min.js"}) {
+    const Reply a = Call("GET", StrCat("/console/", asset));
+    EXPECT_EQ(a.status, 200) << asset;
+    EXPECT_GT(a.body.size(), 1000u) << asset;
+  }
+  EXPECT_EQ(Call("GET", "/console/../manifest.json").status, 404);
+  EXPECT_EQ(Call("GET", "/console/index.htm").status, 404);
+  for (const char* route : {"/v1/admin/models", "/v1/admin/runs", "/v1/admin/experiments"}) {
+    EXPECT_EQ(Call("GET", route).status, 401) << route;
+    EXPECT_EQ(Call("GET", route, "", user).status, 403) << route;
+  }
+
+  const Reply models = Call("GET", "/v1/admin/models", "", admin);
+  ASSERT_EQ(models.status, 200) << models.body;
+  EXPECT_EQ(models.json["served_version"], second);
+  EXPECT_EQ(models.json["production_stack"], nlohmann::json::array({second, first}));
+  ASSERT_EQ(models.json["versions"].size(), 2u);
+  EXPECT_FALSE(models.json["versions"][0].contains("path")) << "no server paths";
+  EXPECT_EQ(models.json["versions"][1]["production"], true);
+  ASSERT_EQ(models.json["history"].size(), 2u);
+  EXPECT_EQ(models.json["history"][0]["reason"], "pipeline run r2: all gates passed") << "newest first";
+
+  const Reply runs = Call("GET", "/v1/admin/runs?limit=5", "", admin);
+  ASSERT_EQ(runs.status, 200) << runs.body;
+  ASSERT_EQ(runs.json["runs"].size(), 1u) << "the torn record is skipped";
+  EXPECT_EQ(runs.json["runs"][0]["run_id"], "2026-01-02T00-00-00Z-abcd");
+  EXPECT_FALSE(runs.json["runs"][0].contains("record_path"));
+  for (const char* bad : {"0", "101", "x", "99999999999"}) {
+    EXPECT_EQ(Call("GET", StrCat("/v1/admin/runs?limit=", bad), "", admin).status, 400) << bad;
+  }
+
+  // Trying a variant: an admin may pick one, a user key may not.
+  const Reply tried = Call("GET", "/v1/users/3/recommendations?count=5&variant=diverse", "", admin);
+  ASSERT_EQ(tried.status, 200) << tried.body;
+  EXPECT_EQ(tried.json["variant"], "diverse");
+  EXPECT_EQ(Call("GET", "/v1/users/3/recommendations?variant=diverse", "", user).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/users/3/recommendations?variant=nope", "", admin).status, 400);
+  const Reply experiments = Call("GET", "/v1/admin/experiments", "", admin);
+  ASSERT_EQ(experiments.status, 200) << experiments.body;
+  EXPECT_EQ(experiments.json["experiment"], "exp");
+  ASSERT_EQ(experiments.json["variants"].size(), 2u);
+  EXPECT_DOUBLE_EQ(experiments.json["variants"][0]["share"].get<double>(), 0.75);
+  EXPECT_EQ(experiments.json["variants"][1]["overrides"]["ordering.max_per_category"], "1");
+  EXPECT_EQ(experiments.json["variants"][1]["served"]["personalised"].get<int>() +
+                experiments.json["variants"][1]["served"]["cold_start"].get<int>(),
+            1);
+}
+
 TEST_F(ServiceTest, SimilarVideosAreCoWatchedThenNearestAndFilteredForTheViewer) {
   ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
   Start(Config());
@@ -975,7 +1050,8 @@ TEST_F(ServiceTest, TheOpenApiDocumentAndTheRouterAgree) {
     // What the table says is what the server does: an unlisted parameter is refused, a listed one
     // is not refused as unknown.
     std::string target = pattern;
-    for (const auto& [name, value] : {std::pair{"{user_id}", "3"}, std::pair{"{video_id}", "1"}}) {
+    for (const auto& [name, value] :
+         {std::pair{"{user_id}", "3"}, std::pair{"{video_id}", "1"}, std::pair{"{asset}", "console.js"}}) {
       if (const size_t at = target.find(name); at != std::string::npos)
         target.replace(at, strlen(name), value);
     }
