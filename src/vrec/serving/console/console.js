@@ -87,9 +87,10 @@ function errorBox(e) {
   return h('p', { class: 'error' }, String(e.message || e));
 }
 
-function chart(id, config) {
+function chart(id, config, heightPx) {
   const canvas = h('canvas', { id });
   const box = h('div', { class: 'chart' }, canvas);
+  if (heightPx) box.style.height = `${heightPx}px`;
   // Chart.js measures its container: create it once the box is in the document.
   queueMicrotask(() => {
     config.options = Object.assign({ responsive: true, maintainAspectRatio: false, animation: false }, config.options);
@@ -188,7 +189,7 @@ function renderRun(box, run) {
         datasets: [{ label: 'seconds', data: [...steps, ...substeps].map(([, v]) => v), backgroundColor: COLORS[0] }],
       },
       options: { indexAxis: 'y', plugins: { title: { display: true, text: 'Step times (s)' } } },
-    }),
+    }, 80 + 18 * (steps.length + substeps.length)),
     h('h3', {}, 'Figures'), table(['metric', 'value'], metrics, { id: 'run-metrics' }));
 }
 
