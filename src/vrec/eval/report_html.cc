@@ -256,7 +256,8 @@ std::string MetricsSection(std::span<const ReportModel> models) {
   std::string out = StrCat(
       "<section id=\"metrics\"><h2>Metrics</h2><p>Means over the evaluated test users (Microsoft "
       "Recommenders' "
-      "definitions; every held-out row is relevant). The best figure of each column is bold.</p><table>"
+      "definitions; every held-out row is relevant). The best figure of each column is bold.</p><div "
+      "class=\"table\"><table>"
       "<thead><tr><th>model</th><th>users</th>");
   for (const Column& c : columns) out += StrCat("<th>", HtmlEscape(c.name), "</th>");
   out += "</tr></thead><tbody>";
@@ -275,7 +276,7 @@ std::string MetricsSection(std::span<const ReportModel> models) {
     for (size_t c = 0; c < columns.size(); ++c) out += Cell(columns[c].get(m.report), 4, best[c]);
     out += "</tr>";
   }
-  return out + "</tbody></table></section>";
+  return out + "</tbody></table></div></section>";
 }
 
 std::string RecallSection(std::span<const ReportModel> models) {
@@ -285,7 +286,7 @@ std::string RecallSection(std::span<const ReportModel> models) {
       "averaged over users: how deep a list must go to hold what the user watched (a retrieval stage's "
       "candidate depth).</p><figure>";
   out += RecallCurveSvg(models);
-  out += "</figure><table><thead><tr><th>model</th>";
+  out += "</figure><div class=\"table\"><table><thead><tr><th>model</th>";
   std::set<int> depths;
   for (const ReportModel& m : models) {
     for (auto [d, r] : m.report.recall_curve) depths.insert(d);
@@ -303,7 +304,7 @@ std::string RecallSection(std::span<const ReportModel> models) {
     }
     out += "</tr>";
   }
-  return out + "</tbody></table></section>";
+  return out + "</tbody></table></div></section>";
 }
 
 std::string RowsLabel(const ActivityBucket& b) {
@@ -344,7 +345,7 @@ std::string ActivitySection(std::span<const ReportModel> models) {
     out += GroupedBarsSvg(StrCat("nDCG@", k, " by user activity"), groups, series, StrCat("mean nDCG@", k),
                           "training rows per user (users in the bucket)", 0, 2);
   }
-  out += "</figure><table><thead><tr><th>training rows</th><th>users</th>";
+  out += "</figure><div class=\"table\"><table><thead><tr><th>training rows</th><th>users</th>";
   for (const ReportModel& m : models) {
     out += StrCat("<th>", HtmlEscape(m.name), " nDCG@", k, "</th><th>", HtmlEscape(m.name), " recall@", k,
                   "</th>");
@@ -359,7 +360,7 @@ std::string ActivitySection(std::span<const ReportModel> models) {
     }
     out += "</tr>";
   }
-  return out + "</tbody></table></section>";
+  return out + "</tbody></table></div></section>";
 }
 
 std::string PopularitySection(std::span<const ReportModel> models) {
@@ -396,8 +397,9 @@ std::string PopularitySection(std::span<const ReportModel> models) {
   out += GroupedBarsSvg("Popularity bias and coverage", groups, series, "percent",
                         "measure (held-out videos: what users watched)", 100, 1);
   out += StrCat(
-      "</figure><table><thead><tr><th></th><th>popularity percentile</th><th>head share</th><th>coverage@", k,
-      "</th><th>Gini</th></tr></thead><tbody>");
+      "</figure><div class=\"table\"><table><thead><tr><th></th><th>popularity percentile</th><th>head "
+      "share</th><th>coverage@",
+      k, "</th><th>Gini</th></tr></thead><tbody>");
   for (const ReportModel& m : models) {
     const PopularityBias& p = m.report.popularity;
     out += StrCat("<tr><th scope=\"row\">", HtmlEscape(m.name), "</th><td class=\"num\">",
@@ -411,26 +413,26 @@ std::string PopularitySection(std::span<const ReportModel> models) {
                   Fixed(p.test_percentile, 2), "</td><td class=\"num\">", Fixed(p.test_head_share, 4),
                   "</td><td></td><td></td></tr>");
   }
-  return out + "</tbody></table></section>";
+  return out + "</tbody></table></div></section>";
 }
 
 std::string GatesSection(std::span<const ReportGate> gates) {
   const auto failed =
       std::count_if(gates.begin(), gates.end(), [](const ReportGate& g) { return !g.passed; });
-  std::string out = StrCat("<section id=\"gates\"><h2>Gates</h2><p class=\"verdict ",
-                           failed == 0 ? "pass\">All " : "fail\">",
-                           failed == 0 ? StrCat(gates.size(), " gates passed")
-                                       : StrCat(failed, " of ", gates.size(), " gates failed"),
-                           failed == 0 ? ": the model may be deployed." : ": nothing is deployed.",
-                           "</p><table><thead><tr><th>gate</th><th>value</th><th>threshold</th><th>verdict</"
-                           "th></tr></thead><tbody>");
+  std::string out = StrCat(
+      "<section id=\"gates\"><h2>Gates</h2><p class=\"verdict ", failed == 0 ? "pass\">All " : "fail\">",
+      failed == 0 ? StrCat(gates.size(), " gates passed")
+                  : StrCat(failed, " of ", gates.size(), " gates failed"),
+      failed == 0 ? ": the model may be deployed." : ": nothing is deployed.",
+      "</p><div class=\"table\"><table><thead><tr><th>gate</th><th>value</th><th>threshold</th><th>verdict</"
+      "th></tr></thead><tbody>");
   for (const ReportGate& g : gates) {
     out += StrCat("<tr class=\"", g.passed ? "pass" : "fail", "\"><td>", HtmlEscape(g.name),
                   "</td><td class=\"num\">", std::isfinite(g.value) ? Fixed(g.value, 4) : "missing",
                   "</td><td class=\"num\">", Fixed(g.threshold, 4), "</td><td class=\"verdict\">",
                   g.passed ? "PASS" : "FAIL", "</td></tr>");
   }
-  return out + "</tbody></table></section>";
+  return out + "</tbody></table></div></section>";
 }
 
 std::string RunSection(const ReportMeta& meta, std::span<const ReportModel> models) {
@@ -452,11 +454,11 @@ std::string RunSection(const ReportMeta& meta, std::span<const ReportModel> mode
   for (const auto& [name, value] : meta.extra) add(name, value);
   add("generated", meta.generated_at);
   add("vrec version", meta.vrec_version);
-  std::string out = "<section id=\"run\"><h2>Run</h2><table class=\"meta\"><tbody>";
+  std::string out = "<section id=\"run\"><h2>Run</h2><div class=\"table\"><table class=\"meta\"><tbody>";
   for (const auto& [name, value] : rows) {
     out += StrCat("<tr><th scope=\"row\">", HtmlEscape(name), "</th><td>", HtmlEscape(value), "</td></tr>");
   }
-  return out + "</tbody></table></section>";
+  return out + "</tbody></table></div></section>";
 }
 
 constexpr char kStyle[] = R"css(
@@ -467,8 +469,10 @@ h1 { font-size: 1.6em; margin: 0 0 4px; }
 h2 { font-size: 1.2em; margin: 32px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 p { margin: 6px 0 10px; max-width: 80ch; }
 .subtitle { color: #555; margin: 0 0 8px; }
-table { border-collapse: collapse; margin: 8px 0 4px; font-size: 0.9em; }
-th, td { border: 1px solid #d6d6d6; padding: 4px 9px; text-align: left; vertical-align: top; }
+div.table { overflow-x: auto; }
+table { border-collapse: collapse; margin: 8px 0 4px; font-size: 0.86em; }
+th, td { border: 1px solid #d6d6d6; padding: 3px 7px; text-align: left; vertical-align: top; }
+tbody th { white-space: nowrap; }
 thead th { background: #f2f4f7; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: bold; }
