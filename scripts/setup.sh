@@ -18,6 +18,9 @@ packages=(
   libopenblas0-pthread
   # gzip for the exported event segments; systemd-analyze (package systemd) verifies deploy/*.service.
   zlib1g-dev systemd
+  # The browser tests (tests/browser): headless Chromium driven by playwright-core under node (>= 20;
+  # they skip with an older one), and a font for the text of its screenshots.
+  chromium nodejs fonts-dejavu-core
 )
 
 missing=()
