@@ -20,6 +20,9 @@ packages=(
   zlib1g-dev systemd
   # The web console's charts (Chart.js, compiled into vrec serve).
   libjs-chart.js
+  # The browser tests (tests/browser): headless Chromium driven by playwright-core under node (>= 20;
+  # they skip with an older one), and a font for the text of its screenshots.
+  chromium nodejs fonts-dejavu-core
 )
 
 missing=()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every repository path cited in the code, scripts and docs exists, so that a comment's "see X"
 # leads somewhere: paths starting with docs/, src/, tests/, scripts/, configs/ or bench/ (globs
-# such as src/vrec/retrieval/two_tower.* must match something). The team's notes outside the
-# repository (../shared/docs) are no source to cite: their facts belong in docs/.
+# such as src/vrec/retrieval/two_tower.* must match something; installed node_modules are not ours
+# and are skipped). The team's notes outside the repository (../shared/docs) are no source to cite:
+# their facts belong in docs/.
 #
 # Usage: cited_paths_test.sh [REPO_ROOT] (default: the parent of this script's folder).
 set -euo pipefail
@@ -29,12 +30,12 @@ while IFS= read -r hit; do
   fi
   echo "$file:$line: cites $path, which does not exist" >&2
   bad=1
-done < <(grep -rnoIP --exclude-dir=testdata "$pattern" "${scanned[@]}")
+done < <(grep -rnoIP --exclude-dir=testdata --exclude-dir=node_modules "$pattern" "${scanned[@]}")
 
 while IFS= read -r hit; do
   echo "$hit: cites the team's notes outside the repository; bring the facts into docs/" >&2
   bad=1
-done < <(grep -rnIF --exclude-dir=testdata --exclude="$(basename "$0")" "shared/docs" "${scanned[@]}")
+done < <(grep -rnIF --exclude-dir=testdata --exclude-dir=node_modules --exclude="$(basename "$0")" "shared/docs" "${scanned[@]}")
 
 if [ "$checked" -lt 20 ]; then
   echo "only $checked cited paths found: the scan itself is broken" >&2

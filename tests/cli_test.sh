@@ -90,6 +90,24 @@ if [ "$(wc -l <"$tmp/out")" -eq 1 ] && jq -e '.model == "sar" and .split == "tem
 else
   failed=$((failed + 1)); echo "FAIL eval --json: $(cat "$tmp/out")"
 fi
+# Several models on one split, into one HTML report (checked in a browser by tests/browser); a
+# report into a missing folder is refused before any training.
+expect_error report_missing_folder "cannot write the report $tmp/nope/r.html: folder $tmp/nope does not exist" -- \
+  eval --data "$tmp/synth" --model pop --split temporal --report "$tmp/nope/r.html"
+expect_error unknown_model_in_list "unknown model 'nope'" -- eval --data "$tmp/synth" --model pop,nope
+expect_ok eval_report -- eval --data "$tmp/synth" --model pop,sar --split temporal --report "$tmp/r.html"
+if grep -q '^model=pop map=' "$tmp/out" && grep -q '^model=sar map=' "$tmp/out" && grep -q "^report=$tmp/r.html$" "$tmp/out" &&
+  grep -q 'id="recall-curve"' "$tmp/r.html" && [ ! -e "$tmp/r.html.tmp" ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL eval --report:"; cat "$tmp/out"
+fi
+expect_ok eval_two_json -- eval --data "$tmp/synth" --model pop,sar --split temporal --json
+if jq -e '.["pop.model"] == "pop" and .["sar.model"] == "sar" and (.["sar.ndcg@10"] | type) == "number"' "$tmp/out" > /dev/null; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL eval --model pop,sar --json: $(cat "$tmp/out")"
+fi
 
 if [ -n "$shared" ] && [ -d "$shared/data/ml-100k" ]; then
   expect_ok eval_movielens -- eval --movielens "$shared/data/ml-100k" --model sar

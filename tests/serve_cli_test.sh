@@ -47,7 +47,10 @@ pipeline --gate-ranker-auc 1.01 > "$tmp/run2.log" 2>&1 || rc=$?
 [ "$rc" -eq 3 ] || { cat "$tmp/run2.log"; fail "an impossible gate must fail the run with exit code 3 (got $rc)"; }
 grep -q "gates failed, nothing deployed; production stays v000001" "$tmp/run2.log" || { cat "$tmp/run2.log"; fail "gate message"; }
 "$vrec" models list --registry "$reg" | grep -q '^\* *v000001' || { "$vrec" models list --registry "$reg"; fail "production changed"; }
-[ "$(ls "$reg/runs" | wc -l)" -eq 2 ] || fail "every run must leave a record"
+[ "$(ls "$reg/runs"/*.json | wc -l)" -eq 2 ] || fail "every run must leave a record"
+[ "$(ls "$reg/runs"/*.html | wc -l)" -eq 2 ] || fail "every run must leave an HTML report"
+grep -q '^report=.*/runs/.*\.html$' "$tmp/run2.log" || { cat "$tmp/run2.log"; fail "the run did not name its report"; }
+grep -q '<tr class="fail">' "$reg"/runs/*.html || fail "the failed run's report shows no failed gate"
 pipeline --json > "$tmp/run3.json" 2> "$tmp/run3.log" || { cat "$tmp/run3.log"; fail "third pipeline run"; }
 jq -e '.version == "v000002" and .promoted == true and (.["seconds.train"] | type) == "number"' "$tmp/run3.json" > /dev/null ||
   { cat "$tmp/run3.json"; fail "v000002 not promoted (--json)"; }

@@ -7,7 +7,9 @@
 #include "vrec/data/generic_csv.h"
 #include "vrec/data/split.h"
 #include "vrec/eval/harness.h"
+#include "vrec/eval/report_html.h"
 #include "vrec/offline/two_stage.h"
+#include "vrec/registry/manifest.h"
 #include "vrec/retrieval/ease.h"
 #include "vrec/retrieval/popularity.h"
 #include "vrec/retrieval/rank_fusion.h"
@@ -20,7 +22,7 @@ namespace {
 
 struct EvalFlags {
   DataSource source;
-  std::string model = "sar";
+  std::string model = "sar";  // one model, or several separated by commas
   std::string split = "stratified";
   double ratio = 0.75;
   uint32_t seed = 42;
@@ -29,37 +31,38 @@ struct EvalFlags {
   int threads = 2;
   double blend_weight = 0.5;  // weight of SAR in two-tower+sar (two-tower has 1)
   std::string save_dir;       // two-tower: write the deployable model here
+  std::string report_path;    // write the HTML evaluation report here
   offline::TwoStageOptions two_stage;
   bool json = false;  // one JSON object instead of name=value lines
 };
 
-StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) {
-  if (f.model == "sar") {
+StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f, const std::string& model) {
+  if (model == "sar") {
     retrieval::SarOptions o;
     o.threads = f.threads;
     return std::make_unique<retrieval::SarScorer>(o);
   }
-  if (f.model == "pop") return std::make_unique<retrieval::PopularityScorer>();
-  if (f.model == "ease") return std::make_unique<retrieval::EaseScorer>(f.two_stage.ease);
+  if (model == "pop") return std::make_unique<retrieval::PopularityScorer>();
+  if (model == "ease") return std::make_unique<retrieval::EaseScorer>(f.two_stage.ease);
   retrieval::TwoTowerOptions tt;
   tt.threads = f.threads;
   tt.seed = f.seed;
-  if (f.model == "two-tower") return std::make_unique<retrieval::TwoTowerScorer>(tt);
-  if (f.model == "two-tower+sar") {
+  if (model == "two-tower") return std::make_unique<retrieval::TwoTowerScorer>(tt);
+  if (model == "two-tower+sar") {
     retrieval::SarOptions sar;
     sar.threads = f.threads;
     std::vector<retrieval::RankFusionScorer::Part> parts;
     parts.push_back({std::make_unique<retrieval::TwoTowerScorer>(tt), 1.0});
     parts.push_back({std::make_unique<retrieval::SarScorer>(sar), f.blend_weight});
-    return std::make_unique<retrieval::RankFusionScorer>(f.model, std::move(parts));
+    return std::make_unique<retrieval::RankFusionScorer>(model, std::move(parts));
   }
-  if (f.model == "two-tower+ease") {
+  if (model == "two-tower+ease") {
     std::vector<retrieval::RankFusionScorer::Part> parts;
     parts.push_back({std::make_unique<retrieval::TwoTowerScorer>(tt), 1.0});
     parts.push_back({std::make_unique<retrieval::EaseScorer>(f.two_stage.ease), f.blend_weight});
-    return std::make_unique<retrieval::RankFusionScorer>(f.model, std::move(parts));
+    return std::make_unique<retrieval::RankFusionScorer>(model, std::move(parts));
   }
-  if (f.model == "two-stage") {
+  if (model == "two-stage") {
     offline::TwoStageOptions o = f.two_stage;
     o.two_tower = tt;
     o.sar.threads = f.threads;
@@ -68,7 +71,7 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f) 
     return std::make_unique<offline::TwoStageScorer>(o);
   }
   return InvalidArgumentError(
-      StrCat("unknown model '", f.model,
+      StrCat("unknown model '", model,
              "' (known: sar, pop, ease, two-tower, two-tower+sar, two-tower+ease, two-stage)"));
 }
 
@@ -97,25 +100,22 @@ Status SaveTwoTower(const retrieval::TwoTowerScorer& scorer, const data::Dataset
   return OkStatus();
 }
 
-Status RunEval(const EvalFlags& f) {
-  VREC_ASSIGN_OR_RETURN(auto scorer, MakeScorer(f));
-  if (!f.save_dir.empty()) {
-    if (f.model != "two-tower") return InvalidArgumentError("--save works with --model two-tower only");
-    VREC_RETURN_IF_ERROR(data::CheckOutputFolder(f.save_dir));
-  }
-  VREC_ASSIGN_OR_RETURN(data::Dataset ds, f.source.Load());
-  data::Split split;
+// The split `f` asks for.
+StatusOr<data::Split> MakeSplit(const EvalFlags& f, const data::Dataset& ds) {
   if (f.split == "stratified") {
-    split = data::StratifiedSplit(ds.interactions, f.ratio, data::StratifyBy::kItem, f.seed);
-  } else if (f.split == "temporal") {
-    split = data::TemporalSplit(ds.interactions, f.test_per_user);
-  } else {
-    return InvalidArgumentError(StrCat("unknown split '", f.split, "' (known: stratified, temporal)"));
+    return data::StratifiedSplit(ds.interactions, f.ratio, data::StratifyBy::kItem, f.seed);
   }
-  CommandOutput out(f.json);
+  if (f.split == "temporal") return data::TemporalSplit(ds.interactions, f.test_per_user);
+  return InvalidArgumentError(StrCat("unknown split '", f.split, "' (known: stratified, temporal)"));
+}
+
+// Fits and evaluates `model` on `split`, printing its figures. When several models share one JSON
+// object, each one's figures are under its name ("sar.ndcg@10"); lines carry model= anyway.
+StatusOr<eval::EvalReport> EvalModel(const EvalFlags& f, const std::string& model, const data::Dataset& ds,
+                                     const data::Split& split, bool several, CommandOutput& out) {
+  VREC_ASSIGN_OR_RETURN(auto scorer, MakeScorer(f, model));
   using O = CommandOutput;
-  out.Line({O::Text("split", f.split), O::Int("train_rows", static_cast<int64_t>(split.train.size())),
-            O::Int("test_rows", static_cast<int64_t>(split.test.size()))});
+  const std::string prefix = several && f.json ? model : "";
   Stopwatch fit_clock;
   VREC_RETURN_IF_ERROR(scorer->Fit(ds, split.train));
   const double fit_s = fit_clock.Seconds();
@@ -126,6 +126,7 @@ Status RunEval(const EvalFlags& f) {
   eval::EvalReport r = eval::Evaluate(ds, split, *scorer, options);
   if (const auto* two_stage = dynamic_cast<const offline::TwoStageScorer*>(scorer.get())) {
     const ranking::RankerTrainReport& rr = two_stage->ranker_report();
+    const std::string ranker = several && f.json ? model + ".ranker" : "ranker";
     out.Line({O::Num("valid_auc", rr.valid_auc), O::Num("valid_ndcg@10", rr.valid_ndcg),
               O::Num("retrieval_order_valid_auc", two_stage->retrieval_valid_auc()),
               O::Num("retrieval_order_valid_ndcg@10", two_stage->retrieval_valid_ndcg()),
@@ -133,27 +134,78 @@ Status RunEval(const EvalFlags& f) {
               O::Int("train_groups", static_cast<int64_t>(two_stage->ranker_train_groups())),
               O::Int("train_rows", static_cast<int64_t>(two_stage->ranker_train_rows())),
               O::Num("train_s", rr.train_seconds, 2)},
-             "ranker");
+             ranker);
     const offline::HeldOutRanking h = two_stage->EvaluateHeldOut(split.test, f.threads);
     out.Line(
         {O::Num("heldout_auc", h.ranker_auc), O::Num("retrieval_order_heldout_auc", h.retrieval_order_auc),
          O::Int("heldout_groups", h.groups)},
-        "ranker");
+        ranker);
   }
   const std::string k = std::to_string(f.k);
-  out.Line({O::Text("model", f.model), O::Int("users", r.users), O::Num("recall@500", r.RecallAt(500)),
+  out.Line({O::Text("model", model), O::Int("users", r.users), O::Num("recall@500", r.RecallAt(500)),
             O::Num("auc", r.auc), O::Num("coverage@" + k, r.coverage), O::Num("diversity@" + k, r.diversity),
-            O::Num("fit_s", fit_s, 2), O::Num("eval_s", eval_clock.Seconds(), 2)});
-  out.Line({O::Text("model", f.model), O::Num("map", r.map), O::Num("ndcg@" + k, r.ndcg),
+            O::Num("fit_s", fit_s, 2), O::Num("eval_s", eval_clock.Seconds(), 2)},
+           prefix);
+  out.Line({O::Text("model", model), O::Num("map", r.map), O::Num("ndcg@" + k, r.ndcg),
             O::Num("precision@" + k, r.precision), O::Num("recall@" + k, r.recall),
-            O::Num("recall@100", r.RecallAt(100))});
-  Status saved = OkStatus();
+            O::Num("recall@100", r.RecallAt(100))},
+           prefix);
   if (!f.save_dir.empty()) {
-    saved = SaveTwoTower(static_cast<const retrieval::TwoTowerScorer&>(*scorer), ds, split, r, f.k,
-                         f.save_dir, out);
+    VREC_RETURN_IF_ERROR(SaveTwoTower(static_cast<const retrieval::TwoTowerScorer&>(*scorer), ds, split, r,
+                                      f.k, f.save_dir, out));
+  }
+  return r;
+}
+
+// What the report says about the data and the split.
+eval::ReportMeta ReportMetaOf(const EvalFlags& f) {
+  eval::ReportMeta meta;
+  meta.dataset = f.source.movielens_dir.empty() ? StrCat("generic ", f.source.generic_dir)
+                                                : StrCat("movielens ", f.source.movielens_dir);
+  meta.split =
+      f.split == "temporal"
+          ? StrCat("temporal: each user's last ", f.test_per_user, " rows held out")
+          : StrCat("stratified by video: ", f.ratio, " of each user's rows in training, seed ", f.seed);
+  meta.generated_at = registry::NowUtcIso8601();
+  meta.vrec_version = VREC_VERSION;
+  return meta;
+}
+
+Status RunEval(const EvalFlags& f) {
+  std::vector<std::string> models;
+  for (std::string_view m : SplitNonEmpty(f.model, ',')) models.emplace_back(m);
+  if (models.empty()) return InvalidArgumentError("--model is empty");
+  for (const std::string& m : models)
+    VREC_RETURN_IF_ERROR(MakeScorer(f, m).status());  // names, before loading
+  if (!f.save_dir.empty()) {
+    if (models != std::vector<std::string>{"two-tower"}) {
+      return InvalidArgumentError("--save works with --model two-tower only");
+    }
+    VREC_RETURN_IF_ERROR(data::CheckOutputFolder(f.save_dir));
+  }
+  if (!f.report_path.empty()) VREC_RETURN_IF_ERROR(eval::CheckReportPath(f.report_path));
+  VREC_ASSIGN_OR_RETURN(data::Dataset ds, f.source.Load());
+  VREC_ASSIGN_OR_RETURN(data::Split split, MakeSplit(f, ds));
+  CommandOutput out(f.json);
+  using O = CommandOutput;
+  out.Line({O::Text("split", f.split), O::Int("train_rows", static_cast<int64_t>(split.train.size())),
+            O::Int("test_rows", static_cast<int64_t>(split.test.size()))});
+  std::vector<eval::ReportModel> reports;
+  for (const std::string& m : models) {
+    StatusOr<eval::EvalReport> r = EvalModel(f, m, ds, split, models.size() > 1, out);
+    if (!r.ok()) {
+      out.Finish();
+      return r.status();
+    }
+    reports.push_back({m, std::move(r).value()});
+  }
+  Status written = OkStatus();
+  if (!f.report_path.empty()) {
+    written = eval::WriteHtmlReport(f.report_path, eval::RenderHtmlReport(ReportMetaOf(f), reports));
+    if (written.ok()) out.Line({O::Text("report", f.report_path)});
   }
   out.Finish();
-  return saved;
+  return written;
 }
 
 }  // namespace
@@ -163,7 +215,8 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   auto* cmd = app.add_subcommand("eval", "train a model on a split and print ranking metrics");
   flags->source.AddFlags(*cmd);
   cmd->add_option("--model", flags->model,
-                  "sar | pop | ease | two-tower | two-tower+sar | two-tower+ease | two-stage")
+                  "sar | pop | ease | two-tower | two-tower+sar | two-tower+ease | two-stage, or several "
+                  "separated by commas (sar,ease) to compare them on the same split")
       ->capture_default_str();
   cmd->add_option(
          "--split", flags->split,
@@ -203,6 +256,9 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
       ->capture_default_str();
   cmd->add_option("--ease-videos", ts.ease.max_videos, "ease and two-stage: most popular videos EASE models")
       ->capture_default_str();
+  cmd->add_option("--report", flags->report_path,
+                  "write a self-contained HTML report (metrics, recall@K curve, nDCG by user activity, "
+                  "popularity bias) of every model to this file");
   cmd->add_option("--save", flags->save_dir,
                   "two-tower: save the trained model and its video index to this new folder");
   cmd->callback([&run, flags] { run = [flags] { return RunEval(*flags); }; });

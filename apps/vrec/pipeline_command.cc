@@ -130,6 +130,7 @@ Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
   for (const auto& [step, seconds] : rec.step_seconds) out.Line({O::Num("seconds." + step, seconds, 1)});
   for (const auto& [step, mb] : rec.step_peak_rss_mb) out.Line({O::Num("peak_rss_mb." + step, mb, 0)});
   out.Line({O::Text("record", rec.record_path)});
+  if (!rec.report_path.empty()) out.Line({O::Text("report", rec.report_path)});
   if (!rec.gates_passed) {
     std::string failed;
     for (const offline::GateVerdict& g : rec.gates) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <limits>
 #include <random>
 #include <thread>
@@ -25,6 +26,7 @@ struct UserResult {
   bool evaluated = false;
   double map = 0, ndcg = 0, precision = 0, recall = 0, auc = 0, diversity = 0;
   std::vector<double> recall_at;
+  std::vector<double> recall_curve;  // at the curve's depths
   std::vector<uint32_t> top_k;
 };
 
@@ -64,6 +66,99 @@ std::vector<uint32_t> UsersWithTrainAndTest(size_t num_users, const data::Split&
   return users;
 }
 
+// The recall curve's depths: options' depths up to the catalog's size, ascending, and the catalog's
+// size itself when a depth went beyond it.
+std::vector<int> CurveDepths(std::vector<int> depths, size_t catalog_size) {
+  const int cap = static_cast<int>(std::min<size_t>(catalog_size, std::numeric_limits<int>::max()));
+  for (int& d : depths) d = std::min(d, cap);
+  std::erase_if(depths, [](int d) { return d <= 0; });
+  std::sort(depths.begin(), depths.end());
+  depths.erase(std::unique(depths.begin(), depths.end()), depths.end());
+  return depths;
+}
+
+// Gini coefficient of `counts` (sorted in place): sum_i (2i - n - 1) x_i / (n sum x), i = 1..n
+// ascending; 0 for no counts or a zero sum.
+double Gini(std::vector<int64_t>& counts) {
+  std::sort(counts.begin(), counts.end());
+  const auto n = static_cast<double>(counts.size());
+  double weighted = 0, total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const auto x = static_cast<double>(counts[i]);
+    weighted += (2.0 * static_cast<double>(i + 1) - n - 1.0) * x;
+    total += x;
+  }
+  return total > 0 ? weighted / (n * total) : 0.0;
+}
+
+// PopularityBias's figures from the training rows and the kept lists of the evaluated users.
+PopularityBias MeasurePopularityBias(const data::Split& split, const std::vector<bool>& in_catalog,
+                                     const std::vector<std::vector<uint32_t>>& train_items,
+                                     const std::vector<std::vector<uint32_t>>& test_items,
+                                     const std::vector<uint32_t>& users,
+                                     const std::vector<UserResult>& results) {
+  const size_t num_videos = in_catalog.size();
+  std::vector<int64_t> popularity(num_videos, 0);
+  for (const data::Interaction& x : split.train) ++popularity[x.video];
+  std::vector<uint32_t> catalog;
+  for (uint32_t v = 0; v < num_videos; ++v) {
+    if (in_catalog[v]) catalog.push_back(v);
+  }
+  PopularityBias bias;
+  if (catalog.empty()) return bias;
+  // Most popular first, ties by the lower index: the head is a prefix; equal popularities are runs.
+  std::sort(catalog.begin(), catalog.end(), [&](uint32_t a, uint32_t b) {
+    return popularity[a] != popularity[b] ? popularity[a] > popularity[b] : a < b;
+  });
+  const size_t n = catalog.size();
+  const size_t head_size = (n + 9) / 10;
+  std::vector<double> percentile(num_videos, 0.0);
+  std::vector<bool> head(num_videos, false);
+  for (size_t begin = 0; begin < n;) {
+    size_t end = begin;
+    while (end < n && popularity[catalog[end]] == popularity[catalog[begin]]) ++end;
+    // Less popular: the n - end videos after the run; the run's other members count one half.
+    const double p = 100.0 * (static_cast<double>(n - end) + 0.5 * static_cast<double>(end - begin)) /
+                     static_cast<double>(n);
+    for (size_t i = begin; i < end; ++i) percentile[catalog[i]] = p;
+    begin = end;
+  }
+  for (size_t i = 0; i < head_size; ++i) head[catalog[i]] = true;
+
+  std::vector<int64_t> times_recommended(num_videos, 0);
+  double rec_sum = 0, test_sum = 0;
+  int64_t rec_slots = 0, rec_head = 0, test_pairs = 0, test_head = 0;
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (!results[i].evaluated) continue;
+    for (uint32_t v : results[i].top_k) {
+      rec_sum += percentile[v];
+      rec_head += head[v];
+      ++rec_slots;
+      ++times_recommended[v];
+    }
+    const auto& train = train_items[users[i]];
+    for (uint32_t v : test_items[users[i]]) {
+      if (!in_catalog[v] || std::binary_search(train.begin(), train.end(), v)) continue;
+      test_sum += percentile[v];
+      test_head += head[v];
+      ++test_pairs;
+    }
+  }
+  if (rec_slots > 0) {
+    bias.recommended_percentile = rec_sum / static_cast<double>(rec_slots);
+    bias.recommended_head_share = static_cast<double>(rec_head) / static_cast<double>(rec_slots);
+  }
+  if (test_pairs > 0) {
+    bias.test_percentile = test_sum / static_cast<double>(test_pairs);
+    bias.test_head_share = static_cast<double>(test_head) / static_cast<double>(test_pairs);
+  }
+  std::vector<int64_t> counts;
+  counts.reserve(n);
+  for (uint32_t v : catalog) counts.push_back(times_recommended[v]);
+  bias.gini = Gini(counts);
+  return bias;
+}
+
 }  // namespace
 
 std::vector<uint32_t> EvaluatedUsers(const data::Dataset& ds, const data::Split& split,
@@ -80,8 +175,10 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
   std::vector<bool> in_catalog(num_videos, false);
   for (const data::Interaction& x : split.train) in_catalog[x.video] = true;
   const size_t catalog_size = std::count(in_catalog.begin(), in_catalog.end(), true);
+  const std::vector<int> curve_depths = CurveDepths(options.recall_curve_depths, catalog_size);
   int depth = options.k;
   for (int d : options.recall_depths) depth = std::max(depth, d);
+  if (!curve_depths.empty()) depth = std::max(depth, curve_depths.back());
 
   const std::vector<uint32_t> all_users = UsersWithTrainAndTest(num_users, split);
   const std::vector<uint32_t> users = SampleUsers(all_users, options);
@@ -92,7 +189,7 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
   // One user's metrics from its row of scores.
   auto evaluate_user = [&](uint32_t u, std::span<const double> scores, UserResult& r, TopK& top,
                            std::vector<uint32_t>& ranked, std::vector<double>& pos,
-                           std::vector<std::vector<uint16_t>>& cats) {
+                           std::vector<std::vector<uint16_t>>& cats, std::vector<uint8_t>& is_test) {
     const auto& test = test_items[u];
     const auto& train = train_items[u];
     // Candidates: every training video the user has not trained on, in index order.
@@ -129,6 +226,17 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
     r.precision = PrecisionAtK(ranked, test, options.k);
     r.recall = RecallAtK(ranked, test, options.k);
     for (int rd : options.recall_depths) r.recall_at.push_back(RecallAtK(ranked, test, rd));
+    // The curve in one pass over the list: RecallAtK at every depth, a lookup per rank (the user's
+    // test videos marked in `is_test`, unmarked after).
+    for (uint32_t v : test) is_test[v] = 1;
+    int64_t hits = 0;
+    size_t rank = 0;
+    for (int cd : curve_depths) {
+      for (; rank < std::min(ranked.size(), static_cast<size_t>(cd)); ++rank) hits += is_test[ranked[rank]];
+      r.recall_curve.push_back(test.empty() ? 0.0
+                                            : static_cast<double>(hits) / static_cast<double>(test.size()));
+    }
+    for (uint32_t v : test) is_test[v] = 0;
     r.top_k.assign(ranked.begin(),
                    ranked.begin() + static_cast<ptrdiff_t>(std::min<size_t>(ranked.size(), options.k)));
     cats.clear();
@@ -151,6 +259,7 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
     std::vector<uint32_t> batch, ranked;
     std::vector<double> pos;
     std::vector<std::vector<uint16_t>> cats;
+    std::vector<uint8_t> is_test(num_videos, 0);
     TopK top;
     for (size_t begin; (begin = next.fetch_add(kUserBatch)) < users.size();) {
       const size_t end = std::min(users.size(), begin + kUserBatch);
@@ -160,7 +269,7 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
       scorer.ScoreUsers(batch, scores);
       for (size_t i = 0; i < batch.size(); ++i) {
         evaluate_user(batch[i], std::span<const double>(scores).subspan(i * num_videos, num_videos),
-                      results[begin + i], top, ranked, pos, cats);
+                      results[begin + i], top, ranked, pos, cats, is_test);
       }
       progress.Add(static_cast<int64_t>(batch.size()));
     }
@@ -172,13 +281,26 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
   progress.Finish();
 
   EvalReport report;
+  report.k = options.k;
   report.users_total = static_cast<int64_t>(all_users.size());
   report.recall_at.resize(options.recall_depths.size());
   for (size_t i = 0; i < options.recall_depths.size(); ++i)
     report.recall_at[i].first = options.recall_depths[i];
+  for (int d : curve_depths) report.recall_curve.emplace_back(d, 0.0);
+  // Activity buckets by floor(log2(training rows)): bucket b holds [2^b, 2^(b+1) - 1] rows.
+  std::vector<int64_t> train_rows(num_users, 0);
+  for (const data::Interaction& x : split.train) ++train_rows[x.user];
+  std::vector<ActivityBucket> buckets(64);
   std::vector<bool> recommended(num_videos, false);
-  for (const UserResult& r : results) {
+  for (size_t u = 0; u < results.size(); ++u) {
+    const UserResult& r = results[u];
     if (!r.evaluated) continue;
+    ActivityBucket& b =
+        buckets[static_cast<size_t>(std::bit_width(static_cast<uint64_t>(train_rows[users[u]]))) - 1];
+    ++b.users;
+    b.ndcg += r.ndcg;
+    b.recall += r.recall;
+    for (size_t j = 0; j < r.recall_curve.size(); ++j) report.recall_curve[j].second += r.recall_curve[j];
     ++report.users;
     report.map += r.map;
     report.ndcg += r.ndcg;
@@ -196,7 +318,17 @@ EvalReport Evaluate(const data::Dataset& ds, const data::Split& split, const ret
       *m /= n;
     }
     for (auto& [d, r] : report.recall_at) r /= n;
+    for (auto& [d, r] : report.recall_curve) r /= n;
   }
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    if (buckets[b].users == 0) continue;
+    ActivityBucket& a = report.by_activity.emplace_back(buckets[b]);
+    a.min_rows = int64_t{1} << b;
+    a.max_rows = (int64_t{1} << (b + 1)) - 1;
+    a.ndcg /= static_cast<double>(a.users);
+    a.recall /= static_cast<double>(a.users);
+  }
+  report.popularity = MeasurePopularityBias(split, in_catalog, train_items, test_items, users, results);
   if (catalog_size > 0) {
     report.coverage = static_cast<double>(std::count(recommended.begin(), recommended.end(), true)) /
                       static_cast<double>(catalog_size);

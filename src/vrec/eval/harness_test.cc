@@ -68,6 +68,87 @@ TEST(Harness, RemovesTrainItemsAndAveragesOverTestUsersWithHistory) {
   EXPECT_DOUBLE_EQ(r.coverage, 2.0 / 5);
 }
 
+// Four users with 1, 3, 4 and 1 training rows over videos 0-3; video 4 is outside the training
+// catalog. Popularity (training rows): v0 3, v1 2, v2 3, v3 1.
+data::Split FourUsersOfVariedActivity(data::Dataset& ds) {
+  ds = FiveVideosTwoUsers();
+  ds.InternUser(UserId{4});
+  data::Split split;
+  split.train = {{.user = 0, .video = 0},                                                    // 1 row
+                 {.user = 1, .video = 0}, {.user = 1, .video = 1}, {.user = 1, .video = 3},  // 3 rows
+                 {.user = 2, .video = 0}, {.user = 2, .video = 1}, {.user = 2, .video = 2},
+                 {.user = 2, .video = 2},   // 4 rows, 3 videos
+                 {.user = 3, .video = 2}};  // 1 row
+  split.test = {{.user = 0, .video = 3}, {.user = 1, .video = 2}, {.user = 1, .video = 4},
+                {.user = 2, .video = 0}, {.user = 2, .video = 3}, {.user = 3, .video = 0}};
+  return split;
+}
+
+TEST(Harness, RecallCurveBucketsAndPopularityBiasByHand) {
+  data::Dataset ds;
+  const data::Split split = FourUsersOfVariedActivity(ds);
+  // Ranked candidates: u0 [1,3,2], u1 [2], u2 [3], u3 [1,3,0].
+  FixedScorer scorer({0.1, 0.9, 0.2, 0.5, 0.8});
+  EvalOptions o;
+  o.k = 1;
+  o.recall_depths = {};
+  o.recall_curve_depths = {10, 2, 1, 3, 2};  // 10 is beyond the catalog of 4: becomes 4
+  const EvalReport r = Evaluate(ds, split, scorer, o);
+  ASSERT_EQ(r.users, 4);
+  EXPECT_EQ(r.k, 1);
+  // Hits: u0 (test {3}) at rank 2; u1 (test {2,4}) 2 at rank 1; u2 (test {0,3}) 3 at rank 1 (it
+  // trained on 0); u3 (test {0}) at rank 3.
+  using Point = std::pair<int, double>;
+  EXPECT_EQ(r.recall_curve, (std::vector<Point>{{1, 0.25}, {2, 0.5}, {3, 0.75}, {4, 0.75}}));
+  EXPECT_DOUBLE_EQ(r.ndcg, 0.5);
+  EXPECT_DOUBLE_EQ(r.recall, 0.25);
+
+  // Buckets by training rows: u0 and u3 in [1,1], u1 in [2,3], u2 in [4,7].
+  ASSERT_EQ(r.by_activity.size(), 3u);
+  const ActivityBucket& light = r.by_activity[0];
+  EXPECT_EQ(light.min_rows, 1);
+  EXPECT_EQ(light.max_rows, 1);
+  EXPECT_EQ(light.users, 2);
+  EXPECT_DOUBLE_EQ(light.ndcg, 0.0);
+  EXPECT_DOUBLE_EQ(light.recall, 0.0);
+  EXPECT_EQ(r.by_activity[1].min_rows, 2);
+  EXPECT_EQ(r.by_activity[1].max_rows, 3);
+  EXPECT_EQ(r.by_activity[1].users, 1);
+  EXPECT_DOUBLE_EQ(r.by_activity[1].ndcg, 1.0);
+  EXPECT_DOUBLE_EQ(r.by_activity[1].recall, 0.5);
+  EXPECT_EQ(r.by_activity[2].min_rows, 4);
+  EXPECT_EQ(r.by_activity[2].max_rows, 7);
+  EXPECT_EQ(r.by_activity[2].users, 1);
+
+  // Percentiles over the catalog of 4: v0 and v2 tie at 3 rows: (2 less + 2/2) / 4 = 75; v1: 37.5;
+  // v3: 12.5. The head (a tenth of 4, rounded up) is v0 (the lower index of the tie).
+  // Top-1 lists: v1, v2, v3, v1. Held-out pairs that could be recommended: u0 v3, u1 v2, u2 v3,
+  // u3 v0 (v4 is outside the catalog, u2 trained on v0).
+  const PopularityBias& p = r.popularity;
+  EXPECT_DOUBLE_EQ(p.recommended_percentile, (37.5 + 75 + 12.5 + 37.5) / 4);
+  EXPECT_DOUBLE_EQ(p.test_percentile, (12.5 + 75 + 12.5 + 75) / 4);
+  EXPECT_DOUBLE_EQ(p.recommended_head_share, 0.0);
+  EXPECT_DOUBLE_EQ(p.test_head_share, 0.25);
+  // Times recommended, ascending: 0 (v0), 1, 1, 2 (v1): (-3*0 - 1*1 + 1*1 + 3*2) / (4 * 4).
+  EXPECT_DOUBLE_EQ(p.gini, 0.375);
+}
+
+TEST(Harness, GiniIsZeroWhenEveryVideoIsRecommendedEquallyOften) {
+  data::Dataset ds = FiveVideosTwoUsers();
+  data::Split split;
+  // Two users who each trained on a different half; each is recommended the other's videos.
+  split.train = {
+      {.user = 0, .video = 0}, {.user = 0, .video = 1}, {.user = 1, .video = 2}, {.user = 1, .video = 3}};
+  split.test = {{.user = 0, .video = 2}, {.user = 1, .video = 0}};
+  FixedScorer scorer({1, 1, 1, 1, 1});
+  EvalOptions o;
+  o.k = 2;
+  const EvalReport r = Evaluate(ds, split, scorer, o);
+  EXPECT_DOUBLE_EQ(r.popularity.gini, 0.0);
+  EXPECT_DOUBLE_EQ(r.popularity.recommended_percentile, 50.0);  // all tie: half of 4 / 4
+  EXPECT_DOUBLE_EQ(r.coverage, 1.0);
+}
+
 TEST(Harness, BreaksScoreTiesByLowerVideoIndex) {
   data::Dataset ds = FiveVideosTwoUsers();
   data::Split split;
@@ -171,6 +252,31 @@ TEST(Harness, MatchesThePlainFullSortProtocolExactlyWithManyTies) {
   EXPECT_EQ(got.ndcg, want.ndcg);
   EXPECT_EQ(got.RecallAt(50), want.RecallAt(50));
   EXPECT_EQ(got.auc, want.auc);
+  // The curve's points are the plain Recall@N, and the figures do not depend on the thread count.
+  for (auto [depth, recall] : got.recall_curve) {
+    if (depth == 50) {
+      EXPECT_EQ(recall, got.RecallAt(50));
+    }
+    if (depth == o.k) {
+      EXPECT_EQ(recall, got.recall);
+    }
+  }
+  // 500 is beyond the training catalog: the curve ends at the catalog's size.
+  std::vector<uint32_t> catalog;
+  for (const Interaction& x : split.train) catalog.push_back(x.video);
+  std::sort(catalog.begin(), catalog.end());
+  catalog.erase(std::unique(catalog.begin(), catalog.end()), catalog.end());
+  EXPECT_EQ(got.recall_curve.back().first, static_cast<int>(catalog.size()));
+  o.threads = 1;
+  const EvalReport one = Evaluate(ds, split, scorer, o);
+  EXPECT_EQ(one.recall_curve, got.recall_curve);
+  ASSERT_EQ(one.by_activity.size(), got.by_activity.size());
+  for (size_t b = 0; b < got.by_activity.size(); ++b) {
+    EXPECT_EQ(one.by_activity[b].users, got.by_activity[b].users);
+    EXPECT_EQ(one.by_activity[b].ndcg, got.by_activity[b].ndcg);
+  }
+  EXPECT_EQ(one.popularity.recommended_percentile, got.popularity.recommended_percentile);
+  EXPECT_EQ(one.popularity.gini, got.popularity.gini);
 }
 
 TEST(Harness, MaxUsersMeasuresAFixedRandomSampleOfTestUsers) {

@@ -12,6 +12,7 @@
 #include "vrec/data/generic_csv.h"
 #include "vrec/data/split.h"
 #include "vrec/eval/harness.h"
+#include "vrec/eval/report_html.h"
 #include "vrec/ranking/features.h"
 #include "vrec/registry/manifest.h"
 #include "vrec/registry/model_layout.h"
@@ -69,6 +70,7 @@ Status WriteRecord(const PipelineRecord& r, const std::string& options_text, con
   j["production_before"] = r.production_before ? nlohmann::json(*r.production_before) : nlohmann::json();
   j["version"] = r.version ? nlohmann::json(*r.version) : nlohmann::json();
   j["promoted"] = r.promoted;
+  j["report"] = r.report_path.empty() ? nlohmann::json() : nlohmann::json(r.report_path);
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   const std::string tmp = path + ".tmp";
@@ -80,6 +82,48 @@ Status WriteRecord(const PipelineRecord& r, const std::string& options_text, con
   fs::rename(tmp, path, ec);
   if (ec) return InternalError(StrCat("cannot rename ", tmp, ": ", ec.message()));
   return OkStatus();
+}
+
+// The run's HTML report: both evaluated models, the gate verdicts and the outcome so far.
+std::string RenderRunReport(const PipelineRecord& r, const PipelineOptions& o,
+                            const eval::EvalReport& retrieval, const eval::EvalReport& two_stage) {
+  eval::ReportMeta meta;
+  meta.title = StrCat("vrec pipeline run ", r.run_id);
+  meta.dataset = o.source;
+  meta.split = o.split == "temporal"
+                   ? StrCat("temporal: each user's last ", o.test_per_user, " rows held out")
+                   : StrCat("stratified by video: ", o.train_ratio, " of each user's rows in training, seed ",
+                            o.split_seed);
+  meta.generated_at = registry::NowUtcIso8601();
+  meta.vrec_version = VREC_VERSION;
+  const std::string before = r.production_before ? *r.production_before : std::string("none");
+  std::string outcome;
+  if (!r.gates_passed) {
+    outcome = StrCat("gates failed: nothing registered, production stays ", before);
+  } else if (r.version) {
+    outcome = StrCat("registered ", *r.version, r.promoted ? ", promoted to production" : ", not promoted");
+  } else {
+    outcome = "gates passed; the deploy step failed (see the record)";
+  }
+  meta.extra = {{"run", r.run_id},
+                {"started", r.started_at},
+                {"outcome", outcome},
+                {"production before", before},
+                {"record", fs::path(r.record_path).filename().string()}};
+  const auto metric = [&](const char* name) {
+    const auto it = r.metrics.find(name);
+    if (it == r.metrics.end()) return std::string("n/a");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4f", it->second);
+    return std::string(buf);
+  };
+  meta.extra.push_back(
+      {"ranker AUC over the candidates (held out)", StrCat(metric("ranker_heldout_auc"), " (retrieval order ",
+                                                           metric("retrieval_order_heldout_auc"), ")")});
+  const eval::ReportModel models[] = {{"two-tower (retrieval)", retrieval}, {"two-stage", two_stage}};
+  std::vector<eval::ReportGate> gates;
+  for (const GateVerdict& g : r.gates) gates.push_back({g.name, g.value, g.threshold, g.passed});
+  return eval::RenderHtmlReport(meta, models, gates);
 }
 
 // Runs `step`, then records its seconds and the peak RSS so far under `name` and says so.
@@ -189,9 +233,24 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   say(StrCat("preprocess: ", split.train.size(), " train rows, ", split.test.size(), " test rows (", o.split,
              " split) in ", rec.step_seconds["preprocess"], " s"));
 
+  // The HTML report, once both models are evaluated: at the end, or when a later step fails.
+  const eval::EvalReport* evaluated[2] = {nullptr, nullptr};
+  auto write_report = [&] {
+    if (evaluated[0] == nullptr) return;
+    const std::string path = fs::path(rec.record_path).replace_extension(".html").string();
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    Status w = eval::WriteHtmlReport(path, RenderRunReport(rec, o, *evaluated[0], *evaluated[1]));
+    if (w.ok()) {
+      rec.report_path = path;
+    } else {
+      say(StrCat("warning: could not write the run report: ", w.message()));
+    }
+  };
   // Everything after preprocessing leaves a record, also when a step fails.
   auto fail = [&](Status s) -> Status {
     rec.metrics["failed"] = 1;
+    write_report();
     Status w = WriteRecord(rec, options_text, o.source, rec.record_path);
     if (!w.ok()) say(StrCat("could not write the run record: ", w.message()));
     return s;
@@ -228,6 +287,8 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   eo.progress_label = "pipeline: evaluate two-stage";
   const eval::EvalReport full_report =
       Timed(rec, "evaluate.two_stage", [&] { return eval::Evaluate(ds, split, scorer, eo); });
+  evaluated[0] = &retrieval_report;
+  evaluated[1] = &full_report;
   rec.metrics = Figures(retrieval_report, "retrieval_");
   rec.metrics.merge(Figures(full_report, "two_stage_"));
   rec.metrics["ranker_valid_auc"] = scorer.ranker_report().valid_auc;
@@ -320,6 +381,7 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   }
   rec.step_seconds["deploy"] = clock.Seconds();
   rec.step_peak_rss_mb["deploy"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
+  write_report();
   VREC_RETURN_IF_ERROR(WriteRecord(rec, options_text, o.source, rec.record_path));
   return rec;
 }

@@ -8,7 +8,9 @@
 //     -> deploy: a new immutable registry version, promoted to production only when all gates pass
 //
 // Every run writes a record (inputs hash, options, per-step seconds, metrics, gate verdicts,
-// outcome) to <registry>/runs/<run id>.json, whatever the outcome.
+// outcome) to <registry>/runs/<run id>.json, whatever the outcome, and every run that got as far as
+// the gates an HTML report beside it, <run id>.html (eval/report_html.h: both models' figures,
+// recall curves, nDCG by user activity, popularity bias, the gate verdicts).
 #pragma once
 
 #include <functional>
@@ -65,6 +67,7 @@ struct PipelineRecord {
   std::optional<std::string> version;  // registered version (only when the gates passed)
   bool promoted = false;
   std::string record_path;
+  std::string report_path;  // empty when the report could not be written (a warning, not an error)
 };
 
 // Runs the pipeline on `ds`. Returns the record when the run completed, whether or not the gates
