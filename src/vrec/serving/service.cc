@@ -1650,7 +1650,8 @@ void Service::AdminRuns(const HttpRequest& request, const PathParams&, HttpRespo
   for (const std::string& text : *runs) {
     auto run = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (run.is_discarded() || !run.is_object()) continue;  // a record being written, or not one
-    run.erase("record_path");
+    run.erase("record_path");                              // server paths are not the caller's
+    run.erase("report");
     out.push_back(std::move(run));
   }
   Json(

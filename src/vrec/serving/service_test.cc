@@ -560,7 +560,7 @@ TEST_F(ServiceTest, TheConsoleIsServedAndItsDataNeedsAnAdminKey) {
   const std::string run_path = registry_->RunRecordPath("2026-01-02T00-00-00Z-abcd");
   fs::create_directories(fs::path(run_path).parent_path());
   std::ofstream(run_path)
-      << R"({"run_id":"2026-01-02T00-00-00Z-abcd","gates_passed":false,"record_path":"/secret"})";
+      << R"({"run_id":"2026-01-02T00-00-00Z-abcd","gates_passed":false,"record_path":"/secret","report":"/secret.html"})";
   std::ofstream(fs::path(run_path).parent_path() / "torn.json") << R"({"run_id":)";
   ServeConfig c = WithKeys(Config());
   c.experiment.name = "exp";
@@ -607,6 +607,7 @@ TEST_F(ServiceTest, TheConsoleIsServedAndItsDataNeedsAnAdminKey) {
   ASSERT_EQ(runs.json["runs"].size(), 1u) << "the torn record is skipped";
   EXPECT_EQ(runs.json["runs"][0]["run_id"], "2026-01-02T00-00-00Z-abcd");
   EXPECT_FALSE(runs.json["runs"][0].contains("record_path"));
+  EXPECT_FALSE(runs.json["runs"][0].contains("report"));
   for (const char* bad : {"0", "101", "x", "99999999999"}) {
     EXPECT_EQ(Call("GET", StrCat("/v1/admin/runs?limit=", bad), "", admin).status, 400) << bad;
   }
