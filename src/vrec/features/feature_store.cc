@@ -4,6 +4,8 @@
 #include <bit>
 #include <charconv>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -34,6 +36,7 @@ constexpr uint8_t kVideoRecordV1 = 1;
 constexpr uint8_t kUserRecordV1 = 1;
 constexpr size_t kMaxRecordString = 1 << 20;
 constexpr std::string_view kEventIdTimePrefix = "t/";
+constexpr std::string_view kSumPrefix = "s/";
 
 // First byte of every record: bump it when a record's layout changes, and keep decoding the old one.
 constexpr uint8_t kEventRecordV1 = 1;
@@ -904,6 +907,100 @@ Status FeatureStore::ScanUsers(std::optional<uint64_t> after, size_t limit,
     out.push_back(std::move(u));
   }
   return OkStatus();
+}
+
+// ---- additive sums ----------------------------------------------------------------------------
+
+namespace {
+
+std::string EncodeSums(std::span<const double> values) {
+  std::string out;
+  char buf[32];
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    std::snprintf(buf, sizeof buf, "%.17g", values[i]);
+    out += buf;
+  }
+  return out;
+}
+
+StatusOr<std::vector<double>> DecodeSums(std::string_view key, std::string_view value) {
+  std::vector<double> out;
+  if (value.empty()) return out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = std::min(value.find(',', start), value.size());
+    double v = 0;
+    const char* end = value.data() + comma;
+    const auto [ptr, ec] = std::from_chars(value.data() + start, end, v);
+    if (ec != std::errc() || ptr != end || !std::isfinite(v)) return Corrupt(key, "malformed sum");
+    out.push_back(v);
+    if (comma == value.size()) return out;
+    start = comma + 1;
+  }
+}
+
+}  // namespace
+
+Status FeatureStore::AddSums(std::span<const std::pair<std::string, std::vector<double>>> deltas) {
+  std::vector<std::string> keys;
+  keys.reserve(deltas.size());
+  for (const auto& [name, values] : deltas) {
+    if (name.empty() || name.size() > kMaxSumNameBytes ||
+        std::any_of(name.begin(), name.end(), [](char c) { return c <= ' ' || c > '~'; })) {
+      return InvalidArgumentError(StrCat("sum name '", name.substr(0, 40), "': 1 to ", kMaxSumNameBytes,
+                                         " printable ASCII bytes without spaces"));
+    }
+    if (values.size() > kMaxSumValues) {
+      return InvalidArgumentError(
+          StrCat("sum ", name, ": ", values.size(), " values, at most ", kMaxSumValues));
+    }
+    if (!std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); })) {
+      return InvalidArgumentError(StrCat("sum ", name, ": a value is not finite"));
+    }
+    keys.push_back(StrCat(kSumPrefix, name));
+  }
+  if (keys.empty()) return OkStatus();
+  return RetryWhileAborted(StrCat("adding sums in ", kv_->uri()), [&]() -> Status {
+    VREC_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> stored, kv_->MultiGet(keys));
+    // Several deltas may name one sum: add them up first, one read and one write per key.
+    std::map<std::string_view, std::pair<std::optional<std::string>*, std::vector<double>>> merged;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      auto [it, inserted] = merged.try_emplace(keys[i], &stored[i], std::vector<double>{});
+      std::vector<double>& sum = it->second.second;
+      if (inserted && stored[i]) {
+        VREC_ASSIGN_OR_RETURN(sum, DecodeSums(keys[i], *stored[i]));
+      }
+      const std::vector<double>& add = deltas[i].second;
+      if (sum.size() < add.size()) sum.resize(add.size(), 0.0);
+      for (size_t j = 0; j < add.size(); ++j) sum[j] += add[j];
+    }
+    WriteBatch b;
+    for (const auto& [key, entry] : merged) {
+      const std::optional<std::string>& old = *entry.first;
+      b.Expect(key, old ? std::optional<std::string_view>(*old) : std::nullopt);
+      b.Put(key, EncodeSums(entry.second));
+    }
+    return kv_->Write(b, WriteOptions{.sync = false});
+  });
+}
+
+StatusOr<std::vector<std::pair<std::string, std::vector<double>>>> FeatureStore::ScanSums(
+    std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::vector<double>>> out;
+  const std::string full = StrCat(kSumPrefix, prefix);
+  std::string after;
+  constexpr size_t kPage = 1000;
+  while (true) {
+    VREC_ASSIGN_OR_RETURN(std::vector<KeyValue> page, kv_->Scan(full, after, kPage));
+    for (const KeyValue& kv : page) {
+      VREC_ASSIGN_OR_RETURN(std::vector<double> values, DecodeSums(kv.key, kv.value));
+      out.emplace_back(kv.key.substr(kSumPrefix.size()), std::move(values));
+    }
+    if (page.size() < kPage) break;
+    after = page.back().key;
+  }
+  return out;
 }
 
 // ---- the change log ------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 //   c/u/<user:8>        a user created or updated through the catalog API (UserRecord)
 //   d/<event id>        an ingested event's client-chosen id -> ingestion time (idempotency)
 //   t/<time:8><event id>  the same ids ordered by ingestion time, for PruneEventIds
+//   s/<name>            additive sums shared by every server (AddSums): comma-separated decimals
 // Values are compact binary records whose first byte is a format version; a record that does not
 // decode is reported as DataLoss naming its key.
 //
@@ -265,6 +266,21 @@ class FeatureStore {
   // Removes the change log's entries written before unix time `before`, at most `limit` per call;
   // returns how many. Errors: those of the KeyValueStore.
   StatusOr<size_t> PruneChanges(int64_t before, size_t limit = 10'000);
+
+  // Additive sums every server shares (the experiment ledger): each delta's values are added
+  // elementwise to those stored under its name (a missing name or a shorter stored vector counts as
+  // zeros), all deltas in one conditional write retried when another writer changed one of them
+  // first, so that no server's addition is lost. Not synced: a crash of the machine may lose the
+  // last additions, never corrupt them. Names are 1 to kMaxSumNameBytes printable ASCII bytes; at
+  // most kMaxSumValues values each. Errors: InvalidArgument for a bad name or size, or a value that
+  // is not finite; DataLoss when a stored value does not parse; Aborted when other writers won the
+  // race kMaxCommitAttempts times; errors of the KeyValueStore.
+  static constexpr size_t kMaxSumNameBytes = 256;
+  static constexpr size_t kMaxSumValues = 64;
+  Status AddSums(std::span<const std::pair<std::string, std::vector<double>>> deltas);
+  // Every stored sum whose name starts with `prefix`, in name order. Errors: DataLoss when a value
+  // does not parse; errors of the KeyValueStore.
+  StatusOr<std::vector<std::pair<std::string, std::vector<double>>>> ScanSums(std::string_view prefix) const;
 
   // How many attempts an append or a change makes before it gives up with Aborted.
   static constexpr int kMaxCommitAttempts = 64;

@@ -989,6 +989,36 @@ TEST_P(SeveralWritersTest, EachHandleFollowsTheOthersChangesThroughTheChangeLog)
   EXPECT_EQ(changes[0].seq, 64u);
 }
 
+TEST_P(SeveralWritersTest, SumsAddedThroughBothHandlesLoseNoAddition) {
+  using Sums = std::vector<std::pair<std::string, std::vector<double>>>;
+  // Four threads on two handles add to two shared sums and one of their own, 50 times each.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const Sums delta = {
+            {"exp/a", {1, 0.5}}, {"exp/b", {2}}, {StrCat("exp/own", t), {1, 1, 1}}, {"exp/a", {1}}};
+        ASSERT_TRUE((t % 2 ? a_ : b_)->AddSums(delta).ok());
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  auto sums = a_->ScanSums("exp/");
+  ASSERT_TRUE(sums.ok()) << sums.status().ToString();
+  ASSERT_EQ(sums->size(), 6u);
+  EXPECT_EQ((*sums)[0], (std::pair<std::string, std::vector<double>>{"exp/a", {400, 100}}));
+  EXPECT_EQ((*sums)[1], (std::pair<std::string, std::vector<double>>{"exp/b", {400}}));
+  EXPECT_EQ((*sums)[2].second, (std::vector<double>{50, 50, 50}));
+  EXPECT_TRUE(b_->ScanSums("other/")->empty());
+  // Bad input changes nothing.
+  for (const Sums& bad :
+       {Sums{{"", {1}}}, Sums{{"a b", {1}}}, Sums{{"exp/a", {std::nan("")}}},
+        Sums{{"exp/a", {1}}, {"exp/c", std::vector<double>(FeatureStore::kMaxSumValues + 1)}}}) {
+    EXPECT_EQ(a_->AddSums(bad).code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ((*a_->ScanSums("exp/a"))[0].second, (std::vector<double>{400, 100}));
+}
+
 const auto kBackendName = [](const ::testing::TestParamInfo<std::string>& p) { return p.param; };
 INSTANTIATE_TEST_SUITE_P(AllBackends, SeveralWritersTest, ::testing::Values("memory", "rocksdb", "redis"),
                          kBackendName);
