@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +33,8 @@ constexpr char kStagingDir[] = "staging";
 constexpr char kPointerFile[] = "production";
 constexpr char kPointerTmpFile[] = "production.tmp";
 constexpr char kHistoryFile[] = "history.jsonl";
+constexpr char kCanaryFile[] = "canary";
+constexpr char kCanaryTmpFile[] = "canary.tmp";
 constexpr char kLockFile[] = "LOCK";
 // A pointer file is a few lines; anything bigger was not written by us.
 constexpr size_t kMaxPointerBytes = 64 * 1024;
@@ -163,18 +166,23 @@ StatusOr<PointerStack> ReadPointer(const std::string& root) {
 // Replaces the pointer atomically: write production.tmp, fsync, rename over production, fsync the
 // root folder so that the rename itself survives a crash. Caller holds the writer lock (which is
 // why production.tmp can be truncated without a unique name).
-Status WritePointer(const std::string& root, PointerStack stack) {
-  if (stack.size() > kMaxRollbackDepth + 1) stack.resize(kMaxRollbackDepth + 1);
-  const std::string path = (fs::path(root) / kPointerFile).string();
-  const std::string tmp = (fs::path(root) / kPointerTmpFile).string();
+Status ReplaceFile(const std::string& root, const char* name, const char* tmp_name,
+                   std::string_view content) {
+  const std::string path = (fs::path(root) / name).string();
+  const std::string tmp = (fs::path(root) / tmp_name).string();
   {
     Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (fd.get() < 0) return ErrnoError(StrCat("cannot create ", tmp));
-    VREC_RETURN_IF_ERROR(WriteAll(fd.get(), StrCat(StrJoin(stack, "\n"), "\n"), tmp));
+    VREC_RETURN_IF_ERROR(WriteAll(fd.get(), content, tmp));
     if (fsync(fd.get()) != 0) return ErrnoError(StrCat("cannot fsync ", tmp));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError(StrCat("cannot rename ", tmp));
   return FsyncPath(root, /*is_dir=*/true);
+}
+
+Status WritePointer(const std::string& root, PointerStack stack) {
+  if (stack.size() > kMaxRollbackDepth + 1) stack.resize(kMaxRollbackDepth + 1);
+  return ReplaceFile(root, kPointerFile, kPointerTmpFile, StrCat(StrJoin(stack, "\n"), "\n"));
 }
 
 // Appends one line to history.jsonl and fsyncs it. Caller holds the writer lock. When a crash tore
@@ -524,6 +532,111 @@ Status ModelRegistry::Rollback(const std::string& reason, const VersionValidator
 }
 
 StatusOr<std::vector<HistoryEntry>> ModelRegistry::History() const { return ReadHistory(root_); }
+
+namespace {
+
+StatusOr<std::optional<CanaryInfo>> ReadCanary(const std::string& root) {
+  const fs::path path = fs::path(root) / kCanaryFile;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::optional<CanaryInfo>();
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  CanaryInfo c;
+  try {
+    if (!j.is_object()) throw std::runtime_error("not a JSON object");
+    c.version = j.at("version").get<std::string>();
+    c.share = j.at("share").get<double>();
+    c.shadow = j.at("shadow").get<bool>();
+    c.baseline = j.at("baseline").get<std::string>();
+    c.started_at = j.at("started_at").get<std::string>();
+    c.started_unix = j.at("started_unix").get<int64_t>();
+    c.reason = j.value("reason", "");
+  } catch (const std::exception& e) {
+    return DataLossError(
+        StrCat(path.string(), ": not a canary record (", e.what(), "); delete it to end the trial"));
+  }
+  if (!ParseVersion(c.version) || !(c.share > 0 && c.share <= 1)) {
+    return DataLossError(StrCat(path.string(), ": bad version or share; delete it to end the trial"));
+  }
+  return std::optional<CanaryInfo>(std::move(c));
+}
+
+}  // namespace
+
+Status ModelRegistry::StartCanary(CanaryInfo canary, const VersionValidator& validate) const {
+  if (!ParseVersion(canary.version)) {
+    return InvalidArgumentError(StrCat("'", canary.version, "' is not a version name (like v000001)"));
+  }
+  if (!(canary.share > 0 && canary.share <= 1)) {
+    return InvalidArgumentError(StrCat("canary share ", canary.share, " must be in (0, 1]"));
+  }
+  VREC_ASSIGN_OR_RETURN(WriterLock lock, WriterLock::Acquire(root_));
+  const std::string path = VersionPath(canary.version);
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    return NotFoundError(StrCat("no version ", canary.version, " in ", root_, " (see vrec models list)"));
+  }
+  VREC_RETURN_IF_ERROR(ReadManifest(path).status());
+  VREC_ASSIGN_OR_RETURN(PointerStack stack, ReadPointer(root_));
+  if (stack.empty()) return FailedPreconditionError("nothing is in production: promote a version instead");
+  if (stack.front() == canary.version) {
+    return FailedPreconditionError(StrCat(canary.version, " already is production"));
+  }
+  if (validate) VREC_RETURN_IF_ERROR(validate(canary.version, path));
+  canary.baseline = stack.front();
+  canary.started_at = NowUtcIso8601();
+  canary.started_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  nlohmann::ordered_json j = {{"version", canary.version},       {"share", canary.share},
+                              {"shadow", canary.shadow},         {"baseline", canary.baseline},
+                              {"started_at", canary.started_at}, {"started_unix", canary.started_unix},
+                              {"reason", canary.reason}};
+  VREC_RETURN_IF_ERROR(ReplaceFile(root_, kCanaryFile, kCanaryTmpFile, j.dump(2) + "\n"));
+  Status logged = AppendHistory(root_, {canary.started_at, "canary", canary.baseline, canary.version,
+                                        StrCat(canary.shadow ? "shadow on " : "", canary.share * 100, "% of ",
+                                               canary.shadow ? "requests" : "users",
+                                               canary.reason.empty() ? "" : ": ", canary.reason)});
+  if (!logged.ok()) {
+    return InternalError(StrCat("the trial of ", canary.version,
+                                " started, but the audit log was not written: ", logged.message()));
+  }
+  return OkStatus();
+}
+
+StatusOr<std::optional<CanaryInfo>> ModelRegistry::Canary() const { return ReadCanary(root_); }
+
+Status ModelRegistry::FinishCanary(const std::string& version, bool promote,
+                                   const std::string& reason) const {
+  VREC_ASSIGN_OR_RETURN(WriterLock lock, WriterLock::Acquire(root_));
+  VREC_ASSIGN_OR_RETURN(std::optional<CanaryInfo> canary, ReadCanary(root_));
+  if (!canary || canary->version != version) {
+    return NotFoundError(StrCat("no trial of ", version, " is running"));
+  }
+  VREC_ASSIGN_OR_RETURN(PointerStack stack, ReadPointer(root_));
+  const std::string production = stack.empty() ? "" : stack.front();
+  HistoryEntry e{NowUtcIso8601(), promote ? "promote" : "canary_rollback", promote ? production : version,
+                 promote ? version : production, reason};
+  if (promote && production != version) {
+    std::error_code ec;
+    if (!fs::is_directory(VersionPath(version), ec))
+      return NotFoundError(StrCat("version ", version, " is gone"));
+    stack.insert(stack.begin(), version);
+    VREC_RETURN_IF_ERROR(WritePointer(root_, std::move(stack)));
+  }
+  // The pointer first: a crash between the two leaves the trial running on a version that is
+  // already production, which ends it again harmlessly.
+  if (std::remove((fs::path(root_) / kCanaryFile).c_str()) != 0) {
+    return ErrnoError(StrCat("cannot remove the canary file in ", root_));
+  }
+  VREC_RETURN_IF_ERROR(FsyncPath(root_, /*is_dir=*/true));
+  Status logged = AppendHistory(root_, e);
+  if (!logged.ok()) {
+    return InternalError(
+        StrCat("the trial of ", version, " ended, but the audit log was not written: ", logged.message()));
+  }
+  return OkStatus();
+}
 
 std::string ModelRegistry::RunRecordPath(const std::string& run_id) const {
   return (fs::path(root_) / "runs" / (run_id + ".json")).string();

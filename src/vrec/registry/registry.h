@@ -13,6 +13,8 @@
 //   history.jsonl           append-only audit log, one JSON object a line:
 //                           {"time","action":"promote"|"rollback","from","to","reason"}
 //   LOCK                    flock(2) target that serialises writers across processes and threads
+//   canary                  the version on trial, when one is (StartCanary): JSON {version, share,
+//                           shadow, baseline, started_at, started_unix, reason}; replaced by rename
 //   runs/<run id>.json      one record per pipeline run, whatever its outcome (offline/pipeline.h
 //                           writes them; run ids start with their UTC start time, so they sort)
 //
@@ -55,10 +57,25 @@ struct VersionInfo {
   Status manifest_status;
 };
 
+// A version on trial beside production (StartCanary).
+struct CanaryInfo {
+  std::string version;
+  // Share of users it serves, in (0, 1]; with `shadow`, the share of requests it also scores
+  // without serving them.
+  double share = 0.05;
+  bool shadow = false;
+  std::string baseline;      // the production version when the trial started
+  std::string started_at;    // UTC, ISO 8601
+  int64_t started_unix = 0;  // unix seconds
+  std::string reason;
+};
+
 // One line of history.jsonl.
 struct HistoryEntry {
-  std::string time;    // UTC, ISO 8601
-  std::string action;  // "promote" or "rollback"
+  std::string time;  // UTC, ISO 8601
+  // "promote", "rollback", "canary" (a trial started: from production to the candidate),
+  // "canary_rollback" (a trial ended without promotion; a trial that passes ends with "promote")
+  std::string action;
   std::string from;    // the production version before; empty when there was none
   std::string to;      // the production version after
   std::string reason;  // free text given by the operator or pipeline
@@ -169,6 +186,19 @@ class ModelRegistry {
   // Success: the entries (empty for a new registry). Internal when history.jsonl cannot be read.
   // Thread safety: lock-free reader; safe concurrently with writers.
   StatusOr<std::vector<HistoryEntry>> History() const;
+
+  // Starts a trial of `canary.version` (share, shadow and reason as given; baseline and start time
+  // are filled in) beside production, replacing a trial already running. The version must be
+  // committed, not be production, and pass `validate` (as Promote). Errors: InvalidArgument for a
+  // bad name or a share outside (0, 1]; NotFound; FailedPrecondition when nothing is in production
+  // or the version already is; Internal on I/O errors. Thread safety: serialised by the lock.
+  Status StartCanary(CanaryInfo canary, const VersionValidator& validate = {}) const;
+  // The trial running, or nullopt. DataLoss when the canary file is corrupt. Lock-free reader.
+  StatusOr<std::optional<CanaryInfo>> Canary() const;
+  // Ends the trial of `version` (only if it is still the one running: NotFound otherwise, so that
+  // two deciders cannot end a newer trial): `promote` makes it production (history "promote"),
+  // otherwise history "canary_rollback"; `reason` goes into the history either way.
+  Status FinishCanary(const std::string& version, bool promote, const std::string& reason) const;
 
   // Where the record of pipeline run `run_id` goes.
   std::string RunRecordPath(const std::string& run_id) const;

@@ -601,5 +601,56 @@ TEST_F(RegistryTest, RecentRunsAreTheNewestRecordsNewestFirst) {
   EXPECT_EQ((*runs)[1], R"({"run_id":"2026-01-02T00-00-00Z-b"})");
 }
 
+TEST_F(RegistryTest, ACanaryTrialEndsPromotedOrRolledBackWithItsReasonInTheHistory) {
+  ModelRegistry reg = OpenOrDie();
+  const std::string a = CommitSample(reg), b = CommitSample(reg), c = CommitSample(reg);
+  EXPECT_EQ(reg.StartCanary({.version = b}).code(), StatusCode::kFailedPrecondition)
+      << "nothing in production";
+  ASSERT_TRUE(reg.Promote(a, "").ok());
+  EXPECT_FALSE(reg.Canary()->has_value());
+  EXPECT_EQ(reg.StartCanary({.version = a}).code(), StatusCode::kFailedPrecondition) << "already production";
+  EXPECT_EQ(reg.StartCanary({.version = "v999999"}).code(), StatusCode::kNotFound);
+  EXPECT_EQ(reg.StartCanary({.version = "nope"}).code(), StatusCode::kInvalidArgument);
+  for (double share : {0.0, -0.1, 1.5, std::nan("")}) {
+    EXPECT_EQ(reg.StartCanary({.version = b, .share = share}).code(), StatusCode::kInvalidArgument) << share;
+  }
+  EXPECT_FALSE(reg.Canary()->has_value()) << "refused trials change nothing";
+
+  ASSERT_TRUE(reg.StartCanary({.version = b, .share = 0.1, .reason = "run r1"}).ok());
+  auto canary = reg.Canary();
+  ASSERT_TRUE(canary.ok() && canary->has_value());
+  EXPECT_EQ((*canary)->version, b);
+  EXPECT_EQ((*canary)->baseline, a);
+  EXPECT_DOUBLE_EQ((*canary)->share, 0.1);
+  EXPECT_GT((*canary)->started_unix, 1'700'000'000);
+  EXPECT_EQ(Production(reg), a) << "a trial does not move production";
+  EXPECT_EQ(reg.FinishCanary(c, false, "").code(), StatusCode::kNotFound) << "not the trial running";
+  ASSERT_TRUE(reg.FinishCanary(b, false, "ctr -12% [-15%, -9%] below production").ok());
+  EXPECT_FALSE(reg.Canary()->has_value());
+  EXPECT_EQ(Production(reg), a);
+  EXPECT_EQ(reg.FinishCanary(b, true, "").code(), StatusCode::kNotFound) << "ended already";
+
+  ASSERT_TRUE(reg.StartCanary({.version = c, .share = 0.05, .shadow = true}).ok());
+  ASSERT_TRUE(reg.FinishCanary(c, true, "ctr +4% [+1%, +7%]").ok());
+  EXPECT_EQ(Production(reg), c);
+  ASSERT_TRUE(reg.Rollback("").ok()) << "a promoted trial is on the rollback stack";
+  EXPECT_EQ(Production(reg), a);
+
+  auto history = reg.History();
+  ASSERT_TRUE(history.ok());
+  std::vector<std::string> actions;
+  for (const HistoryEntry& e : *history) actions.push_back(e.action);
+  EXPECT_EQ(actions, (std::vector<std::string>{"promote", "canary", "canary_rollback", "canary", "promote",
+                                               "rollback"}));
+  EXPECT_EQ((*history)[2].reason, "ctr -12% [-15%, -9%] below production");
+  EXPECT_EQ((*history)[2].from, b);
+  EXPECT_EQ((*history)[2].to, a);
+  EXPECT_EQ((*history)[1].reason, "10% of users: run r1");
+
+  // A corrupt trial file is reported, not taken for "no trial".
+  std::ofstream(fs::path(reg.root()) / "canary") << "{";
+  EXPECT_EQ(reg.Canary().status().code(), StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace vrec::registry
