@@ -27,16 +27,8 @@ int BucketOf(uint64_t user_id) {
   Hasher h;
   h.Update("bucket:");
   h.Update(std::string_view(digits, static_cast<size_t>(end - digits)));
-  // FNV-1a's low bits are poor (bit 0 is the parity of the input) and its last bytes barely reach
-  // the high bits, so consecutive ids would crowd a few buckets: the murmur3 finalizer mixes every
-  // bit into every other before we take the top 6.
-  uint64_t x = h.Value();
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return static_cast<int>(x >> 58);
+  // Mixed (common/hash.h) before we take the top 6 bits: FNV-1a alone crowds consecutive ids.
+  return static_cast<int>(Fmix64(h.Value()) >> 58);
 }
 
 Sums Arm::Total() const {

@@ -49,7 +49,7 @@ struct Sums {
 };
 
 // The bucket of a user, in [0, kBuckets): FNV-1a (common/hash.h) over "bucket:" and the decimal
-// user id, then the murmur3 64-bit finalizer, top 6 bits. The key differs from the arm
+// user id, mixed by Fmix64 (the murmur3 finalizer), top 6 bits. The key differs from the arm
 // assignment's (ordering::ExperimentBucket hashes salt, experiment name and id), so buckets are
 // independent of arms. Stable across builds and machines: changing it would scatter the users of
 // a running experiment over other buckets.
