@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <numbers>
 
 #include "vrec/common/hash.h"
@@ -37,21 +38,32 @@ Sums Arm::Total() const {
   return total;
 }
 
-std::string_view Name(Metric m) {
-  switch (m) {
-    case Metric::kCtr:
-      return "ctr";
-    case Metric::kCompletionRate:
-      return "completion_rate";
-    case Metric::kWatchTimePerImpression:
-      return "watch_time_per_impression";
-    case Metric::kLikeRate:
-      return "like_rate";
-    case Metric::kSkipRate:
-      return "skip_rate";
-  }
-  return "unknown";
+namespace {
+
+// What each metric divides by what, in the order of the Metric enumerators.
+struct MetricDefinition {
+  std::string_view name;
+  double Sums::*numerator;
+  double Sums::*denominator;
+};
+constexpr MetricDefinition kDefinitions[] = {
+    {"ctr", &Sums::plays, &Sums::impressions},
+    {"completion_rate", &Sums::completions, &Sums::plays},
+    {"watch_time_per_impression", &Sums::watch_s, &Sums::impressions},
+    {"like_rate", &Sums::likes, &Sums::impressions},
+    {"skip_rate", &Sums::skips, &Sums::impressions},
+};
+static_assert(std::size(kDefinitions) == kMetrics.size());
+
+const MetricDefinition& Definition(Metric m) {
+  const auto i = static_cast<size_t>(m);
+  VREC_CHECK(i < std::size(kDefinitions), "metric ", i);
+  return kDefinitions[i];
 }
+
+}  // namespace
+
+std::string_view Name(Metric m) { return Definition(m).name; }
 
 double NormalCdf(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
 
@@ -119,24 +131,6 @@ Estimate RatioEstimate(std::span<const double> y, std::span<const double> x, dou
 
 namespace {
 
-double Numerator(const Sums& s, Metric m) {
-  switch (m) {
-    case Metric::kCtr:
-      return s.plays;
-    case Metric::kCompletionRate:
-      return s.completions;
-    case Metric::kWatchTimePerImpression:
-      return s.watch_s;
-    case Metric::kLikeRate:
-      return s.likes;
-    case Metric::kSkipRate:
-      return s.skips;
-  }
-  return kNaN;
-}
-
-double Denominator(const Sums& s, Metric m) { return m == Metric::kCompletionRate ? s.plays : s.impressions; }
-
 Status ValidateArm(const Arm& arm, size_t index) {
   for (int k = 0; k < kBuckets; ++k) {
     const Sums& s = arm.buckets[static_cast<size_t>(k)];
@@ -194,8 +188,8 @@ StatusOr<std::vector<ArmReport>> Analyze(std::span<const Arm> arms, size_t contr
     for (Metric m : kMetrics) {
       std::array<double, kBuckets> y, x;
       for (size_t k = 0; k < arm.buckets.size(); ++k) {
-        y[k] = Numerator(arm.buckets[k], m);
-        x[k] = Denominator(arm.buckets[k], m);
+        y[k] = arm.buckets[k].*Definition(m).numerator;
+        x[k] = arm.buckets[k].*Definition(m).denominator;
       }
       Estimate e = RatioEstimate(y, x, options.alpha);
       if (non_empty < options.min_buckets) e.std_error = e.ci_low = e.ci_high = kNaN;

@@ -77,7 +77,8 @@ TEST(Metric, NamesAreStable) {
 }
 
 // The hand example's four buckets as plays over impressions; the other 60 buckets of the arm are
-// empty. `scale` multiplies the plays.
+// empty. `scale` multiplies the plays. Every other count is a multiple of y or x - y, so each
+// metric's numerator and denominator show in its value; there are no likes.
 Arm HandArm(std::string name, double scale) {
   Arm arm;
   arm.name = std::move(name);
@@ -85,6 +86,8 @@ Arm HandArm(std::string name, double scale) {
     arm.buckets[k].impressions = kX[k];
     arm.buckets[k].plays = scale * kY[k];
     arm.buckets[k].watch_s = 10 * kY[k];
+    arm.buckets[k].completions = kY[k];
+    arm.buckets[k].skips = kX[k] - kY[k];
   }
   return arm;
 }
@@ -108,10 +111,14 @@ TEST(Analyze, EmptyBucketsCountAsClusters) {
   const Estimate& watch = r.metrics.at(Metric::kWatchTimePerImpression);
   EXPECT_DOUBLE_EQ(watch.value, 1.2);
   EXPECT_NEAR(watch.std_error, 10 * ctr.std_error, 1e-14);
-  // No likes at all: 0 with a zero error. No completions over 12 plays: 0 as well.
+  // Every play completes: 1 with a zero error. Skips are the impressions not played: 1 - CTR.
+  EXPECT_EQ(r.metrics.at(Metric::kCompletionRate).value, 1);
+  EXPECT_EQ(r.metrics.at(Metric::kCompletionRate).std_error, 0);
+  EXPECT_DOUBLE_EQ(r.metrics.at(Metric::kSkipRate).value, 0.88);
+  EXPECT_NEAR(r.metrics.at(Metric::kSkipRate).std_error, ctr.std_error, 1e-15);
+  // No likes at all: 0 with a zero error.
   EXPECT_EQ(r.metrics.at(Metric::kLikeRate).value, 0);
   EXPECT_EQ(r.metrics.at(Metric::kLikeRate).std_error, 0);
-  EXPECT_EQ(r.metrics.at(Metric::kCompletionRate).value, 0);
 }
 
 TEST(Analyze, ComparesTreatmentWithControlByZTest) {
