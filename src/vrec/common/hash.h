@@ -33,6 +33,19 @@ class Hasher {
   uint64_t h_ = 14695981039346656037ull;  // FNV-1a 64 offset basis
 };
 
+// The murmur3 64-bit finalizer: every input bit affects every output bit. FNV-1a mixes its
+// last bytes only into the low bits, and the low bits are poor too (bit 0 is the parity of the
+// input), so a hash whose top bits pick a bucket goes through this first, or consecutive ids
+// would land in nearly the same bucket.
+inline uint64_t Fmix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
 inline std::string HashHex(std::string_view data) {
   Hasher h;
   h.Update(data);

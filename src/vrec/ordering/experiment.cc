@@ -45,16 +45,8 @@ double ExperimentBucket(const ExperimentOptions& experiment, UserId user) {
   h.Update(experiment.name);
   h.Update(std::string_view("\0", 1));
   h.Update(StrCat(user.value));
-  // FNV-1a mixes its last bytes only into the low bits, and the low bits are poor too (bit 0 is
-  // the parity of the input), so consecutive user ids would land in nearly the same bucket. The
-  // murmur3 finalizer spreads every input bit over the whole word before we take the top 53.
-  uint64_t x = h.Value();
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return static_cast<double>(x >> 11) * 0x1.0p-53;
+  // Mixed (common/hash.h) before we take the top 53 bits: FNV-1a alone crowds consecutive ids.
+  return static_cast<double>(Fmix64(h.Value()) >> 11) * 0x1.0p-53;
 }
 
 const Variant& AssignVariant(const ExperimentOptions& experiment, UserId user) {
