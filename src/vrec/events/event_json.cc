@@ -1,6 +1,7 @@
 #include "vrec/events/event_json.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -15,7 +16,16 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kFields = "user_id, video_id, type, timestamp, watch_ratio, device, event_id";
+constexpr std::string_view kFields =
+    "user_id, video_id, type, timestamp, watch_ratio, device, event_id, request_id, position, surface";
+constexpr size_t kMaxTokenChars = 64;
+
+// 1 to kMaxTokenChars of [A-Za-z0-9._-]: request ids and surfaces, as the recommendation API takes them.
+bool IsToken(const std::string& s) {
+  return !s.empty() && s.size() <= kMaxTokenChars && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
 
 // "events[3].video_id" in a batch, "video_id" in a single-event body.
 struct Place {
@@ -64,7 +74,8 @@ StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_
   }
   for (const auto& [key, value] : obj.items()) {
     if (key != "user_id" && key != "video_id" && key != "type" && key != "timestamp" &&
-        key != "watch_ratio" && key != "device" && key != "event_id") {
+        key != "watch_ratio" && key != "device" && key != "event_id" && key != "request_id" &&
+        key != "position" && key != "surface") {
       return FieldError(place, key, StrCat("unknown field (expected ", kFields, ")"));
     }
   }
@@ -155,6 +166,20 @@ StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_
       return FieldError(place, "event_id",
                         StrCat("expected a string or an unsigned integer, got ", Show(*id)));
     }
+  }
+  for (const auto& [field, out] : {std::pair{"request_id", &e.request_id}, std::pair{"surface", &e.surface}}) {
+    if (const json* v = optional(field)) {
+      if (!v->is_string() || !IsToken(v->get_ref<const std::string&>())) {
+        return FieldError(place, field, StrCat("expected 1 to ", kMaxTokenChars, " of [A-Za-z0-9._-], got ", Show(*v)));
+      }
+      *out = v->get_ref<const std::string&>();
+    }
+  }
+  if (const json* p = optional("position")) {
+    if (!p->is_number_integer() || p->get<int64_t>() < 1 || p->get<int64_t>() > 1000) {
+      return FieldError(place, "position", StrCat("expected an integer in [1, 1000], got ", Show(*p)));
+    }
+    e.position = static_cast<int>(p->get<int64_t>());
   }
   return e;
 }

@@ -11,6 +11,10 @@
 //   event_id     optional; a string of 1 to 128 printable ASCII characters (no spaces), or an
 //                unsigned integer (kept as its decimal digits): the event's idempotency key. A
 //                retried event with an id already stored is acknowledged but not stored again.
+//   request_id   optional; the request_id of the recommendation response the event answers: 1 to
+//                64 of [A-Za-z0-9._-]. Events that carry it count in the experiment ledger.
+//   position     optional; the video's 1-based position in that response, an integer in [1, 1000]
+//   surface      optional; where it was shown ("home", "up_next"): 1 to 64 of [A-Za-z0-9._-]
 // A timestamp more than options.max_future_skew_s after `now` is rejected: a client with a wrong
 // clock must not push real events out of users' bounded histories.
 // null counts as absent for the optional fields. Any other field is rejected, so that a typo

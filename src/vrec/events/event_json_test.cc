@@ -43,6 +43,30 @@ TEST(ParseEventsJson, SingleEventWithAllFields) {
   EXPECT_EQ(e.device, Device::kIos);
 }
 
+TEST(ParseEventsJson, AttributionFieldsPointBackToARecommendation) {
+  auto events = ParseOk(
+      R"({"user_id": 1, "video_id": 2, "type": "play", "request_id": "5f0c-A.b_9", "position": 3,
+          "surface": "up_next"})");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].request_id, "5f0c-A.b_9");
+  EXPECT_EQ(events[0].position, 3);
+  EXPECT_EQ(events[0].surface, "up_next");
+  const auto plain = ParseOk(R"({"user_id": 1, "video_id": 2, "type": "play", "request_id": null})");
+  EXPECT_TRUE(plain[0].request_id.empty());
+  EXPECT_EQ(plain[0].position, 0);
+  const std::string long_id(65, 'a');
+  for (const std::string& bad :
+       {std::string(R"("request_id": "")"), StrCat(R"("request_id": ")", long_id, R"(")"),
+        std::string(R"("request_id": "a b")"), std::string(R"("request_id": 12)"), std::string(R"("position": 0)"),
+        std::string(R"("position": 1001)"), std::string(R"("position": 1.5)"), std::string(R"("position": "3")"),
+        std::string(R"("surface": "home/x")"), std::string(R"("surface": "")")}) {
+    const std::string message = ErrorOf(StrCat(R"({"user_id": 1, "video_id": 2, "type": "play", )", bad, "}"));
+    EXPECT_TRUE(message.starts_with("request_id") || message.starts_with("position") ||
+                message.starts_with("surface"))
+        << bad << ": " << message;
+  }
+}
+
 TEST(ParseEventsJson, OptionalFieldsDefault) {
   for (std::string_view body : {R"({"user_id": 1, "video_id": 2, "type": "play"})",
                                 R"({"user_id": 1, "video_id": 2, "type": "play", "timestamp": null,
@@ -167,7 +191,7 @@ TEST(ParseEventsJson, FieldErrorMessagesNameIndexAndField) {
             "events[2].device: unknown device \"phone\" (expected android, ios, web, tv or unknown)");
   EXPECT_EQ(BatchError(R"({"user_id": 1, "video_id": 2, "type": "play", "watchratio": 0.5})"),
             "events[2].watchratio: unknown field (expected user_id, video_id, type, timestamp, watch_ratio, "
-            "device, event_id)");
+            "device, event_id, request_id, position, surface)");
 }
 
 TEST(ParseEventsJson, SingleEventErrorsNameTheFieldAlone) {
@@ -175,7 +199,8 @@ TEST(ParseEventsJson, SingleEventErrorsNameTheFieldAlone) {
             "video_id: expected an unsigned integer or a string of digits, got \"x\"");
   EXPECT_EQ(
       ErrorOf(R"({"user_id": 1, "video_id": 2, "type": "play", "extra": 1})"),
-      "extra: unknown field (expected user_id, video_id, type, timestamp, watch_ratio, device, event_id)");
+      "extra: unknown field (expected user_id, video_id, type, timestamp, watch_ratio, device, event_id, "
+            "request_id, position, surface)");
 }
 
 TEST(ParseEventsJson, LongValuesAreCutInMessages) {

@@ -66,6 +66,12 @@ struct Event {
   // Client-chosen id (1 to kMaxEventIdBytes bytes) making a retry harmless: an event whose id was
   // stored within the dedupe window is not stored again. Empty: no deduplication.
   std::string event_id;
+  // Attribution, for the experiment ledger (not stored in the log): the recommendation response
+  // the event answers (its request_id; empty: not from a recommendation), the video's 1-based
+  // position in it (0: unknown) and the surface it was shown on (empty: unknown).
+  std::string request_id;
+  int position = 0;
+  std::string surface;
 };
 
 // One entry of a user's history (the user is implied).
