@@ -167,10 +167,12 @@ StatusOr<features::Event> ParseEvent(const json& obj, const Place& place, int64_
                         StrCat("expected a string or an unsigned integer, got ", Show(*id)));
     }
   }
-  for (const auto& [field, out] : {std::pair{"request_id", &e.request_id}, std::pair{"surface", &e.surface}}) {
+  for (const auto& [field, out] :
+       {std::pair{"request_id", &e.request_id}, std::pair{"surface", &e.surface}}) {
     if (const json* v = optional(field)) {
       if (!v->is_string() || !IsToken(v->get_ref<const std::string&>())) {
-        return FieldError(place, field, StrCat("expected 1 to ", kMaxTokenChars, " of [A-Za-z0-9._-], got ", Show(*v)));
+        return FieldError(place, field,
+                          StrCat("expected 1 to ", kMaxTokenChars, " of [A-Za-z0-9._-], got ", Show(*v)));
       }
       *out = v->get_ref<const std::string&>();
     }

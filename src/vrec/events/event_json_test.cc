@@ -57,10 +57,12 @@ TEST(ParseEventsJson, AttributionFieldsPointBackToARecommendation) {
   const std::string long_id(65, 'a');
   for (const std::string& bad :
        {std::string(R"("request_id": "")"), StrCat(R"("request_id": ")", long_id, R"(")"),
-        std::string(R"("request_id": "a b")"), std::string(R"("request_id": 12)"), std::string(R"("position": 0)"),
-        std::string(R"("position": 1001)"), std::string(R"("position": 1.5)"), std::string(R"("position": "3")"),
+        std::string(R"("request_id": "a b")"), std::string(R"("request_id": 12)"),
+        std::string(R"("position": 0)"), std::string(R"("position": 1001)"),
+        std::string(R"("position": 1.5)"), std::string(R"("position": "3")"),
         std::string(R"("surface": "home/x")"), std::string(R"("surface": "")")}) {
-    const std::string message = ErrorOf(StrCat(R"({"user_id": 1, "video_id": 2, "type": "play", )", bad, "}"));
+    const std::string message =
+        ErrorOf(StrCat(R"({"user_id": 1, "video_id": 2, "type": "play", )", bad, "}"));
     EXPECT_TRUE(message.starts_with("request_id") || message.starts_with("position") ||
                 message.starts_with("surface"))
         << bad << ": " << message;
@@ -200,7 +202,7 @@ TEST(ParseEventsJson, SingleEventErrorsNameTheFieldAlone) {
   EXPECT_EQ(
       ErrorOf(R"({"user_id": 1, "video_id": 2, "type": "play", "extra": 1})"),
       "extra: unknown field (expected user_id, video_id, type, timestamp, watch_ratio, device, event_id, "
-            "request_id, position, surface)");
+      "request_id, position, surface)");
 }
 
 TEST(ParseEventsJson, LongValuesAreCutInMessages) {

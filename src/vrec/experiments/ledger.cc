@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vrec/common/csv.h"
+#include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 
 namespace vrec::experiments {
@@ -74,6 +75,15 @@ void AddInto(std::vector<double>& into, const std::vector<double>& add) {
 nlohmann::ordered_json Number(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nullptr; }
 
 }  // namespace
+
+bool InCanary(uint64_t user, std::string_view version, double share) {
+  Hasher h;
+  h.Update("canary:");
+  h.Update(version);
+  h.Update(":");
+  h.Update(std::to_string(user));
+  return static_cast<double>(Fmix64(h.Value())) / 18446744073709551616.0 < share;
+}
 
 Guardrails& Guardrails::operator+=(const Guardrails& o) {
   requests += o.requests;

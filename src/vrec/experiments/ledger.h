@@ -105,6 +105,12 @@ std::string ReportJson(const Report& report);
 // The same as aligned text lines for a terminal.
 std::string ReportText(const Report& report);
 
+// Whether `user` is among the share of users a trial of `version` serves (or shadows): FNV-1a of
+// "canary:", the version and the decimal id, mixed by Fmix64, as a fraction of 2^64, below
+// `share`. Independent of the experiment's variants and of the ledger's buckets; a new trial (a
+// new version) draws a new set of users.
+bool InCanary(uint64_t user, std::string_view version, double share);
+
 // When a canary trial ends.
 struct CanaryPolicy {
   Metric primary = Metric::kCtr;

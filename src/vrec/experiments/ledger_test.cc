@@ -121,6 +121,23 @@ TEST(LedgerTest, ComparesVariantsOfAVersionAndVersionsPooledOverTheRest) {
   EXPECT_NE(ReportText(*variants).find("bold: impressions=60000"), std::string::npos) << ReportText(*variants);
 }
 
+TEST(LedgerTest, CanaryUsersAreTheirShareAndChangeWithTheVersion) {
+  int in = 0, both = 0;
+  for (uint64_t u = 0; u < 100'000; ++u) {
+    const bool a = InCanary(u, "v000002", 0.05);
+    in += a;
+    both += a && InCanary(u, "v000003", 0.05);
+    EXPECT_EQ(a, InCanary(u, "v000002", 0.05));
+    if (a) {
+      EXPECT_TRUE(InCanary(u, "v000002", 0.2)) << "a larger share keeps the users of a smaller one";
+    }
+  }
+  EXPECT_NEAR(in, 5000, 300);
+  EXPECT_NEAR(both, 250, 60) << "another version draws other users";
+  EXPECT_FALSE(InCanary(1, "v000002", 0));
+  EXPECT_TRUE(InCanary(1, "v000002", 1));
+}
+
 TEST(LedgerTest, ACanaryIsPromotedWhenNotWorseAndRolledBackWhenWorseOrFailing) {
   const CanaryPolicy policy{.window_s = 600, .min_impressions = 10'000};
   const auto decide = [&](double canary_ctr, int64_t elapsed, int canary_users = 10'000, double latency = 0.002,

@@ -197,6 +197,42 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   b.String("experiment.name", &c.experiment.name,
            {.help = "A/B experiment name; users are hashed into variants."});
   b.String("experiment.salt", &c.experiment.salt, {.help = "Changing it reshuffles users across variants."});
+  b.Enum("experiment.impressions", &c.impressions,
+         {{"response", ServeConfig::Impressions::kResponse}, {"client", ServeConfig::Impressions::kClient}},
+         {.help = "What the experiment ledger counts as shown: every item of a response, or the impression "
+                  "events clients post with the response's request_id."});
+  b.Duration("experiment.ledger_flush_interval", &c.ledger_flush_interval,
+             {.min = std::chrono::milliseconds(10),
+              .max = std::chrono::minutes(1),
+              .help = "How often this server adds its ledger counts to the store (a crash loses at most "
+                      "this much)."});
+  b.Bool(
+      "canary.decide", &c.canary_decide,
+      {.help = "This server ends canary trials by the policy below (one server per deployment is enough)."});
+  std::chrono::seconds window{c.canary.window_s};
+  b.Duration("canary.window", &window,
+             {.min = std::chrono::seconds(1), .help = "A trial's primary metric is judged after this long."});
+  c.canary.window_s = window.count();
+  b.Double("canary.min_impressions", &c.canary.min_impressions,
+           {.min = 0.0, .help = "Impressions of the canary before its primary metric is judged."});
+  b.Double("canary.max_relative_drop", &c.canary.max_relative_drop,
+           {.min = 0.0,
+            .max = 1.0,
+            .help = "Rolled back when the primary metric is below production's by more than this share; "
+                    "judged once its interval is within half of it."});
+  b.Double("canary.max_error_rate_increase", &c.canary.max_error_rate_increase,
+           {.min = 0.0,
+            .max = 1.0,
+            .help = "Rolled back at once when its error rate exceeds production's by more."});
+  b.Double("canary.max_p99_ratio", &c.canary.max_p99_ratio,
+           {.min = 1.0, .help = "Rolled back at once when its p99 latency exceeds production's times this."});
+  b.Enum("canary.primary_metric", &c.canary.primary,
+         {{"ctr", experiments::Metric::kCtr},
+          {"completion_rate", experiments::Metric::kCompletionRate},
+          {"watch_time_per_impression", experiments::Metric::kWatchTimePerImpression},
+          {"like_rate", experiments::Metric::kLikeRate}},
+         {.help = "The metric a trial must not make worse."});
+
   // [experiment.variant.<name>]: weight = share of users; any other key overrides a parameter.
   std::map<std::string, ordering::Variant> variants;
   for (const config::Entry& e :

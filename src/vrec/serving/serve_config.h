@@ -12,6 +12,7 @@
 
 #include "vrec/common/status.h"
 #include "vrec/config/binder.h"
+#include "vrec/experiments/ledger.h"
 #include "vrec/ordering/experiment.h"
 #include "vrec/ordering/ordering.h"
 #include "vrec/serving/recommender.h"
@@ -70,6 +71,15 @@ struct ServeConfig {
   // [experiment]
   ordering::ExperimentOptions experiment;  // no variants = no experiment ("default" variant)
   std::vector<VariantOptions> variants;    // derived: one per experiment variant, in order
+  // What counts as shown in the experiment ledger: every item of a response (kResponse), or only
+  // the impression events clients post with the response's request_id (kClient).
+  enum class Impressions { kResponse, kClient };
+  Impressions impressions = Impressions::kResponse;
+  std::chrono::milliseconds ledger_flush_interval{1000};  // how often the ledger is added to the store
+  // [canary] A version on trial (vrec models canary) serves its share of users; this server ends
+  // the trial by the policy when `canary_decide` (one server per deployment is enough).
+  bool canary_decide = true;
+  experiments::CanaryPolicy canary;
 
   // The feature store URI after defaults.
   std::string FeatureStoreUri() const;

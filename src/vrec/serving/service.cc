@@ -335,9 +335,16 @@ StatusOr<std::unique_ptr<Service>> Service::Create(ServeConfig config, std::func
   // be answered from the cache.
   Service* self = s.get();
   s->ingestor_ = std::make_unique<events::EventIngestor>(
-      *s->store_, std::vector<events::EventObserver>{[self](std::span<const features::Event> batch) {
-        for (const features::Event& e : batch) self->cache_.InvalidateTag(std::to_string(e.user.value));
-      }});
+      *s->store_,
+      std::vector<events::EventObserver>{[self](std::span<const features::Event> batch) {
+                                           for (const features::Event& e : batch)
+                                             self->cache_.InvalidateTag(std::to_string(e.user.value));
+                                         },
+                                         [self](std::span<const features::Event> batch) {
+                                           for (const features::Event& e : batch) {
+                                             if (!e.request_id.empty()) self->CountAttributed(e);
+                                           }
+                                         }});
   // The change log's head before anything is read from the store: a change written meanwhile is
   // applied again by the first sync (harmless), none is missed.
   VREC_ASSIGN_OR_RETURN(const uint64_t last_change, s->store_->LastChange());
@@ -409,6 +416,16 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
   changes_applied_total_ = &metrics_.counter(
       "vrec_store_changes_applied_total",
       "Entries of the store's change log (flags, catalog records; this server's and others') applied.");
+  shadow_requests_ = &metrics_.counter("vrec_shadow_requests_total",
+                                       "Recommendations also scored by the shadow trial's version.");
+  shadow_overlap_ =
+      &metrics_.counter("vrec_shadow_overlap_items_total",
+                        "Items of shadow lists also in the list served (divide by the items served).");
+  metrics_.gauge_callback("vrec_canary_share", "Share of users the canary trial serves (0: none; shadow: 0).",
+                          {}, [this] {
+                            auto c = CurrentCanary();
+                            return c && !c->info.shadow ? c->info.share : 0.0;
+                          });
   store_read_failures_ = &metrics_.counter("vrec_feature_store_read_failures_total",
                                            "Recommendations served without the online history: the feature "
                                            "store could not be read.");
@@ -481,7 +498,75 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
                           [this] { return static_cast<double>(cache_.bytes()); });
 }
 
-Service::~Service() { StopPolling(); }
+Service::~Service() {
+  StopPolling();
+  if (Status s = FlushLedger(); !s.ok())
+    LogLine(StrCat("experiment ledger: ", s.message()), LogLevel::kWarning);
+}
+
+std::shared_ptr<const Service::CanaryState> Service::CurrentCanary() const {
+  std::lock_guard lock(mutex_);
+  return canary_;
+}
+
+std::shared_ptr<const Service::CanaryState> Service::CanaryFor(UserId user) const {
+  auto c = CurrentCanary();
+  if (!c || c->info.shadow || !experiments::InCanary(user.value, c->info.version, c->info.share))
+    return nullptr;
+  return c;
+}
+
+experiments::ArmKey Service::ArmOf(UserId user, std::string surface) const {
+  experiments::ArmKey arm;
+  arm.variant = config_.variants.front().name;
+  if (!config_.experiment.variants.empty())
+    arm.variant = ordering::AssignVariant(config_.experiment, user).name;
+  auto canary = CanaryFor(user);
+  arm.version = canary ? canary->info.version : model_version();
+  arm.surface = surface.empty() ? "home" : std::move(surface);
+  return arm;
+}
+
+void Service::CountAttributed(const features::Event& e) {
+  experiments::Sums s;
+  switch (e.type) {
+    case data::EventType::kPlay: {
+      s.plays = 1;
+      const bool has_ratio = !data::IsMissing(e.watch_ratio);
+      if (has_ratio && e.watch_ratio >= features::kCompletionRatio) s.completions = 1;
+      if (has_ratio) {
+        const Snapshot snap = Current();
+        const LiveCatalog::Reader live = snap.live->Read();
+        if (auto v = live.catalog().FindVideo(e.video)) {
+          const float duration = live.catalog().video(*v).duration_s;
+          if (!data::IsMissing(duration)) s.watch_s = static_cast<double>(e.watch_ratio) * duration;
+        }
+      }
+      break;
+    }
+    case data::EventType::kLike:
+      s.likes = 1;
+      break;
+    case data::EventType::kSkip:
+      s.skips = 1;
+      break;
+    case data::EventType::kImpression:
+      if (config_.impressions != ServeConfig::Impressions::kClient) return;
+      s.impressions = 1;
+      break;
+    default:
+      return;  // comments, shares, ratings: not in the ledger's metrics
+  }
+  ledger_.Count(ArmOf(e.user, e.surface), e.user.value, s);
+}
+
+Status Service::FlushLedger() {
+  auto taken = ledger_.Take();
+  if (taken.empty()) return OkStatus();
+  Status s = store_->AddSums(taken);
+  if (!s.ok()) ledger_.Restore(taken);
+  return s;
+}
 
 Service::Snapshot Service::Current() const {
   std::lock_guard lock(mutex_);
@@ -515,6 +600,119 @@ std::shared_ptr<const std::vector<uint8_t>> Service::BuildFlags(const LiveCatalo
     }
   }
   return flags;
+}
+
+void Service::RebuildFlagsLocked() {
+  if (snapshot_.live) snapshot_.flags = BuildFlags(*snapshot_.live);
+  if (canary_) {
+    auto c = std::make_shared<CanaryState>(*canary_);
+    c->snap.flags = BuildFlags(*c->snap.live);
+    canary_ = std::move(c);
+  }
+}
+
+Status Service::UpsertLive(const features::VideoRecord& record) {
+  if (auto c = CurrentCanary()) {
+    if (Status s = c->snap.live->Upsert(record).status(); !s.ok()) {
+      LogLine(StrCat("canary ", c->info.version, ": ", s.message()), LogLevel::kWarning);
+    }
+  }
+  return Current().live->Upsert(record).status();
+}
+
+void Service::UpsertLive(const features::UserRecord& record) {
+  if (auto c = CurrentCanary()) c->snap.live->Upsert(record);
+  Current().live->Upsert(record);
+}
+
+Status Service::ReloadCanaryIfChanged() {
+  VREC_ASSIGN_OR_RETURN(std::optional<registry::CanaryInfo> info, registry_->Canary());
+  auto loaded = CurrentCanary();
+  if (!info) {
+    if (loaded) {
+      {
+        std::lock_guard lock(mutex_);
+        canary_.reset();
+        canary_failed_.clear();
+      }
+      cache_.Clear();
+      LogLine(StrCat("canary ", loaded->info.version, " ended"));
+    }
+    return OkStatus();
+  }
+  if (loaded && loaded->info.version == info->version) {
+    if (loaded->info.share != info->share || loaded->info.shadow != info->shadow) {
+      auto c = std::make_shared<CanaryState>(*loaded);
+      c->info = *info;
+      std::lock_guard lock(mutex_);
+      canary_ = std::move(c);
+    }
+    return OkStatus();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (canary_failed_ == info->version) return OkStatus();
+  }
+  const auto start = SteadyClock::now();
+  StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
+  try {
+    model = ServingModel::Load(registry_->VersionPath(info->version), info->version);
+  } catch (const std::exception& e) {
+    model = InternalError(StrCat("exception while loading: ", e.what()));
+  }
+  std::unique_lock catalog_lock(catalog_mutex_);
+  StatusOr<std::shared_ptr<LiveCatalog>> live = UnavailableError("no model");
+  if (model.ok()) live = BuildLiveCatalog(*model);
+  if (!model.ok() || !live.ok()) {
+    const Status& error = !model.ok() ? model.status() : live.status();
+    std::lock_guard lock(mutex_);
+    canary_failed_ = info->version;
+    return Status(error.code(), Redact(StrCat("loading canary ", info->version, ": ", error.message())));
+  }
+  auto c = std::make_shared<CanaryState>();
+  c->info = *info;
+  c->snap.model = *model;
+  c->snap.live = *live;
+  {
+    std::lock_guard lock(mutex_);
+    c->snap.flags = BuildFlags(**live);
+    canary_ = std::move(c);
+  }
+  catalog_lock.unlock();
+  cache_.Clear();
+  LogLine(StrCat("canary ", info->version, " loaded in ",
+                 FormatScore(static_cast<float>(SecondsSince(start))),
+                 " s: ", info->shadow ? "shadows " : "serves ", info->share * 100, "% of ",
+                 info->shadow ? "requests" : "users"));
+  return OkStatus();
+}
+
+void Service::DecideCanaryIfDue() {
+  auto c = CurrentCanary();
+  if (!c || !config_.canary_decide) return;
+  if (Status s = FlushLedger(); !s.ok()) return;  // decide on every count this server has
+  auto sums = store_->ScanSums("exp/");
+  if (!sums.ok()) return;
+  auto data = experiments::ParseLedger(*sums);
+  if (!data.ok()) {
+    LogLine(StrCat("canary: ", data.status().message()), LogLevel::kWarning);
+    return;
+  }
+  const int64_t elapsed = clock_() - c->info.started_unix;
+  const std::string baseline = model_version();
+  const experiments::CanaryDecision d =
+      experiments::DecideCanary(*data, c->info.version, baseline, elapsed, config_.canary);
+  if (d.verdict == experiments::CanaryDecision::Verdict::kWait) return;
+  const bool promote = d.verdict == experiments::CanaryDecision::Verdict::kPromote;
+  const std::string reason = StrCat(promote ? "canary passed: " : "canary failed: ", d.reason);
+  Status s = registry_->FinishCanary(c->info.version, promote, reason);
+  if (s.code() == StatusCode::kNotFound) return;  // another server ended it first
+  if (!s.ok()) {
+    LogLine(StrCat("ending the trial of ", c->info.version, ": ", Redact(s.message())), LogLevel::kError);
+    return;
+  }
+  LogLine(StrCat("canary ", c->info.version, promote ? " promoted: " : " rolled back: ", d.reason));
+  RequestReload();
 }
 
 Status Service::LoadAndSwap(const std::string& version) {
@@ -635,6 +833,12 @@ void Service::StartPolling() {
       if (stop_polling_) break;
       lock.unlock();
       try {
+        if (SteadyClock::now() - last_ledger_flush_ >= config_.ledger_flush_interval) {
+          last_ledger_flush_ = SteadyClock::now();
+          if (Status f = FlushLedger(); !f.ok()) {
+            LogLine(StrCat("experiment ledger: ", Redact(f.message())), LogLevel::kWarning);
+          }
+        }
         const Status s = SyncWithStore();
         if (!s.ok() &&
             (s.message() != last_error || SteadyClock::now() - last_logged >= std::chrono::minutes(1))) {
@@ -668,6 +872,8 @@ void Service::StartPolling() {
           LogLine(StrCat("reload failed, still serving ", model_version(), ": ", s.message()),
                   LogLevel::kError);
         }
+        if (Status s = ReloadCanaryIfChanged(); !s.ok()) LogLine(s.message(), LogLevel::kError);
+        DecideCanaryIfDue();
         const Snapshot snap = Current();
         if (SteadyClock::now() - last_prune_ >= kPruneInterval) {
           last_prune_ = SteadyClock::now();
@@ -843,6 +1049,7 @@ void Service::Metrics(const HttpRequest&, const PathParams&, HttpResponse& respo
 }
 
 void Service::Recommend(const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+  const auto started = SteadyClock::now();
   auto user_id = ParseId(params.id, "user id");
   if (!user_id.ok()) return Error(request, response, user_id.status());
   RecommendRequest r;
@@ -913,6 +1120,22 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   stage_latency_[0]->Observe(user_state_us * 1e-6);
 
   Snapshot snap = Current();
+  // A canary trial serves its share of users (the shadow mode serves nobody).
+  const std::shared_ptr<const CanaryState> canary = CurrentCanary();
+  const bool in_canary =
+      canary && experiments::InCanary(r.user.value, canary->info.version, canary->info.share);
+  if (in_canary && !canary->info.shadow) snap = canary->snap;
+  // The experiment ledger counts what users were shown, not an operator's trials of a variant or
+  // explanations.
+  const bool counted = request.Query("variant") == nullptr && !r.explain;
+  const auto count = [&](size_t items, bool failed) {
+    if (!counted) return;
+    if (config_.impressions == ServeConfig::Impressions::kResponse && items > 0) {
+      ledger_.Count({snap.model->version(), variant->name, r.surface}, r.user.value,
+                    {.impressions = static_cast<double>(items)});
+    }
+    ledger_.Request(snap.model->version(), variant->name, SecondsSince(started), failed);
+  };
   // The history is part of the key: an event stored through any server changes the next answer.
   Hasher history_hash;
   for (const features::HistoryEntry& e : online) {
@@ -935,13 +1158,21 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   if (cacheable) {
     if (auto hit = cache_.Get(cache_key)) {
       *params.log = StrCat(R"("cache":"hit","model_version":)", JsonQuote(snap.model->version()));
-      return answer(*hit);
+      answer(*hit);
+      size_t items = 0;  // "video_id" appears once per item of a cached (unexplained) body
+      for (size_t at = hit->find(R"("video_id":)"); at != std::string::npos;
+           at = hit->find(R"("video_id":)", at + 1))
+        ++items;
+      return count(items, false);
     }
   }
 
   const LiveCatalog::Reader live = snap.live->Read();
   auto result = serving::Recommend(*snap.model, r, online, *snap.flags, variant->recommend, &live);
-  if (!result.ok()) return Error(request, response, result.status());
+  if (!result.ok()) {
+    if (result.status().code() != StatusCode::kInvalidArgument) count(0, true);
+    return Error(request, response, result.status());
+  }
   const StageTimings& tm = result->timings;
   stage_latency_[1]->Observe(tm.retrieve_us * 1e-6);
   stage_latency_[2]->Observe(tm.filter_us * 1e-6);
@@ -960,13 +1191,37 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
                                       : ItemsAndFilteredJson(result->items, result->filter),
                             R"(,"retrieved":)", result->retrieved, degraded ? R"(,"degraded":true})" : "}");
   if (cacheable) cache_.Put(cache_key, user_tag, body, token);
-  *params.log =
-      StrCat(R"("cache":"miss","model_version":)", JsonQuote(snap.model->version()), R"(,"variant":)",
-             JsonQuote(variant->name), R"(,"items":)", result->items.size(), R"(,"degraded":)",
-             degraded ? "true" : "false", R"(,"stages_us":{"user_state":)",
-             static_cast<int64_t>(user_state_us), R"(,"retrieve":)", static_cast<int64_t>(tm.retrieve_us),
-             R"(,"filter":)", static_cast<int64_t>(tm.filter_us), R"(,"rank":)",
-             static_cast<int64_t>(tm.rank_us), R"(,"order":)", static_cast<int64_t>(tm.order_us), "}");
+  // Shadow mode: the trial's version scores the same request; its list is logged beside the one
+  // served, never shown.
+  std::string shadow_log;
+  if (in_canary && canary->info.shadow && counted) {
+    const auto shadow_start = SteadyClock::now();
+    const LiveCatalog::Reader shadow_live = canary->snap.live->Read();
+    auto shadow = serving::Recommend(*canary->snap.model, r, online, *canary->snap.flags, variant->recommend,
+                                     &shadow_live);
+    ledger_.Request(canary->info.version, variant->name, SecondsSince(shadow_start), !shadow.ok());
+    if (shadow.ok()) {
+      size_t overlap = 0;
+      std::string ids;
+      for (const RecommendedItem& it : shadow->items) {
+        ids += StrCat(ids.empty() ? "" : ",", JsonQuote(std::to_string(it.video.value)));
+        overlap += std::any_of(result->items.begin(), result->items.end(),
+                               [&](const RecommendedItem& x) { return x.video == it.video; });
+      }
+      shadow_requests_->Inc();
+      shadow_overlap_->Inc(static_cast<double>(overlap));
+      shadow_log = StrCat(R"(,"shadow":{"model_version":)", JsonQuote(canary->info.version), R"(,"overlap":)",
+                          overlap, R"(,"items":[)", ids, "]}");
+    }
+  }
+  count(result->items.size(), false);
+  *params.log = StrCat(R"("cache":"miss","model_version":)", JsonQuote(snap.model->version()),
+                       R"(,"variant":)", JsonQuote(variant->name), R"(,"items":)", result->items.size(),
+                       R"(,"degraded":)", degraded ? "true" : "false", R"(,"stages_us":{"user_state":)",
+                       static_cast<int64_t>(user_state_us), R"(,"retrieve":)",
+                       static_cast<int64_t>(tm.retrieve_us), R"(,"filter":)",
+                       static_cast<int64_t>(tm.filter_us), R"(,"rank":)", static_cast<int64_t>(tm.rank_us),
+                       R"(,"order":)", static_cast<int64_t>(tm.order_us), "}", shadow_log);
   answer(body);
 }
 
@@ -1048,7 +1303,7 @@ void Service::AdminVideo(const HttpRequest& request, const PathParams& params, H
   {
     std::lock_guard lock(mutex_);
     flags_by_id_[*video] = flags;
-    if (snapshot_.live) snapshot_.flags = BuildFlags(*snapshot_.live);
+    RebuildFlagsLocked();
   }
   cache_.Clear();
   Json(response, 200,
@@ -1236,7 +1491,7 @@ Status Service::SyncChanges(bool wait) {
           VREC_ASSIGN_OR_RETURN(std::optional<features::VideoRecord> v, store_->GetVideo(VideoId{c.id}));
           if (!v) break;
           std::lock_guard catalog(catalog_mutex_);
-          VREC_RETURN_IF_ERROR(Current().live->Upsert(*v).status());
+          VREC_RETURN_IF_ERROR(UpsertLive(*v));
           flags_changed = true;  // a new video widens the flag array
           break;
         }
@@ -1245,7 +1500,7 @@ Status Service::SyncChanges(bool wait) {
           if (!u) break;
           {
             std::lock_guard catalog(catalog_mutex_);
-            Current().live->Upsert(*u);
+            UpsertLive(*u);
           }
           cache_.InvalidateTag(std::to_string(c.id));
           break;
@@ -1258,7 +1513,7 @@ Status Service::SyncChanges(bool wait) {
   if (flags_changed) {
     {
       std::lock_guard lock(mutex_);
-      if (snapshot_.live) snapshot_.flags = BuildFlags(*snapshot_.live);
+      RebuildFlagsLocked();
     }
     cache_.Clear();
   }
@@ -1444,11 +1699,12 @@ void Service::PutVideo(const HttpRequest& request, const PathParams& params, Htt
   }
   if (Status s = store_->PutVideo(record); !s.ok())
     return Error(request, response, UnavailableError(s.ToString()));
+  if (auto c = CurrentCanary()) (void)c->snap.live->Upsert(record);
   auto index = snap.live->Upsert(record);
   if (!index.ok()) return Error(request, response, index.status());
   {
     std::lock_guard lock(mutex_);
-    if (snapshot_.live == snap.live) snapshot_.flags = BuildFlags(*snapshot_.live);
+    if (snapshot_.live == snap.live) RebuildFlagsLocked();
   }
   cache_.Clear();  // a new video may belong in anybody's recommendations
   catalog_updates_[0]->Inc();
@@ -1576,7 +1832,7 @@ void Service::PutUser(const HttpRequest& request, const PathParams& params, Http
   std::lock_guard catalog(catalog_mutex_);
   if (Status s = store_->PutUser(record); !s.ok())
     return Error(request, response, UnavailableError(s.ToString()));
-  Current().live->Upsert(record);
+  UpsertLive(record);
   cache_.InvalidateTag(std::to_string(*id));
   catalog_updates_[1]->Inc();
   Json(response, 200, StrCat(R"({"user_id":)", JsonQuote(std::to_string(*id)), R"(,"stored":true})"));
@@ -1659,7 +1915,7 @@ void Service::AdminRuns(const HttpRequest& request, const PathParams&, HttpRespo
       StrCat(R"({"runs":)", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), "}"));
 }
 
-void Service::AdminExperiments(const HttpRequest&, const PathParams&, HttpResponse& response) {
+void Service::AdminExperiments(const HttpRequest& request, const PathParams&, HttpResponse& response) {
   nlohmann::ordered_json out;
   out["experiment"] = config_.experiment.name;
   double total_weight = 0;
@@ -1682,6 +1938,47 @@ void Service::AdminExperiments(const HttpRequest&, const PathParams&, HttpRespon
     variants.push_back(std::move(j));
   }
   out["variants"] = std::move(variants);
+
+  // The ledger (every server's counts): the variants of the version in production, and the
+  // versions (production against a canary trial).
+  if (Status s = FlushLedger(); !s.ok()) return Error(request, response, UnavailableError(s.ToString()));
+  auto sums = store_->ScanSums("exp/");
+  if (!sums.ok()) return Error(request, response, UnavailableError(sums.status().ToString()));
+  auto data = experiments::ParseLedger(*sums);
+  if (!data.ok()) return Error(request, response, data.status());
+  const std::string production = model_version();
+  const auto report = [&](experiments::Grouping grouping,
+                          const std::string& control) -> nlohmann::ordered_json {
+    auto r = experiments::Compare(*data, grouping, production, control, "", experiments::AnalyzeOptions{});
+    if (!r.ok()) return nullptr;  // nothing counted for the control yet
+    return nlohmann::ordered_json::parse(experiments::ReportJson(*r));
+  };
+  out["report"] = {
+      {"model_version", production},
+      {"variants", report(experiments::Grouping::kVariantsOfVersion, config_.variants.front().name)},
+      {"versions", report(experiments::Grouping::kVersions, production)}};
+  if (auto c = CurrentCanary()) {
+    const int64_t elapsed = clock_() - c->info.started_unix;
+    const experiments::CanaryDecision d =
+        experiments::DecideCanary(*data, c->info.version, production, elapsed, config_.canary);
+    out["canary"] = {{"version", c->info.version},
+                     {"share", c->info.share},
+                     {"shadow", c->info.shadow},
+                     {"baseline", c->info.baseline},
+                     {"started_at", c->info.started_at},
+                     {"elapsed_s", elapsed},
+                     {"verdict", d.verdict == experiments::CanaryDecision::Verdict::kWait      ? "wait"
+                                 : d.verdict == experiments::CanaryDecision::Verdict::kPromote ? "promote"
+                                                                                               : "roll back"},
+                     {"reason", d.reason},
+                     {"decided_here", config_.canary_decide}};
+    if (c->info.shadow && shadow_requests_->value() > 0) {
+      out["canary"]["shadow_requests"] = static_cast<int64_t>(shadow_requests_->value());
+      out["canary"]["shadow_overlap_items"] = static_cast<int64_t>(shadow_overlap_->value());
+    }
+  } else {
+    out["canary"] = nullptr;
+  }
   Json(response, 200, out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 

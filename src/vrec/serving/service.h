@@ -115,6 +115,17 @@ class Service {
   // events to the live counters. Errors: those of the store (the next call retries).
   Status SyncWithStore();
 
+  // Follows the registry's canary file: loads a new trial's version (off the request threads; a
+  // version that fails to load is not tried again until the trial changes), drops an ended one.
+  // The polling thread calls it after ReloadIfChanged.
+  Status ReloadCanaryIfChanged();
+  // Ends the running trial when config.canary says so (and config.canary_decide), in the registry
+  // with the figures as the reason, and reloads. The polling thread calls it.
+  void DecideCanaryIfDue();
+  // Adds this server's experiment ledger counts to the store (the sync thread calls it every
+  // ledger flush interval); they stay pending when it fails.
+  Status FlushLedger();
+
   std::string model_version() const;
   MetricsRegistry& metrics() { return metrics_; }
   // The online store (thread-safe), for background work beside the service (event export).
@@ -151,6 +162,12 @@ class Service {
   Snapshot Current() const;
   // Rebuilds the flag array of `live` from flags_by_id_ (mutex_ held by the caller).
   std::shared_ptr<const std::vector<uint8_t>> BuildFlags(const LiveCatalog& live) const;
+  // Rebuilds the flag arrays of production's and the canary's catalogs. Caller holds mutex_.
+  void RebuildFlagsLocked();
+  // A catalog record written (here or by another server): into production's live catalog and the
+  // canary's. Caller holds catalog_mutex_. The production catalog's status.
+  Status UpsertLive(const features::VideoRecord& record);
+  void UpsertLive(const features::UserRecord& record);
   // The live catalog of `model`: every catalog record of the store applied.
   StatusOr<std::shared_ptr<LiveCatalog>> BuildLiveCatalog(std::shared_ptr<const ServingModel> model) const;
   // The live counters of `model`: its snapshot's counters plus the store's log after its snapshot.
@@ -216,8 +233,25 @@ class Service {
   RateLimiter key_limiter_;
   RateLimiter ip_limiter_;
 
-  mutable std::mutex mutex_;  // guards snapshot_, flags_by_id_ and load_
+  // A version on trial beside production (ModelRegistry::StartCanary), loaded by the poller.
+  struct CanaryState {
+    registry::CanaryInfo info;
+    Snapshot snap;  // no counters: video and user reads answer from production's
+  };
+  // The trial serving `user` instead of production, or null (none, shadow mode, not in its share).
+  std::shared_ptr<const CanaryState> CanaryFor(UserId user) const;
+  std::shared_ptr<const CanaryState> CurrentCanary() const;
+  // The ledger's arm for an event of `user` arriving now (its variant, the version serving it).
+  experiments::ArmKey ArmOf(UserId user, std::string surface) const;
+  // Counts an acknowledged event that answers a recommendation (it has a request_id).
+  void CountAttributed(const features::Event& e);
+
+  mutable std::mutex mutex_;  // guards snapshot_, canary_, canary_failed_, flags_by_id_ and load_
   Snapshot snapshot_;
+  std::shared_ptr<const CanaryState> canary_;
+  std::string canary_failed_;  // a trial version that did not load: not retried until the trial changes
+  experiments::Ledger ledger_;
+  std::chrono::steady_clock::time_point last_ledger_flush_{};  // by the sync thread only
   std::unordered_map<uint64_t, features::VideoFlags> flags_by_id_;
   LoadState load_;
   std::mutex reload_mutex_;  // one reload at a time
@@ -255,7 +289,10 @@ class Service {
   Counter* events_duplicate_ = nullptr;
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;
-  Counter* changes_applied_total_ = nullptr;  // change log entries applied (this server's and others')
+  Counter* changes_applied_total_ = nullptr;
+  Counter* shadow_requests_ = nullptr;  // requests also scored by a shadow trial
+  Counter* shadow_overlap_ = nullptr;   // items the shadow's list shares with the one served, summed  //
+                                        // change log entries applied (this server's and others')
   // Recommendations served from the model alone because the feature store could not be read
   // (Redis down): counted, and visible in /readyz and vrec_feature_store_degraded until a read
   // succeeds again.

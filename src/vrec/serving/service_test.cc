@@ -20,6 +20,7 @@
 #include "vrec/common/hash.h"
 #include "vrec/common/strings.h"
 #include "vrec/data/test_util.h"
+#include "vrec/experiments/ledger.h"
 #include "vrec/features/fault_injection_kv_store.h"
 #include "vrec/features/memory_kv_store.h"
 
@@ -627,6 +628,112 @@ TEST_F(ServiceTest, TheConsoleIsServedAndItsDataNeedsAnAdminKey) {
   EXPECT_EQ(experiments.json["variants"][1]["served"]["personalised"].get<int>() +
                 experiments.json["variants"][1]["served"]["cold_start"].get<int>(),
             1);
+}
+
+TEST_F(ServiceTest, ACanaryTrialServesItsShareAndEndsByWhatItsUsersDid) {
+  const std::string a = AddVersion(), b = AddVersion(), c = AddVersion();
+  ASSERT_TRUE(registry_->Promote(a, "").ok());
+  ASSERT_TRUE(registry_->StartCanary({.version = b, .share = 0.5, .reason = "test"}).ok());
+  const int64_t started = (*registry_->Canary())->started_unix;
+  std::atomic<int64_t> now{started};
+  ServeConfig config = Config();
+  config.canary = {.window_s = 60, .min_impressions = 200};
+  auto created = Service::Create(config, [&] { return now.load(); });
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  service_ = std::move(created).value();
+  ASSERT_TRUE(service_->ReloadCanaryIfChanged().ok());
+
+  // Users of the canary's share get its version; production users click 4 of their 10 items, the
+  // trial's users `trial_clicks`.
+  const auto serve_and_click = [&](const std::string& trial, int trial_clicks, int rounds) {
+    std::map<std::string, int> served;
+    for (int round = 0; round < rounds; ++round) {
+      for (uint64_t u = 1; u <= 80; ++u) {
+        const Reply r = Call("GET", StrCat("/v1/users/", u, "/recommendations?count=10"));
+        EXPECT_EQ(r.status, 200) << r.body;
+        if (r.status != 200) continue;
+        const std::string version = r.json["model_version"];
+        ++served[version];
+        EXPECT_EQ(version == trial, experiments::InCanary(u, trial, 0.5)) << u;
+        EXPECT_TRUE(version == trial || version == a) << version;
+        const int clicks = version == trial ? trial_clicks : 4;
+        for (int i = 0; i < clicks && i < static_cast<int>(r.json["items"].size()); ++i) {
+          const Reply e = Call("POST", "/v1/events",
+                               StrCat(R"({"user_id":)", u, R"(,"video_id":)",
+                                      r.json["items"][i]["video_id"].get<std::string>(),
+                                      R"(,"type":"play","watch_ratio":0.5,"request_id":)",
+                                      JsonQuote(r.json["request_id"].get<std::string>()), R"(,"position":)",
+                                      i + 1, R"(,"timestamp":)", now.load(), "}"));
+          EXPECT_EQ(e.status, 200) << e.body;
+        }
+      }
+    }
+    return served;
+  };
+  std::map<std::string, int> served = serve_and_click(b, 1, 3);
+  EXPECT_GT(served[a], 60);
+  EXPECT_GT(served[b], 60);
+  ASSERT_TRUE(service_->FlushLedger().ok());
+
+  // Before the window: the report shows the drop, the trial waits.
+  Reply report = Call("GET", "/v1/admin/experiments");
+  ASSERT_EQ(report.status, 200) << report.body;
+  const auto& versions = report.json["report"]["versions"];
+  ASSERT_EQ(versions["arms"].size(), 2u) << report.body;
+  EXPECT_EQ(versions["control"], a);
+  EXPECT_NEAR(versions["arms"][0]["metrics"]["ctr"]["value"].get<double>(), 0.4, 0.02);
+  EXPECT_NEAR(versions["arms"][1]["metrics"]["ctr"]["value"].get<double>(), 0.1, 0.02);
+  EXPECT_EQ(versions["arms"][1]["vs_control"]["ctr"]["significant"], true);
+  EXPECT_EQ(report.json["canary"]["verdict"], "wait");
+  service_->DecideCanaryIfDue();
+  EXPECT_TRUE(registry_->Canary()->has_value());
+
+  // After it: rolled back, with the figures in the registry's history; everybody gets production.
+  now += 120;
+  service_->DecideCanaryIfDue();
+  EXPECT_FALSE(registry_->Canary()->has_value());
+  auto history = registry_->History();
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->back().action, "canary_rollback");
+  EXPECT_NE(history->back().reason.find("canary failed: ctr -"), std::string::npos) << history->back().reason;
+  ASSERT_TRUE(service_->ReloadCanaryIfChanged().ok());
+  for (uint64_t u = 1; u <= 80; ++u) {  // explained: an operator's look, not counted in the ledger
+    EXPECT_EQ(Call("GET", StrCat("/v1/users/", u, "/recommendations?explain=true")).json["model_version"], a);
+  }
+
+  // A trial as good as production is promoted when its window ends.
+  ASSERT_TRUE(registry_->StartCanary({.version = c, .share = 0.5}).ok());
+  now = (*registry_->Canary())->started_unix;
+  ASSERT_TRUE(service_->ReloadCanaryIfChanged().ok());
+  served = serve_and_click(c, 4, 3);  // as good as production
+  EXPECT_GT(served[c], 60);
+  now += 120;
+  service_->DecideCanaryIfDue();
+  EXPECT_EQ(*registry_->ProductionVersion(), c);
+  EXPECT_EQ(registry_->History()->back().action, "promote");
+  EXPECT_NE(registry_->History()->back().reason.find("canary passed"), std::string::npos);
+  ASSERT_TRUE(service_->ReloadIfChanged().ok());
+  ASSERT_TRUE(service_->ReloadCanaryIfChanged().ok());
+  EXPECT_EQ(service_->model_version(), c);
+}
+
+TEST_F(ServiceTest, AShadowTrialScoresRequestsWithoutServingThem) {
+  const std::string a = AddVersion(), b = AddVersion();
+  ASSERT_TRUE(registry_->Promote(a, "").ok());
+  ASSERT_TRUE(registry_->StartCanary({.version = b, .share = 1.0, .shadow = true}).ok());
+  Start(Config());
+  ASSERT_TRUE(service_->ReloadCanaryIfChanged().ok());
+  for (uint64_t u = 1; u <= 20; ++u) {
+    EXPECT_EQ(Call("GET", StrCat("/v1/users/", u, "/recommendations?count=5")).json["model_version"], a);
+  }
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("vrec_shadow_requests_total 20"), std::string::npos) << metrics.substr(0, 2000);
+  // Two copies of one model agree on every item.
+  EXPECT_NE(metrics.find("vrec_shadow_overlap_items_total 100"), std::string::npos);
+  const Reply report = Call("GET", "/v1/admin/experiments");
+  ASSERT_EQ(report.status, 200);
+  EXPECT_EQ(report.json["canary"]["shadow"], true);
+  EXPECT_EQ(report.json["canary"]["shadow_requests"], 20);
 }
 
 TEST_F(ServiceTest, SimilarVideosAreCoWatchedThenNearestAndFilteredForTheViewer) {
