@@ -13,7 +13,7 @@ root=$2
 cycles=${VREC_CRASH_CYCLES:-20}
 batch=10
 source "$(dirname "$0")/serve_test_lib.sh"
-printf '[registry]\npoll_interval = 100ms\n[events]\nexport_interval = 100ms\nhousekeeping_interval = 100ms\n' \
+printf '[registry]\npoll_interval = "100ms"\n[events]\nexport_interval = "100ms"\nhousekeeping_interval = "100ms"\n' \
   > "$tmp/vrec.conf"
 
 # Posts batches of $batch events; a batch is retried (same event ids) until the server

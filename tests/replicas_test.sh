@@ -35,13 +35,13 @@ start_redis
 # export every 200 ms into the registry's default export folder (shared: one exporter at a time).
 cat > "$tmp/vrec.conf" << EOF
 [registry]
-poll_interval = 100ms
+poll_interval = "100ms"
 [feature_store]
 uri = "redis://127.0.0.1:$redis_port/0"
 [cache]
-ttl = 30s
+ttl = "30s"
 [events]
-export_interval = 200ms
+export_interval = "200ms"
 EOF
 
 start_replica one "$tmp/vrec.conf"

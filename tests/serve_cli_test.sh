@@ -32,7 +32,7 @@ min_ranker_auc = 0
 min_ranker_ndcg = 0
 max_regression = 1
 [registry]
-poll_interval = 200ms
+poll_interval = "200ms"
 EOF
 
 "$vrec" data synth --users 300 --videos 500 --interactions 30000 --out "$tmp/data" > /dev/null

@@ -26,10 +26,10 @@ echo v000001 > "$reg/production"
 # than a full point, which always holds, so the test is about the loop, not about quality.
 cat > "$tmp/vrec.conf" <<'CONF'
 [events]
-export_interval = 100ms
+export_interval = "100ms"
 [trainer]
 min_new_events = 150
-check_interval = 100ms
+check_interval = "100ms"
 [gates]
 min_retrieval_recall_at_100 = 0
 min_retrieval_ndcg_at_10 = 0
