@@ -268,7 +268,7 @@ TEST(Source, LoadFileReadsAndNamesTheFile) {
 // The shipped files are valid TOML (that every key is known and valid is checked by
 // config_example_test, through `vrec config check`, which binds every command's keys).
 TEST(Source, ShippedConfigFilesAreToml) {
-  for (const char* path : {"configs/vrec.conf", "configs/vrec.conf.example"}) {
+  for (const char* path : {"configs/vrec.toml", "configs/vrec.toml.example"}) {
     Source src;
     ASSERT_TRUE(src.LoadFile(path).ok()) << path;
     EXPECT_TRUE(src.problems().empty()) << path << ": " << testing::PrintToString(ProblemTexts(src));
