@@ -183,7 +183,7 @@ void Binder::Bool(std::string_view key, bool* out, Options options) {
 
 void Binder::String(std::string_view key, std::string* out, Options options) {
   auto setting = Declare(
-      {.key = std::string(key), .type = "string", .default_value = TomlString(*out), .help = options.help});
+      {.key = std::string(key), .type = "string", .default_value = QuoteString(*out), .help = options.help});
   if (!setting) return;
   auto as_is = [](std::string_view text) -> StatusOr<std::string> { return std::string(text); };
   if (std::optional<std::string> value = Read<std::string>(key, *setting, AsString, as_is)) {
@@ -209,7 +209,7 @@ std::optional<std::pair<std::chrono::nanoseconds, Origin>> Binder::BindDuration(
   auto setting = Declare({.key = std::string(key),
                           .type = StrCat("duration such as \"250ms\", \"5s\", \"2m\", \"1h\", \"3d\"",
                                          BoundsText(options.min, options.max, FormatDuration)),
-                          .default_value = TomlString(default_value),
+                          .default_value = QuoteString(default_value),
                           .help = options.help});
   if (!setting) return std::nullopt;
   std::optional<std::chrono::nanoseconds> value = Read(key, *setting, AsDuration, ParseDuration);
@@ -232,7 +232,7 @@ std::optional<size_t> Binder::BindEnum(std::string_view key, std::vector<std::st
   const std::string allowed = StrJoin(names, ", ");
   auto setting = Declare({.key = std::string(key),
                           .type = StrCat("string, one of: ", allowed),
-                          .default_value = default_index ? TomlString(names[*default_index]) : "",
+                          .default_value = default_index ? QuoteString(names[*default_index]) : "",
                           .help = options.help});
   if (!setting) return std::nullopt;
   std::string text = std::move(setting->env);

@@ -27,7 +27,7 @@ bool IsValidPart(std::string_view part) {
 }
 
 std::string KeyText(std::string_view part) {
-  return IsValidPart(part) ? std::string(part) : TomlString(part);
+  return IsValidPart(part) ? std::string(part) : QuoteString(part);
 }
 
 Value Convert(const toml::node& node);

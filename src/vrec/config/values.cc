@@ -47,50 +47,10 @@ std::string FloatToToml(double x) {
 
 }  // namespace
 
-std::string TomlString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-          constexpr char kHex[] = "0123456789ABCDEF";
-          out += "\\u00";
-          out.push_back(kHex[(c >> 4) & 0xf]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
 std::string ToToml(const Value& value) {
   switch (value.type) {
     case Value::Type::kString:
-      return TomlString(value.text);
+      return QuoteString(value.text);
     case Value::Type::kInteger:
       return StrCat(value.integer);
     case Value::Type::kFloat:

@@ -42,12 +42,9 @@ struct Value {
 };
 
 // The value as TOML writes it, so that a TOML parser reads it back equal: 8080, 0.5, 1e+300, true,
-// "a \"quoted\" text", ["a", "b"]. Floats are written in their shortest exact form (a whole
-// float without '.' or exponent gets ".0", so that it stays a float).
+// "a \"quoted\" text" (QuoteString, common/strings.h), ["a", "b"]. Floats are written in their
+// shortest exact form (a whole float without '.' or exponent gets ".0", so that it stays a float).
 std::string ToToml(const Value& value);
-
-// A TOML basic string: `s` in double quotes, with '"', '\\' and control characters escaped.
-std::string TomlString(std::string_view s);
 
 // For messages: the value's TOML type with an article, then the value: `a string "8080"`,
 // `an integer 10`, `an array ["a", 1]`; a text longer than 60 characters is cut with "...".

@@ -155,11 +155,5 @@ TEST(DescribeValue, CutsLongValues) {
   EXPECT_EQ(DescribeValue(Value::String(accents)), "a string \"" + accents.substr(0, 58) + "...");
 }
 
-TEST(TomlString, EscapesQuotesBackslashesAndControlCharacters) {
-  EXPECT_EQ(TomlString("plain"), "\"plain\"");
-  EXPECT_EQ(TomlString("a\"b\\c\nd\te\x01\x7f"), "\"a\\\"b\\\\c\\nd\\te\\u0001\\u007F\"");
-  EXPECT_EQ(TomlString("\xC3\xA9"), "\"\xC3\xA9\"");  // UTF-8 as is
-}
-
 }  // namespace
 }  // namespace vrec::config
