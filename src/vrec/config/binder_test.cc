@@ -49,10 +49,33 @@ Source FromText(std::string_view text, const std::map<std::string, std::string>&
   return src;
 }
 
+// For tests where every setting is either unset or refused: the struct keeps its defaults.
+void ExpectDefaults(const TestConfig& c) {
+  const TestConfig d;
+  EXPECT_EQ(c.port, d.port);
+  EXPECT_EQ(c.threads, d.threads);
+  EXPECT_EQ(c.explore, d.explore);
+  EXPECT_EQ(c.cache_enabled, d.cache_enabled);
+  EXPECT_EQ(c.model_dir, d.model_dir);
+  EXPECT_EQ(c.filters, d.filters);
+  EXPECT_EQ(c.cache_ttl, d.cache_ttl);
+  EXPECT_EQ(c.watched, d.watched);
+  EXPECT_EQ(c.top_k, d.top_k);
+  EXPECT_EQ(c.candidates, d.candidates);
+  EXPECT_EQ(c.log_level, d.log_level);
+}
+
 std::vector<std::string> ProblemTexts(const Binder& b) {
   std::vector<std::string> out;
   for (const Problem& p : b.Problems()) out.push_back(p.ToString());
   return out;
+}
+
+// Binds every key of TestConfig to `src` into `c`; the problems as text.
+std::vector<std::string> BindAllProblems(const Source& src, TestConfig& c) {
+  Binder b(src);
+  BindAll(b, &c);
+  return ProblemTexts(b);
 }
 
 TEST(Binder, LeavesDefaultsWhenNothingIsSet) {
@@ -168,10 +191,8 @@ TEST(Binder, FileValuesOfTheWrongTypeNameKeyExpectedAndGiven) {
       "[retrieval]\n"                     // 17
       "candidates = 1979-05-27\n");       // 18
   TestConfig c;
-  Binder b(src);
-  BindAll(b, &c);
   EXPECT_EQ(
-      ProblemTexts(b),
+      BindAllProblems(src, c),
       (std::vector<std::string>{
           "vrec.toml:1: log_level: expected a string, got an integer 3",
           "vrec.toml:3: server.port: expected an integer, got a string \"8080\"",
@@ -189,11 +210,7 @@ TEST(Binder, FileValuesOfTheWrongTypeNameKeyExpectedAndGiven) {
           "vrec.toml:18: retrieval.candidates: expected an integer, got a date-time 1979-05-27",
           "vrec.toml:16: unknown key 'ranking.top_k.value' ('ranking.top_k' is a setting, not a table)",
       }));
-  TestConfig defaults;
-  EXPECT_EQ(c.log_level, defaults.log_level);
-  EXPECT_EQ(c.port, defaults.port);
-  EXPECT_EQ(c.cache_ttl, defaults.cache_ttl);
-  EXPECT_EQ(c.filters, defaults.filters);
+  ExpectDefaults(c);
 }
 
 TEST(Binder, IntegersAreNumbersAndZeroIsADuration) {
@@ -215,10 +232,8 @@ TEST(Binder, BadValuesAreReportedWithTheirOriginAndKeepDefaults) {
       "[filtering]\nwatched = \"Finished\"\n",
       {{"VREC_RETRIEVAL_CANDIDATES", "lots"}});
   TestConfig c;
-  Binder b(src);
-  BindAll(b, &c);
   EXPECT_EQ(
-      ProblemTexts(b),
+      BindAllProblems(src, c),
       (std::vector<std::string>{
           "vrec.toml:2: server.port: 70000 is above the maximum 65535",
           "vrec.toml:3: server.threads: 70000 is out of range for this setting [0, 65535]",
@@ -229,14 +244,7 @@ TEST(Binder, BadValuesAreReportedWithTheirOriginAndKeepDefaults) {
           "'finished'?)",
           "env VREC_RETRIEVAL_CANDIDATES: retrieval.candidates: 'lots' is not an integer",
       }));
-  TestConfig defaults;
-  EXPECT_EQ(c.port, defaults.port);
-  EXPECT_EQ(c.threads, defaults.threads);
-  EXPECT_EQ(c.explore, defaults.explore);
-  EXPECT_EQ(c.cache_enabled, defaults.cache_enabled);
-  EXPECT_EQ(c.cache_ttl, defaults.cache_ttl);
-  EXPECT_EQ(c.watched, defaults.watched);
-  EXPECT_EQ(c.candidates, defaults.candidates);
+  ExpectDefaults(c);
 }
 
 TEST(Binder, IntRangeIsInclusiveAndChecksTheFieldType) {
@@ -321,24 +329,21 @@ TEST(Binder, UnknownKeysGetSuggestions) {
       "[cache]\nttl_ms = 4\n"         // close to cache.ttl
       "[totally]\nunrelated = 5\n");  // no suggestion
   TestConfig c;
-  Binder b(src);
-  BindAll(b, &c);
-  EXPECT_EQ(ProblemTexts(b), (std::vector<std::string>{
-                                 "vrec.toml:1: unknown key 'CACHE.ENABLED' (did you mean 'cache.enabled'?)",
-                                 "vrec.toml:3: unknown key 'server.prot' (did you mean 'server.port'?)",
-                                 "vrec.toml:5: unknown key 'sever.threads' (did you mean 'server.threads'?)",
-                                 "vrec.toml:7: unknown key 'serving.port' (did you mean 'server.port'?)",
-                                 "vrec.toml:9: unknown key 'cache.ttl_ms' (did you mean 'cache.ttl'?)",
-                                 "vrec.toml:11: unknown key 'totally.unrelated'",
-                             }));
+  EXPECT_EQ(BindAllProblems(src, c),
+            (std::vector<std::string>{
+                "vrec.toml:1: unknown key 'CACHE.ENABLED' (did you mean 'cache.enabled'?)",
+                "vrec.toml:3: unknown key 'server.prot' (did you mean 'server.port'?)",
+                "vrec.toml:5: unknown key 'sever.threads' (did you mean 'server.threads'?)",
+                "vrec.toml:7: unknown key 'serving.port' (did you mean 'server.port'?)",
+                "vrec.toml:9: unknown key 'cache.ttl_ms' (did you mean 'cache.ttl'?)",
+                "vrec.toml:11: unknown key 'totally.unrelated'",
+            }));
 }
 
 TEST(Binder, SuggestsTheOnlyKeyWithTheSameNameInAnotherSection) {
   Source src = FromText("[http]\nmodel_dir = \"x\"\n");
   TestConfig c;
-  Binder b(src);
-  BindAll(b, &c);
-  EXPECT_EQ(ProblemTexts(b),
+  EXPECT_EQ(BindAllProblems(src, c),
             (std::vector<std::string>{
                 "vrec.toml:2: unknown key 'http.model_dir' (did you mean 'serving.model_dir'?)"}));
 }

@@ -71,30 +71,11 @@ std::string ToToml(const Value& value) {
 }
 
 std::string DescribeValue(const Value& value) {
-  std::string_view kind;
-  switch (value.type) {
-    case Value::Type::kString:
-      kind = "a string";
-      break;
-    case Value::Type::kInteger:
-      kind = "an integer";
-      break;
-    case Value::Type::kFloat:
-      kind = "a float";
-      break;
-    case Value::Type::kBoolean:
-      kind = "a boolean";
-      break;
-    case Value::Type::kDateTime:
-      kind = "a date-time";
-      break;
-    case Value::Type::kArray:
-      kind = "an array";
-      break;
-    case Value::Type::kTable:
-      kind = "a table";
-      break;
-  }
+  // In the order of Value::Type.
+  constexpr std::array<std::string_view, 7> kKinds = {"a string",    "an integer", "a float", "a boolean",
+                                                      "a date-time", "an array",   "a table"};
+  static_assert(kKinds.size() == static_cast<size_t>(Value::Type::kTable) + 1);
+  const std::string_view kind = kKinds[static_cast<size_t>(value.type)];
   constexpr size_t kMaxText = 60;
   std::string text = ToToml(value);
   if (text.size() > kMaxText) {
