@@ -31,7 +31,7 @@ tail -n +2 "$reg/versions/$version/catalog/users.csv" | cut -d, -f1 > "$tmp/user
 echo "model=$version users=$(wc -l < "$tmp/users") cores=$(nproc)"
 
 start_redis
-cat > "$tmp/vrec.conf" << CONF
+cat > "$tmp/vrec.toml" << CONF
 [server]
 threads = ${THREADS:-2}
 access_log = false
@@ -40,8 +40,8 @@ uri = "redis://127.0.0.1:$redis_port/0"
 [events]
 export = false
 CONF
-start_replica one "$tmp/vrec.conf"
-start_replica two "$tmp/vrec.conf"
+start_replica one "$tmp/vrec.toml"
+start_replica two "$tmp/vrec.toml"
 start_haproxy lb1 "${replica_port[one]}"
 start_haproxy lb2 "${replica_port[one]}" "${replica_port[two]}"
 

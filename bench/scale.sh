@@ -30,7 +30,7 @@ for size in "${sizes[@]}"; do
     rm -rf "$reg"
     echo "# $size: pipeline" >&2
     /usr/bin/time -f $'wall_s=%e\nmax_rss_kib=%M' -o "$work/$size.time" \
-      build/vrec pipeline run --registry "$reg" --synthetic "$size" --config configs/vrec.conf > "$out" 2> "$work/$size.pipeline.err"
+      build/vrec pipeline run --registry "$reg" --synthetic "$size" --config configs/vrec.toml > "$out" 2> "$work/$size.pipeline.err"
   fi
   version=$(head -1 "$reg/production" | tr -d '[:space:]')
   pipeline_s=$(get "$work/$size.time" wall_s)

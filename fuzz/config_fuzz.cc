@@ -1,4 +1,4 @@
-// Fuzzes the config file: vrec::config::Source (the file syntax) and vrec::config::Binder with the
+// Fuzzes the config file: vrec::config::Source (TOML through toml++) and vrec::config::Binder with the
 // keys of `vrec serve` (BindServeConfig, FinishServeConfig), as `vrec serve`, `vrec pipeline run`
 // and `vrec config check` load the shared file. The input is the file's text.
 //
@@ -7,11 +7,13 @@
 // not reported as unknown; their values are still fed to the typed value parsers below.
 //
 // Invariants: Finish() fails exactly when Problems() is non-empty, with InvalidArgument; every
-// value the file sets survives FormatValue -> Source unchanged; typed parses round-trip through
-// their formatting (durations, integers); an override of an experiment variant takes effect
-// exactly as written (no silent wrap-around of a large integer).
+// entry has a valid dotted key, and its value written back as TOML (ToToml) reads back equal;
+// typed parses of the strings round-trip through their formatting (durations, integers); an
+// override of an experiment variant takes effect exactly as written (no silent wrap-around of a
+// large integer).
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "fuzz/fuzz_util.h"
 #include "vrec/config/binder.h"
@@ -61,12 +63,28 @@ void CheckValueParsers(std::string_view text) {
   }
 }
 
+// Value equality where nan equals nan (operator== follows IEEE: nan != nan).
+bool SameValue(const vrec::config::Value& a, const vrec::config::Value& b) {
+  if (a.type != b.type || a.items.size() != b.items.size()) return false;
+  if (a.type == vrec::config::Value::Type::kFloat && std::isnan(a.number)) return std::isnan(b.number);
+  for (size_t i = 0; i < a.items.size(); ++i) {
+    if (!SameValue(a.items[i], b.items[i])) return false;
+  }
+  return a.type == vrec::config::Value::Type::kArray || a == b;
+}
+
+// Every string in `value` (arrays included), for the text parsers.
+void CheckStrings(const vrec::config::Value& value) {
+  if (value.type == vrec::config::Value::Type::kString) CheckValueParsers(value.text);
+  for (const vrec::config::Value& item : value.items) CheckStrings(item);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   Source src;
-  src.LoadString(text, "fuzz.conf");
+  src.LoadString(text, "fuzz.toml");
 
   const Bound first = Bind(src);
   FUZZ_CHECK(first.finish.ok() == (first.problems == 0), "Finish() ", first.finish.ToString(), " with ",
@@ -74,15 +92,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!first.finish.ok()) {
     FUZZ_CHECK(first.finish.code() == vrec::StatusCode::kInvalidArgument, first.finish.ToString());
   }
-  // Every value read from the file is written back by FormatValue so that Source reads it unchanged.
+  // Every value read from the file, written back as TOML, reads back equal.
   for (const vrec::config::Entry& e : src.entries()) {
     FUZZ_CHECK(vrec::config::IsValidName(e.key), "entry with key '", e.key, "'");
+    const std::string written = vrec::config::ToToml(e.value);
     Source again;
-    again.LoadString(vrec::StrCat(e.key, " = ", vrec::config::FormatValue(e.value), "\n"), "again.conf");
-    FUZZ_CHECK(again.problems().empty() && again.entries().size() == 1 && again.entries()[0].value == e.value,
-               "value '", e.value, "' of ", e.key, " does not survive FormatValue: '",
-               vrec::config::FormatValue(e.value), "'");
-    CheckValueParsers(e.value);
+    again.LoadString(vrec::StrCat(e.key, " = ", written, "\n"), "again.toml");
+    FUZZ_CHECK(again.problems().empty() && again.entries().size() == 1 &&
+                   SameValue(again.entries()[0].value, e.value),
+               "value of ", e.key, " does not survive ToToml: '", written, "'");
+    CheckStrings(e.value);
   }
 
   if (first.finish.ok()) {

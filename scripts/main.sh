@@ -5,7 +5,7 @@
 #
 # Environment: VREC_HOME (state: registry, online store, logs; default ./vrec-home),
 # VREC_PORT (default 8080), VREC_SYNTHETIC (platform size: small, medium, large or UxVxR; default
-# small), VREC_CONFIG (a config file for the pipeline and the server; default configs/vrec.conf),
+# small), VREC_CONFIG (a config file for the pipeline and the server; default configs/vrec.toml),
 # VREC_LOOP=0 (skip the last step: scripts/loop.sh, the loop from an upload and events back to a
 # retrained version), VREC_STORE=redis (keep the online state in a local redis-server that this
 # script starts, data in $VREC_HOME/redis, port VREC_REDIS_PORT or 6390, with the persistence
@@ -19,7 +19,7 @@ bash scripts/build.sh release
 home=${VREC_HOME:-$PWD/vrec-home}
 port=${VREC_PORT:-8080}
 size=${VREC_SYNTHETIC:-small}
-config=${VREC_CONFIG:-configs/vrec.conf}
+config=${VREC_CONFIG:-configs/vrec.toml}
 mkdir -p "$home"
 
 # A server left running by an earlier run is stopped first (it would hold the online store).

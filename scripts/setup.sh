@@ -13,6 +13,8 @@ packages=(
   # The shared store for several servers (redis:// URIs): hiredis to build, redis-server for the
   # tests and the main job's Redis mode; HAProxy in front of replicas (deploy/haproxy.cfg).
   libhiredis-dev redis-server haproxy
+  # The config file is TOML, parsed by toml++ (3.3, a shared library; src/vrec/config/source.cc).
+  libtomlplusplus-dev
   # FAISS trains and adds through BLAS; without OpenBLAS, libblas.so.3 is the reference BLAS and
   # IVF training at 1M vectors takes minutes instead of seconds.
   libopenblas0-pthread

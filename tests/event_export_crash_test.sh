@@ -13,8 +13,8 @@ root=$2
 cycles=${VREC_CRASH_CYCLES:-20}
 batch=10
 source "$(dirname "$0")/serve_test_lib.sh"
-printf '[registry]\npoll_interval = 100ms\n[events]\nexport_interval = 100ms\nhousekeeping_interval = 100ms\n' \
-  > "$tmp/vrec.conf"
+printf '[registry]\npoll_interval = "100ms"\n[events]\nexport_interval = "100ms"\nhousekeeping_interval = "100ms"\n' \
+  > "$tmp/vrec.toml"
 
 # Posts batches of $batch events; a batch is retried (same event ids) until the server
 # acknowledges it, then its ids are appended to acked.txt.
@@ -41,7 +41,7 @@ kill_cycles "$cycles" client
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
-"$vrec" events export --registry "$reg" --config "$tmp/vrec.conf" --once > "$tmp/export.out" 2>&1 \
+"$vrec" events export --registry "$reg" --config "$tmp/vrec.toml" --once > "$tmp/export.out" 2>&1 \
   || { cat "$tmp/export.out"; fail "vrec events export"; }
 grep -q "events_exported=0 " "$tmp/export.out" || { cat "$tmp/export.out"; fail "the server's last round left events"; }
 

@@ -33,19 +33,19 @@ start_redis
 
 # Both replicas read one config: the shared store, a long cache TTL (a stale answer would show),
 # export every 200 ms into the registry's default export folder (shared: one exporter at a time).
-cat > "$tmp/vrec.conf" << EOF
+cat > "$tmp/vrec.toml" << EOF
 [registry]
-poll_interval = 100ms
+poll_interval = "100ms"
 [feature_store]
 uri = "redis://127.0.0.1:$redis_port/0"
 [cache]
-ttl = 30s
+ttl = "30s"
 [events]
-export_interval = 200ms
+export_interval = "200ms"
 EOF
 
-start_replica one "$tmp/vrec.conf"
-start_replica two "$tmp/vrec.conf"
+start_replica one "$tmp/vrec.toml"
+start_replica two "$tmp/vrec.toml"
 url() { echo "http://127.0.0.1:${replica_port[$1]}"; }
 
 start_haproxy both "${replica_port[one]}" "${replica_port[two]}"

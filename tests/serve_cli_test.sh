@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-cat > "$tmp/vrec.conf" <<'EOF'
+cat > "$tmp/vrec.toml" <<'EOF'
 [training]
 two_tower_max_epochs = 2
 label_folds = 1
@@ -32,12 +32,12 @@ min_ranker_auc = 0
 min_ranker_ndcg = 0
 max_regression = 1
 [registry]
-poll_interval = 200ms
+poll_interval = "200ms"
 EOF
 
 "$vrec" data synth --users 300 --videos 500 --interactions 30000 --out "$tmp/data" > /dev/null
 reg="$tmp/registry"
-pipeline() { "$vrec" pipeline run --registry "$reg" --data "$tmp/data" --config "$tmp/vrec.conf" --threads 2 "$@"; }
+pipeline() { "$vrec" pipeline run --registry "$reg" --data "$tmp/data" --config "$tmp/vrec.toml" --threads 2 "$@"; }
 
 # 1. Pipeline: deploy, refuse, deploy.
 pipeline > "$tmp/run1.log" 2>&1 || { cat "$tmp/run1.log"; fail "first pipeline run"; }
@@ -56,7 +56,7 @@ jq -e '.version == "v000002" and .promoted == true and (.["seconds.train"] | typ
   { cat "$tmp/run3.json"; fail "v000002 not promoted (--json)"; }
 
 start_server() {
-  "$vrec" serve --registry "$reg" --config "$tmp/vrec.conf" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
+  "$vrec" serve --registry "$reg" --config "$tmp/vrec.toml" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
   server_pid=$!
   for _ in $(seq 1 300); do
     port=$(sed -n 's|.*on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/serve.out")

@@ -13,7 +13,7 @@ vrec=$1
 root=$2
 cycles=${VREC_CRASH_CYCLES:-20}
 source "$(dirname "$0")/serve_test_lib.sh"
-printf '[registry]\npoll_interval = 100ms\n' > "$tmp/vrec.conf"
+printf '[registry]\npoll_interval = "100ms"\n' > "$tmp/vrec.toml"
 
 # Posts batches of 5 events for a fresh user each; a batch is retried (same event ids) until the
 # server acknowledges it, then its user is written to acked.txt.

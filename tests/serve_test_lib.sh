@@ -4,7 +4,7 @@
 # It creates $tmp (removed at exit, with the server and the client killed), a registry $reg
 # holding tests/testdata/serving_model_v1 as production v000001, and defines:
 #   fail MESSAGE            print and exit 1
-#   start_server            vrec serve --config $tmp/vrec.conf on a free port; waits for /readyz;
+#   start_server            vrec serve --config $tmp/vrec.toml on a free port; waits for /readyz;
 #                           the port goes to $port and, atomically, to $tmp/port
 #   post_until_acked BODY PATTERN
 #                           POSTs BODY to /v1/events of the server in $tmp/port until the reply
@@ -31,7 +31,7 @@ echo v000001 > "$reg/production"
 
 start_server() {
   : > "$tmp/serve.out"
-  "$vrec" serve --registry "$reg" --config "$tmp/vrec.conf" --port 0 > "$tmp/serve.out" 2>> "$tmp/serve.err" &
+  "$vrec" serve --registry "$reg" --config "$tmp/vrec.toml" --port 0 > "$tmp/serve.out" 2>> "$tmp/serve.err" &
   server_pid=$!
   for _ in $(seq 1 300); do
     port=$(sed -n 's|.*on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/serve.out")

@@ -24,12 +24,12 @@ cp -r "$root/tests/testdata/serving_model_v1" "$reg/versions/v000001"
 echo v000001 > "$reg/production"
 # The tiny model's figures are noise: the gates only check that the new model is no worse by more
 # than a full point, which always holds, so the test is about the loop, not about quality.
-cat > "$tmp/vrec.conf" <<'CONF'
+cat > "$tmp/vrec.toml" <<'CONF'
 [events]
-export_interval = 100ms
+export_interval = "100ms"
 [trainer]
 min_new_events = 150
-check_interval = 100ms
+check_interval = "100ms"
 [gates]
 min_retrieval_recall_at_100 = 0
 min_retrieval_ndcg_at_10 = 0
@@ -38,7 +38,7 @@ min_ranker_ndcg = 0
 max_regression = 1
 CONF
 
-"$vrec" serve --registry "$reg" --config "$tmp/vrec.conf" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
+"$vrec" serve --registry "$reg" --config "$tmp/vrec.toml" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
 server_pid=$!
 port=""
 for _ in $(seq 1 200); do
@@ -73,7 +73,7 @@ exported() {
   done
   fail "events through $1 not exported"
 }
-trainer_once() { "$vrec" trainer --registry "$reg" --config "$tmp/vrec.conf" --once 2>> "$tmp/trainer.err"; }
+trainer_once() { "$vrec" trainer --registry "$reg" --config "$tmp/vrec.toml" --once 2>> "$tmp/trainer.err"; }
 
 post 0 100
 exported 100
@@ -102,7 +102,7 @@ out=$(trainer_once)
 [[ "$out" == *"due=false new_events=0 "* ]] || fail "not due after the run: $out"
 
 # The long-running form: it runs when 150 more events arrive, then waits; SIGTERM ends it.
-"$vrec" trainer --registry "$reg" --config "$tmp/vrec.conf" > /dev/null 2> "$tmp/loop.err" &
+"$vrec" trainer --registry "$reg" --config "$tmp/vrec.toml" > /dev/null 2> "$tmp/loop.err" &
 trainer_pid=$!
 post 200 150
 for _ in $(seq 1 600); do
@@ -116,7 +116,7 @@ kill "$trainer_pid"
 wait "$trainer_pid" || fail "the trainer did not stop cleanly on SIGTERM"
 
 # By hand, without promotion: the same data source.
-"$vrec" pipeline run --registry "$reg" --platform --config "$tmp/vrec.conf" --no-promote > "$tmp/pipeline.out" \
+"$vrec" pipeline run --registry "$reg" --platform --config "$tmp/vrec.toml" --no-promote > "$tmp/pipeline.out" \
   2> "$tmp/pipeline.err" || { cat "$tmp/pipeline.err"; fail "pipeline run --platform"; }
 grep -q "version=v000004 promoted=false" "$tmp/pipeline.out" || fail "pipeline --platform: $(cat "$tmp/pipeline.out")"
 grep -q "platform: base v000003 through event 350, 0 segments" "$tmp/pipeline.err" || fail "platform source"

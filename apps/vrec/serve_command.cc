@@ -173,7 +173,7 @@ void AddServeCommand(CLI::App& app, std::function<Status()>& run) {
   auto* cmd = app.add_subcommand("serve",
                                  "serve recommendations over HTTP/JSON from the registry's production model");
   cmd->add_option("--config", flags->config_path,
-                  "config file (see configs/vrec.conf.example); VREC_* env vars override it");
+                  "config file (see configs/vrec.toml.example); VREC_* env vars override it");
   cmd->add_option("--registry", flags->registry, "model registry root (registry.path)");
   cmd->add_option("--port", flags->port, "TCP port (server.port); 0 picks a free one");
   cmd->add_option("--address", flags->address, "listen address (server.address)");

@@ -1,6 +1,7 @@
 #include "vrec/common/strings.h"
 
 #include <cctype>
+#include <cstdio>
 
 #include "vrec/common/status.h"
 
@@ -71,6 +72,42 @@ std::string ValidUtf8(std::string_view s) {
       ++i;
     }
   }
+  return out;
+}
+
+std::string QuoteString(std::string_view text) {
+  const std::string valid = ValidUtf8(text);
+  std::string out;
+  out.reserve(valid.size() + 2);
+  out += '"';
+  for (char c : valid) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
   return out;
 }
 

@@ -52,6 +52,11 @@ std::string StrJoin(const Range& items, std::string_view sep) {
 // overlong or surrogate) replaced by U+FFFD, so that text echoed from a request is valid UTF-8.
 std::string ValidUtf8(std::string_view s);
 
+// `s` as a double-quoted literal that is valid both in JSON and as a TOML basic string: ValidUtf8
+// first, then '"' and '\\' escaped, \n \r \t by their short escapes and the other control
+// characters (U+0000 to U+001F, and DEL, which TOML forbids raw) as \u00xx.
+std::string QuoteString(std::string_view s);
+
 std::string AsciiStrToLower(std::string_view s);
 std::string AsciiStrToUpper(std::string_view s);
 std::string_view StripAsciiWhitespace(std::string_view s);

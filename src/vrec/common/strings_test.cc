@@ -21,5 +21,13 @@ TEST(ValidUtf8, ReplacesEachBadByte) {
   EXPECT_EQ(ValidUtf8("\xF4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // above U+10FFFF
 }
 
+TEST(QuoteString, EscapesWhatJsonAndTomlRequire) {
+  EXPECT_EQ(QuoteString("plain"), "\"plain\"");
+  EXPECT_EQ(QuoteString("a\"b\\c\nd\re\tf"), R"("a\"b\\c\nd\re\tf")");
+  EXPECT_EQ(QuoteString(std::string("\x01\x1f\x7f\0", 4)), R"("\u0001\u001f\u007f\u0000")");
+  EXPECT_EQ(QuoteString("caf\xC3\xA9 \xFF"),
+            "\"caf\xC3\xA9 \xEF\xBF\xBD\"");  // UTF-8 kept, bad bytes replaced
+}
+
 }  // namespace
 }  // namespace vrec

@@ -1,6 +1,7 @@
 #include "vrec/config/binder.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace vrec::config {
 namespace {
@@ -40,6 +41,13 @@ std::pair<std::string_view, std::string_view> SplitSection(std::string_view key)
   size_t dot = key.rfind('.');
   if (dot == std::string_view::npos) return {"", key};
   return {key.substr(0, dot), key.substr(dot + 1)};
+}
+
+// Whole numbers read better as integers ("1000"), which a number setting accepts; from 1e15 on
+// the float form is kept (an integer literal beyond 2^63 would not parse).
+std::string NumberToToml(double x) {
+  if (std::abs(x) < 1e15 && std::trunc(x) == x) return StrCat(static_cast<int64_t>(x));
+  return ToToml(Value::Float(x));
 }
 
 void AppendCommentLines(std::string& out, std::string_view text) {
@@ -94,16 +102,28 @@ std::optional<Binder::Setting> Binder::Declare(KeyInfo info) {
   if (const Entry* entry = source_.Find(key)) {
     // Consumed even when the environment overrides it: the key is known, just not used.
     consumed_.insert(key);
-    setting = Setting{entry->value, entry->origin};
+    setting = Setting{.file = &entry->value, .origin = entry->origin};
   }
   if (const std::string* env = env_free ? source_.FindEnv(info.env_var) : nullptr) {
-    setting = Setting{*env, Origin::Environment(info.env_var)};
+    setting = Setting{.env = *env, .origin = Origin::Environment(info.env_var)};
   }
   if (setting) info.origin = setting->origin;
   key_index_.emplace(key, keys_.size());
   keys_.push_back(std::move(info));
   if (!env_free) return std::nullopt;
   return setting;
+}
+
+template <typename T>
+std::optional<T> Binder::Read(std::string_view key, const Setting& setting,
+                              StatusOr<T> (*from_file)(const Value&),
+                              StatusOr<T> (*from_env)(std::string_view)) {
+  StatusOr<T> value = setting.file ? from_file(*setting.file) : from_env(setting.env);
+  if (!value.ok()) {
+    Fail(setting.origin, key, value.status().message());
+    return std::nullopt;
+  }
+  return std::move(*value);
 }
 
 std::optional<int64_t> Binder::BindInt(std::string_view key, std::string default_value,
@@ -114,11 +134,8 @@ std::optional<int64_t> Binder::BindInt(std::string_view key, std::string default
        .default_value = std::move(default_value),
        .help = options.help});
   if (!setting) return std::nullopt;
-  StatusOr<int64_t> value = ParseInt(setting->value);
-  if (!value.ok()) {
-    Fail(setting->origin, key, value.status().message());
-    return std::nullopt;
-  }
+  std::optional<int64_t> value = Read(key, *setting, AsInt, ParseInt);
+  if (!value) return std::nullopt;
   if (options.min && *value < *options.min) {
     Fail(setting->origin, key, StrCat(*value, " is below the minimum ", *options.min));
     return std::nullopt;
@@ -139,14 +156,11 @@ void Binder::Double(std::string_view key, double* out, DoubleOptions options) {
   auto setting = Declare(
       {.key = std::string(key),
        .type = StrCat("number", BoundsText(options.min, options.max, [](double v) { return StrCat(v); })),
-       .default_value = StrCat(*out),
+       .default_value = NumberToToml(*out),
        .help = options.help});
   if (!setting) return;
-  StatusOr<double> value = ParseDouble(setting->value);
-  if (!value.ok()) {
-    Fail(setting->origin, key, value.status().message());
-    return;
-  }
+  std::optional<double> value = Read(key, *setting, AsDouble, ParseDouble);
+  if (!value) return;
   if (options.min && *value < *options.min) {
     Fail(setting->origin, key, StrCat(*value, " is below the minimum ", *options.min));
     return;
@@ -164,41 +178,42 @@ void Binder::Bool(std::string_view key, bool* out, Options options) {
                           .default_value = *out ? "true" : "false",
                           .help = options.help});
   if (!setting) return;
-  StatusOr<bool> value = ParseBool(setting->value);
-  if (!value.ok()) {
-    Fail(setting->origin, key, value.status().message());
-    return;
-  }
-  *out = *value;
+  if (std::optional<bool> value = Read(key, *setting, AsBool, ParseBool)) *out = *value;
 }
 
 void Binder::String(std::string_view key, std::string* out, Options options) {
   auto setting = Declare(
-      {.key = std::string(key), .type = "string", .default_value = FormatValue(*out), .help = options.help});
-  if (setting) *out = std::move(setting->value);
+      {.key = std::string(key), .type = "string", .default_value = QuoteString(*out), .help = options.help});
+  if (!setting) return;
+  auto as_is = [](std::string_view text) -> StatusOr<std::string> { return std::string(text); };
+  if (std::optional<std::string> value = Read<std::string>(key, *setting, AsString, as_is)) {
+    *out = std::move(*value);
+  }
 }
 
 void Binder::StringList(std::string_view key, std::vector<std::string>* out, Options options) {
+  std::vector<Value> items;
+  for (const std::string& item : *out) items.push_back(Value::String(item));
   auto setting = Declare({.key = std::string(key),
-                          .type = "comma-separated list",
-                          .default_value = FormatValue(StrJoin(*out, ", ")),
+                          .type = "array of strings (env: comma-separated)",
+                          .default_value = ToToml(Value::Array(std::move(items))),
                           .help = options.help});
-  if (setting) *out = SplitList(setting->value);
+  if (!setting) return;
+  auto split = [](std::string_view text) -> StatusOr<std::vector<std::string>> { return SplitList(text); };
+  if (auto value = Read<std::vector<std::string>>(key, *setting, AsStringList, split))
+    *out = std::move(*value);
 }
 
 std::optional<std::pair<std::chrono::nanoseconds, Origin>> Binder::BindDuration(
     std::string_view key, std::string default_value, const DurationOptions& options) {
   auto setting = Declare({.key = std::string(key),
-                          .type = StrCat("duration such as 250ms, 5s, 2m, 1h, 3d",
+                          .type = StrCat("duration such as \"250ms\", \"5s\", \"2m\", \"1h\", \"3d\"",
                                          BoundsText(options.min, options.max, FormatDuration)),
-                          .default_value = std::move(default_value),
+                          .default_value = QuoteString(default_value),
                           .help = options.help});
   if (!setting) return std::nullopt;
-  StatusOr<std::chrono::nanoseconds> value = ParseDuration(setting->value);
-  if (!value.ok()) {
-    Fail(setting->origin, key, value.status().message());
-    return std::nullopt;
-  }
+  std::optional<std::chrono::nanoseconds> value = Read(key, *setting, AsDuration, ParseDuration);
+  if (!value) return std::nullopt;
   if (options.min && *value < *options.min) {
     Fail(setting->origin, key,
          StrCat(FormatDuration(*value), " is below the minimum ", FormatDuration(*options.min)));
@@ -216,14 +231,23 @@ std::optional<size_t> Binder::BindEnum(std::string_view key, std::vector<std::st
                                        std::optional<size_t> default_index, const Options& options) {
   const std::string allowed = StrJoin(names, ", ");
   auto setting = Declare({.key = std::string(key),
-                          .type = StrCat("one of: ", allowed),
-                          .default_value = default_index ? names[*default_index] : "",
+                          .type = StrCat("string, one of: ", allowed),
+                          .default_value = default_index ? QuoteString(names[*default_index]) : "",
                           .help = options.help});
   if (!setting) return std::nullopt;
-  auto it = std::find(names.begin(), names.end(), setting->value);
+  std::string text = std::move(setting->env);
+  if (setting->file) {
+    StatusOr<std::string> value = AsString(*setting->file);
+    if (!value.ok()) {
+      Fail(setting->origin, key, StrCat(value.status().message(), " (one of: ", allowed, ")"));
+      return std::nullopt;
+    }
+    text = std::move(*value);
+  }
+  auto it = std::find(names.begin(), names.end(), text);
   if (it != names.end()) return static_cast<size_t>(it - names.begin());
-  std::string message = StrCat("'", setting->value, "' is not one of: ", allowed);
-  const std::string lower = AsciiStrToLower(setting->value);
+  std::string message = StrCat("'", text, "' is not one of: ", allowed);
+  const std::string lower = AsciiStrToLower(text);
   for (const std::string& name : names) {
     if (EditDistance(lower, name) <= std::max<size_t>(1, name.size() / 4)) {
       message += StrCat(" (did you mean '", name, "'?)");
@@ -314,7 +338,15 @@ std::vector<Problem> Binder::Problems() const {
       }
     }
     if (best == nullptr && same_last_count == 1) best = same_last;
-    if (best != nullptr) message += StrCat(" (did you mean '", best->key, "'?)");
+    // A bound key written as a table (`[ranking.top_k]`, `top_k = {value = 3}`, `top_k.value = 3`).
+    const auto parent = std::find_if(keys_.begin(), keys_.end(), [&](const KeyInfo& info) {
+      return !info.is_prefix && entry.key.starts_with(info.key) && entry.key[info.key.size()] == '.';
+    });
+    if (parent != keys_.end()) {
+      message += StrCat(" ('", parent->key, "' is a setting, not a table)");
+    } else if (best != nullptr) {
+      message += StrCat(" (did you mean '", best->key, "'?)");
+    }
     out.push_back({entry.origin, std::move(message)});
   }
   return out;
@@ -348,7 +380,7 @@ std::string Binder::Describe() const {
   std::string out;
   for (const auto& [section, infos] : groups) {
     if (infos.empty()) continue;
-    if (!section.empty()) out += StrCat("[", section, "]\n");
+    if (!section.empty()) out += StrCat("[", section, "]\n");  // bound keys are bare TOML keys
     for (const KeyInfo* info : infos) {
       AppendCommentLines(out, info->help);
       out += StrCat("# ", info->type, "; env ", info->env_var, "\n");

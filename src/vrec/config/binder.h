@@ -14,8 +14,17 @@
 //   b.Check(cfg.top_k <= cfg.candidates, "ranking.top_k", "must not exceed retrieval.candidates");
 //   VREC_RETURN_IF_ERROR(b.Finish());
 //
+// File values are typed (TOML, see source.h), and each binder takes the TOML types of its kind
+// (values.h, As*): Int an integer; Double an integer or a float; Bool true or false; String and
+// Enum a string; StringList an array of strings; Duration a string with units ("250ms", "1h30m")
+// or the integer 0. Any other type is a problem naming the key, what was expected and what was
+// given: `vrec.toml:12: server.port: expected an integer, got a string "8080"`.
+//
 // Environment binding: every bound key `a.b_c` may also be set by VREC_A_B_C (upper case, '.'
-// and '-' become '_'); the environment overrides the file. Two bound keys that would share a
+// and '-' become '_'); the environment overrides the file. Environment values are strings, read
+// by the text parsers of values.h exactly as before TOML: integers and numbers as decimal text,
+// booleans as true/yes/on/1 or false/no/off/0, durations as "5s", strings as is, lists
+// comma-separated (VREC_SERVER_API_KEYS=k1,k2; SplitList). Two bound keys that would share a
 // variable are reported by Finish(). VREC_* variables that match no bound key are ignored (other
 // tools use VREC_SHARED_DIR and the like); keys under Prefix() cannot be set from the environment.
 //
@@ -75,8 +84,8 @@ struct Options {
 struct KeyInfo {
   std::string key;            // full dotted key; for Prefix() bindings the prefix, ending in '.'
   std::string env_var;        // VREC_...; empty for Prefix() bindings
-  std::string type;           // e.g. "integer in [1, 65535]", "one of: any, finished"
-  std::string default_value;  // as it would be written in a file (FormatValue), "" for Prefix()
+  std::string type;           // e.g. "integer in [1, 65535]", "string, one of: any, finished"
+  std::string default_value;  // as TOML would write it (ToToml): 8080, "1s", ["a"]; "" for Prefix()
   std::string help;
   bool is_prefix = false;
   Origin origin;  // where the effective value came from (kDefault when neither file nor env set it)
@@ -93,37 +102,42 @@ class Binder {
 
   // Each typed binder below declares `key` (lower-case letters, digits and '_' in dot-separated
   // parts) with `*out`'s current value as its default, and, when the environment or the file sets
-  // the key, parses the value into `*out`. A value that does not parse or is out of bounds leaves
-  // `*out` unchanged and records a problem; so does an invalid key name, a key bound twice or a
-  // key whose environment variable another bound key already uses (programming errors, reported
-  // the same way so that a test of the configuration catches them).
+  // the key, reads the value into `*out` (a file value with As*, an environment value with Parse*:
+  // values.h). A value of the wrong type, that does not parse or is out of bounds leaves `*out`
+  // unchanged and records a problem; so does an invalid key name, a key bound twice or a key whose
+  // environment variable another bound key already uses (programming errors, reported the same way
+  // so that a test of the configuration catches them).
 
-  // Integers (ParseInt syntax), bounded by `options` and by the range of T (at most int64's).
+  // Integers (file: an integer; env: ParseInt), bounded by `options` and by the range of T (at
+  // most int64's).
   template <std::integral T>
   requires(!std::same_as<T, bool>) void Int(std::string_view key, T* out, IntOptions options = {});
-  // Finite numbers (ParseDouble syntax), bounded by `options`.
+  // Finite numbers (file: an integer or a float; env: ParseDouble), bounded by `options`.
   void Double(std::string_view key, double* out, DoubleOptions options = {});
-  // true/yes/on/1 or false/no/off/0 (ParseBool).
+  // File: true or false; env: true/yes/on/1 or false/no/off/0 (ParseBool).
   void Bool(std::string_view key, bool* out, Options options = {});
-  // Any text; an empty value sets the empty string.
+  // File: a string; env: the text as is. Empty sets the empty string.
   void String(std::string_view key, std::string* out, Options options = {});
-  // A comma-separated list (SplitList); an empty value sets the empty list.
+  // File: an array of strings, [] for the empty list; env: a comma-separated list (SplitList), ""
+  // for the empty list.
   void StringList(std::string_view key, std::vector<std::string>* out, Options options = {});
-  // A duration ("250ms", "5s", "1h30m": ParseDuration) into any std::chrono::duration with an
-  // integer count. A value that is not a whole number of the field's unit ("1500ms" into
-  // std::chrono::seconds) or does not fit its count type is a problem.
+  // A duration (file: a string such as "250ms", "5s", "1h30m", or the integer 0; env: the same
+  // text unquoted; ParseDuration) into any std::chrono::duration with an integer count. A value
+  // that is not a whole number of the field's unit ("1500ms" into std::chrono::seconds) or does
+  // not fit its count type is a problem.
   template <typename Rep, typename Period>
   void Duration(std::string_view key, std::chrono::duration<Rep, Period>* out, DurationOptions options = {});
-  // One of `names` (exact, case-sensitive match); sets `*out` to the paired value. The default
-  // shown by Describe() is the name paired with `*out`'s current value.
+  // One of `names` (exact, case-sensitive match; file: a string); sets `*out` to the paired value.
+  // The default shown by Describe() is the name paired with `*out`'s current value.
   template <typename E>
   void Enum(std::string_view key, E* out, std::initializer_list<std::pair<std::string_view, E>> names,
             Options options = {});
 
   // Returns the file entries whose key starts with `prefix` (a '.' is appended when missing), in
   // file order, and marks them as known, for sections whose keys are data rather than a fixed
-  // schema (e.g. "experiment.variant."). Their values are raw text: parse them with values.h and
-  // report mistakes with Fail() to keep one complete error list. Not settable from the environment.
+  // schema (e.g. "experiment.variant."). Their values are typed file values: read them with the
+  // As* functions of values.h and report mistakes with Fail() to keep one complete error list.
+  // Not settable from the environment.
   std::vector<Entry> Prefix(std::string_view prefix, Options options = {});
 
   // The distinct names of the sections directly below `section` that the file uses: for keys
@@ -151,25 +165,34 @@ class Binder {
   // Every problem Finish() would report, in the same order.
   std::vector<Problem> Problems() const;
 
-  // An example config file documenting every bound key: keys grouped under their [section]
+  // An example TOML config file documenting every bound key: keys grouped under their [table]
   // headers in binding order, each preceded by "# help" lines and a "# <type>; env VREC_..." line
   // and set to its default; Prefix() bindings appear as comments. Source parses it back without
-  // problems and binding the same keys to it reproduces the defaults.
+  // problems and binding the same keys to it reproduces the defaults (so binding a struct that
+  // holds the effective values and describing it prints that configuration as TOML).
   std::string Describe() const;
 
   // The bound keys, in binding order.
   const std::vector<KeyInfo>& keys() const { return keys_; }
 
  private:
-  // The raw value of a bound key and where it came from.
+  // The value of a bound key and where it came from: a typed file value, or the text of an
+  // environment variable.
   struct Setting {
-    std::string value;
+    const Value* file = nullptr;  // into the Source's entries; null for the environment
+    std::string env;
     Origin origin;
   };
 
   // Declares `info.key`. Returns its effective setting (environment first, then file), or nullopt
   // when neither sets it or the declaration itself is a problem.
   std::optional<Setting> Declare(KeyInfo info);
+
+  // Reads `setting` with `from_file` (a file value) or `from_env` (an environment variable's
+  // text). A value that does not read is recorded as a problem of `key`: nullopt.
+  template <typename T>
+  std::optional<T> Read(std::string_view key, const Setting& setting, StatusOr<T> (*from_file)(const Value&),
+                        StatusOr<T> (*from_env)(std::string_view));
 
   std::optional<int64_t> BindInt(std::string_view key, std::string default_value, const IntOptions& options,
                                  int64_t type_min, int64_t type_max);

@@ -1,55 +1,121 @@
 #include "vrec/config/source.h"
 
+#include <toml++/toml.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "vrec/common/strings.h"
 
 namespace vrec::config {
 namespace {
 
+// The version from which config files are TOML (the hint for a file in the format before).
+constexpr std::string_view kTomlSince = "0.2.0";
+
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-// Parses the text after '=' (already trimmed on the left). On success returns the value; on a
-// syntax error sets `error` and returns nullopt.
-std::optional<std::string> ParseValue(std::string_view text, std::string& error) {
-  if (text.empty() || text.front() != '"') {
-    // Unquoted: everything up to a '#' is the value, trimmed.
-    size_t hash = text.find('#');
-    return std::string(StripAsciiWhitespace(text.substr(0, hash)));
-  }
-  std::string value;
-  size_t i = 1;
-  for (; i < text.size() && text[i] != '"'; ++i) {
-    if (text[i] != '\\') {
-      value.push_back(text[i]);
-      continue;
-    }
-    if (i + 1 >= text.size()) break;  // reported as unterminated below
-    char next = text[++i];
-    if (next != '"' && next != '\\') {
-      error = StrCat("unknown escape '\\", next, "' in quoted value (only \\\" and \\\\ are allowed)");
-      return std::nullopt;
-    }
-    value.push_back(next);
-  }
-  if (i >= text.size()) {
-    error = "quoted value is missing its closing '\"'";
-    return std::nullopt;
-  }
-  std::string_view rest = StripAsciiWhitespace(text.substr(i + 1));
-  if (!rest.empty() && rest.front() != '#') {
-    error = StrCat("unexpected text after the closing quote: '", rest, "'");
-    return std::nullopt;
-  }
-  return value;
+bool IsValidPart(std::string_view part) {
+  return !part.empty() && std::all_of(part.begin(), part.end(), IsNameChar);
 }
+
+std::string KeyText(std::string_view part) {
+  return IsValidPart(part) ? std::string(part) : QuoteString(part);
+}
+
+Value Convert(const toml::node& node);
+
+// A table inside an array, as inline TOML (for messages: no binder takes one).
+std::string InlineTable(const toml::table& table) {
+  std::string out = "{";
+  bool first = true;
+  for (auto&& [key, node] : table) {
+    out += StrCat(first ? " " : ", ", KeyText(key.str()), " = ", ToToml(Convert(node)));
+    first = false;
+  }
+  return out + (first ? "}" : " }");
+}
+
+Value Convert(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string:
+      return Value::String(std::string(node.as_string()->get()));
+    case toml::node_type::integer:
+      return Value::Integer(node.as_integer()->get());
+    case toml::node_type::floating_point:
+      return Value::Float(node.as_floating_point()->get());
+    case toml::node_type::boolean:
+      return Value::Boolean(node.as_boolean()->get());
+    case toml::node_type::date:
+    case toml::node_type::time:
+    case toml::node_type::date_time: {
+      std::ostringstream text;
+      node.visit([&](const auto& v) { text << v; });
+      return {.type = Value::Type::kDateTime, .text = text.str()};
+    }
+    case toml::node_type::array: {
+      std::vector<Value> items;
+      for (const toml::node& item : *node.as_array()) items.push_back(Convert(item));
+      return Value::Array(std::move(items));
+    }
+    case toml::node_type::table:
+      return {.type = Value::Type::kTable, .text = InlineTable(*node.as_table())};
+    case toml::node_type::none:
+      break;
+  }
+  return {};
+}
+
+// Flattens one parsed file into entries (file order) and problems (invalid keys).
+class Flattener {
+ public:
+  explicit Flattener(std::string_view name) : name_(name) {}
+
+  void Table(const toml::table& table, const std::string& prefix) {
+    for (auto&& [key, node] : table) {
+      const std::string full = prefix.empty() ? KeyText(key.str()) : StrCat(prefix, ".", KeyText(key.str()));
+      if (!IsValidPart(key.str())) {
+        problems_.push_back(
+            {Origin::File(name_, static_cast<int>(key.source().begin.line)),
+             StrCat("invalid key ", full, " (use letters, digits, '_' and '-' in each part)")});
+        continue;
+      }
+      if (const toml::table* sub = node.as_table()) {
+        Table(*sub, full);
+        continue;
+      }
+      const toml::source_position at = node.source().begin;
+      positions_.emplace_back(at.line, at.column, entries_.size());
+      entries_.push_back({full, Convert(node), Origin::File(name_, static_cast<int>(at.line))});
+    }
+  }
+
+  // toml++ keeps a table's keys sorted: put the entries back in file order.
+  std::vector<Entry> TakeEntries() {
+    std::sort(positions_.begin(), positions_.end());
+    std::vector<Entry> out;
+    for (const auto& [line, column, index] : positions_) out.push_back(std::move(entries_[index]));
+    return out;
+  }
+  std::vector<Problem> TakeProblems() {
+    std::stable_sort(problems_.begin(), problems_.end(),
+                     [](const Problem& a, const Problem& b) { return a.origin.line < b.origin.line; });
+    return std::move(problems_);
+  }
+
+ private:
+  std::string name_;
+  std::vector<Entry> entries_;
+  std::vector<std::tuple<toml::source_index, toml::source_index, size_t>> positions_;
+  std::vector<Problem> problems_;
+};
 
 }  // namespace
 
@@ -58,7 +124,7 @@ std::string Origin::ToString() const {
     case Kind::kDefault:
       return "default";
     case Kind::kFile:
-      return StrCat(name, ":", line);
+      return column > 0 ? StrCat(name, ":", line, ":", column) : StrCat(name, ":", line);
     case Kind::kEnvironment:
       return StrCat("env ", name);
   }
@@ -83,19 +149,6 @@ bool IsValidName(std::string_view name) {
   return !part_empty;
 }
 
-std::string FormatValue(std::string_view value) {
-  bool needs_quotes = value.empty() || value.find('#') != std::string_view::npos || value.front() == '"' ||
-                      StripAsciiWhitespace(value).size() != value.size();
-  if (!needs_quotes) return std::string(value);
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
 Status Source::LoadFile(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return NotFoundError(StrCat("config file not found: ", path));
@@ -109,79 +162,37 @@ Status Source::LoadFile(const std::string& path) {
 }
 
 void Source::LoadString(std::string_view text, std::string_view name) {
-  constexpr std::string_view kBom = "\xEF\xBB\xBF";
-  if (text.starts_with(kBom)) text.remove_prefix(kBom.size());
-  std::string section;
-  // After a malformed [section] header its keys are skipped: attributing them to the previous
-  // section would add a spurious "unknown key" for every one of them.
-  bool section_ok = true;
-  int line_no = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = StripAsciiWhitespace(text.substr(start, end - start));
-    start = end + 1;
-    ++line_no;
-    if (line.empty() || line.front() == '#') continue;
-    auto problem = [&](std::string message) {
-      problems_.push_back({Origin::File(std::string(name), line_no), std::move(message)});
-    };
-
-    if (line.front() == '[') {
-      size_t close = line.find(']');
-      if (close == std::string_view::npos) {
-        problem("section header is missing its closing ']'");
-        section_ok = false;
-        continue;
-      }
-      std::string_view rest = StripAsciiWhitespace(line.substr(close + 1));
-      std::string_view header = StripAsciiWhitespace(line.substr(1, close - 1));
-      if (!rest.empty() && rest.front() != '#') {
-        problem(StrCat("unexpected text after section header: '", rest, "'"));
-        section_ok = false;
-      } else if (!IsValidName(header)) {
-        problem(StrCat("invalid section name '", header,
-                       "' (use letters, digits, '_' and '-' in dot-separated parts)"));
-        section_ok = false;
-      } else {
-        section = std::string(header);
-        section_ok = true;
-      }
-      continue;
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    std::string message(e.description());
+    if (name.ends_with(".conf")) {
+      message += StrCat(" (vrec's config is TOML since version ", kTomlSince,
+                        ": quote durations and other strings, e.g. ttl = \"1s\"; lists are arrays, e.g. "
+                        "api_keys = [\"k1\", \"k2\"]; `vrec config example` prints a complete file)");
     }
-
-    size_t eq = line.find('=');
-    if (eq == std::string_view::npos) {
-      problem(StrCat("expected 'key = value' or '[section]', got '", line, "'"));
-      continue;
-    }
-    std::string_view key = StripAsciiWhitespace(line.substr(0, eq));
-    if (!IsValidName(key)) {
-      problem(StrCat("invalid key '", key, "' (use letters, digits, '_' and '-' in dot-separated parts)"));
-      continue;
-    }
-    std::string error;
-    std::optional<std::string> value = ParseValue(StripAsciiWhitespace(line.substr(eq + 1)), error);
-    if (!value) {
-      problem(StrCat(section.empty() ? "" : StrCat(section, "."), key, ": ", error));
-      continue;
-    }
-    if (!section_ok) continue;
-    AddEntry(section.empty() ? std::string(key) : StrCat(section, ".", key), std::move(*value),
-             Origin::File(std::string(name), line_no));
-  }
-}
-
-void Source::AddEntry(std::string key, std::string value, Origin origin) {
-  auto it = index_.find(key);
-  if (it != index_.end()) {
-    problems_.push_back({std::move(origin), StrCat("duplicate key '", key, "' (first set at ",
-                                                   entries_[it->second].origin.ToString(), ")")});
+    const toml::source_position at = e.source().begin;
+    problems_.push_back(
+        {Origin::File(std::string(name), static_cast<int>(at.line), static_cast<int>(at.column)),
+         std::move(message)});
     return;
   }
-  index_.emplace(key, entries_.size());
-  entries_.push_back({std::move(key), std::move(value), std::move(origin)});
+  Flattener flat(name);
+  flat.Table(root, "");
+  for (Problem& problem : flat.TakeProblems()) problems_.push_back(std::move(problem));
+  for (Entry& entry : flat.TakeEntries()) AddEntry(std::move(entry));
+}
+
+void Source::AddEntry(Entry entry) {
+  auto it = index_.find(entry.key);
+  if (it != index_.end()) {
+    problems_.push_back({std::move(entry.origin), StrCat("duplicate key '", entry.key, "' (first set at ",
+                                                         entries_[it->second].origin.ToString(), ")")});
+    return;
+  }
+  index_.emplace(entry.key, entries_.size());
+  entries_.push_back(std::move(entry));
 }
 
 void Source::LoadEnvironment(const char* const* envp) {

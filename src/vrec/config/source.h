@@ -1,24 +1,27 @@
-// Raw configuration text: the settings of a config file and a snapshot of the VREC_* environment,
-// each remembering where it came from so that every error can name its file:line or variable.
-// Typed reading, validation and the environment binding live in config/binder.h.
+// The settings of config files and a snapshot of the VREC_* environment, each remembering where it
+// came from so that every error can name its file:line or variable. Typed reading, validation and
+// the environment binding live in config/binder.h.
 //
-// File format (one setting per line, UTF-8, \n or \r\n line ends):
+// Files are TOML (https://toml.io/en/v1.0.0), parsed by toml++ (only source.cc includes it):
 //
-//   # A comment: a line whose first non-blank character is '#'. Blank lines are ignored.
-//   top_level_key = value          # keys before any [section] have no prefix
-//   [server]                       # a section: the following keys are server.<key>
-//   port = 8080                    # unquoted values are trimmed; '#' starts a trailing comment
-//   name = "vrec #1 \"main\""      # quoted: keeps spaces and '#'; escapes are \" and \\ only
-//   empty =                        # an empty value
-//   [experiment.variant.b]         # nested section: experiment.variant.b.<key>
+//   log_level = "info"                 # keys before any [table] have no prefix
+//   [server]                           # a table: the following keys are server.<key>
+//   port = 8080                        # integers, floats, booleans, strings are TOML's
+//   tls.cert = "/etc/vrec.pem"         # a dotted key: server.tls.cert
+//   idle_timeout = "1m"                # durations and sizes with units are strings
+//   api_keys = ["k1", "k2"]            # lists are arrays
+//   [experiment.variant.b]             # a nested table: experiment.variant.b.<key>
 //   weight = 0.5
-//   videos = 12, 15, 99            # lists are comma-separated (see SplitList in values.h)
 //
-// Section and key names are made of letters, digits, '_' and '-', in dot-separated parts (a key
-// may itself be dotted: `tls.cert = x` under [server] is server.tls.cert). A key set twice,
-// in one file or across several loaded files, is an error; the first setting is kept.
-// Malformed lines are recorded as problems (see problems()) and skipped; loading continues so
-// that one run reports every mistake.
+// Tables, nested tables, inline tables and dotted keys all flatten to one dotted key per value
+// (`[a] b.c = 1`, `a = {b = {c = 1}}` and `a.b.c = 1` are all the entry "a.b.c"). Arrays stay
+// values, arrays of tables included (vrec has no list-like sections: such a key is unknown or has
+// the wrong type). Key parts are letters, digits, '_' and '-' (a quoted key with other characters,
+// such as "a.b" or "a b", is a problem: it could not be told apart from a dotted key).
+//
+// A file that is not valid TOML (a syntax error, a key set twice, a table defined twice) adds one
+// problem "file:line:column: <toml++'s description>" and no entry at all. A key set in two loaded
+// files is a problem too; the first setting is kept.
 #pragma once
 
 #include <map>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "vrec/common/status.h"
+#include "vrec/config/values.h"
 
 namespace vrec::config {
 
@@ -36,19 +40,22 @@ struct Origin {
   Kind kind = Kind::kDefault;
   std::string name;  // file name as given to Load*, or the environment variable's name
   int line = 0;      // 1-based, kFile only
+  int column = 0;    // 1-based, kFile only; 0 when only the line matters (every value)
 
-  static Origin File(std::string name, int line) { return {Kind::kFile, std::move(name), line}; }
-  static Origin Environment(std::string var) { return {Kind::kEnvironment, std::move(var), 0}; }
+  static Origin File(std::string name, int line, int column = 0) {
+    return {Kind::kFile, std::move(name), line, column};
+  }
+  static Origin Environment(std::string var) { return {Kind::kEnvironment, std::move(var), 0, 0}; }
 
-  // "vrec.conf:12", "env VREC_SERVER_PORT" or "default".
+  // "vrec.toml:12", "vrec.toml:12:7" (with a column), "env VREC_SERVER_PORT" or "default".
   std::string ToString() const;
 };
 
-// One `key = value` line of a file; `key` is the full dotted key (section prefix included) and
-// `value` is unquoted and unescaped.
+// One value of a file: `key` is the full dotted key (table prefix included), `origin` the line
+// where the value starts.
 struct Entry {
   std::string key;
-  std::string value;
+  Value value;
   Origin origin;
 };
 
@@ -66,14 +73,14 @@ struct Problem {
 // be called from several threads at once.
 class Source {
  public:
-  // Reads and parses the file at `path`; origins name it as `path`.
-  // OK when the file was read, even if some lines were malformed: those are recorded in
-  // problems() (config::Binder::Finish reports them with every other problem). NotFound when the
-  // file does not exist; Internal when it exists but cannot be read. Nothing is recorded on error.
+  // Reads and parses the TOML file at `path`; origins name it as `path`.
+  // OK when the file was read, even if it is not valid TOML: that is recorded in problems()
+  // (config::Binder::Finish reports it with every other problem). NotFound when the file does not
+  // exist; Internal when it exists but cannot be read. Nothing is recorded on error.
   Status LoadFile(const std::string& path);
 
-  // Parses `text` as if it were the content of a file called `name` (used in origins). Malformed
-  // lines are recorded in problems().
+  // Parses `text` as if it were the content of a file called `name` (used in origins). A syntax
+  // error is recorded in problems(), with a hint about the old format when `name` ends in ".conf".
   void LoadString(std::string_view text, std::string_view name);
 
   // Takes a snapshot of the VREC_* variables of a NULL-terminated "NAME=VALUE" array such as
@@ -90,11 +97,11 @@ class Source {
   const Entry* Find(std::string_view key) const;
   // The value of environment variable `name` in the snapshot, or nullptr when unset.
   const std::string* FindEnv(std::string_view name) const;
-  // Syntax errors and duplicate keys found so far, in load order.
+  // Syntax errors, invalid key names and keys set twice found so far, in load order.
   const std::vector<Problem>& problems() const { return problems_; }
 
  private:
-  void AddEntry(std::string key, std::string value, Origin origin);
+  void AddEntry(Entry entry);
 
   std::vector<Entry> entries_;
   std::map<std::string, size_t, std::less<>> index_;  // key -> position in entries_
@@ -102,12 +109,8 @@ class Source {
   std::vector<Problem> problems_;
 };
 
-// Formats `value` so that Source reads it back unchanged: as is when that is safe, otherwise
-// quoted and escaped (empty values, surrounding spaces, '#', a leading '"').
-std::string FormatValue(std::string_view value);
-
 // True for a name made of one or more dot-separated, non-empty parts of letters, digits, '_'
-// and '-' (the file syntax of section names and keys).
+// and '-' (the keys Source accepts, dots included).
 bool IsValidName(std::string_view name);
 
 }  // namespace vrec::config

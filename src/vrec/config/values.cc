@@ -31,7 +31,115 @@ Status NotADuration(std::string_view text, std::string_view why) {
       StrCat("'", text, "' is not a duration (", why, "; write e.g. 250ms, 5s, 2m, 1h, 3d or 1h30m)"));
 }
 
+Status Expected(std::string_view what, const Value& given, std::string_view hint = "") {
+  return InvalidArgumentError(
+      StrCat("expected ", what, ", got ", DescribeValue(given), hint.empty() ? "" : " ", hint));
+}
+
+std::string FloatToToml(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
+  std::string out = StrCat(x);
+  // "500" would read back as an integer.
+  if (out.find_first_of(".e") == std::string::npos) out += ".0";
+  return out;
+}
+
 }  // namespace
+
+std::string ToToml(const Value& value) {
+  switch (value.type) {
+    case Value::Type::kString:
+      return QuoteString(value.text);
+    case Value::Type::kInteger:
+      return StrCat(value.integer);
+    case Value::Type::kFloat:
+      return FloatToToml(value.number);
+    case Value::Type::kBoolean:
+      return value.boolean ? "true" : "false";
+    case Value::Type::kDateTime:
+    case Value::Type::kTable:
+      return value.text;
+    case Value::Type::kArray: {
+      std::string out = "[";
+      for (size_t i = 0; i < value.items.size(); ++i)
+        out += StrCat(i == 0 ? "" : ", ", ToToml(value.items[i]));
+      return out + "]";
+    }
+  }
+  return "";
+}
+
+std::string DescribeValue(const Value& value) {
+  // In the order of Value::Type.
+  constexpr std::array<std::string_view, 7> kKinds = {"a string",    "an integer", "a float", "a boolean",
+                                                      "a date-time", "an array",   "a table"};
+  static_assert(kKinds.size() == static_cast<size_t>(Value::Type::kTable) + 1);
+  const std::string_view kind = kKinds[static_cast<size_t>(value.type)];
+  constexpr size_t kMaxText = 60;
+  std::string text = ToToml(value);
+  if (text.size() > kMaxText) {
+    // Cut on a UTF-8 character boundary.
+    size_t cut = kMaxText;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = StrCat(text.substr(0, cut), "...");
+  }
+  return StrCat(kind, " ", text);
+}
+
+StatusOr<int64_t> AsInt(const Value& value) {
+  if (value.type == Value::Type::kInteger) return value.integer;
+  return Expected("an integer", value);
+}
+
+StatusOr<double> AsDouble(const Value& value) {
+  if (value.type == Value::Type::kInteger) return static_cast<double>(value.integer);
+  if (value.type != Value::Type::kFloat) return Expected("a number", value);
+  if (!std::isfinite(value.number)) return Expected("a finite number", value);
+  return value.number;
+}
+
+StatusOr<bool> AsBool(const Value& value) {
+  if (value.type == Value::Type::kBoolean) return value.boolean;
+  return Expected("a boolean (true or false)", value);
+}
+
+StatusOr<std::string> AsString(const Value& value) {
+  if (value.type == Value::Type::kString) return value.text;
+  return Expected("a string", value);
+}
+
+StatusOr<std::vector<std::string>> AsStringList(const Value& value) {
+  if (value.type == Value::Type::kString) {
+    // Most likely a comma-separated list in the format before TOML (or copied from a variable).
+    std::vector<Value> items;
+    for (std::string& item : SplitList(value.text)) items.push_back(Value::String(std::move(item)));
+    return Expected("an array of strings", value,
+                    StrCat("(lists are arrays: ", ToToml(Value::Array(items)), ")"));
+  }
+  if (value.type != Value::Type::kArray) return Expected("an array of strings", value);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < value.items.size(); ++i) {
+    const Value& item = value.items[i];
+    if (item.type != Value::Type::kString) {
+      return InvalidArgumentError(
+          StrCat("expected an array of strings, got ", DescribeValue(item), " as item ", i + 1));
+    }
+    out.push_back(item.text);
+  }
+  return out;
+}
+
+StatusOr<std::chrono::nanoseconds> AsDuration(const Value& value) {
+  if (value.type == Value::Type::kString) return ParseDuration(value.text);
+  if (value.type == Value::Type::kInteger && value.integer == 0) return std::chrono::nanoseconds(0);
+  constexpr std::string_view kWhat = "a duration string such as \"250ms\" or \"5s\"";
+  if (value.type == Value::Type::kInteger) {
+    return Expected(kWhat, value,
+                    StrCat("(durations are strings with a unit, e.g. \"", value.integer, "s\")"));
+  }
+  return Expected(kWhat, value);
+}
 
 StatusOr<int64_t> ParseInt(std::string_view text) {
   std::string_view digits = text;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace vrec::config {
 namespace {
 
@@ -96,6 +98,61 @@ TEST(EditDistance, CountsEditsAndAdjacentSwaps) {
   EXPECT_EQ(EditDistance("server.prot", "server.port"), 1u);  // swap
   EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
   EXPECT_EQ(EditDistance("serving.port", "server.port"), 3u);
+}
+
+std::string ErrorOf(const Status& s) { return s.ok() ? "<ok>" : std::string(s.message()); }
+
+TEST(AsTypes, AcceptTheirTomlTypes) {
+  EXPECT_EQ(*AsInt(Value::Integer(-7)), -7);
+  EXPECT_EQ(*AsDouble(Value::Float(0.5)), 0.5);
+  EXPECT_EQ(*AsDouble(Value::Integer(3)), 3.0);  // an integer where a number is expected is fine
+  EXPECT_TRUE(*AsBool(Value::Boolean(true)));
+  EXPECT_EQ(*AsString(Value::String("")), "");
+  EXPECT_EQ(*AsStringList(Value::Array({})), std::vector<std::string>{});
+  EXPECT_EQ(*AsStringList(Value::Array({Value::String(" a "), Value::String("b,c")})),
+            (std::vector<std::string>{" a ", "b,c"}));  // items as written: no trimming, no splitting
+  EXPECT_EQ(*AsDuration(Value::String("1h30m")), 90min);
+  EXPECT_EQ(*AsDuration(Value::Integer(0)), 0ns);  // zero needs no unit
+}
+
+TEST(AsTypes, NameWhatWasExpectedAndWhatWasGiven) {
+  EXPECT_EQ(ErrorOf(AsInt(Value::String("8080")).status()), "expected an integer, got a string \"8080\"");
+  EXPECT_EQ(ErrorOf(AsInt(Value::Float(1.5)).status()), "expected an integer, got a float 1.5");
+  EXPECT_EQ(ErrorOf(AsDouble(Value::String("0.5")).status()), "expected a number, got a string \"0.5\"");
+  EXPECT_EQ(ErrorOf(AsDouble(Value::Float(std::numeric_limits<double>::infinity())).status()),
+            "expected a finite number, got a float inf");
+  EXPECT_EQ(ErrorOf(AsBool(Value::String("yes")).status()),
+            "expected a boolean (true or false), got a string \"yes\"");
+  EXPECT_EQ(ErrorOf(AsBool(Value::Integer(1)).status()),
+            "expected a boolean (true or false), got an integer 1");
+  EXPECT_EQ(ErrorOf(AsString(Value::Integer(2026)).status()), "expected a string, got an integer 2026");
+  EXPECT_EQ(ErrorOf(AsString(Value::Array({Value::String("a")})).status()),
+            "expected a string, got an array [\"a\"]");
+  EXPECT_EQ(
+      ErrorOf(AsStringList(Value::String("a, b,,c")).status()),
+      "expected an array of strings, got a string \"a, b,,c\" (lists are arrays: [\"a\", \"b\", \"c\"])");
+  EXPECT_EQ(ErrorOf(AsStringList(Value::Array({Value::String("a"), Value::Integer(12)})).status()),
+            "expected an array of strings, got an integer 12 as item 2");
+  EXPECT_EQ(
+      ErrorOf(AsDuration(Value::Integer(10)).status()),
+      "expected a duration string such as \"250ms\" or \"5s\", got an integer 10 (durations are strings "
+      "with a unit, e.g. \"10s\")");
+  EXPECT_EQ(ErrorOf(AsDuration(Value::Float(1.5)).status()),
+            "expected a duration string such as \"250ms\" or \"5s\", got a float 1.5");
+  EXPECT_EQ(ErrorOf(AsDuration(Value::String("10")).status()), ErrorOf(ParseDuration("10").status()));
+  EXPECT_EQ(ErrorOf(AsInt({.type = Value::Type::kDateTime, .text = "1979-05-27"}).status()),
+            "expected an integer, got a date-time 1979-05-27");
+}
+
+TEST(DescribeValue, CutsLongValues) {
+  EXPECT_EQ(DescribeValue(Value::Boolean(false)), "a boolean false");
+  EXPECT_EQ(DescribeValue(Value::Float(500)), "a float 500.0");
+  const std::string long_text(100, 'x');
+  EXPECT_EQ(DescribeValue(Value::String(long_text)), "a string \"" + std::string(59, 'x') + "...");
+  // Never in the middle of a UTF-8 character: 30 two-byte characters after the quote.
+  std::string accents;
+  for (int i = 0; i < 30; ++i) accents += "\xC3\xA9";
+  EXPECT_EQ(DescribeValue(Value::String(accents)), "a string \"" + accents.substr(0, 58) + "...");
 }
 
 }  // namespace

@@ -600,41 +600,7 @@ int HttpStatusFor(StatusCode code) {
   return 500;
 }
 
-std::string JsonQuote(std::string_view text) {
-  const std::string valid = ValidUtf8(text);
-  std::string out;
-  out.reserve(valid.size() + 2);
-  out += '"';
-  for (char c : valid) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
+std::string JsonQuote(std::string_view text) { return QuoteString(text); }
 
 std::string_view ErrorReason(int http_status) {
   switch (http_status) {

@@ -158,8 +158,8 @@ HttpResponse JsonErrorResponse(int status, std::string_view message);
 // internals: callers log status.message() themselves. 503 and 429 come with "Retry-After: 1".
 HttpResponse JsonErrorResponse(const Status& status);
 
-// `s` as a JSON string literal, quotes included (control characters as \uXXXX; bytes >= 0x80
-// passed through when they form valid UTF-8, else replaced by U+FFFD).
+// `s` as a JSON string literal, quotes included (QuoteString: control characters as \uXXXX;
+// bytes >= 0x80 passed through when they form valid UTF-8, else replaced by U+FFFD).
 std::string JsonQuote(std::string_view s);
 
 // Splits request.target into request.path and request.query as HttpRequest describes them: the

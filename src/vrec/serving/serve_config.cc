@@ -162,10 +162,11 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   f.default_max_upload_age_s = max_age.count();
   b.Bool("filtering.unknown_upload_time_is_fresh", &f.unknown_upload_time_is_fresh,
          {.help = "Videos without an upload time pass the freshness filter."});
-  for (const config::Entry& e : b.Prefix(
-           kSurfaceAgePrefix, {.help = "Per surface: <surface> = max upload age (e.g. trending = 2d)."})) {
+  for (const config::Entry& e :
+       b.Prefix(kSurfaceAgePrefix,
+                {.help = "Per surface: <surface> = max upload age (e.g. trending = \"2d\")."})) {
     const std::string surface = e.key.substr(sizeof(kSurfaceAgePrefix));
-    auto d = config::ParseDuration(e.value);
+    auto d = config::AsDuration(e.value);
     if (!d.ok()) {
       b.Fail(e.origin, e.key, d.status().message());
     } else {
@@ -187,7 +188,7 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
            {.min = 0.001, .help = "Half-life of the freshness boost."});
   std::vector<std::string> promos;
   b.StringList("ordering.promos", &promos,
-               {.help = "Sponsored videos at fixed 1-based positions: VIDEO_ID@POSITION, comma-separated."});
+               {.help = "Sponsored videos at fixed 1-based positions: \"VIDEO_ID@POSITION\" strings."});
   for (const std::string& p : promos) {
     auto promo = ParsePromo(p);
     if (!b.Check(promo.ok(), "ordering.promos", promo.ok() ? "" : promo.status().message())) continue;
@@ -249,7 +250,7 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
     ordering::Variant& v = variants[name];
     v.name = name;
     if (key == "weight") {
-      auto w = config::ParseDouble(e.value);
+      auto w = config::AsDouble(e.value);
       if (!w.ok() || *w <= 0) {
         b.Fail(e.origin, e.key, "weight must be a number > 0");
         v.weight = -1;  // reported; keeps the variant from looking valid below
@@ -258,12 +259,20 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
       }
       continue;
     }
+    // Overrides are kept as text (ordering::Variant) and parsed by ApplyOverride, which tells
+    // integers, numbers and booleans apart; a quoted "2" is refused like any string.
+    using Type = config::Value::Type;
+    if (e.value.type != Type::kInteger && e.value.type != Type::kFloat && e.value.type != Type::kBoolean) {
+      b.Fail(e.origin, e.key, StrCat("expected a number or a boolean, got ", config::DescribeValue(e.value)));
+      continue;
+    }
+    const std::string text = config::ToToml(e.value);
     RecommendOptions scratch;
-    if (Status s = ApplyOverride(key, e.value, scratch); !s.ok()) {
+    if (Status s = ApplyOverride(key, text, scratch); !s.ok()) {
       b.Fail(e.origin, e.key, s.message());
       continue;
     }
-    v.overrides[key] = e.value;
+    v.overrides[key] = text;
   }
   for (auto& [name, v] : variants) {
     if (v.weight > 0) c.experiment.variants.push_back(std::move(v));

@@ -1,5 +1,5 @@
 // The configuration of `vrec serve`: typed, with defaults in the member initialisers, read from an
-// optional config file (configs/vrec.conf.example documents every key) and VREC_* environment
+// optional config file (configs/vrec.toml.example documents every key) and VREC_* environment
 // variables (which override the file), validated at start with every error reported at once.
 // Command-line flags override both (apps/vrec/serve_command.cc).
 #pragma once

@@ -92,9 +92,11 @@ TEST(ServeConfigFuzzRegression, VariantOverrideTooLargeForIntIsRefusedNotWrapped
   }
   config::Source src;
   src.LoadString(
-      "registry.path = /r\n[experiment]\nname = e\n[experiment.variant.b]\nretrieval.candidates = "
+      "registry.path = \"/r\"\n[experiment]\nname = \"e\"\n[experiment.variant.b]\nretrieval.candidates = "
       "4294967396\n",
-      "test.conf");
+      "test.toml");
+  ASSERT_TRUE(src.problems().empty())
+      << src.problems()[0].ToString();  // refused by the binder, not the parser
   config::Binder b(src);
   ServeConfig config;
   BindServeConfig(b, config);
