@@ -15,7 +15,8 @@
 //     popularity, a video in it by popularity (preferring the user's language, hiding
 //     age-restricted videos from minors), a time after the upload with a local diurnal and weekly
 //     pattern, then a play or a skip whose watch ratio rises with affinity and quality, and
-//     sometimes likes, comments and shares (see "The response model" below).
+//     sometimes likes, comments and shares. That last part, the response model, is shared with
+//     SyntheticWorld::Respond (see "The response model" below and synth.h).
 //
 // Every user and every video has its own random stream derived from (seed, index), and rows are
 // written to slots fixed before the parallel phase, so the output is the same for any thread count.
@@ -25,12 +26,14 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <numbers>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "vrec/common/check.h"
 #include "vrec/common/csv.h"
 #include "vrec/common/parallel.h"
 #include "vrec/common/progress.h"
@@ -435,6 +438,9 @@ struct UserLatent {
   double activity = 1;               // relative number of rows
 };
 
+// Age-restricted videos are never shown to minors (unknown ages are treated as adults).
+bool IsMinor(const UserLatent& u) { return u.age >= 0 && u.age < 18; }
+
 struct VideoLatent {
   int64_t upload_time = 0;
   float duration_s = 0;
@@ -444,6 +450,7 @@ struct VideoLatent {
   uint16_t second_category = kNoCategory;
   uint8_t language = 0;
   bool age_restricted = false;
+  bool available = true;  // false: taken down by the end of the period (Video::available)
 };
 
 // Video draws for one category: members and their Zipf weights.
@@ -642,6 +649,7 @@ void GenerateVideo(const World& w, uint64_t seed, uint32_t index, Video& video, 
   latent.age_restricted = video.age_restricted;
   // Taken down after the fact: such videos keep their past interactions, and filters must drop them.
   video.available = !rng.Bernoulli(0.01);
+  latent.available = video.available;
   latent.quality = static_cast<float>(rng.Normal());
   // Popular videos tend to be good ones, but not always: rank by quality plus as much noise.
   latent.popularity_score = static_cast<float>(latent.quality + rng.Normal());
@@ -686,8 +694,9 @@ double Affinity(const UserLatent& u, uint16_t category) {
   return 0;
 }
 
-// The response model: what a user does with a video once it is shown, in functions of the
-// latents that a response simulator can call as the log generator does.
+// The response model: what a user does with a video once it is shown. The log's plays and skips
+// and SyntheticWorld::Respond both draw from these functions, so the simulator answers with the
+// log's truth by construction. (synth.h explains the model for bench authors.)
 
 constexpr double kNoStartShare = 0.02;                        // shown but never started: an impression row
 constexpr double kSkipRatioLo = 0.01, kSkipRatioSpan = 0.09;  // a skip watches U[0.01, 0.10)
@@ -773,7 +782,7 @@ void GenerateUserRows(const World& w, uint64_t seed, uint32_t user_index, Intera
   Rng rng(StreamSeed(seed, Stream::kUserRows, user_index));
   const UserLatent& u = w.users[user_index];
   const int utc_offset = kCountries[u.country].utc_offset_min;
-  const bool minor = u.age >= 0 && u.age < 18;
+  const bool minor = IsMinor(u);
   const double period = static_cast<double>(w.end_time - w.start_time);
 
   // The user's category distribution: taste mixed with global popularity; empty categories (tiny
@@ -905,7 +914,8 @@ Status ValidateConfig(const SynthConfig& c) {
 }
 
 // Steps 1-3 of the model: the static world, the users and the videos, as public rows in `ds` and
-// latents in `w`.
+// latents in `w`. GenerateSynthetic and SyntheticWorld::Build both start here, so they see the same
+// population for a config.
 Status BuildPopulation(const SynthConfig& config, World& w, Dataset& ds) {
   VREC_RETURN_IF_ERROR(ValidateConfig(config));
   w.config = &config;
@@ -947,6 +957,14 @@ Status BuildPopulation(const SynthConfig& config, World& w, Dataset& ds) {
   return OkStatus();
 }
 
+// E[clamp(exp(mu + sigma Z), lo, hi)] for a standard normal Z.
+double ClampedLogNormalMean(double mu, double sigma, double lo, double hi) {
+  auto phi = [](double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); };
+  const double a = (std::log(lo) - mu) / sigma, b = (std::log(hi) - mu) / sigma;
+  return lo * phi(a) + hi * (1.0 - phi(b)) +
+         std::exp(mu + 0.5 * sigma * sigma) * (phi(b - sigma) - phi(a - sigma));
+}
+
 }  // namespace
 
 StatusOr<Dataset> GenerateSynthetic(const SynthConfig& config) {
@@ -975,6 +993,103 @@ StatusOr<Dataset> GenerateSynthetic(const SynthConfig& config) {
   ds.RebuildIndex();
   VREC_RETURN_IF_ERROR(ds.Validate());
   return ds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SyntheticWorld: the population's latents and the response model, without the log.
+
+struct SyntheticWorld::State {
+  std::vector<UserLatent> users;
+  std::vector<VideoLatent> videos;
+
+  std::pair<const UserLatent&, const VideoLatent&> Pair(uint32_t user, uint32_t video) const {
+    VREC_CHECK(user < users.size(), "user ", user, " of ", users.size());
+    VREC_CHECK(video < videos.size(), "video ", video, " of ", videos.size());
+    return {users[user], videos[video]};
+  }
+};
+
+namespace {
+
+// The platform's policy, as in the log's impression process: age-restricted videos are hidden
+// from minors. Taken-down videos cannot be played any more (the log predates their removal).
+bool Showable(const UserLatent& u, const VideoLatent& v) {
+  return v.available && !(IsMinor(u) && v.age_restricted);
+}
+
+}  // namespace
+
+StatusOr<SyntheticWorld> SyntheticWorld::Build(const SynthConfig& config) {
+  World w;
+  Dataset ds;
+  VREC_RETURN_IF_ERROR(BuildPopulation(config, w, ds));
+  auto state = std::make_shared<State>();
+  state->users = std::move(w.users);
+  state->videos = std::move(w.videos);
+  SyntheticWorld world;
+  world.state_ = std::move(state);
+  return world;
+}
+
+size_t SyntheticWorld::num_users() const { return state_->users.size(); }
+size_t SyntheticWorld::num_videos() const { return state_->videos.size(); }
+
+SyntheticWorld::Response SyntheticWorld::Respond(uint32_t user, uint32_t video, uint64_t& rng_state) const {
+  const auto [u, v] = state_->Pair(user, video);
+  // One step of the caller's stream per call, whatever the outcome, so that two arms fed the same
+  // states get paired draws.
+  Rng rng(SplitMix64(rng_state));
+  Response r;
+  if (!Showable(u, v)) {
+    r.shown = false;
+    r.skipped = true;
+    return r;
+  }
+  const double affinity = VideoAffinity(u, v);
+  const Watch watch = DrawWatch(rng, u, v, affinity);
+  if (watch.type == EventType::kImpression) return r;
+  r.watch_ratio = static_cast<float>(watch.ratio);
+  r.watch_time_s = static_cast<float>(watch.ratio * static_cast<double>(v.duration_s));
+  if (watch.type == EventType::kSkip) {
+    r.skipped = true;
+    return r;
+  }
+  r.played = true;
+  r.completed = watch.ratio >= 1.0;
+  const auto chances = EngagementChances(u, affinity, watch.ratio);
+  r.liked = rng.Bernoulli(chances[0].second);
+  r.commented = rng.Bernoulli(chances[1].second);
+  r.shared = rng.Bernoulli(chances[2].second);
+  return r;
+}
+
+double SyntheticWorld::PlayProbability(uint32_t user, uint32_t video) const {
+  const auto [u, v] = state_->Pair(user, video);
+  if (!Showable(u, v)) return 0;
+  return (1.0 - kNoStartShare) * (1.0 - SkipProbability(v, VideoAffinity(u, v)));
+}
+
+double SyntheticWorld::ExpectedWatchRatio(uint32_t user, uint32_t video) const {
+  const auto [u, v] = state_->Pair(user, video);
+  if (!Showable(u, v)) return 0;
+  const double affinity = VideoAffinity(u, v);
+  const double skip = SkipProbability(v, affinity);
+  const PlayRatioLaw law = PlayRatio(u, v, affinity);
+  const double play_mean = ClampedLogNormalMean(law.mu, kPlayRatioSigma, kPlayRatioFloor, law.cap);
+  return (1.0 - kNoStartShare) * (skip * (kSkipRatioLo + 0.5 * kSkipRatioSpan) + (1.0 - skip) * play_mean);
+}
+
+std::vector<SyntheticWorld::TasteShare> SyntheticWorld::Taste(uint32_t user) const {
+  VREC_CHECK(user < state_->users.size(), "user ", user, " of ", state_->users.size());
+  const UserLatent& u = state_->users[user];
+  std::vector<TasteShare> taste;
+  for (int k = 0; k < u.taste_size; ++k) taste.push_back({u.taste_category[k], u.taste_weight[k]});
+  return taste;
+}
+
+float SyntheticWorld::Quality(uint32_t video) const {
+  VREC_CHECK(video < state_->videos.size(), "video ", video, " of ", state_->videos.size());
+  return state_->videos[video].quality;
 }
 
 }  // namespace vrec::data
