@@ -15,7 +15,8 @@
 //     popularity, a video in it by popularity (preferring the user's language, hiding
 //     age-restricted videos from minors), a time after the upload with a local diurnal and weekly
 //     pattern, then a play or a skip whose watch ratio rises with affinity and quality, and
-//     sometimes likes, comments and shares.
+//     sometimes likes, comments and shares. That last part, the response model, is shared with
+//     SyntheticWorld::Respond (see "The response model" below and synth.h).
 //
 // Every user and every video has its own random stream derived from (seed, index), and rows are
 // written to slots fixed before the parallel phase, so the output is the same for any thread count.
@@ -25,12 +26,14 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <numbers>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "vrec/common/check.h"
 #include "vrec/common/csv.h"
 #include "vrec/common/parallel.h"
 #include "vrec/common/progress.h"
@@ -418,7 +421,7 @@ double SampleQuantiles(Rng& rng, const std::vector<double>& sorted) {
 
 // ---------------------------------------------------------------------------------------------
 // Latent state kept beside the public Dataset rows: compact, so the hot interaction loop reads
-// 24-byte records instead of Video objects with strings.
+// 32-byte records instead of Video objects with strings.
 
 struct UserLatent {
   std::array<uint16_t, 4> taste_category{};
@@ -435,6 +438,9 @@ struct UserLatent {
   double activity = 1;               // relative number of rows
 };
 
+// Age-restricted videos are never shown to minors (unknown ages are treated as adults).
+bool IsMinor(const UserLatent& u) { return u.age >= 0 && u.age < 18; }
+
 struct VideoLatent {
   int64_t upload_time = 0;
   float duration_s = 0;
@@ -444,6 +450,7 @@ struct VideoLatent {
   uint16_t second_category = kNoCategory;
   uint8_t language = 0;
   bool age_restricted = false;
+  bool available = true;  // false: taken down by the end of the period (Video::available)
 };
 
 // Video draws for one category: members and their Zipf weights.
@@ -642,6 +649,7 @@ void GenerateVideo(const World& w, uint64_t seed, uint32_t index, Video& video, 
   latent.age_restricted = video.age_restricted;
   // Taken down after the fact: such videos keep their past interactions, and filters must drop them.
   video.available = !rng.Bernoulli(0.01);
+  latent.available = video.available;
   latent.quality = static_cast<float>(rng.Normal());
   // Popular videos tend to be good ones, but not always: rank by quality plus as much noise.
   latent.popularity_score = static_cast<float>(latent.quality + rng.Normal());
@@ -686,6 +694,71 @@ double Affinity(const UserLatent& u, uint16_t category) {
   return 0;
 }
 
+// The response model: what a user does with a video once it is shown. The log's plays and skips
+// and SyntheticWorld::Respond both draw from these functions, so the simulator answers with the
+// log's truth by construction. (synth.h explains the model for bench authors.)
+
+constexpr double kNoStartShare = 0.02;                        // shown but never started: an impression row
+constexpr double kSkipRatioLo = 0.01, kSkipRatioSpan = 0.09;  // a skip watches U[0.01, 0.10)
+constexpr double kPlayRatioSigma = 0.35;                      // log-normal spread of a play's ratio
+constexpr double kPlayRatioFloor = 0.02;
+constexpr double kCommentPerLike = 0.15, kSharePerLike = 0.25;
+
+// How much the video suits the user, in [0, 1]: its primary category's affinity, or 70% of its
+// second category's when that is higher.
+double VideoAffinity(const UserLatent& u, const VideoLatent& v) {
+  double affinity = Affinity(u, v.category);
+  if (v.second_category != kNoCategory) affinity = std::max(affinity, 0.7 * Affinity(u, v.second_category));
+  return affinity;
+}
+
+// Chance that a started video is skipped: about 0.54 off-taste, 0.04 for the favourite category,
+// lowered by quality, within [0.01, 0.9].
+double SkipProbability(const VideoLatent& v, double affinity) {
+  return std::clamp(0.04 + 0.5 * (1 - affinity) * (1 - affinity) - 0.05 * v.quality, 0.01, 0.9);
+}
+
+// A play's watch ratio is clamp(exp(mu + kPlayRatioSigma * N(0, 1)), kPlayRatioFloor, cap).
+struct PlayRatioLaw {
+  double mu;
+  double cap;
+};
+
+// Affinity and quality lengthen the watch, long videos are rarely finished, short ones get
+// rewatched (ratio up to ~2.7 for the shortest clips, ~1 past 3 minutes).
+PlayRatioLaw PlayRatio(const UserLatent& u, const VideoLatent& v, double affinity) {
+  const double duration = v.duration_s;
+  return {-0.9 + 0.9 * affinity + 0.25 * v.quality + u.ratio_bias - 0.3 * std::log(duration / 60.0),
+          1.0 + 2.0 * std::exp(-duration / 30.0)};
+}
+
+struct Watch {
+  EventType type;  // kImpression (never started, ratio NaN), kSkip or kPlay
+  double ratio;
+};
+
+// Draws whether the shown video is started, skipped or played, and the watch ratio.
+Watch DrawWatch(Rng& rng, const UserLatent& u, const VideoLatent& v, double affinity) {
+  if (rng.Bernoulli(kNoStartShare)) return {EventType::kImpression, kMissing};
+  if (rng.Bernoulli(SkipProbability(v, affinity))) {
+    return {EventType::kSkip, kSkipRatioLo + kSkipRatioSpan * rng.Uniform()};
+  }
+  const PlayRatioLaw law = PlayRatio(u, v, affinity);
+  return {EventType::kPlay,
+          std::clamp(std::exp(law.mu + kPlayRatioSigma * rng.Normal()), kPlayRatioFloor, law.cap)};
+}
+
+// Chances of a like, a comment and a share after a play of `ratio`, in the order they are drawn:
+// engagement grows with how much of the video was watched and with affinity.
+std::array<std::pair<EventType, double>, 3> EngagementChances(const UserLatent& u, double affinity,
+                                                              double ratio) {
+  const double watched = std::min(ratio, 1.5) / 1.5;
+  const double like_p = std::min(0.9, u.engagement * (0.004 + 0.06 * watched * (0.3 + 0.7 * affinity)));
+  return {{{EventType::kLike, like_p},
+           {EventType::kComment, kCommentPerLike * like_p},
+           {EventType::kShare, kSharePerLike * like_p}}};
+}
+
 // A time in [lo, end] following the diurnal and weekly pattern in the user's local time (rejection
 // against the peak; the last draw is kept if all fail, which only matters for tiny windows).
 int64_t SampleTime(Rng& rng, int64_t lo, int64_t end, int utc_offset_min) {
@@ -709,7 +782,7 @@ void GenerateUserRows(const World& w, uint64_t seed, uint32_t user_index, Intera
   Rng rng(StreamSeed(seed, Stream::kUserRows, user_index));
   const UserLatent& u = w.users[user_index];
   const int utc_offset = kCountries[u.country].utc_offset_min;
-  const bool minor = u.age >= 0 && u.age < 18;
+  const bool minor = IsMinor(u);
   const double period = static_cast<double>(w.end_time - w.start_time);
 
   // The user's category distribution: taste mixed with global popularity; empty categories (tiny
@@ -750,41 +823,19 @@ void GenerateUserRows(const World& w, uint64_t seed, uint32_t user_index, Intera
     x.timestamp = SampleTime(rng, std::max(w.start_time, v.upload_time), w.end_time, utc_offset);
     x.device = rng.Bernoulli(0.9) ? u.device : u.alt_device;
 
-    // Shown but never started: no watch fields.
-    if (rng.Bernoulli(0.02)) {
-      x.type = EventType::kImpression;
+    const double affinity = VideoAffinity(u, v);
+    const Watch watch = DrawWatch(rng, u, v, affinity);
+    x.type = watch.type;
+    if (watch.type == EventType::kImpression) {  // no watch fields
       emit(x);
       continue;
     }
-    double affinity = Affinity(u, v.category);
-    if (v.second_category != kNoCategory) affinity = std::max(affinity, 0.7 * Affinity(u, v.second_category));
-    const double duration = v.duration_s;
-    const double skip_p =
-        std::clamp(0.04 + 0.5 * (1 - affinity) * (1 - affinity) - 0.05 * v.quality, 0.01, 0.9);
-    double ratio;
-    if (rng.Bernoulli(skip_p)) {
-      x.type = EventType::kSkip;
-      ratio = 0.01 + 0.09 * rng.Uniform();
-    } else {
-      x.type = EventType::kPlay;
-      // Log-normal watch ratio: affinity and quality lengthen it, long videos are rarely finished,
-      // short ones get rewatched (ratio up to ~2.7 for the shortest clips, ~1 past 3 minutes).
-      const double mu =
-          -0.9 + 0.9 * affinity + 0.25 * v.quality + u.ratio_bias - 0.3 * std::log(duration / 60.0);
-      const double cap = 1.0 + 2.0 * std::exp(-duration / 30.0);
-      ratio = std::clamp(std::exp(mu + 0.35 * rng.Normal()), 0.02, cap);
-    }
-    x.watch_ratio = static_cast<float>(ratio);
-    x.watch_time_s = static_cast<float>(ratio * duration);
+    x.watch_ratio = static_cast<float>(watch.ratio);
+    x.watch_time_s = static_cast<float>(watch.ratio * static_cast<double>(v.duration_s));
     emit(x);
     if (x.type != EventType::kPlay) continue;
 
-    // Engagement grows with how much of the video was watched and with affinity.
-    const double watched = std::min(ratio, 1.5) / 1.5;
-    const double like_p = std::min(0.9, u.engagement * (0.004 + 0.06 * watched * (0.3 + 0.7 * affinity)));
-    const std::pair<EventType, double> extras[] = {
-        {EventType::kLike, like_p}, {EventType::kComment, 0.15 * like_p}, {EventType::kShare, 0.25 * like_p}};
-    for (const auto& [type, p] : extras) {
+    for (const auto& [type, p] : EngagementChances(u, affinity, watch.ratio)) {
       if (written >= budget || !rng.Bernoulli(p)) continue;
       Interaction e;
       e.user = user_index;
@@ -862,11 +913,11 @@ Status ValidateConfig(const SynthConfig& c) {
   return OkStatus();
 }
 
-}  // namespace
-
-StatusOr<Dataset> GenerateSynthetic(const SynthConfig& config) {
+// Steps 1-3 of the model: the static world, the users and the videos, as public rows in `ds` and
+// latents in `w`. GenerateSynthetic and SyntheticWorld::Build both start here, so they see the same
+// population for a config.
+Status BuildPopulation(const SynthConfig& config, World& w, Dataset& ds) {
   VREC_RETURN_IF_ERROR(ValidateConfig(config));
-  World w;
   w.config = &config;
   w.end_time = config.end_time;
   w.start_time = config.end_time - static_cast<int64_t>(config.days) * 86400;
@@ -877,7 +928,6 @@ StatusOr<Dataset> GenerateSynthetic(const SynthConfig& config) {
   }
   InitWorld(w);
 
-  Dataset ds;
   for (const CategorySpec& c : kCategories) ds.InternCategory(c.name);
 
   const int threads = config.threads;
@@ -904,8 +954,27 @@ StatusOr<Dataset> GenerateSynthetic(const SynthConfig& config) {
       progress.Add(end - begin);
     });
   }
+  return OkStatus();
+}
+
+// E[clamp(exp(mu + sigma Z), lo, hi)] for a standard normal Z.
+double ClampedLogNormalMean(double mu, double sigma, double lo, double hi) {
+  auto phi = [](double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); };
+  const double a = (std::log(lo) - mu) / sigma, b = (std::log(hi) - mu) / sigma;
+  return lo * phi(a) + hi * (1.0 - phi(b)) +
+         std::exp(mu + 0.5 * sigma * sigma) * (phi(b - sigma) - phi(a - sigma));
+}
+
+}  // namespace
+
+StatusOr<Dataset> GenerateSynthetic(const SynthConfig& config) {
+  World w;
+  Dataset ds;
+  VREC_RETURN_IF_ERROR(BuildPopulation(config, w, ds));
   BuildPools(w);
 
+  const int threads = config.threads;
+  const uint64_t seed = config.seed;
   const std::vector<int64_t> budgets = RowBudgets(w.users, config.num_interactions);
   std::vector<int64_t> offsets(budgets.size() + 1, 0);
   for (size_t i = 0; i < budgets.size(); ++i) offsets[i + 1] = offsets[i] + budgets[i];
@@ -924,6 +993,103 @@ StatusOr<Dataset> GenerateSynthetic(const SynthConfig& config) {
   ds.RebuildIndex();
   VREC_RETURN_IF_ERROR(ds.Validate());
   return ds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SyntheticWorld: the population's latents and the response model, without the log.
+
+struct SyntheticWorld::State {
+  std::vector<UserLatent> users;
+  std::vector<VideoLatent> videos;
+
+  std::pair<const UserLatent&, const VideoLatent&> Pair(uint32_t user, uint32_t video) const {
+    VREC_CHECK(user < users.size(), "user ", user, " of ", users.size());
+    VREC_CHECK(video < videos.size(), "video ", video, " of ", videos.size());
+    return {users[user], videos[video]};
+  }
+};
+
+namespace {
+
+// The platform's policy, as in the log's impression process: age-restricted videos are hidden
+// from minors. Taken-down videos cannot be played any more (the log predates their removal).
+bool Showable(const UserLatent& u, const VideoLatent& v) {
+  return v.available && !(IsMinor(u) && v.age_restricted);
+}
+
+}  // namespace
+
+StatusOr<SyntheticWorld> SyntheticWorld::Build(const SynthConfig& config) {
+  World w;
+  Dataset ds;
+  VREC_RETURN_IF_ERROR(BuildPopulation(config, w, ds));
+  auto state = std::make_shared<State>();
+  state->users = std::move(w.users);
+  state->videos = std::move(w.videos);
+  SyntheticWorld world;
+  world.state_ = std::move(state);
+  return world;
+}
+
+size_t SyntheticWorld::num_users() const { return state_->users.size(); }
+size_t SyntheticWorld::num_videos() const { return state_->videos.size(); }
+
+SyntheticWorld::Response SyntheticWorld::Respond(uint32_t user, uint32_t video, uint64_t& rng_state) const {
+  const auto [u, v] = state_->Pair(user, video);
+  // One step of the caller's stream per call, whatever the outcome, so that two arms fed the same
+  // states get paired draws.
+  Rng rng(SplitMix64(rng_state));
+  Response r;
+  if (!Showable(u, v)) {
+    r.shown = false;
+    r.skipped = true;
+    return r;
+  }
+  const double affinity = VideoAffinity(u, v);
+  const Watch watch = DrawWatch(rng, u, v, affinity);
+  if (watch.type == EventType::kImpression) return r;
+  r.watch_ratio = static_cast<float>(watch.ratio);
+  r.watch_time_s = static_cast<float>(watch.ratio * static_cast<double>(v.duration_s));
+  if (watch.type == EventType::kSkip) {
+    r.skipped = true;
+    return r;
+  }
+  r.played = true;
+  r.completed = watch.ratio >= 1.0;
+  const auto chances = EngagementChances(u, affinity, watch.ratio);
+  r.liked = rng.Bernoulli(chances[0].second);
+  r.commented = rng.Bernoulli(chances[1].second);
+  r.shared = rng.Bernoulli(chances[2].second);
+  return r;
+}
+
+double SyntheticWorld::PlayProbability(uint32_t user, uint32_t video) const {
+  const auto [u, v] = state_->Pair(user, video);
+  if (!Showable(u, v)) return 0;
+  return (1.0 - kNoStartShare) * (1.0 - SkipProbability(v, VideoAffinity(u, v)));
+}
+
+double SyntheticWorld::ExpectedWatchRatio(uint32_t user, uint32_t video) const {
+  const auto [u, v] = state_->Pair(user, video);
+  if (!Showable(u, v)) return 0;
+  const double affinity = VideoAffinity(u, v);
+  const double skip = SkipProbability(v, affinity);
+  const PlayRatioLaw law = PlayRatio(u, v, affinity);
+  const double play_mean = ClampedLogNormalMean(law.mu, kPlayRatioSigma, kPlayRatioFloor, law.cap);
+  return (1.0 - kNoStartShare) * (skip * (kSkipRatioLo + 0.5 * kSkipRatioSpan) + (1.0 - skip) * play_mean);
+}
+
+std::vector<SyntheticWorld::TasteShare> SyntheticWorld::Taste(uint32_t user) const {
+  VREC_CHECK(user < state_->users.size(), "user ", user, " of ", state_->users.size());
+  const UserLatent& u = state_->users[user];
+  std::vector<TasteShare> taste;
+  for (int k = 0; k < u.taste_size; ++k) taste.push_back({u.taste_category[k], u.taste_weight[k]});
+  return taste;
+}
+
+float SyntheticWorld::Quality(uint32_t video) const {
+  VREC_CHECK(video < state_->videos.size(), "video ", video, " of ", state_->videos.size());
+  return state_->videos[video].quality;
 }
 
 }  // namespace vrec::data

@@ -4,14 +4,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <numeric>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "vrec/common/csv.h"
+#include "vrec/common/hash.h"
 
 namespace vrec::data {
 namespace {
@@ -76,6 +81,44 @@ TEST(Synth, DoesNotDependOnTheThreadCount) {
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   ExpectSameDataset(*a, *b);
   ExpectSameDataset(*a, *c);
+}
+
+// Every field of every user, video and row, in order: a fingerprint of the generator's output.
+std::string DatasetFingerprint(const Dataset& ds) {
+  Hasher h;
+  for (const std::string& c : ds.categories) h.Update(c), h.UpdatePod('\0');
+  for (const User& u : ds.users) {
+    h.UpdatePod(u.id.value);
+    h.Update(u.country), h.Update(u.language);
+    h.UpdatePod(u.age), h.UpdatePod(u.gender);
+  }
+  for (const Video& v : ds.videos) {
+    h.UpdatePod(v.id.value);
+    for (uint16_t c : v.categories) h.UpdatePod(c);
+    h.Update(v.language), h.UpdatePod(v.duration_s), h.UpdatePod(v.upload_time);
+    h.Update(v.title), h.UpdatePod('\0');
+    for (const std::string& t : v.tags) h.Update(t), h.UpdatePod('\0');
+    h.UpdatePod(v.age_restricted), h.UpdatePod(v.available);
+  }
+  for (const Interaction& x : ds.interactions) {
+    h.UpdatePod(x.user), h.UpdatePod(x.video), h.UpdatePod(x.timestamp), h.UpdatePod(x.type);
+    h.UpdatePod(x.device), h.UpdatePod(x.watch_time_s), h.UpdatePod(x.watch_ratio), h.UpdatePod(x.rating);
+  }
+  return h.Hex();
+}
+
+// The output of a fixed config, pinned: refactors of the generator (such as sharing its response
+// model with SyntheticWorld) must not change a single bit of the data. The value was computed with
+// the generator as of commit 2103575 (glibc, x86-64). A failure with synth.cc untouched means the
+// math library rounds exp/log/cos differently, not a generator bug.
+TEST(Synth, OutputIsPinnedForAFixedConfig) {
+  SynthConfig c = SmallConfig();
+  c.num_users = 500;
+  c.num_videos = 1'000;
+  c.num_interactions = 20'000;
+  auto ds = GenerateSynthetic(c);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(DatasetFingerprint(*ds), "80a7e9bfa1c359f6");
 }
 
 TEST(Synth, DifferentSeedsGiveDifferentData) {
@@ -382,6 +425,334 @@ TEST(Synth, HandlesTinyCatalogues) {
   ASSERT_TRUE(ds.ok()) << ds.status().ToString();
   EXPECT_EQ(ds->interactions.size(), 200u);
   EXPECT_TRUE(ds->Validate().ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// SyntheticWorld: the log's truth as a response simulator.
+
+// The SynthStructure dataset and the world rebuilt from its config.
+class SyntheticWorldTest : public SynthStructure {
+ protected:
+  static void SetUpTestSuite() {
+    SynthStructure::SetUpTestSuite();
+    auto world = SyntheticWorld::Build(*config_);
+    ASSERT_TRUE(world.ok()) << world.status().ToString();
+    world_ = new SyntheticWorld(std::move(world).value());
+  }
+  static void TearDownTestSuite() {
+    delete world_;
+    SynthStructure::TearDownTestSuite();
+  }
+  static bool IsShownRow(const Interaction& x) {
+    return x.type == EventType::kImpression || x.type == EventType::kPlay || x.type == EventType::kSkip;
+  }
+  // The user's taste categories, heaviest first.
+  static std::vector<uint16_t> TasteCategories(uint32_t user) {
+    auto taste = world_->Taste(user);
+    std::sort(taste.begin(), taste.end(), [](auto& a, auto& b) { return a.weight > b.weight; });
+    std::vector<uint16_t> categories;
+    for (const auto& t : taste) categories.push_back(t.category);
+    return categories;
+  }
+  static SyntheticWorld* world_;
+};
+SyntheticWorld* SyntheticWorldTest::world_ = nullptr;
+
+TEST_F(SyntheticWorldTest, HasTheDatasetsSizes) {
+  EXPECT_EQ(world_->num_users(), ds_->users.size());
+  EXPECT_EQ(world_->num_videos(), ds_->videos.size());
+}
+
+// The log's impressions are samples of the same model: if Build drew other latents (another
+// stream, another index), plays would not follow PlayProbability, bucket by bucket.
+TEST_F(SyntheticWorldTest, TheLogsPlaysFollowPlayProbability) {
+  // Buckets of PlayProbability: [0, 0.5), [0.5, 0.8), [0.8, 1].
+  double p_sum[3] = {}, p_var[3] = {}, plays[3] = {}, n[3] = {};
+  double ratio_sum = 0, expected_ratio_sum = 0, rows = 0;
+  int restricted_to_minors = 0;
+  for (const Interaction& x : ds_->interactions) {
+    // Taken-down videos answer 0 now; the log holds their plays from before the removal.
+    if (!IsShownRow(x) || !ds_->videos[x.video].available) continue;
+    const double p = world_->PlayProbability(x.user, x.video);
+    if (p == 0) {  // an age-restricted video kept for a minor after 32 rejected draws
+      ++restricted_to_minors;
+      continue;
+    }
+    const int b = p < 0.5 ? 0 : p < 0.8 ? 1 : 2;
+    p_sum[b] += p, p_var[b] += p * (1 - p), n[b] += 1;
+    plays[b] += x.type == EventType::kPlay;
+    ratio_sum += x.type == EventType::kImpression ? 0.0 : x.watch_ratio;
+    expected_ratio_sum += world_->ExpectedWatchRatio(x.user, x.video);
+    rows += 1;
+  }
+  EXPECT_EQ(restricted_to_minors, 0);
+  double all_p = 0, all_plays = 0, all_var = 0;
+  for (int b = 0; b < 3; ++b) {
+    ASSERT_GT(n[b], 2'000) << "bucket " << b;
+    // Plays in a bucket are a sum of independent Bernoullis: 4 standard errors.
+    const double se = std::sqrt(p_var[b]) / n[b];
+    std::printf("bucket=%d rows=%.0f log_play_rate=%.4f mean_play_probability=%.4f\n", b, n[b],
+                plays[b] / n[b], p_sum[b] / n[b]);
+    EXPECT_NEAR(plays[b] / n[b], p_sum[b] / n[b], 4 * se) << "bucket " << b;
+    all_p += p_sum[b], all_plays += plays[b], all_var += p_var[b];
+  }
+  std::printf("rows=%.0f log_play_rate=%.4f mean_play_probability=%.4f\n", rows, all_plays / rows,
+              all_p / rows);
+  EXPECT_NEAR(all_plays / rows, all_p / rows, 4 * std::sqrt(all_var) / rows);
+  // Watch ratios: a per-row sd of ~0.5 gives a standard error of ~0.002 over ~95k rows.
+  std::printf("log_mean_watch_ratio=%.4f mean_expected_watch_ratio=%.4f\n", ratio_sum / rows,
+              expected_ratio_sum / rows);
+  EXPECT_NEAR(ratio_sum / rows, expected_ratio_sum / rows, 0.01);
+}
+
+// Respond replayed on the log's impressions gives the log's totals, likes included.
+TEST_F(SyntheticWorldTest, RespondOnTheLogsImpressionsReproducesItsTotals) {
+  double log_plays = 0, log_likes = 0, sim_plays = 0, sim_likes = 0, sim_comments = 0, log_comments = 0;
+  uint64_t state = 12345;
+  for (const Interaction& x : ds_->interactions) {
+    if (!ds_->videos[x.video].available) continue;
+    log_plays += x.type == EventType::kPlay;
+    log_likes += x.type == EventType::kLike;
+    log_comments += x.type == EventType::kComment;
+    if (!IsShownRow(x)) continue;
+    const SyntheticWorld::Response r = world_->Respond(x.user, x.video, state);
+    sim_plays += r.played, sim_likes += r.liked, sim_comments += r.commented;
+  }
+  std::printf(
+      "log_plays=%.0f sim_plays=%.0f log_likes=%.0f sim_likes=%.0f log_comments=%.0f sim_comments=%.0f\n",
+      log_plays, sim_plays, log_likes, sim_likes, log_comments, sim_comments);
+  EXPECT_NEAR(sim_plays / log_plays, 1.0, 0.02);
+  // Likes: a few thousand, sd ~2%; the log also loses the odd like where a user's row budget ends.
+  EXPECT_NEAR(sim_likes / log_likes, 1.0, 0.1);
+  EXPECT_NEAR(sim_comments / log_comments, 1.0, 0.25);
+}
+
+TEST_F(SyntheticWorldTest, RespondSamplesItsExpectations) {
+  // For a few users, a video of their favourite category (a play is near certain) and an
+  // off-taste one (about even).
+  std::vector<std::pair<uint32_t, uint32_t>> pairs;
+  for (uint32_t user = 0; user < 4; ++user) {
+    const std::vector<uint16_t> taste = TasteCategories(user);
+    std::optional<uint32_t> favourite, off;
+    for (uint32_t v = 0; v < ds_->videos.size() && !(favourite && off); ++v) {
+      const Video& video = ds_->videos[v];
+      if (world_->PlayProbability(user, v) == 0 || video.categories.size() != 1) continue;
+      const auto it = std::find(taste.begin(), taste.end(), video.categories[0]);
+      if (it == taste.begin() && !favourite) favourite = v;
+      if (it == taste.end() && !off) off = v;
+    }
+    ASSERT_TRUE(favourite && off);
+    pairs.emplace_back(user, *favourite);
+    pairs.emplace_back(user, *off);
+  }
+  constexpr int kDraws = 20'000;
+  for (const auto& [user, video] : pairs) {
+    uint64_t state = user * 1'000'003ULL + video;
+    double plays = 0, ratio = 0;
+    for (int i = 0; i < kDraws; ++i) {
+      const SyntheticWorld::Response r = world_->Respond(user, video, state);
+      ASSERT_TRUE(r.shown);
+      ASSERT_FALSE(r.played && r.skipped);
+      ASSERT_EQ(r.completed, r.played && r.watch_ratio >= 1.0f);
+      ASSERT_TRUE(r.played || !(r.liked || r.commented || r.shared));
+      ASSERT_NEAR(r.watch_time_s, r.watch_ratio * ds_->videos[video].duration_s,
+                  1e-3f * r.watch_time_s + 1e-4f);
+      plays += r.played, ratio += r.watch_ratio;
+    }
+    const double p = world_->PlayProbability(user, video);
+    EXPECT_NEAR(plays / kDraws, p, 4 * std::sqrt(p * (1 - p) / kDraws) + 1e-9) << user << " " << video;
+    // Ratios are at most ~2.7: a standard error below 0.01 at 20k draws.
+    EXPECT_NEAR(ratio / kDraws, world_->ExpectedWatchRatio(user, video), 0.03) << user << " " << video;
+  }
+}
+
+TEST_F(SyntheticWorldTest, TasteCategoriesArePlayedMoreThanOthers) {
+  double top_sum = 0, other_sum = 0, off_sum = 0;
+  int top_n = 0, other_n = 0, off_n = 0;
+  for (uint32_t user = 0; user < 200; ++user) {
+    const std::vector<uint16_t> taste = TasteCategories(user);
+    for (uint32_t v = 0; v < ds_->videos.size(); ++v) {
+      const Video& video = ds_->videos[v];
+      if (video.categories.size() != 1 || !video.available || video.age_restricted) continue;
+      const double p = world_->PlayProbability(user, v);
+      const auto it = std::find(taste.begin(), taste.end(), video.categories[0]);
+      if (it == taste.begin()) {
+        top_sum += p, ++top_n;
+      } else if (it != taste.end()) {
+        other_sum += p, ++other_n;
+      } else {
+        off_sum += p, ++off_n;
+      }
+    }
+  }
+  std::printf("play_probability top_taste=%.4f other_taste=%.4f off_taste=%.4f\n", top_sum / top_n,
+              other_sum / other_n, off_sum / off_n);
+  EXPECT_GT(top_sum / top_n, 0.9);
+  EXPECT_LT(off_sum / off_n, 0.5);
+  EXPECT_GT(other_sum / other_n, off_sum / off_n + 0.1);
+  EXPECT_GT(top_sum / top_n, other_sum / other_n);
+}
+
+TEST_F(SyntheticWorldTest, BetterVideosArePlayedMoreWithinACategory) {
+  double better = 0, worse = 0;
+  int pairs = 0;
+  for (uint32_t user = 0; user < 50; ++user) {
+    const std::vector<uint16_t> taste = TasteCategories(user);
+    // The favourite category (the skip chance's floor flattens it at the top) and one off-taste.
+    uint16_t off = 0;
+    while (std::find(taste.begin(), taste.end(), off) != taste.end()) ++off;
+    for (uint16_t category : {taste[0], off}) {
+      std::vector<uint32_t> videos;
+      for (uint32_t v = 0; v < ds_->videos.size(); ++v) {
+        const Video& video = ds_->videos[v];
+        if (video.categories.size() == 1 && video.categories[0] == category && video.available &&
+            !video.age_restricted) {
+          videos.push_back(v);
+        }
+      }
+      ASSERT_GT(videos.size(), 10u);
+      std::sort(videos.begin(), videos.end(),
+                [](uint32_t a, uint32_t b) { return world_->Quality(a) < world_->Quality(b); });
+      // Only quality differs within a single category: play probability never falls with it.
+      for (size_t i = 1; i < videos.size(); ++i) {
+        ASSERT_GE(world_->PlayProbability(user, videos[i]), world_->PlayProbability(user, videos[i - 1]));
+      }
+      const size_t half = videos.size() / 2;
+      for (size_t i = 0; i < half; ++i) {
+        worse += world_->PlayProbability(user, videos[i]);
+        better += world_->PlayProbability(user, videos[videos.size() - 1 - i]);
+        ++pairs;
+      }
+    }
+  }
+  std::printf("play_probability better_half=%.4f worse_half=%.4f\n", better / pairs, worse / pairs);
+  EXPECT_GT(better / pairs, worse / pairs + 0.02);
+}
+
+TEST_F(SyntheticWorldTest, PolicyBlockedVideosAreSkipsWithoutAPlay) {
+  std::optional<std::pair<uint32_t, uint32_t>> minor_restricted;
+  std::optional<uint32_t> taken_down;
+  for (uint32_t v = 0; v < ds_->videos.size(); ++v) {
+    if (!ds_->videos[v].available && !taken_down) taken_down = v;
+    if (!ds_->videos[v].age_restricted || !ds_->videos[v].available || minor_restricted) continue;
+    for (uint32_t u = 0; u < ds_->users.size(); ++u) {
+      if (ds_->users[u].age >= 0 && ds_->users[u].age < 18) {
+        minor_restricted.emplace(u, v);
+        break;
+      }
+    }
+  }
+  ASSERT_TRUE(minor_restricted && taken_down);
+  for (const auto& [user, video] : {*minor_restricted, std::pair<uint32_t, uint32_t>{0, *taken_down}}) {
+    EXPECT_EQ(world_->PlayProbability(user, video), 0.0);
+    EXPECT_EQ(world_->ExpectedWatchRatio(user, video), 0.0);
+    uint64_t state = 1;
+    const SyntheticWorld::Response r = world_->Respond(user, video, state);
+    EXPECT_FALSE(r.shown);
+    EXPECT_TRUE(r.skipped);
+    EXPECT_FALSE(r.played || r.liked || r.completed);
+    EXPECT_EQ(r.watch_ratio, 0.0f);
+    EXPECT_NE(state, 1u);  // the stream moves on regardless
+  }
+  // The same video for an adult is an ordinary one.
+  for (uint32_t u = 0; u < ds_->users.size(); ++u) {
+    if (ds_->users[u].age >= 18) {
+      EXPECT_GT(world_->PlayProbability(u, minor_restricted->second), 0.0);
+      break;
+    }
+  }
+}
+
+bool SameResponse(const SyntheticWorld::Response& a, const SyntheticWorld::Response& b) {
+  return a.shown == b.shown && a.played == b.played && a.skipped == b.skipped && a.completed == b.completed &&
+         a.liked == b.liked && a.commented == b.commented && a.shared == b.shared &&
+         SameBits(a.watch_ratio, b.watch_ratio) && SameBits(a.watch_time_s, b.watch_time_s);
+}
+
+TEST_F(SyntheticWorldTest, TheSameStateGivesTheSameResponse) {
+  uint64_t a = 99, b = 99;
+  std::set<float> ratios;
+  for (int i = 0; i < 100; ++i) {
+    const uint32_t user = static_cast<uint32_t>(i % 7), video = static_cast<uint32_t>(i * 31 % 5'000);
+    const SyntheticWorld::Response x = world_->Respond(user, video, a);
+    const SyntheticWorld::Response y = world_->Respond(user, video, b);
+    ASSERT_TRUE(SameResponse(x, y)) << i;
+    ASSERT_EQ(a, b);
+    ratios.insert(x.watch_ratio);
+  }
+  EXPECT_GT(ratios.size(), 50u);  // and the stream does move
+}
+
+TEST(SyntheticWorld, DoesNotDependOnTheThreadCount) {
+  SynthConfig one = SmallConfig(), three = SmallConfig();
+  one.threads = 1;
+  three.threads = 3;
+  auto a = SyntheticWorld::Build(one);
+  auto b = SyntheticWorld::Build(three);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->num_users(), b->num_users());
+  ASSERT_EQ(a->num_videos(), b->num_videos());
+  uint64_t sa = 5, sb = 5;
+  for (uint32_t user = 0; user < a->num_users(); user += 13) {
+    ASSERT_EQ(a->Taste(user).size(), b->Taste(user).size());
+    for (uint32_t video = user % 17; video < a->num_videos(); video += 97) {
+      ASSERT_EQ(a->PlayProbability(user, video), b->PlayProbability(user, video));
+      ASSERT_EQ(a->ExpectedWatchRatio(user, video), b->ExpectedWatchRatio(user, video));
+      ASSERT_TRUE(SameResponse(a->Respond(user, video, sa), b->Respond(user, video, sb)));
+    }
+  }
+  for (uint32_t video = 0; video < a->num_videos(); ++video) ASSERT_EQ(a->Quality(video), b->Quality(video));
+}
+
+TEST(SyntheticWorld, RejectsBadConfig) {
+  SynthConfig c = SmallConfig();
+  c.num_users = 0;
+  auto world = SyntheticWorld::Build(c);
+  ASSERT_FALSE(world.ok());
+  EXPECT_EQ(world.status().code(), StatusCode::kInvalidArgument);
+}
+
+// What an online-experiment bench relies on: recommending by the truth beats recommending the
+// most popular videos, by a wide margin, in the simulated plays.
+TEST_F(SyntheticWorldTest, RecommendingByTheTruthBeatsPopularity) {
+  std::vector<int> plays(ds_->videos.size(), 0);
+  for (const Interaction& x : ds_->interactions) plays[x.video] += x.type == EventType::kPlay;
+  std::vector<uint32_t> popular(ds_->videos.size());
+  std::iota(popular.begin(), popular.end(), 0u);
+  // A popularity recommender that filters what the platform cannot show.
+  std::erase_if(popular,
+                [&](uint32_t v) { return !ds_->videos[v].available || ds_->videos[v].age_restricted; });
+  std::partial_sort(popular.begin(), popular.begin() + 10, popular.end(), [&](uint32_t a, uint32_t b) {
+    return plays[a] != plays[b] ? plays[a] > plays[b] : a < b;
+  });
+  popular.resize(10);
+
+  double truth_plays = 0, popular_plays = 0, truth_ratio = 0, popular_ratio = 0, draws = 0;
+  std::vector<uint32_t> all(ds_->videos.size());
+  std::iota(all.begin(), all.end(), 0u);
+  uint64_t state = 2026;
+  for (uint32_t user = 0; user < ds_->users.size(); user += 10) {
+    std::vector<uint32_t> best = all;
+    std::partial_sort(best.begin(), best.begin() + 10, best.end(), [&](uint32_t a, uint32_t b) {
+      return world_->PlayProbability(user, a) > world_->PlayProbability(user, b);
+    });
+    for (int k = 0; k < 10; ++k) {
+      // The same state for both arms: paired draws.
+      uint64_t s1 = state, s2 = state;
+      const SyntheticWorld::Response t = world_->Respond(user, best[k], s1);
+      const SyntheticWorld::Response p = world_->Respond(user, popular[k], s2);
+      state = s1;
+      truth_plays += t.played, popular_plays += p.played;
+      truth_ratio += t.watch_ratio, popular_ratio += p.watch_ratio;
+      draws += 1;
+    }
+  }
+  std::printf(
+      "top10_by_truth play_rate=%.4f watch_ratio=%.4f; top10_popular play_rate=%.4f watch_ratio=%.4f\n",
+      truth_plays / draws, truth_ratio / draws, popular_plays / draws, popular_ratio / draws);
+  EXPECT_GT(truth_plays / draws, 0.9);
+  EXPECT_GT(truth_plays / draws, popular_plays / draws + 0.2);
+  EXPECT_GT(truth_ratio / draws, 1.3 * (popular_ratio / draws));
 }
 
 }  // namespace
