@@ -40,6 +40,7 @@ void AddServeCommand(CLI::App& app, std::function<Status()>& run);
 void AddConfigCommand(CLI::App& app, std::function<Status()>& run);
 // Registers `vrec events export` (the event log into segments, without a server).
 void AddEventsCommand(CLI::App& app, std::function<Status()>& run);
+void AddExperimentsCommand(CLI::App& app, std::function<Status()>& run);
 // Registers `vrec trainer` (retraining on a schedule or after N new events; vrec-train only).
 void AddTrainerCommand(CLI::App& app, std::function<Status()>& run);
 // Binds the pipeline's config keys ([pipeline], [training], [gates]).

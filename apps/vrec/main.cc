@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   vrec::app::AddServeCommand(app, run);
   vrec::app::AddConfigCommand(app, run);
   vrec::app::AddEventsCommand(app, run);
+  vrec::app::AddExperimentsCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -123,7 +123,22 @@ struct ModelsFlags {
   bool json = false;
   std::string version;
   std::string reason;
+  double share = 0.05;
+  bool shadow = false;
+  std::string end;  // canary --end promote|rollback
 };
+
+// Prints the trial running (or "canary=none").
+Status PrintCanary(const registry::ModelRegistry& reg) {
+  VREC_ASSIGN_OR_RETURN(std::optional<registry::CanaryInfo> c, reg.Canary());
+  if (!c) {
+    std::printf("canary=none\n");
+    return OkStatus();
+  }
+  std::printf("canary=%s share=%g shadow=%s baseline=%s started_at=%s\n", c->version.c_str(), c->share,
+              c->shadow ? "true" : "false", c->baseline.c_str(), c->started_at.c_str());
+  return OkStatus();
+}
 
 }  // namespace
 
@@ -176,6 +191,41 @@ void AddModelsCommand(CLI::App& app, std::function<Status()>& run) {
       VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(f->root));
       VREC_RETURN_IF_ERROR(reg.Promote(f->version, f->reason, LoadsForServing));
       return PrintProduction(reg);
+    };
+  });
+
+  auto canary_flags = std::make_shared<ModelsFlags>();
+  auto* canary = models->add_subcommand(
+      "canary",
+      "try VERSION on a share of users beside production (vrec serve ends the trial by its canary policy); "
+      "without VERSION, print the trial running; --end promote|rollback ends it by hand");
+  canary->add_option("version", canary_flags->version, "version to try, e.g. v000003");
+  add_registry(canary, *canary_flags);
+  canary->add_option("--share", canary_flags->share, "share of users it serves (or requests it shadows)")
+      ->check(CLI::Range(0.0001, 1.0));
+  canary->add_flag("--shadow", canary_flags->shadow,
+                   "score the share's requests with it too, serve production, log both lists");
+  canary->add_option("--end", canary_flags->end, "end the running trial by hand")
+      ->check(CLI::IsMember({"promote", "rollback"}));
+  canary->add_option("--reason", canary_flags->reason, "why, for the audit log (history.jsonl)");
+  canary->callback([&run, canary_flags] {
+    run = [f = canary_flags]() -> Status {
+      VREC_ASSIGN_OR_RETURN(registry::ModelRegistry reg, OpenExisting(f->root));
+      if (!f->end.empty()) {
+        VREC_ASSIGN_OR_RETURN(std::optional<registry::CanaryInfo> c, reg.Canary());
+        if (!c) return FailedPreconditionError("no canary trial is running");
+        VREC_RETURN_IF_ERROR(
+            reg.FinishCanary(c->version, f->end == "promote",
+                             f->reason.empty() ? StrCat("ended by hand: ", f->end) : f->reason));
+        VREC_RETURN_IF_ERROR(PrintProduction(reg));
+        return PrintCanary(reg);
+      }
+      if (!f->version.empty()) {
+        VREC_RETURN_IF_ERROR(reg.StartCanary(
+            {.version = f->version, .share = f->share, .shadow = f->shadow, .reason = f->reason},
+            LoadsForServing));
+      }
+      return PrintCanary(reg);
     };
   });
 

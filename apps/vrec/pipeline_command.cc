@@ -141,7 +141,8 @@ Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
     return GatesFailedError(StrCat("nothing deployed; production stays ",
                                    rec.production_before ? *rec.production_before : "empty", ": ", failed));
   }
-  out.Line({O::Text("version", *rec.version), O::Field{"promoted", rec.promoted ? "true" : "false", false}});
+  out.Line({O::Text("version", *rec.version), O::Field{"promoted", rec.promoted ? "true" : "false", false},
+            O::Field{"canary", rec.canary ? "true" : "false", false}});
   out.Finish();
   return OkStatus();
 }
@@ -177,6 +178,10 @@ void AddPipelineCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--gate-max-regression", flags->options.gates.max_regression,
                   "largest drop below production allowed on a gated figure");
   cmd->add_flag("--no-promote", flags->no_promote, "register the version but leave production alone");
+  cmd->add_option("--canary", flags->options.canary_share,
+                  "put a version that passes the gates on trial for this share of users first; vrec serve "
+                  "promotes or rolls it back by its [canary] policy")
+      ->check(CLI::Range(0.0001, 1.0));
   cmd->add_option("--threads", flags->threads, "training threads")->capture_default_str();
   cmd->add_flag("--json", flags->json, "print one JSON object of the figures instead of name=value lines");
   cmd->callback([&run, flags, cmd] { run = [flags, cmd] { return RunPipelineCommand(*flags, *cmd); }; });

@@ -83,6 +83,11 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
         {.min = 1, .max = 1000, .help = "Temporal split: events per user held out."});
   b.Double("pipeline.train_ratio", &o.train_ratio,
            {.min = 0.05, .max = 0.95, .help = "Stratified split: train share."});
+  b.Double("pipeline.canary_share", &o.canary_share,
+           {.min = 0.0,
+            .max = 1.0,
+            .help = "> 0: a version that passes the gates goes on trial for this share of users first (vrec "
+                    "serve promotes or rolls it back by its [canary] policy); 0 = straight to production."});
   b.Enum(
       "pipeline.video_index", &o.video_index,
       {{"auto", std::string("auto")},

@@ -78,7 +78,7 @@ check traffic traffic --expect '#rate-chart' --expect '#latency-chart' --expect 
 check user "user?id=$user" --expect '#profile' --expect '#recommendations .contrib' --expect '#dropped' \
   --expect '#history' --expect-text "$video"
 check video "video?id=$video" --expect '#video' --expect '#video-counters' --expect '#similar'
-check experiments experiments --expect '#variants' --expect '#variants-chart' --expect-text default
+check experiments experiments --expect '#variants' --expect '#variants-chart' --expect '#canary' --expect '#ledger-versions' --expect-text default
 check api api --expect '#api' --expect-text '/v1/admin/runs'
 kill "$traffic_pid" 2> /dev/null || true
 echo "console_browser_test: ok (7 pages, screenshots in $out)"

@@ -76,6 +76,22 @@ nlohmann::ordered_json Number(double v) { return std::isfinite(v) ? nlohmann::or
 
 }  // namespace
 
+std::string TrialEpoch(std::string_view version, int64_t started_unix) {
+  return StrCat("trial-", version, "-", started_unix);
+}
+
+std::string ExperimentEpoch(std::string_view experiment) {
+  return StrCat("exp-", experiment.empty() ? std::string_view("default") : experiment);
+}
+
+std::vector<std::string> LedgerData::Epochs() const {
+  std::vector<std::string> out;
+  for (const auto& [key, arm] : arms) {
+    if (out.empty() || out.back() != key.epoch) out.push_back(key.epoch);
+  }
+  return out;
+}
+
 bool InCanary(uint64_t user, std::string_view version, double share) {
   Hasher h;
   h.Update("canary:");
@@ -112,13 +128,13 @@ double Guardrails::LatencyQuantile(double q) const {
 }
 
 void Ledger::Count(const ArmKey& arm, uint64_t user, const Sums& delta) {
-  const std::string name = StrCat(kArmPrefix, Escape(arm.version), "/", Escape(arm.variant), "/",
-                                  Escape(arm.surface), "/", BucketOf(user));
+  const std::string name = StrCat(kArmPrefix, Escape(arm.epoch), "/", Escape(arm.version), "/",
+                                  Escape(arm.variant), "/", Escape(arm.surface), "/", BucketOf(user));
   std::lock_guard lock(mu_);
   AddInto(pending_[name], SumsValues(delta));
 }
 
-void Ledger::Request(const std::string& version, const std::string& variant, double seconds, bool error) {
+void Ledger::Request(const ArmKey& arm, double seconds, bool error) {
   std::vector<double> g(kGuardValues, 0.0);
   g[0] = 1;
   g[1] = error ? 1 : 0;
@@ -126,7 +142,8 @@ void Ledger::Request(const std::string& version, const std::string& variant, dou
       std::upper_bound(kLatencyBounds.begin(), kLatencyBounds.end(), seconds, std::less_equal<>()) -
       kLatencyBounds.begin());
   g[2 + bucket] = 1;
-  const std::string name = StrCat(kGuardPrefix, Escape(version), "/", Escape(variant));
+  const std::string name =
+      StrCat(kGuardPrefix, Escape(arm.epoch), "/", Escape(arm.version), "/", Escape(arm.variant));
   std::lock_guard lock(mu_);
   AddInto(pending_[name], g);
 }
@@ -166,35 +183,36 @@ StatusOr<LedgerData> ParseLedger(const std::vector<std::pair<std::string, std::v
     }
     if (arm) {
       int bucket = -1;
-      if (parts.size() != 4 || values.size() > kSumsValues) return corrupt("not an arm's bucket");
+      if (parts.size() != 5 || values.size() > kSumsValues) return corrupt("not an arm's bucket");
       int64_t b = 0;
-      if (!ParseInt64(parts[3], b) || b < 0 || b >= kBuckets) return corrupt("bad bucket");
+      if (!ParseInt64(parts[4], b) || b < 0 || b >= kBuckets) return corrupt("bad bucket");
       bucket = static_cast<int>(b);
       std::vector<double> v = values;
       v.resize(kSumsValues, 0.0);
-      const ArmKey key{parts[0], parts[1], parts[2]};
+      const ArmKey key{parts[0], parts[1], parts[2], parts[3]};
       Arm& a = out.arms[key];
       a.name = StrCat(key.version, "/", key.variant, "/", key.surface);
       a.buckets[static_cast<size_t>(bucket)] += SumsOf(v);
     } else {
-      if (parts.size() != 2 || values.size() > kGuardValues) return corrupt("not guardrails");
+      if (parts.size() != 3 || values.size() > kGuardValues) return corrupt("not guardrails");
       Guardrails g;
       g.requests = values.size() > 0 ? values[0] : 0;
       g.errors = values.size() > 1 ? values[1] : 0;
       for (size_t i = 2; i < values.size(); ++i) g.latency[i - 2] = values[i];
-      out.guardrails[{parts[0], parts[1]}] += g;
+      out.guardrails[ArmKey{parts[0], parts[1], parts[2], ""}] += g;
     }
   }
   return out;
 }
 
-StatusOr<Report> Compare(const LedgerData& data, Grouping grouping, const std::string& version,
-                         const std::string& control, const std::string& surface,
+StatusOr<Report> Compare(const LedgerData& data, const std::string& epoch, Grouping grouping,
+                         const std::string& version, const std::string& control, const std::string& surface,
                          const AnalyzeOptions& options) {
   // Pool the arms by the compared dimension.
   std::map<std::string, Arm> pooled;
   std::map<std::string, Guardrails> guards;
   for (const auto& [key, arm] : data.arms) {
+    if (key.epoch != epoch) continue;
     if (grouping == Grouping::kVariantsOfVersion && key.version != version) continue;
     if (!surface.empty() && key.surface != surface) continue;
     const std::string& name = grouping == Grouping::kVersions ? key.version : key.variant;
@@ -203,11 +221,13 @@ StatusOr<Report> Compare(const LedgerData& data, Grouping grouping, const std::s
     for (size_t b = 0; b < p.buckets.size(); ++b) p.buckets[b] += arm.buckets[b];
   }
   for (const auto& [key, g] : data.guardrails) {
-    if (grouping == Grouping::kVariantsOfVersion && key.first != version) continue;
-    guards[grouping == Grouping::kVersions ? key.first : key.second] += g;
+    if (key.epoch != epoch) continue;
+    if (grouping == Grouping::kVariantsOfVersion && key.version != version) continue;
+    guards[grouping == Grouping::kVersions ? key.version : key.variant] += g;
   }
   if (!pooled.contains(control)) {
-    return NotFoundError(StrCat("the experiment ledger has nothing for the control arm '", control, "'"));
+    return NotFoundError(
+        StrCat("the experiment ledger has nothing for the control arm '", control, "' in epoch ", epoch));
   }
   std::vector<Arm> arms;
   arms.push_back(pooled.at(control));
@@ -289,33 +309,34 @@ std::string ReportText(const Report& report) {
   return out;
 }
 
-CanaryDecision DecideCanary(const LedgerData& data, const std::string& canary, const std::string& baseline,
-                            int64_t elapsed_s, const CanaryPolicy& policy) {
+CanaryDecision DecideCanary(const LedgerData& data, const std::string& epoch, const std::string& canary,
+                            const std::string& baseline, int64_t elapsed_s, const CanaryPolicy& policy) {
   using V = CanaryDecision::Verdict;
   Guardrails gc, gb;
   for (const auto& [key, g] : data.guardrails) {
-    if (key.first == canary) gc += g;
-    if (key.first == baseline) gb += g;
+    if (key.epoch != epoch) continue;
+    if (key.version == canary) gc += g;
+    if (key.version == baseline) gb += g;
   }
   char buf[256];
   // Guardrails first: a canary that fails requests is rolled back whatever its metrics say.
-  constexpr double kMinRequests = 100;
-  if (gc.requests >= kMinRequests && gb.requests >= kMinRequests) {
-    if (gc.ErrorRate() - gb.ErrorRate() > policy.max_error_rate_increase) {
-      std::snprintf(buf, sizeof buf, "error rate %.4f vs production %.4f (allowed +%.4f)", gc.ErrorRate(),
-                    gb.ErrorRate(), policy.max_error_rate_increase);
-      return {V::kRollBack, buf};
-    }
+  if (gc.requests >= kMinErrorRequests && gb.requests >= kMinErrorRequests &&
+      gc.ErrorRate() - gb.ErrorRate() > policy.max_error_rate_increase) {
+    std::snprintf(buf, sizeof buf, "error rate %.4f vs production %.4f (allowed +%.4f)", gc.ErrorRate(),
+                  gb.ErrorRate(), policy.max_error_rate_increase);
+    return {V::kRollBack, buf};
+  }
+  if (gc.requests >= kMinLatencyRequests && gb.requests >= kMinLatencyRequests) {
     const double pc = gc.LatencyQuantile(0.99), pb = gb.LatencyQuantile(0.99);
-    if (pc > policy.max_p99_ratio * pb) {
-      std::snprintf(buf, sizeof buf, "p99 latency %.2f ms vs production %.2f ms (allowed x%.2f)", pc * 1e3,
-                    pb * 1e3, policy.max_p99_ratio);
+    if (pc > policy.max_p99_ratio * pb && pc > pb + policy.p99_slack_ms * 1e-3) {
+      std::snprintf(buf, sizeof buf, "p99 latency %.2f ms vs production %.2f ms (allowed x%.2f and +%.1f ms)",
+                    pc * 1e3, pb * 1e3, policy.max_p99_ratio, policy.p99_slack_ms);
       return {V::kRollBack, buf};
     }
   }
   AnalyzeOptions options;
   options.alpha = policy.alpha;
-  auto report = Compare(data, Grouping::kVersions, "", baseline, "", options);
+  auto report = Compare(data, epoch, Grouping::kVersions, "", baseline, "", options);
   const ArmReport* arm = nullptr;
   if (report.ok()) {
     for (const ArmReport& a : report->arms) {

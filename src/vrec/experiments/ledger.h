@@ -2,14 +2,17 @@
 // shared by every server through the feature store's additive sums, and the reports and canary
 // decisions read from it.
 //
-// An arm is (model version, experiment variant, surface). Each server counts in memory (Ledger)
-// and adds its counts to the store every flush interval (features::FeatureStore::AddSums, which
-// loses no server's addition), under these names:
-//   exp/a/<version>/<variant>/<surface>/<bucket>   Sums of one user bucket (stats.h), 7 values:
-//                                                  impressions, plays, completions, likes, skips,
-//                                                  watch_s, users
-//   exp/g/<version>/<variant>                      guardrails: requests, errors, then the request
-//                                                  count of each latency bucket (kLatencyBounds, +Inf)
+// An arm is (epoch, model version, experiment variant, surface). The epoch is the period its
+// counts belong to: a canary trial (TrialEpoch: only counts made during the trial compare the
+// trial with production, so that what changed over time is not taken for the trial's effect), or
+// else the experiment (ExperimentEpoch). Each server counts in memory (Ledger) and adds its counts
+// to the store every flush interval (features::FeatureStore::AddSums, which loses no server's
+// addition), under these names:
+//   exp/a/<epoch>/<version>/<variant>/<surface>/<bucket>   Sums of one user bucket (stats.h), 7
+//                                            values: impressions, plays, completions, likes,
+//                                            skips, watch_s, users
+//   exp/g/<epoch>/<version>/<variant>        guardrails: requests, errors, then the request count
+//                                            of each latency bucket (kLatencyBounds, +Inf)
 // Name parts are percent-escaped outside [A-Za-z0-9._-]. A crash loses at most the counts of its
 // last flush interval (the events themselves are in the durable event log).
 //
@@ -35,11 +38,17 @@
 namespace vrec::experiments {
 
 struct ArmKey {
+  std::string epoch;    // TrialEpoch or ExperimentEpoch
   std::string version;  // model version served
   std::string variant;  // experiment variant ("default" without an experiment)
   std::string surface;  // "home", "up_next", ...
   auto operator<=>(const ArmKey&) const = default;
 };
+
+// "trial-<version>-<started unix seconds>": the counts made while that trial ran.
+std::string TrialEpoch(std::string_view version, int64_t started_unix);
+// "exp-<experiment name>" ("exp-default" without an experiment): counts made outside trials.
+std::string ExperimentEpoch(std::string_view experiment);
 
 // Upper bounds (seconds) of the guardrail latency histogram; one more bucket counts the rest.
 inline constexpr std::array<double, 12> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -61,7 +70,7 @@ class Ledger {
   // Adds `delta` to the bucket of `user` (BucketOf) in `arm`.
   void Count(const ArmKey& arm, uint64_t user, const Sums& delta);
   // One recommendation request of (version, variant): its latency and whether it failed.
-  void Request(const std::string& version, const std::string& variant, double seconds, bool error);
+  void Request(const ArmKey& arm, double seconds, bool error);  // the arm's surface is not kept
   // The pending counts as named sums for FeatureStore::AddSums, clearing them.
   std::vector<std::pair<std::string, std::vector<double>>> Take();
   // Puts back what a Take returned (its flush failed), to be added again with the next one.
@@ -75,8 +84,9 @@ class Ledger {
 
 // The ledger as stored, decoded.
 struct LedgerData {
-  std::map<ArmKey, Arm> arms;  // Arm::name is "version/variant/surface"
-  std::map<std::pair<std::string, std::string>, Guardrails> guardrails;  // (version, variant)
+  std::map<ArmKey, Arm> arms;               // Arm::name is "version/variant/surface"
+  std::map<ArmKey, Guardrails> guardrails;  // surface empty
+  std::vector<std::string> Epochs() const;  // every epoch with counts, in name order
 };
 // Decodes what FeatureStore::ScanSums("exp/") returned (names without "s/"). DataLoss for a name
 // or a value count that is not the ledger's.
@@ -90,11 +100,11 @@ struct Report {
   std::vector<Guardrails> guardrails;
   std::string control;
 };
-// The variants of `version` (control: `control_variant`, or the first variant seen when it has
-// no data), or every version (control: `control_version`); `surface` empty pools surfaces.
-// NotFound when the control arm has no data.
-StatusOr<Report> Compare(const LedgerData& data, Grouping grouping, const std::string& version,
-                         const std::string& control, const std::string& surface,
+// Within `epoch`: the variants of `version` (control: the variant named `control`), or every
+// version (control: the version named `control`); `surface` empty pools surfaces. NotFound when
+// the control arm has no data.
+StatusOr<Report> Compare(const LedgerData& data, const std::string& epoch, Grouping grouping,
+                         const std::string& version, const std::string& control, const std::string& surface,
                          const AnalyzeOptions& options);
 
 // The report as a JSON object: {"control":..,"arms":[{"name","totals":{..},"metrics":{"ctr":
@@ -112,6 +122,8 @@ std::string ReportText(const Report& report);
 bool InCanary(uint64_t user, std::string_view version, double share);
 
 // When a canary trial ends.
+inline constexpr double kMinErrorRequests = 100;     // requests per arm before its error rate counts
+inline constexpr double kMinLatencyRequests = 1000;  // requests per arm before its p99 counts
 struct CanaryPolicy {
   Metric primary = Metric::kCtr;
   // The canary is rolled back when its primary metric is below the baseline's by more than this
@@ -123,9 +135,12 @@ struct CanaryPolicy {
   double max_relative_drop = 0.05;
   // ... or when its error rate exceeds the baseline's by more than this (absolute). Default 0.01.
   double max_error_rate_increase = 0.01;
-  // ... or when its p99 latency exceeds this multiple of the baseline's (measured once both have
-  // at least 100 requests). Default 1.5.
+  // ... or when its p99 latency exceeds this multiple of the baseline's and the baseline's plus
+  // p99_slack_ms (measured once both have kMinLatencyRequests requests: a freshly loaded model's
+  // first requests fault its mapped pages in, and the p99 of a few hundred requests is its
+  // slowest few). Defaults 1.5 and 2 ms.
   double max_p99_ratio = 1.5;
+  double p99_slack_ms = 2;
   // A decision waits for the window and for this many impressions of the canary. Defaults 1 h, 2000.
   int64_t window_s = 3600;
   double min_impressions = 2000;
@@ -140,7 +155,8 @@ struct CanaryDecision {
 // at any time (a failing canary is rolled back before the window ends); the primary metric once
 // the window has passed with enough impressions and precision. A trial still short of them after
 // three windows is rolled back (it cannot be judged).
-CanaryDecision DecideCanary(const LedgerData& data, const std::string& canary, const std::string& baseline,
-                            int64_t elapsed_s, const CanaryPolicy& policy);
+// Only the counts of `epoch` (the trial's TrialEpoch) count.
+CanaryDecision DecideCanary(const LedgerData& data, const std::string& epoch, const std::string& canary,
+                            const std::string& baseline, int64_t elapsed_s, const CanaryPolicy& policy);
 
 }  // namespace vrec::experiments

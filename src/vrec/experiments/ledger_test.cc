@@ -38,8 +38,8 @@ void Simulate(Ledger& ledger, const std::string& version, const std::string& var
     for (int i = 0; i < 20; ++i) s.plays += u(rng) < p;
     s.completions = std::floor(s.plays / 2);
     s.watch_s = 30 * s.plays;
-    ledger.Count({version, variant, "home"}, user, s);
-    ledger.Request(version, variant, latency_s, u(rng) < error_rate);
+    ledger.Count({"e", version, variant, "home"}, user, s);
+    ledger.Request({"e", version, variant, ""}, latency_s, u(rng) < error_rate);
   }
 }
 
@@ -47,15 +47,15 @@ TEST(LedgerTest, CountsSurviveAFlushAndARestoreAndNamesAreEscaped) {
   Ledger ledger;
   FakeStore store;
   EXPECT_TRUE(ledger.empty());
-  ledger.Count({"v000001", "a/b%c", "home"}, 7, {.impressions = 10, .plays = 2, .watch_s = 60});
-  ledger.Count({"v000001", "a/b%c", "home"}, 7, {.impressions = 5, .plays = 1});
-  ledger.Request("v000001", "a/b%c", 0.003, false);
-  ledger.Request("v000001", "a/b%c", 0.2, true);
+  ledger.Count({"e", "v000001", "a/b%c", "home"}, 7, {.impressions = 10, .plays = 2, .watch_s = 60});
+  ledger.Count({"e", "v000001", "a/b%c", "home"}, 7, {.impressions = 5, .plays = 1});
+  ledger.Request({"e", "v000001", "a/b%c", ""}, 0.003, false);
+  ledger.Request({"e", "v000001", "a/b%c", ""}, 0.2, true);
   Named taken = ledger.Take();
   EXPECT_TRUE(ledger.empty());
   ASSERT_EQ(taken.size(), 2u);
   ledger.Restore(taken);  // a failed flush: added again with the next one
-  ledger.Count({"v000001", "a/b%c", "home"}, 7, {.impressions = 1});
+  ledger.Count({"e", "v000001", "a/b%c", "home"}, 7, {.impressions = 1});
   store.Add(ledger.Take());
   for (const auto& [name, values] : store.sums) {
     EXPECT_EQ(name.find("a/b%c"), std::string::npos) << "escaped: " << name;
@@ -64,21 +64,23 @@ TEST(LedgerTest, CountsSurviveAFlushAndARestoreAndNamesAreEscaped) {
   ASSERT_TRUE(data.ok()) << data.status().ToString();
   ASSERT_EQ(data->arms.size(), 1u);
   const auto& [key, arm] = *data->arms.begin();
-  EXPECT_EQ(key, (ArmKey{"v000001", "a/b%c", "home"}));
+  EXPECT_EQ(key, (ArmKey{"e", "v000001", "a/b%c", "home"}));
+  EXPECT_EQ(data->Epochs(), std::vector<std::string>{"e"});
   const Sums total = arm.Total();
   EXPECT_EQ(total.impressions, 16);
   EXPECT_EQ(total.plays, 3);
   EXPECT_EQ(total.watch_s, 60);
   EXPECT_EQ(arm.buckets[static_cast<size_t>(BucketOf(7))].impressions, 16) << "one user, one bucket";
-  const Guardrails& g = data->guardrails.at({"v000001", "a/b%c"});
+  const Guardrails& g = data->guardrails.at(ArmKey{"e", "v000001", "a/b%c", ""});
   EXPECT_EQ(g.requests, 2);
   EXPECT_DOUBLE_EQ(g.ErrorRate(), 0.5);
   EXPECT_GT(g.LatencyQuantile(0.99), 0.1);
   EXPECT_LT(g.LatencyQuantile(0.25), 0.005);
 
-  for (const Named& bad : {Named{{"exp/x/v1/a", {1}}}, Named{{"exp/a/v1/a/home", {1}}},
-                           Named{{"exp/a/v1/a/home/64", {1}}}, Named{{"exp/a/v1/a/home/1", std::vector<double>(8)}},
-                           Named{{"exp/a/v1/a%2/home/1", {1}}}, Named{{"exp/g/v1", {1}}}}) {
+  for (const Named& bad :
+       {Named{{"exp/x/e/v1/a", {1}}}, Named{{"exp/a/e/v1/a/home", {1}}}, Named{{"exp/a/e/v1/a/home/64", {1}}},
+        Named{{"exp/a/e/v1/a/home/1", std::vector<double>(8)}}, Named{{"exp/a/e/v1/a%2/home/1", {1}}},
+        Named{{"exp/g/e/v1", {1}}}}) {
     EXPECT_EQ(ParseLedger(bad).status().code(), StatusCode::kDataLoss) << bad[0].first;
   }
 }
@@ -94,7 +96,7 @@ TEST(LedgerTest, ComparesVariantsOfAVersionAndVersionsPooledOverTheRest) {
   auto data = ParseLedger(store.All());
   ASSERT_TRUE(data.ok());
 
-  auto variants = Compare(*data, Grouping::kVariantsOfVersion, "v1", "control", "", {});
+  auto variants = Compare(*data, "e", Grouping::kVariantsOfVersion, "v1", "control", "", {});
   ASSERT_TRUE(variants.ok()) << variants.status().ToString();
   ASSERT_EQ(variants->arms.size(), 2u);
   EXPECT_EQ(variants->arms[0].name, "control");
@@ -104,21 +106,27 @@ TEST(LedgerTest, ComparesVariantsOfAVersionAndVersionsPooledOverTheRest) {
   EXPECT_NEAR(c.relative, 0.3, 0.08);
   EXPECT_EQ(variants->guardrails[1].requests, 3000);
 
-  auto versions = Compare(*data, Grouping::kVersions, "", "v1", "", {});
+  auto versions = Compare(*data, "e", Grouping::kVersions, "", "v1", "", {});
   ASSERT_TRUE(versions.ok());
   ASSERT_EQ(versions->arms.size(), 2u);
   EXPECT_EQ(versions->arms[0].total.impressions, 6000 * 20) << "v1 pools both variants";
   EXPECT_EQ(versions->guardrails[0].requests, 6000);
-  EXPECT_EQ(Compare(*data, Grouping::kVersions, "", "v9", "", {}).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(Compare(*data, Grouping::kVersions, "", "v1", "up_next", {}).status().code(), StatusCode::kNotFound)
+  EXPECT_EQ(Compare(*data, "e", Grouping::kVersions, "", "v9", "", {}).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(Compare(*data, "e", Grouping::kVersions, "", "v1", "up_next", {}).status().code(),
+            StatusCode::kNotFound)
       << "no data on that surface";
+  EXPECT_EQ(Compare(*data, "other", Grouping::kVersions, "", "v1", "", {}).status().code(),
+            StatusCode::kNotFound)
+      << "no data in that epoch";
 
   const auto json = nlohmann::json::parse(ReportJson(*variants));
   EXPECT_EQ(json["control"], "control");
   EXPECT_EQ(json["arms"][1]["vs_control"]["ctr"]["significant"], true);
   EXPECT_FALSE(json["arms"][0].contains("vs_control"));
   EXPECT_NEAR(json["arms"][0]["metrics"]["ctr"]["value"].get<double>(), 0.10, 0.01);
-  EXPECT_NE(ReportText(*variants).find("bold: impressions=60000"), std::string::npos) << ReportText(*variants);
+  EXPECT_NE(ReportText(*variants).find("bold: impressions=60000"), std::string::npos)
+      << ReportText(*variants);
 }
 
 TEST(LedgerTest, CanaryUsersAreTheirShareAndChangeWithTheVersion) {
@@ -140,15 +148,15 @@ TEST(LedgerTest, CanaryUsersAreTheirShareAndChangeWithTheVersion) {
 
 TEST(LedgerTest, ACanaryIsPromotedWhenNotWorseAndRolledBackWhenWorseOrFailing) {
   const CanaryPolicy policy{.window_s = 600, .min_impressions = 10'000};
-  const auto decide = [&](double canary_ctr, int64_t elapsed, int canary_users = 10'000, double latency = 0.002,
-                          double errors = 0) {
+  const auto decide = [&](double canary_ctr, int64_t elapsed, int canary_users = 10'000,
+                          double latency = 0.002, double errors = 0) {
     Ledger ledger;
     std::mt19937_64 rng(11);
     Simulate(ledger, "prod", "default", 0, 40'000, 0.10, rng);
     Simulate(ledger, "cand", "default", 20'000, canary_users, canary_ctr, rng, latency, errors);
     FakeStore store;
     store.Add(ledger.Take());
-    return DecideCanary(*ParseLedger(store.All()), "cand", "prod", elapsed, policy);
+    return DecideCanary(*ParseLedger(store.All()), "e", "cand", "prod", elapsed, policy);
   };
   using V = CanaryDecision::Verdict;
   EXPECT_EQ(decide(0.10, 300).verdict, V::kWait) << "the window has not passed";
@@ -166,6 +174,7 @@ TEST(LedgerTest, ACanaryIsPromotedWhenNotWorseAndRolledBackWhenWorseOrFailing) {
   EXPECT_EQ(decide(0.10, 60, 1500, 0.002, 0.005).verdict, V::kWait) << "within the allowed error rate";
   EXPECT_EQ(failing.verdict, V::kRollBack);
   EXPECT_NE(failing.reason.find("error rate"), std::string::npos) << failing.reason;
+  EXPECT_EQ(decide(0.10, 60, 500, 0.2).verdict, V::kWait) << "500 requests: too few for a p99";
   const CanaryDecision slow = decide(0.10, 60, 1500, 0.2);
   EXPECT_EQ(slow.verdict, V::kRollBack);
   EXPECT_NE(slow.reason.find("p99"), std::string::npos) << slow.reason;

@@ -70,6 +70,7 @@ Status WriteRecord(const PipelineRecord& r, const std::string& options_text, con
   j["production_before"] = r.production_before ? nlohmann::json(*r.production_before) : nlohmann::json();
   j["version"] = r.version ? nlohmann::json(*r.version) : nlohmann::json();
   j["promoted"] = r.promoted;
+  j["canary"] = r.canary;
   j["report"] = r.report_path.empty() ? nlohmann::json() : nlohmann::json(r.report_path);
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
@@ -361,7 +362,20 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
     auto version = reg.CommitVersion(*staging);
     if (!version.ok()) return fail(version.status());
     rec.version = *version;
-    if (o.promote) {
+    if (o.promote && o.canary_share > 0 && rec.production_before) {
+      if (Status s = Timed(rec, "deploy.promote",
+                           [&] {
+                             return reg.StartCanary(
+                                 {.version = *version,
+                                  .share = o.canary_share,
+                                  .reason = StrCat("pipeline run ", rec.run_id, ": all gates passed")},
+                                 o.validate_for_serving);
+                           });
+          !s.ok()) {
+        return fail(s);
+      }
+      rec.canary = true;
+    } else if (o.promote) {
       if (Status s = Timed(rec, "deploy.promote",
                            [&] {
                              return reg.Promote(*version,
@@ -374,7 +388,9 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
       rec.promoted = true;
     }
     say(StrCat("deploy: registered ", *version,
-               rec.promoted ? ", promoted to production" : ", not promoted"));
+               rec.promoted ? ", promoted to production"
+               : rec.canary ? StrCat(", on trial for ", o.canary_share * 100, "% of users (canary)")
+                            : ", not promoted"));
   } else {
     say(StrCat("deploy: gates failed; nothing registered, production stays ",
                rec.production_before ? *rec.production_before : std::string("empty")));

@@ -36,6 +36,10 @@ struct PipelineOptions {
   TwoStageOptions model;           // retrieval + ranker training
   Gates gates;                     // gates.h
   bool promote = true;             // false: register the version but leave production alone
+  // > 0: a version that passes the gates goes on trial for this share of users first
+  // (registry::ModelRegistry::StartCanary; vrec serve promotes or rolls it back by its canary
+  // policy) instead of straight to production. Without a production version, it is promoted.
+  double canary_share = 0;
   // Run on the new version before it is promoted (registry::ModelRegistry::VersionValidator); the
   // CLI passes serving's own loader, so production never points at a version servers refuse.
   std::function<Status(const std::string& version, const std::string& path)> validate_for_serving;
@@ -66,6 +70,7 @@ struct PipelineRecord {
   std::optional<std::string> production_before;
   std::optional<std::string> version;  // registered version (only when the gates passed)
   bool promoted = false;
+  bool canary = false;  // put on trial beside production (PipelineOptions::canary_share)
   std::string record_path;
   std::string report_path;  // empty when the report could not be written (a warning, not an error)
 };

@@ -225,8 +225,13 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
            {.min = 0.0,
             .max = 1.0,
             .help = "Rolled back at once when its error rate exceeds production's by more."});
-  b.Double("canary.max_p99_ratio", &c.canary.max_p99_ratio,
-           {.min = 1.0, .help = "Rolled back at once when its p99 latency exceeds production's times this."});
+  b.Double(
+      "canary.max_p99_ratio", &c.canary.max_p99_ratio,
+      {.min = 1.0,
+       .help = "Rolled back at once when its p99 latency exceeds production's times this and by more than "
+               "p99_slack_ms (once both served 1000 requests)."});
+  b.Double("canary.p99_slack_ms", &c.canary.p99_slack_ms,
+           {.min = 0.0, .help = "Latency differences below this never roll a trial back."});
   b.Enum("canary.primary_metric", &c.canary.primary,
          {{"ctr", experiments::Metric::kCtr},
           {"completion_rate", experiments::Metric::kCompletionRate},

@@ -521,8 +521,12 @@ experiments::ArmKey Service::ArmOf(UserId user, std::string surface) const {
   arm.variant = config_.variants.front().name;
   if (!config_.experiment.variants.empty())
     arm.variant = ordering::AssignVariant(config_.experiment, user).name;
-  auto canary = CanaryFor(user);
-  arm.version = canary ? canary->info.version : model_version();
+  const auto trial = CurrentCanary();
+  arm.epoch = trial ? experiments::TrialEpoch(trial->info.version, trial->info.started_unix)
+                    : experiments::ExperimentEpoch(config_.experiment.name);
+  const bool in_trial = trial && !trial->info.shadow &&
+                        experiments::InCanary(user.value, trial->info.version, trial->info.share);
+  arm.version = in_trial ? trial->info.version : model_version();
   arm.surface = surface.empty() ? "home" : std::move(surface);
   return arm;
 }
@@ -701,7 +705,8 @@ void Service::DecideCanaryIfDue() {
   const int64_t elapsed = clock_() - c->info.started_unix;
   const std::string baseline = model_version();
   const experiments::CanaryDecision d =
-      experiments::DecideCanary(*data, c->info.version, baseline, elapsed, config_.canary);
+      experiments::DecideCanary(*data, experiments::TrialEpoch(c->info.version, c->info.started_unix),
+                                c->info.version, baseline, elapsed, config_.canary);
   if (d.verdict == experiments::CanaryDecision::Verdict::kWait) return;
   const bool promote = d.verdict == experiments::CanaryDecision::Verdict::kPromote;
   const std::string reason = StrCat(promote ? "canary passed: " : "canary failed: ", d.reason);
@@ -1128,13 +1133,15 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   // The experiment ledger counts what users were shown, not an operator's trials of a variant or
   // explanations.
   const bool counted = request.Query("variant") == nullptr && !r.explain;
+  const std::string epoch = canary ? experiments::TrialEpoch(canary->info.version, canary->info.started_unix)
+                                   : experiments::ExperimentEpoch(config_.experiment.name);
   const auto count = [&](size_t items, bool failed) {
     if (!counted) return;
+    const experiments::ArmKey arm{epoch, snap.model->version(), variant->name, r.surface};
     if (config_.impressions == ServeConfig::Impressions::kResponse && items > 0) {
-      ledger_.Count({snap.model->version(), variant->name, r.surface}, r.user.value,
-                    {.impressions = static_cast<double>(items)});
+      ledger_.Count(arm, r.user.value, {.impressions = static_cast<double>(items)});
     }
-    ledger_.Request(snap.model->version(), variant->name, SecondsSince(started), failed);
+    ledger_.Request(arm, SecondsSince(started), failed);
   };
   // The history is part of the key: an event stored through any server changes the next answer.
   Hasher history_hash;
@@ -1199,7 +1206,8 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     const LiveCatalog::Reader shadow_live = canary->snap.live->Read();
     auto shadow = serving::Recommend(*canary->snap.model, r, online, *canary->snap.flags, variant->recommend,
                                      &shadow_live);
-    ledger_.Request(canary->info.version, variant->name, SecondsSince(shadow_start), !shadow.ok());
+    ledger_.Request({epoch, canary->info.version, variant->name, ""}, SecondsSince(shadow_start),
+                    !shadow.ok());
     if (shadow.ok()) {
       size_t overlap = 0;
       std::string ids;
@@ -1947,20 +1955,27 @@ void Service::AdminExperiments(const HttpRequest& request, const PathParams&, Ht
   auto data = experiments::ParseLedger(*sums);
   if (!data.ok()) return Error(request, response, data.status());
   const std::string production = model_version();
+  const auto trial = CurrentCanary();
+  // The period shown: the trial running, or the experiment's counts outside trials.
+  const std::string epoch = trial ? experiments::TrialEpoch(trial->info.version, trial->info.started_unix)
+                                  : experiments::ExperimentEpoch(config_.experiment.name);
   const auto report = [&](experiments::Grouping grouping,
                           const std::string& control) -> nlohmann::ordered_json {
-    auto r = experiments::Compare(*data, grouping, production, control, "", experiments::AnalyzeOptions{});
+    auto r =
+        experiments::Compare(*data, epoch, grouping, production, control, "", experiments::AnalyzeOptions{});
     if (!r.ok()) return nullptr;  // nothing counted for the control yet
     return nlohmann::ordered_json::parse(experiments::ReportJson(*r));
   };
   out["report"] = {
+      {"epoch", epoch},
+      {"epochs", data->Epochs()},
       {"model_version", production},
       {"variants", report(experiments::Grouping::kVariantsOfVersion, config_.variants.front().name)},
       {"versions", report(experiments::Grouping::kVersions, production)}};
   if (auto c = CurrentCanary()) {
     const int64_t elapsed = clock_() - c->info.started_unix;
     const experiments::CanaryDecision d =
-        experiments::DecideCanary(*data, c->info.version, production, elapsed, config_.canary);
+        experiments::DecideCanary(*data, epoch, c->info.version, production, elapsed, config_.canary);
     out["canary"] = {{"version", c->info.version},
                      {"share", c->info.share},
                      {"shadow", c->info.shadow},

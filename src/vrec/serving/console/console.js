@@ -437,6 +437,7 @@ async function videoPage(params) {
 
 async function experimentsPage() {
   const e = await api('/v1/admin/experiments');
+  const c = e.canary;
   show(h('h2', {}, `Experiment ${e.experiment || '(none configured)'}`),
     table(['variant', 'share', 'overrides', 'personalised responses', 'cold-start responses'],
       e.variants.map((v) => [h('td', {}, h('a', { href: '#user?variant=' + encodeURIComponent(v.name) }, v.name)),
@@ -448,7 +449,33 @@ async function experimentsPage() {
         { label: 'personalised', data: e.variants.map((v) => v.served.personalised), backgroundColor: COLORS[0] },
         { label: 'cold start', data: e.variants.map((v) => v.served.cold_start), backgroundColor: COLORS[1] }] },
       options: { plugins: { title: { display: true, text: 'Responses served by variant since start' } } },
-    }));
+    }),
+    h('h2', {}, 'Canary trial'),
+    c ? table(['version', 'mode', 'share', 'baseline', 'started', 'elapsed (s)', 'verdict now', 'reason'],
+      [[c.version, c.shadow ? 'shadow' : 'serving', `${(100 * c.share).toFixed(1)}%`, c.baseline, c.started_at,
+        c.elapsed_s, c.verdict, c.reason || '—']], { id: 'canary' })
+      : h('p', { class: 'muted', id: 'canary' }, 'No trial is running (vrec models canary VERSION --share 0.05).'),
+    h('h2', {}, `Ledger (${e.report.epoch}; every server's counts)`),
+    h('h3', {}, 'Model versions'), armsTable(e.report.versions, 'ledger-versions'),
+    h('h3', {}, `Variants of ${e.report.model_version}`), armsTable(e.report.variants, 'ledger-variants'));
+}
+
+// A ledger report: per arm, each metric with its interval and its difference against the control.
+function armsTable(report, id) {
+  if (!report) return h('p', { class: 'muted', id }, 'Nothing counted yet.');
+  const metrics = ['ctr', 'completion_rate', 'watch_time_per_impression', 'like_rate', 'skip_rate'];
+  const rows = report.arms.map((a) => [a.name + (a.name === report.control ? ' (control)' : ''),
+    a.totals.impressions, a.guardrails.requests, a.guardrails.error_rate, a.guardrails.p99_ms,
+    ...metrics.map((m) => {
+      const v = a.metrics[m];
+      const d = a.vs_control && a.vs_control[m];
+      const text = `${fmt(v.value, 3)} [${fmt(v.ci_low, 3)}, ${fmt(v.ci_high, 3)}]`;
+      if (!d) return text;
+      const rel = d.relative === null ? '—' : `${d.relative >= 0 ? '+' : ''}${(100 * d.relative).toFixed(1)}%`;
+      return h('td', { class: d.significant ? (d.difference >= 0 ? 'pass' : 'fail') : '' }, `${text} ${rel}`,
+        d.significant ? ' *' : '');
+    })]);
+  return table(['arm', 'impressions', 'requests', 'error rate', 'p99 ms', ...metrics], rows, { id });
 }
 
 // ---- API: the OpenAPI document, rendered ----
