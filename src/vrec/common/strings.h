@@ -4,6 +4,7 @@
 #include <charconv>
 #include <concepts>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,8 @@ std::string QuoteString(std::string_view s);
 std::string AsciiStrToLower(std::string_view s);
 std::string AsciiStrToUpper(std::string_view s);
 std::string_view StripAsciiWhitespace(std::string_view s);
+// Decodes %XX escapes (either case of hex digit); nullopt for a truncated or non-hex escape.
+std::optional<std::string> PercentDecode(std::string_view s);
 // Splits on `sep`, trims each piece and drops empty pieces.
 std::vector<std::string_view> SplitNonEmpty(std::string_view s, char sep);
 

@@ -31,3 +31,15 @@ TEST(QuoteString, EscapesWhatJsonAndTomlRequire) {
 
 }  // namespace
 }  // namespace vrec
+
+namespace vrec {
+namespace {
+
+TEST(PercentDecode, DecodesEscapesAndRefusesBrokenOnes) {
+  EXPECT_EQ(PercentDecode("a%2Fb%2fc%25"), "a/b/c%");
+  EXPECT_EQ(PercentDecode("plain"), "plain");
+  for (const char* bad : {"%", "%2", "a%G1", "%%"}) EXPECT_FALSE(PercentDecode(bad).has_value()) << bad;
+}
+
+}  // namespace
+}  // namespace vrec

@@ -33,26 +33,6 @@ std::string Escape(std::string_view s) {
   return out;
 }
 
-std::optional<std::string> Unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int v = 0;
-    for (size_t j = i + 1; j <= i + 2; ++j) {
-      const char c = s[j];
-      v = v * 16 + (c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1000);
-    }
-    if (v < 0) return std::nullopt;
-    out.push_back(static_cast<char>(v));
-    i += 2;
-  }
-  return out;
-}
-
 std::vector<double> SumsValues(const Sums& s) {
   return {s.impressions, s.plays, s.completions, s.likes, s.skips, s.watch_s, s.users};
 }
@@ -177,7 +157,7 @@ StatusOr<LedgerData> ParseLedger(const std::vector<std::pair<std::string, std::v
     if (!arm && !name.starts_with(kGuardPrefix)) return corrupt("not a ledger name");
     std::vector<std::string> parts;
     for (std::string_view p : SplitNonEmpty(std::string_view(name).substr(kArmPrefix.size()), '/')) {
-      auto u = Unescape(p);
+      auto u = PercentDecode(p);
       if (!u) return corrupt("bad escape");
       parts.push_back(std::move(*u));
     }

@@ -74,7 +74,7 @@ const Service::RouteInfo kRoutes[] = {
     {"GET", "/v1/admin/runs", Service::Scope::kAdmin,
      "the newest pipeline runs: steps, figures, gate verdicts", "limit"},
     {"GET", "/v1/admin/experiments", Service::Scope::kAdmin,
-     "the experiment's variants, their shares and the requests each served", ""},
+     "the experiment's variants, the ledger's report of variants and versions, and the canary trial", ""},
     {"GET", "/console", Service::Scope::kPublic, "the web console (its data comes from the admin routes)",
      ""},
     {"GET", "/console/{asset}", Service::Scope::kPublic, "the console's scripts and styles", ""},

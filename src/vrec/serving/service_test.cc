@@ -717,6 +717,33 @@ TEST_F(ServiceTest, ACanaryTrialServesItsShareAndEndsByWhatItsUsersDid) {
   EXPECT_EQ(service_->model_version(), c);
 }
 
+TEST_F(ServiceTest, OnlyEventsAnsweringARecommendationCountAndClientsMayCountImpressions) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  ServeConfig c = Config();
+  c.impressions = ServeConfig::Impressions::kClient;
+  Start(c);
+  const Reply r = Call("GET", "/v1/users/3/recommendations?count=5");
+  ASSERT_EQ(r.status, 200);
+  const std::string rid = r.json["request_id"], video = r.json["items"][0]["video_id"];
+  const auto event = [&](const std::string& type, bool attributed) {
+    return StrCat(R"({"user_id":3,"video_id":)", video, R"(,"type":")", type, R"(","timestamp":)", kNow,
+                  attributed ? StrCat(R"(,"request_id":)", JsonQuote(rid), R"(,"position":1)") : "", "}");
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Call("POST", "/v1/events", event("impression", true)).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/events", event("play", true)).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/events", event("like", true)).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/events", event("play", false)).status, 200);  // organic: not counted
+  const Reply report = Call("GET", "/v1/admin/experiments");
+  ASSERT_EQ(report.status, 200) << report.body;
+  EXPECT_EQ(report.json["report"]["epoch"], "exp-default");
+  const auto& arm = report.json["report"]["versions"]["arms"][0];
+  EXPECT_EQ(arm["totals"]["impressions"], 3) << "the response's 5 items are not counted in client mode";
+  EXPECT_EQ(arm["totals"]["plays"], 1);
+  EXPECT_EQ(arm["totals"]["likes"], 1);
+  EXPECT_EQ(arm["guardrails"]["requests"], 1);
+  EXPECT_NEAR(arm["metrics"]["ctr"]["value"].get<double>(), 1.0 / 3, 1e-9);
+}
+
 TEST_F(ServiceTest, AShadowTrialScoresRequestsWithoutServingThem) {
   const std::string a = AddVersion(), b = AddVersion();
   ASSERT_TRUE(registry_->Promote(a, "").ok());
