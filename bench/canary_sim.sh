@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Canary trials against a simulated population whose true preferences are known (the synthetic
 # platform's ground truth, data::SyntheticWorld):
-#   1. a synthetic platform (2,000 users, 3,000 videos, 150k rows) and three models trained on it
-#      by the real pipeline: production on 5% of its rows (weak), a deliberately worse candidate
-#      trained on another platform (seed 7: other users' tastes under the same ids), and a better
-#      one trained on all the rows;
+#   1. a synthetic platform (2,000 users, 3,000 videos, 150k rows) and models trained on it by the
+#      real pipeline: production on 5% of its rows (weak), a deliberately worse candidate trained
+#      on another platform (seed 7: other users' tastes under the same ids), a better one trained
+#      on all the rows, and production trained again (the same model: an A/A trial);
 #   2. vrec serve with a 20 s canary window; the worse candidate goes on trial for 50% of users,
 #      canary_sim plays the users (each visit: 10 recommendations, every item answered as the
 #      ground truth says, events posted with the response's request_id) until the server ends the
-#      trial; then the same for the better candidate.
+#      trial; then the same for the A/A candidate and for the better one.
 # Prints name=value lines: each trial's verdict, the server's reason (its CTR difference and
 # interval) and how long the decision took, beside the population's own plays per impression.
 # Usage: bench/canary_sim.sh [BUILD_DIR] [WORK_DIR]   (~7 min on 2 cores: the three trainings;
@@ -32,8 +32,8 @@ train() {  # train DATA_DIR [--no-promote]: prints the new version
   "$vrec" pipeline run --registry "$reg" --data "$1" "${gates[@]}" "${@:2}" 2> "$work/pipeline.err" |
     sed -n 's/^version=\([^ ]*\).*/\1/p'
 }
-if [ -d "$reg/versions/v000003" ]; then  # a second run in the same WORK_DIR reuses the models
-  production=v000001 worse=v000002 better=v000003
+if [ -d "$reg/versions/v000004" ]; then  # a second run in the same WORK_DIR reuses the models
+  production=v000001 worse=v000002 better=v000003 same=v000004
   "$vrec" models promote "$production" --registry "$reg" --reason "canary_sim: again" > /dev/null 2>&1
 else
   "$vrec" data synth --users $users --videos $videos --interactions $rows --seed 42 --out "$work/platform" > /dev/null
@@ -44,8 +44,9 @@ else
   production=$(train "$work/weak")
   worse=$(train "$work/other" --no-promote)
   better=$(train "$work/platform" --no-promote)
+  same=$(train "$work/weak" --no-promote)
 fi
-echo "production=$production worse=$worse better=$better"
+echo "production=$production worse=$worse better=$better same=$same"
 
 cat > "$work/serve.toml" << 'EOF'
 [registry]
@@ -90,5 +91,6 @@ trial() {  # trial NAME VERSION SEED
     --seed "$3" --max-seconds 120 | sed "s/^/$1./"
 }
 trial worse "$worse" 1
+trial same "$same" 3
 trial better "$better" 2
 echo "production_after=$("$vrec" models list --registry "$reg" --json | jq -r '.[] | select(.production) | .version')"
