@@ -509,11 +509,9 @@ std::shared_ptr<const Service::CanaryState> Service::CurrentCanary() const {
   return canary_;
 }
 
-std::shared_ptr<const Service::CanaryState> Service::CanaryFor(UserId user) const {
-  auto c = CurrentCanary();
-  if (!c || c->info.shadow || !experiments::InCanary(user.value, c->info.version, c->info.share))
-    return nullptr;
-  return c;
+std::string Service::EpochOf(const CanaryState* trial) const {
+  return trial ? experiments::TrialEpoch(trial->info.version, trial->info.started_unix)
+               : experiments::ExperimentEpoch(config_.experiment.name);
 }
 
 experiments::ArmKey Service::ArmOf(UserId user, std::string surface) const {
@@ -522,8 +520,7 @@ experiments::ArmKey Service::ArmOf(UserId user, std::string surface) const {
   if (!config_.experiment.variants.empty())
     arm.variant = ordering::AssignVariant(config_.experiment, user).name;
   const auto trial = CurrentCanary();
-  arm.epoch = trial ? experiments::TrialEpoch(trial->info.version, trial->info.started_unix)
-                    : experiments::ExperimentEpoch(config_.experiment.name);
+  arm.epoch = EpochOf(trial.get());
   const bool in_trial = trial && !trial->info.shadow &&
                         experiments::InCanary(user.value, trial->info.version, trial->info.share);
   arm.version = in_trial ? trial->info.version : model_version();
@@ -705,8 +702,7 @@ void Service::DecideCanaryIfDue() {
   const int64_t elapsed = clock_() - c->info.started_unix;
   const std::string baseline = model_version();
   const experiments::CanaryDecision d =
-      experiments::DecideCanary(*data, experiments::TrialEpoch(c->info.version, c->info.started_unix),
-                                c->info.version, baseline, elapsed, config_.canary);
+      experiments::DecideCanary(*data, EpochOf(c.get()), c->info.version, baseline, elapsed, config_.canary);
   if (d.verdict == experiments::CanaryDecision::Verdict::kWait) return;
   const bool promote = d.verdict == experiments::CanaryDecision::Verdict::kPromote;
   const std::string reason = StrCat(promote ? "canary passed: " : "canary failed: ", d.reason);
@@ -1133,8 +1129,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   // The experiment ledger counts what users were shown, not an operator's trials of a variant or
   // explanations.
   const bool counted = request.Query("variant") == nullptr && !r.explain;
-  const std::string epoch = canary ? experiments::TrialEpoch(canary->info.version, canary->info.started_unix)
-                                   : experiments::ExperimentEpoch(config_.experiment.name);
+  const std::string epoch = EpochOf(canary.get());
   const auto count = [&](size_t items, bool failed) {
     if (!counted) return;
     const experiments::ArmKey arm{epoch, snap.model->version(), variant->name, r.surface};
@@ -1957,8 +1952,7 @@ void Service::AdminExperiments(const HttpRequest& request, const PathParams&, Ht
   const std::string production = model_version();
   const auto trial = CurrentCanary();
   // The period shown: the trial running, or the experiment's counts outside trials.
-  const std::string epoch = trial ? experiments::TrialEpoch(trial->info.version, trial->info.started_unix)
-                                  : experiments::ExperimentEpoch(config_.experiment.name);
+  const std::string epoch = EpochOf(trial.get());
   const auto report = [&](experiments::Grouping grouping,
                           const std::string& control) -> nlohmann::ordered_json {
     auto r =

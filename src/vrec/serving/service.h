@@ -238,8 +238,8 @@ class Service {
     registry::CanaryInfo info;
     Snapshot snap;  // no counters: video and user reads answer from production's
   };
-  // The trial serving `user` instead of production, or null (none, shadow mode, not in its share).
-  std::shared_ptr<const CanaryState> CanaryFor(UserId user) const;
+  // The ledger's period: the trial's (experiments::TrialEpoch), or the experiment's without one.
+  std::string EpochOf(const CanaryState* trial) const;
   std::shared_ptr<const CanaryState> CurrentCanary() const;
   // The ledger's arm for an event of `user` arriving now (its variant, the version serving it).
   experiments::ArmKey ArmOf(UserId user, std::string surface) const;
