@@ -1,6 +1,7 @@
 #include "vrec/data/split.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <numeric>
 
@@ -60,6 +61,51 @@ Split TemporalSplit(const std::vector<Interaction>& rows, int n) {
   }
   for (size_t i = 0; i < rows.size(); ++i) {
     if (is_test[i] && in_train[rows[i].video]) s.test.push_back(rows[i]);
+  }
+  return s;
+}
+
+std::optional<int64_t> TimeCut(const std::vector<Interaction>& rows, double test_fraction) {
+  assert(test_fraction > 0 && test_fraction < 1);
+  if (rows.empty()) return std::nullopt;
+  std::vector<int64_t> times(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) times[i] = rows[i].timestamp;
+  std::sort(times.begin(), times.end());
+  const size_t n = times.size();
+  const auto wanted = static_cast<size_t>(std::clamp<long long>(
+      std::llround(test_fraction * static_cast<double>(n)), 1, static_cast<long long>(n)));
+  int64_t cut = times[n - wanted];
+  if (cut == times.front()) {
+    const auto later = std::upper_bound(times.begin(), times.end(), cut);
+    if (later == times.end()) return std::nullopt;
+    cut = *later;
+  }
+  return cut;
+}
+
+Split TimeCutSplit(const std::vector<Interaction>& rows, double test_fraction) {
+  Split s;
+  const std::optional<int64_t> cut = TimeCut(rows, test_fraction);
+  if (!cut) {
+    s.train = rows;
+    return s;
+  }
+  uint32_t max_user = 0, max_video = 0;
+  for (const Interaction& x : rows) {
+    max_user = std::max(max_user, x.user);
+    max_video = std::max(max_video, x.video);
+  }
+  std::vector<bool> user_in_train(static_cast<size_t>(max_user) + 1, false);
+  std::vector<bool> video_in_train(static_cast<size_t>(max_video) + 1, false);
+  for (const Interaction& x : rows) {
+    if (x.timestamp < *cut) {
+      s.train.push_back(x);
+      user_in_train[x.user] = true;
+      video_in_train[x.video] = true;
+    }
+  }
+  for (const Interaction& x : rows) {
+    if (x.timestamp >= *cut && user_in_train[x.user] && video_in_train[x.video]) s.test.push_back(x);
   }
   return s;
 }
