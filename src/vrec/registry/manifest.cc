@@ -22,8 +22,10 @@ StatusOr<uint64_t> ThroughSeqOf(const Manifest& manifest) {
   return seq;
 }
 
-std::string NowUtcIso8601() {
-  std::time_t t = std::time(nullptr);
+std::string NowUtcIso8601() { return UtcIso8601(std::time(nullptr)); }
+
+std::string UtcIso8601(int64_t unix_seconds) {
+  const auto t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];

@@ -38,6 +38,8 @@ StatusOr<uint64_t> ThroughSeqOf(const Manifest& manifest);
 
 // Current UTC time as "2026-11-26T10:30:00Z".
 std::string NowUtcIso8601();
+// `unix_seconds` in the same form.
+std::string UtcIso8601(int64_t unix_seconds);
 
 // Writes dir/manifest.json (via a temporary file renamed into place). Internal on I/O errors.
 Status WriteManifest(const std::string& dir, const Manifest& m);

@@ -39,6 +39,11 @@ TEST(Hash, IsStableFnv1a64) {
   EXPECT_EQ(h.Hex(), HashHex("a"));
 }
 
+TEST(UtcIso8601, FormatsUnixSeconds) {
+  EXPECT_EQ(UtcIso8601(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(UtcIso8601(893286638), "1998-04-22T23:10:38Z");  // date -u -d @893286638
+}
+
 TEST_F(ManifestTest, RoundTrips) {
   ASSERT_TRUE(WriteManifest(dir_, Sample()).ok());
   auto m = ReadManifest(dir_);
