@@ -7,6 +7,7 @@
 // (found beside vrec) with the same arguments.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -67,8 +68,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version are "errors" with code 0; every other one is a usage error.
-    return app.exit(e) == 0 ? 0 : vrec::app::kExitUsage;
+    // --help and --version are "errors" with code 0; every other one is a usage error, reported
+    // in one line like every other error (CLI11's own report adds a second).
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    std::fprintf(stderr, "error: %s; see --help\n", message.c_str());
+    return vrec::app::kExitUsage;
   }
   if (!run) {
     std::fprintf(stderr, "error: no command given; see vrec --help\n");
