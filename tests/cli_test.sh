@@ -108,6 +108,29 @@ if jq -e '.["pop.model"] == "pop" and .["sar.model"] == "sar" and (.["sar.ndcg@1
 else
   failed=$((failed + 1)); echo "FAIL eval --model pop,sar --json: $(cat "$tmp/out")"
 fi
+# The global time cut: the latest 30% of the rows held out, the cut time printed and in the report.
+expect_ok eval_timecut -- eval --data "$tmp/synth" --model pop --split timecut --test-fraction 0.3 --json \
+  --report "$tmp/timecut.html"
+if jq -e '.split == "timecut" and (.time_cut | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")) and .test_rows > 0 and
+  .train_rows > 0' "$tmp/out" > /dev/null && grep -q 'time cut: rows at or after .* (the latest 0.3 of the rows)' "$tmp/timecut.html"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL eval --split timecut: $(cat "$tmp/out")"
+fi
+# Bad split flags are usage errors (one line, exit 2); a split that holds out nothing is an error.
+expect_error usage_bad_split "^error: --split: nope not in {stratified,temporal,timecut}; see --help$" -- \
+  eval --data "$tmp/synth" --split nope
+expect_rc usage_bad_split_rc 2 -- eval --data "$tmp/synth" --split nope
+expect_error usage_bad_test_fraction "^error: --test-fraction: .*1.5 not in range" -- \
+  eval --data "$tmp/synth" --split timecut --test-fraction 1.5
+expect_rc usage_bad_test_fraction_rc 2 -- eval --data "$tmp/synth" --split timecut --test-fraction 1.5
+expect_rc usage_pipeline_bad_split 2 -- pipeline run --registry "$tmp/never" --data "$tmp/synth" --split nope
+expect_rc usage_pipeline_bad_test_fraction 2 -- pipeline run --registry "$tmp/never" --data "$tmp/synth" --test-fraction 0
+[ ! -e "$tmp/never" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL a usage error created the registry"; }
+mkdir -p "$tmp/one_time"
+printf 'user_id,video_id,timestamp\n1,2,5\n1,3,5\n4,2,5\n' >"$tmp/one_time/interactions.csv"
+expect_error timecut_one_time "the timecut split left 3 training and 0 test rows: nothing to evaluate" -- \
+  eval --data "$tmp/one_time" --model pop --split timecut
 
 if [ -n "$shared" ] && [ -d "$shared/data/ml-100k" ]; then
   expect_ok eval_movielens -- eval --movielens "$shared/data/ml-100k" --model sar

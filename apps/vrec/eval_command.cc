@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "apps/vrec/commands.h"
 #include "vrec/common/strings.h"
@@ -27,6 +28,7 @@ struct EvalFlags {
   double ratio = 0.75;
   uint32_t seed = 42;
   int test_per_user = 10;
+  double test_fraction = data::kDefaultTimeCutTestFraction;  // timecut split
   int k = 10;
   int threads = 2;
   double blend_weight = 0.5;  // weight of SAR in two-tower+sar (two-tower has 1)
@@ -106,7 +108,20 @@ StatusOr<data::Split> MakeSplit(const EvalFlags& f, const data::Dataset& ds) {
     return data::StratifiedSplit(ds.interactions, f.ratio, data::StratifyBy::kItem, f.seed);
   }
   if (f.split == "temporal") return data::TemporalSplit(ds.interactions, f.test_per_user);
-  return InvalidArgumentError(StrCat("unknown split '", f.split, "' (known: stratified, temporal)"));
+  if (f.split == "timecut") return data::TimeCutSplit(ds.interactions, f.test_fraction);
+  return InvalidArgumentError(StrCat("unknown split '", f.split, "' (known: stratified, temporal, timecut)"));
+}
+
+// What the split held out, in words (the report's and the time cut's line).
+std::string SplitDescription(const EvalFlags& f, const data::Dataset& ds) {
+  if (f.split == "temporal") return StrCat("temporal: each user's last ", f.test_per_user, " rows held out");
+  if (f.split == "timecut") {
+    const std::optional<int64_t> cut = data::TimeCut(ds.interactions, f.test_fraction);
+    return cut ? StrCat("time cut: rows at or after ", registry::UtcIso8601(*cut), " (the latest ",
+                        f.test_fraction, " of the rows) held out")
+               : "time cut: every row at one time, nothing held out";
+  }
+  return StrCat("stratified by video: ", f.ratio, " of each user's rows in training, seed ", f.seed);
 }
 
 // Fits and evaluates `model` on `split`, printing its figures. When several models share one JSON
@@ -158,14 +173,11 @@ StatusOr<eval::EvalReport> EvalModel(const EvalFlags& f, const std::string& mode
 }
 
 // What the report says about the data and the split.
-eval::ReportMeta ReportMetaOf(const EvalFlags& f) {
+eval::ReportMeta ReportMetaOf(const EvalFlags& f, const data::Dataset& ds) {
   eval::ReportMeta meta;
   meta.dataset = f.source.movielens_dir.empty() ? StrCat("generic ", f.source.generic_dir)
                                                 : StrCat("movielens ", f.source.movielens_dir);
-  meta.split =
-      f.split == "temporal"
-          ? StrCat("temporal: each user's last ", f.test_per_user, " rows held out")
-          : StrCat("stratified by video: ", f.ratio, " of each user's rows in training, seed ", f.seed);
+  meta.split = SplitDescription(f, ds);
   meta.generated_at = registry::NowUtcIso8601();
   meta.vrec_version = VREC_VERSION;
   return meta;
@@ -186,10 +198,19 @@ Status RunEval(const EvalFlags& f) {
   if (!f.report_path.empty()) VREC_RETURN_IF_ERROR(eval::CheckReportPath(f.report_path));
   VREC_ASSIGN_OR_RETURN(data::Dataset ds, f.source.Load());
   VREC_ASSIGN_OR_RETURN(data::Split split, MakeSplit(f, ds));
+  if (split.train.empty() || split.test.empty()) {
+    return InvalidArgumentError(StrCat("the ", f.split, " split left ", split.train.size(), " training and ",
+                                       split.test.size(), " test rows: nothing to evaluate"));
+  }
   CommandOutput out(f.json);
   using O = CommandOutput;
   out.Line({O::Text("split", f.split), O::Int("train_rows", static_cast<int64_t>(split.train.size())),
             O::Int("test_rows", static_cast<int64_t>(split.test.size()))});
+  if (f.split == "timecut") {
+    if (const std::optional<int64_t> cut = data::TimeCut(ds.interactions, f.test_fraction)) {
+      out.Line({O::Text("time_cut", registry::UtcIso8601(*cut))});
+    }
+  }
   std::vector<eval::ReportModel> reports;
   for (const std::string& m : models) {
     StatusOr<eval::EvalReport> r = EvalModel(f, m, ds, split, models.size() > 1, out);
@@ -201,7 +222,7 @@ Status RunEval(const EvalFlags& f) {
   }
   Status written = OkStatus();
   if (!f.report_path.empty()) {
-    written = eval::WriteHtmlReport(f.report_path, eval::RenderHtmlReport(ReportMetaOf(f), reports));
+    written = eval::WriteHtmlReport(f.report_path, eval::RenderHtmlReport(ReportMetaOf(f, ds), reports));
     if (written.ok()) out.Line({O::Text("report", f.report_path)});
   }
   out.Finish();
@@ -220,12 +241,18 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
       ->capture_default_str();
   cmd->add_option(
          "--split", flags->split,
-         "stratified (Recommenders' python_stratified_split by item) | temporal (each user's last N)")
+         "stratified (Recommenders' python_stratified_split by item) | temporal (each user's last N) "
+         "| timecut (every row at or after one time: the latest --test-fraction of the rows)")
+      ->check(CLI::IsMember({"stratified", "temporal", "timecut"}))
       ->capture_default_str();
   cmd->add_option("--ratio", flags->ratio, "train ratio of the stratified split")->capture_default_str();
   cmd->add_option("--seed", flags->seed, "seed of the stratified split (numpy legacy MT19937)")
       ->capture_default_str();
   cmd->add_option("--test-per-user", flags->test_per_user, "N of the temporal split")->capture_default_str();
+  cmd->add_option("--test-fraction", flags->test_fraction,
+                  "share of the rows, the latest by time, the timecut split holds out")
+      ->check(CLI::Range(0.01, 0.99))
+      ->capture_default_str();
   cmd->add_option("--k", flags->k, "cut-off of the top-k metrics")->capture_default_str();
   cmd->add_option("--threads", flags->threads, "worker threads")->capture_default_str();
   cmd->add_flag("--json", flags->json, "print one JSON object of the figures instead of name=value lines");

@@ -78,6 +78,7 @@ Status RunPipelineCommand(PipelineFlags& f, CLI::App& cmd) {
     if (given(flag)) *field = cmd.get_option(flag)->as<double>();
   }
   if (given("--split")) o.split = cmd.get_option("--split")->as<std::string>();
+  if (given("--test-fraction")) o.test_fraction = cmd.get_option("--test-fraction")->as<double>();
   o.promote = !f.no_promote;
   o.validate_for_serving = LoadsForServing;
   o.model.two_tower.threads = f.threads;
@@ -167,7 +168,14 @@ void AddPipelineCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--events", flags->events_dir, "the export folder for --platform (implies it)");
   cmd->add_option("--config", flags->config_path, "config file ([pipeline], [training], [gates] sections)");
   cmd->add_option("--split", flags->options.split,
-                  "temporal | stratified (default: stratified for MovieLens)");
+                  "temporal | stratified | timecut (default: pipeline.split, temporal; stratified for "
+                  "MovieLens)")
+      ->check(CLI::IsMember({"temporal", "stratified", "timecut"}));
+  cmd->add_option(
+         "--test-fraction", flags->options.test_fraction,
+         "timecut: share of the rows, the latest by time, held out (default: pipeline.test_fraction, "
+         "0.2)")
+      ->check(CLI::Range(0.01, 0.99));
   cmd->add_option("--gate-retrieval-recall", flags->options.gates.min_retrieval_recall_at_100,
                   "minimum two-tower Recall@100");
   cmd->add_option("--gate-retrieval-ndcg", flags->options.gates.min_retrieval_ndcg_at_10,

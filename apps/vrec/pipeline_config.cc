@@ -76,11 +76,19 @@ int ExitCodeOf(const Status& status) {
 
 void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
   b.Enum("pipeline.split", &o.split,
-         {{"temporal", std::string("temporal")}, {"stratified", std::string("stratified")}},
-         {.help = "Held-out split: each user's last test_per_user events, or Recommenders' stratified split "
-                  "(MovieLens default)."});
+         {{"temporal", std::string("temporal")},
+          {"stratified", std::string("stratified")},
+          {"timecut", std::string("timecut")}},
+         {.help = "Held-out split: each user's last test_per_user events, Recommenders' stratified split "
+                  "(MovieLens default), or every event at or after one time (the latest test_fraction)."});
   b.Int("pipeline.test_per_user", &o.test_per_user,
         {.min = 1, .max = 1000, .help = "Temporal split: events per user held out."});
+  b.Double(
+      "pipeline.test_fraction", &o.test_fraction,
+      {.min = 0.01,
+       .max = 0.99,
+       .help = "Time cut split: share of the events, the latest, held out (test events of users or videos "
+               "without a training event are dropped)."});
   b.Double("pipeline.train_ratio", &o.train_ratio,
            {.min = 0.05, .max = 0.95, .help = "Stratified split: train share."});
   b.Double("pipeline.canary_share", &o.canary_share,

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "vrec/common/hash.h"
 #include "vrec/common/progress.h"
@@ -28,15 +29,15 @@ namespace fs = std::filesystem;
 // The options that change what a run trains, as text: part of the inputs hash and the record.
 std::string OptionsText(const PipelineOptions& o) {
   const TwoStageOptions& m = o.model;
-  return StrCat("split=", o.split, " test_per_user=", o.test_per_user, " train_ratio=", o.train_ratio,
-                " split_seed=", o.split_seed, " label_fraction=", m.label_fraction,
-                " label_folds=", m.label_folds, " candidates=", m.candidates,
-                " two_tower.dim=", m.two_tower.output_dim, " two_tower.max_epochs=", m.two_tower.max_epochs,
-                " two_tower.example_budget=", m.two_tower.example_budget,
-                " ranker.objective=", m.ranker.objective, " ranker.rounds=", m.ranker.num_rounds,
-                " ranker.depth=", m.ranker.max_depth, " ranker.eta=", m.ranker.learning_rate,
-                " ease.lambda=", m.ease.lambda, " ease.videos=", m.ease.max_videos, " seed=", m.seed,
-                " video_index=", o.video_index);
+  return StrCat(
+      "split=", o.split, " test_per_user=", o.test_per_user, " test_fraction=", o.test_fraction,
+      " train_ratio=", o.train_ratio, " split_seed=", o.split_seed, " label_fraction=", m.label_fraction,
+      " label_folds=", m.label_folds, " candidates=", m.candidates, " two_tower.dim=", m.two_tower.output_dim,
+      " two_tower.max_epochs=", m.two_tower.max_epochs,
+      " two_tower.example_budget=", m.two_tower.example_budget, " ranker.objective=", m.ranker.objective,
+      " ranker.rounds=", m.ranker.num_rounds, " ranker.depth=", m.ranker.max_depth,
+      " ranker.eta=", m.ranker.learning_rate, " ease.lambda=", m.ease.lambda,
+      " ease.videos=", m.ease.max_videos, " seed=", m.seed, " video_index=", o.video_index);
 }
 
 std::map<std::string, double> Figures(const eval::EvalReport& r, std::string_view prefix) {
@@ -85,16 +86,26 @@ Status WriteRecord(const PipelineRecord& r, const std::string& options_text, con
   return OkStatus();
 }
 
+// What the split held out, in words (the run's report and log).
+std::string SplitDescription(const PipelineOptions& o, const data::Dataset& ds) {
+  if (o.split == "temporal") return StrCat("temporal: each user's last ", o.test_per_user, " rows held out");
+  if (o.split == "timecut") {
+    const std::optional<int64_t> cut = data::TimeCut(ds.interactions, o.test_fraction);
+    return cut ? StrCat("time cut: rows at or after ", registry::UtcIso8601(*cut), " (the latest ",
+                        o.test_fraction, " of the rows) held out")
+               : "time cut: every row at one time, nothing held out";
+  }
+  return StrCat("stratified by video: ", o.train_ratio, " of each user's rows in training, seed ",
+                o.split_seed);
+}
+
 // The run's HTML report: both evaluated models, the gate verdicts and the outcome so far.
-std::string RenderRunReport(const PipelineRecord& r, const PipelineOptions& o,
+std::string RenderRunReport(const PipelineRecord& r, const PipelineOptions& o, const std::string& split,
                             const eval::EvalReport& retrieval, const eval::EvalReport& two_stage) {
   eval::ReportMeta meta;
   meta.title = StrCat("vrec pipeline run ", r.run_id);
   meta.dataset = o.source;
-  meta.split = o.split == "temporal"
-                   ? StrCat("temporal: each user's last ", o.test_per_user, " rows held out")
-                   : StrCat("stratified by video: ", o.train_ratio, " of each user's rows in training, seed ",
-                            o.split_seed);
+  meta.split = split;
   meta.generated_at = registry::NowUtcIso8601();
   meta.vrec_version = VREC_VERSION;
   const std::string before = r.production_before ? *r.production_before : std::string("none");
@@ -215,8 +226,11 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
     split = data::TemporalSplit(ds.interactions, o.test_per_user);
   } else if (o.split == "stratified") {
     split = data::StratifiedSplit(ds.interactions, o.train_ratio, data::StratifyBy::kItem, o.split_seed);
+  } else if (o.split == "timecut") {
+    split = data::TimeCutSplit(ds.interactions, o.test_fraction);
   } else {
-    return InvalidArgumentError(StrCat("unknown split '", o.split, "' (known: temporal, stratified)"));
+    return InvalidArgumentError(
+        StrCat("unknown split '", o.split, "' (known: temporal, stratified, timecut)"));
   }
   if (split.train.empty() || split.test.empty()) {
     return InvalidArgumentError(StrCat("the ", o.split, " split left ", split.train.size(), " training and ",
@@ -231,8 +245,9 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   rec.record_path = reg.RunRecordPath(rec.run_id);
   rec.step_seconds["preprocess"] = clock.Seconds();
   rec.step_peak_rss_mb["preprocess"] = static_cast<double>(PeakRssBytes()) / (1 << 20);
-  say(StrCat("preprocess: ", split.train.size(), " train rows, ", split.test.size(), " test rows (", o.split,
-             " split) in ", rec.step_seconds["preprocess"], " s"));
+  const std::string split_description = SplitDescription(o, ds);
+  say(StrCat("preprocess: ", split.train.size(), " train rows, ", split.test.size(), " test rows (",
+             split_description, ") in ", rec.step_seconds["preprocess"], " s"));
 
   // The HTML report, once both models are evaluated: at the end, or when a later step fails.
   const eval::EvalReport* evaluated[2] = {nullptr, nullptr};
@@ -241,7 +256,8 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
     const std::string path = fs::path(rec.record_path).replace_extension(".html").string();
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
-    Status w = eval::WriteHtmlReport(path, RenderRunReport(rec, o, *evaluated[0], *evaluated[1]));
+    Status w =
+        eval::WriteHtmlReport(path, RenderRunReport(rec, o, split_description, *evaluated[0], *evaluated[1]));
     if (w.ok()) {
       rec.report_path = path;
     } else {

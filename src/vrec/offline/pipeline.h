@@ -21,21 +21,25 @@
 
 #include "vrec/common/status.h"
 #include "vrec/data/dataset.h"
+#include "vrec/data/split.h"
 #include "vrec/offline/gates.h"
 #include "vrec/offline/two_stage.h"
 
 namespace vrec::offline {
 
 struct PipelineOptions {
-  std::string registry;            // registry root (created when missing)
-  std::string source;              // human-readable description of the data source, for the record
-  std::string split = "temporal";  // "temporal" (each user's last test_per_user) or "stratified"
-  int test_per_user = 10;          // temporal split
-  double train_ratio = 0.75;       // stratified split
-  uint32_t split_seed = 42;        // stratified split
-  TwoStageOptions model;           // retrieval + ranker training
-  Gates gates;                     // gates.h
-  bool promote = true;             // false: register the version but leave production alone
+  std::string registry;  // registry root (created when missing)
+  std::string source;    // human-readable description of the data source, for the record
+  // "temporal" (each user's last test_per_user), "stratified" or "timecut" (the latest
+  // test_fraction of the rows by time; data::TimeCutSplit).
+  std::string split = "temporal";
+  int test_per_user = 10;                                    // temporal split
+  double test_fraction = data::kDefaultTimeCutTestFraction;  // timecut split
+  double train_ratio = 0.75;                                 // stratified split
+  uint32_t split_seed = 42;                                  // stratified split
+  TwoStageOptions model;                                     // retrieval + ranker training
+  Gates gates;                                               // gates.h
+  bool promote = true;  // false: register the version but leave production alone
   // > 0: a version that passes the gates goes on trial for this share of users first
   // (registry::ModelRegistry::StartCanary; vrec serve promotes or rolls it back by its canary
   // policy) instead of straight to production. Without a production version, it is promoted.
