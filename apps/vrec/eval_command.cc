@@ -265,6 +265,9 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
       ->capture_default_str();
   cmd->add_option("--candidates", ts.candidates, "two-stage: retrieval depth fed to the ranker")
       ->capture_default_str();
+  cmd->add_option("--ease-candidates", ts.ease_candidates,
+                  "two-stage: EASE's best videos merged after the two-tower's candidates")
+      ->capture_default_str();
   cmd->add_option("--label-folds", ts.label_folds, "two-stage: label slices, each with its own retrieval fit")
       ->capture_default_str();
   cmd->add_flag("!--no-refit", ts.refit_on_full,

@@ -120,6 +120,11 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
         {.min = 1, .max = 3, .help = "Ranker label slices, each with its own retrieval fit."});
   b.Int("training.candidates", &o.model.candidates,
         {.min = 10, .max = 1000, .help = "Retrieval depth the ranker learns on."});
+  b.Int("training.ease_candidates", &o.model.ease_candidates,
+        {.min = 0,
+         .max = 1000,
+         .help = "EASE's best videos for the user's history, merged after the retrieved candidates (a "
+                 "second candidate source, also at serving); 0 = retrieval only."});
   b.Int("training.two_tower_max_epochs", &o.model.two_tower.max_epochs,
         {.min = 1, .max = 1000, .help = "Two-tower epochs (upper bound; early stopping)."});
   b.Int("training.two_tower_example_budget", &o.model.two_tower.example_budget,

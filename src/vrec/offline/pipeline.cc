@@ -32,8 +32,8 @@ std::string OptionsText(const PipelineOptions& o) {
   return StrCat(
       "split=", o.split, " test_per_user=", o.test_per_user, " test_fraction=", o.test_fraction,
       " train_ratio=", o.train_ratio, " split_seed=", o.split_seed, " label_fraction=", m.label_fraction,
-      " label_folds=", m.label_folds, " candidates=", m.candidates, " two_tower.dim=", m.two_tower.output_dim,
-      " two_tower.max_epochs=", m.two_tower.max_epochs,
+      " label_folds=", m.label_folds, " candidates=", m.candidates, " ease_candidates=", m.ease_candidates,
+      " two_tower.dim=", m.two_tower.output_dim, " two_tower.max_epochs=", m.two_tower.max_epochs,
       " two_tower.example_budget=", m.two_tower.example_budget, " ranker.objective=", m.ranker.objective,
       " ranker.rounds=", m.ranker.num_rounds, " ranker.depth=", m.ranker.max_depth,
       " ranker.eta=", m.ranker.learning_rate, " ease.lambda=", m.ease.lambda,
@@ -204,6 +204,7 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
               {"sar.neighbours_per_video", StrCat((*serving)->sar().neighbours())},
               {"ease.max_history", StrCat(o.model.ease.max_history)},
               {"candidates", StrCat(o.model.candidates)},
+              {"ease_candidates", StrCat(o.model.ease_candidates)},
               {"source", o.source}};
   for (const auto& [key, value] : o.manifest_params) m.params[key] = value;
   return registry::WriteManifest(dir, m);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <mutex>
 #include <numeric>
@@ -110,6 +111,17 @@ void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen,
     top.Push(retrieval[v], v);
   }
   top.Finish(videos);
+  const size_t retrieved = videos.size();
+  if (options_.ease_candidates > 0) {
+    thread_local std::vector<uint32_t> more;
+    ease_->Top(ease_->History(user), static_cast<size_t>(options_.ease_candidates), seen, more);
+    for (uint32_t v : more) {
+      if (std::find(videos.begin(), videos.begin() + static_cast<ptrdiff_t>(retrieved), v) ==
+          videos.begin() + static_cast<ptrdiff_t>(retrieved)) {
+        videos.push_back(v);
+      }
+    }
+  }
   const size_t n = videos.size();
   // Item-item similarity to the user's history, ranked within the candidates: SAR's ScoreAll terms
   // for these videos only, summed in the same order (the user's positives by index).
@@ -127,8 +139,10 @@ void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen,
             [&](uint32_t a, uint32_t b) { return sim[a] != sim[b] ? sim[a] > sim[b] : a < b; });
   signals.assign(n, {});
   for (size_t r = 0; r < n; ++r) {
-    signals[r].retrieval_score = static_cast<float>(retrieval[videos[r]]);
-    signals[r].retrieval_rank = static_cast<int>(r);
+    if (r < retrieved) {  // the other source's candidates have no retrieval score or rank
+      signals[r].retrieval_score = static_cast<float>(retrieval[videos[r]]);
+      signals[r].retrieval_rank = static_cast<int>(r);
+    }
     signals[r].similarity_score = static_cast<float>(sim[r]);
   }
   for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
@@ -287,8 +301,10 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     const size_t rank_col =
         static_cast<size_t>(std::find(names.begin(), names.end(), "retrieval_rank") - names.begin());
     std::vector<float> retrieval_order(data[1].rows());
-    for (size_t r = 0; r < retrieval_order.size(); ++r)
-      retrieval_order[r] = -data[1].features[r * width + rank_col];
+    for (size_t r = 0; r < retrieval_order.size(); ++r) {
+      const float rank = data[1].features[r * width + rank_col];
+      retrieval_order[r] = std::isnan(rank) ? -1e9f : -rank;  // other sources' candidates last
+    }
     retrieval_valid_ndcg_ =
         ranking::MeanNdcgAtK(retrieval_order, data[1].labels, data[1].group_sizes, options_.ranker.eval_at);
     retrieval_valid_auc_ = ranking::MeanGroupAuc(retrieval_order, data[1].labels, data[1].group_sizes);

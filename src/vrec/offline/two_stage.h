@@ -33,8 +33,12 @@ struct TwoStageOptions {
   // needs label_folds * label_fraction <= 1. Fold 0 alone when it has more labelled users than
   // max_label_users: a second fold would double the retrieval fits for groups the ranker can spare.
   int label_folds = 2;
-  int min_positives_to_label = 5;    // users with fewer positives are not used for labels
-  int candidates = 100;              // retrieval depth fed to the ranker
+  int min_positives_to_label = 5;  // users with fewer positives are not used for labels
+  int candidates = 100;            // retrieval depth fed to the ranker
+  // A second candidate source: EASE's best videos for the user's history, merged after the
+  // two-tower's `candidates` (those already there are not repeated). Their retrieval score and rank
+  // are missing: the ranker learns which source to trust from that and from the EASE rank.
+  int ease_candidates = 0;
   double valid_user_fraction = 0.2;  // users whose groups form the ranker's validation set
   // Users whose label slices become ranker groups, per fold, at most (0 = all): beyond it a fixed
   // random sample of the labelled users. Groups cost candidate generation (a full retrieval scoring

@@ -147,6 +147,35 @@ TEST(TwoStageScorer, ASecondFoldRunsOnlyWhileTheFirstLeftLabelledUsersUnused) {
   EXPECT_EQ(all.label_folds_used(), 2);
 }
 
+// The second source: EASE's best unseen videos join each group after the two-tower's, so groups
+// grow beyond `candidates` (by at most ease_candidates) and scoring ranks them the same way.
+TEST(TwoStageScorer, EaseCandidatesJoinTheGroupsAndTheRankedList) {
+  const data::Dataset ds = SmallPlatform();
+  const data::Split split = data::TemporalSplit(ds.interactions, 5);
+  TwoStageOptions o = QuickLabelOptions(1);
+  o.ease_candidates = 20;
+  TwoStageScorer scorer(o);
+  ASSERT_TRUE(scorer.Fit(ds, split.train).ok());
+  EXPECT_GT(scorer.ranker_train_rows(), scorer.ranker_train_groups() * 30);
+  EXPECT_LE(scorer.ranker_train_rows(), scorer.ranker_train_groups() * 50);
+  std::vector<std::set<uint32_t>> seen(ds.users.size());
+  for (const data::Interaction& x : split.train) seen[x.user].insert(x.video);
+  int grown = 0;
+  std::vector<double> scores(ds.videos.size());
+  for (uint32_t u = 0; u < 100; ++u) {
+    scorer.ScoreAll(u, scores);
+    int ranked = 0;
+    for (uint32_t v = 0; v < scores.size(); ++v) {
+      if (scores[v] < 500) continue;  // candidates score 1000 + the ranker's
+      ++ranked;
+      EXPECT_FALSE(seen[u].contains(v)) << u << " " << v;
+    }
+    EXPECT_LE(ranked, 50);
+    grown += ranked > 30;
+  }
+  EXPECT_GT(grown, 50);
+}
+
 // Candidates() reads SAR and EASE through their public per-video calls instead of ScoreAll; both
 // must give ScoreAll's values bit for bit (the ranker's features, and so every figure, depend on it).
 TEST(ItemItemSignals, PerVideoCallsReproduceScoreAllExactly) {

@@ -8,6 +8,7 @@
 
 #include "vrec/common/check.h"
 #include "vrec/common/strings.h"
+#include "vrec/common/top_k.h"
 
 // LAPACK (Fortran ABI; the trailing length is gfortran's hidden length of the `uplo` string).
 extern "C" {
@@ -53,6 +54,8 @@ Status EaseScorer::Fit(const data::Dataset& ds, std::span<const data::Interactio
   }
   coverage_ = static_cast<double>(modelled_positives) / static_cast<double>(all_positives);
   slot_ = FlatArray<int32_t>(std::move(slot));
+  modelled_ = k;
+  InvertSlots();
 
   // Each user's distinct positives: newest first for scoring, all modelled ones for the Gram matrix.
   histories_.assign(nu, {});
@@ -142,6 +145,10 @@ StatusOr<std::shared_ptr<const EaseScorer>> EaseScorer::Load(const std::shared_p
   e->modelled_ = k;
   e->coverage_ = meta[4];
   e->slot_ = FlatArray<int32_t>(slot, in);
+  e->InvertSlots();
+  if (std::count(e->video_of_slot_.begin(), e->video_of_slot_.end(), kNoVideo) != 0) {
+    return bad("a row of B has no video");
+  }
   e->weights_ = FlatArray<float>(weights, in);
   return std::shared_ptr<const EaseScorer>(std::move(e));
 }
@@ -185,6 +192,41 @@ void EaseScorer::ScoreVideos(std::span<const uint32_t> history, std::span<const 
   for (const int32_t r : rows) {
     const float* row = &weights_[static_cast<size_t>(r) * modelled_];
     for (const auto& [column, position] : columns) out[position] += row[column];
+  }
+}
+
+void EaseScorer::InvertSlots() {
+  video_of_slot_.assign(modelled_, kNoVideo);
+  for (uint32_t v = 0; v < slot_.size(); ++v) {
+    if (slot_[v] >= 0) video_of_slot_[static_cast<size_t>(slot_[v])] = v;
+  }
+}
+
+void EaseScorer::Top(std::span<const uint32_t> history, size_t k, std::span<const uint32_t> exclude,
+                     std::vector<uint32_t>& videos, std::vector<double>* scores) const {
+  thread_local std::vector<double> sum;
+  sum.assign(modelled_, 0.0);
+  std::vector<int32_t> rows;
+  rows.reserve(history.size());
+  for (const uint32_t h : history) {
+    if (Modelled(h)) rows.push_back(slot_[h]);
+  }
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  for (const int32_t r : rows) {
+    const float* row = &weights_[static_cast<size_t>(r) * modelled_];
+    for (size_t j = 0; j < modelled_; ++j) sum[j] += row[j];
+  }
+  thread_local TopK top;
+  top.Reset(k);
+  for (size_t j = 0; j < modelled_; ++j) {
+    const uint32_t v = video_of_slot_[j];
+    if (!std::binary_search(exclude.begin(), exclude.end(), v)) top.Push(sum[j], v);
+  }
+  top.Finish(videos);
+  if (scores != nullptr) {
+    scores->resize(videos.size());
+    for (size_t i = 0; i < videos.size(); ++i) (*scores)[i] = sum[static_cast<size_t>(slot_[videos[i]])];
   }
 }
 

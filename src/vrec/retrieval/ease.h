@@ -56,6 +56,12 @@ class EaseScorer final : public ItemScorer {
   // values (checked).
   void ScoreVideos(std::span<const uint32_t> history, std::span<const uint32_t> videos,
                    std::span<double> out) const;
+  // The `k` modelled videos with the highest ScoreVideos scores for `history`, best first (ties:
+  // the lower video index), leaving out the videos of `exclude` (ascending) and, when `scores` is
+  // not null, their scores beside them. What a candidate source needs: one pass over the history's
+  // rows of B, O(|history| K).
+  void Top(std::span<const uint32_t> history, size_t k, std::span<const uint32_t> exclude,
+           std::vector<uint32_t>& videos, std::vector<double>* scores = nullptr) const;
   // B[from, to]; 0 when either video has no weights.
   double Weight(uint32_t from, uint32_t to) const;
   // The history ScoreAll reads for a user of the Fit data (most recent distinct positives, newest
@@ -83,10 +89,14 @@ class EaseScorer final : public ItemScorer {
   uint64_t bytes() const { return weights_.size() * 4 + slot_.size() * 4; }
 
  private:
+  static constexpr uint32_t kNoVideo = ~uint32_t{0};
+  void InvertSlots();  // fills video_of_slot_ from slot_
+
   EaseOptions options_;
   size_t modelled_ = 0;
   double coverage_ = 0;
   FlatArray<int32_t> slot_;                       // video -> row of B, -1 when not modelled
+  std::vector<uint32_t> video_of_slot_;           // row of B -> video
   FlatArray<float> weights_;                      // B, modelled_ x modelled_, row = history video
   std::vector<std::vector<uint32_t>> histories_;  // per user: most recent distinct positives
 };

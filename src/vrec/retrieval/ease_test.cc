@@ -1,10 +1,16 @@
 #include "vrec/retrieval/ease.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <numeric>
 #include <random>
+#include <string>
 
+#include "vrec/common/artifact.h"
 #include "vrec/retrieval/scorer_testing.h"
 
 namespace vrec::retrieval {
@@ -110,6 +116,58 @@ TEST(Ease, ScoreVideosMatchesScoreAllAndMarksUnmodelledVideos) {
       }
     }
   }
+}
+
+// The candidate source: Top is ScoreVideos over every modelled video, sorted (score descending,
+// lower index first), without the excluded ones; and the same after Save and Load.
+TEST(Ease, TopIsTheBestScoredModelledVideosLeftAfterTheExclusions) {
+  const uint32_t nu = 40, nv = 20;
+  data::Dataset ds = IdOnlyCatalog(nu, nv);
+  const std::vector<Interaction> rows = RandomLog(nu, nv, 5);
+  EaseScorer fitted(EaseOptions{.lambda = 10.0, .max_videos = 16, .max_history = 0});
+  ASSERT_TRUE(fitted.Fit(ds, rows).ok());
+  const std::string path = ::testing::TempDir() + "/vrec_ease_top_" + std::to_string(::getpid());
+  {
+    auto out = ArtifactWriter::Create(path, 1);
+    ASSERT_TRUE(out.ok());
+    ASSERT_TRUE(fitted.Save(**out, "ease").ok());
+    ASSERT_TRUE((*out)->Finish().ok());
+  }
+  auto mapped = MappedArtifact::Open(path);
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+  auto loaded = EaseScorer::Load(*mapped, "ease", nv);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  for (const EaseScorer* ease : std::initializer_list<const EaseScorer*>{&fitted, loaded->get()}) {
+    for (uint32_t u = 0; u < nu; ++u) {
+      std::vector<uint32_t> history;
+      for (const Interaction& x : rows) {
+        if (x.user == u) history.push_back(x.video);
+      }
+      std::vector<uint32_t> exclude = history;
+      exclude.push_back(u % nv);  // a video the user never liked can be excluded too
+      std::sort(exclude.begin(), exclude.end());
+      exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
+      std::vector<uint32_t> all(nv);
+      std::iota(all.begin(), all.end(), 0u);
+      std::vector<double> score(nv);
+      ease->ScoreVideos(history, all, score);
+      std::vector<uint32_t> expected;
+      for (uint32_t v = 0; v < nv; ++v) {
+        if (ease->Modelled(v) && !std::binary_search(exclude.begin(), exclude.end(), v))
+          expected.push_back(v);
+      }
+      std::sort(expected.begin(), expected.end(),
+                [&](uint32_t a, uint32_t b) { return score[a] != score[b] ? score[a] > score[b] : a < b; });
+      expected.resize(std::min<size_t>(expected.size(), 5));
+      std::vector<uint32_t> top;
+      std::vector<double> top_scores;
+      ease->Top(history, 5, exclude, top, &top_scores);
+      EXPECT_EQ(top, expected) << "user " << u;
+      ASSERT_EQ(top_scores.size(), top.size());
+      for (size_t i = 0; i < top.size(); ++i) EXPECT_EQ(top_scores[i], score[top[i]]);
+    }
+  }
+  std::remove(path.c_str());
 }
 
 TEST(Ease, ScoreAllReadsOnlyTheMostRecentHistory) {

@@ -193,9 +193,7 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   result.timings.retrieve_us = MicrosSince(t);
   // Explanations, by dense video index: what retrieval and the ranker said of each candidate.
   std::unordered_map<uint32_t, ItemExplanation> explained;
-  std::vector<filtering::Candidate> retrieved;
   if (request.explain) {
-    retrieved = candidates;
     for (size_t i = 0; i < candidates.size(); ++i) {
       auto reason = reason_of.find(candidates[i].video);
       explained.try_emplace(
@@ -208,20 +206,34 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
 
   // Stage 2: filters.
   t = Clock::now();
-  result.filter = filtering::Apply(candidates, catalog, filter_request, options.filter);
-  result.timings.filter_us = MicrosSince(t);
-  if (request.explain) {
+  // Filters `list` in place, counting into result.filter; with explain, lists what each dropped.
+  const auto filter = [&](std::vector<filtering::Candidate>& list) {
+    std::vector<filtering::Candidate> before;
+    if (request.explain) before = list;
+    const filtering::FilterReport report = filtering::Apply(list, catalog, filter_request, options.filter);
+    if (result.filter.input == 0) {
+      result.filter = report;
+    } else {
+      for (size_t f = 0; f < report.counts.size(); ++f)
+        result.filter.counts[f].removed += report.counts[f].removed;
+      result.filter.input += report.input;
+      result.filter.kept += report.kept;
+    }
+    if (!request.explain) return;
     std::unordered_set<uint32_t> kept;
-    for (const filtering::Candidate& c : candidates) kept.insert(c.video);
-    for (const filtering::Candidate& c : retrieved) {
+    for (const filtering::Candidate& c : list) kept.insert(c.video);
+    for (const filtering::Candidate& c : before) {
       if (kept.contains(c.video)) continue;
       const std::optional<filtering::Filter> by =
           filtering::RejectedBy(c.video, catalog, filter_request, options.filter);
       if (!by) continue;
-      std::vector<VideoId>& list = result.explanation.dropped[static_cast<size_t>(*by)];
-      if (list.size() < RequestExplanation::kMaxDroppedListed) list.push_back(catalog.video(c.video).id);
+      std::vector<VideoId>& dropped = result.explanation.dropped[static_cast<size_t>(*by)];
+      if (dropped.size() < RequestExplanation::kMaxDroppedListed)
+        dropped.push_back(catalog.video(c.video).id);
     }
-  }
+  };
+  filter(candidates);
+  result.timings.filter_us = MicrosSince(t);
 
   // Stage 3: the ranker, for users it has features for.
   t = Clock::now();
@@ -231,6 +243,43 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
     const size_t depth = static_cast<size_t>(options.rank_candidates > 0 ? options.rank_candidates
                                                                          : model.ranker_candidates());
     candidates.resize(std::min(candidates.size(), depth));
+    const size_t from_retrieval = candidates.size();
+    // EASE over the most recent distinct positives, as its fit scored the training users.
+    const retrieval::EaseScorer& ease = model.ease();
+    std::vector<uint32_t> distinct;
+    {
+      const auto cap = static_cast<size_t>(ease.options().max_history);
+      for (auto it = history.rbegin(); it != history.rend() && (cap == 0 || distinct.size() < cap); ++it) {
+        if (Weight(*it) > 0 && std::find(distinct.begin(), distinct.end(), it->video) == distinct.end()) {
+          distinct.push_back(it->video);
+        }
+      }
+    }
+    // The second source, as in training: EASE's best videos for the history that the user has not
+    // seen, through the same filters, after the retrieved ones (without repeating them).
+    if (model.ease_candidates() > 0) {
+      std::vector<uint32_t> seen;
+      seen.reserve(history.size());
+      for (const HistoryItem& h : history) seen.push_back(h.video);
+      std::sort(seen.begin(), seen.end());
+      seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+      std::vector<uint32_t> top;
+      std::vector<double> top_scores;
+      ease.Top(distinct, static_cast<size_t>(model.ease_candidates()), seen, top, &top_scores);
+      std::unordered_set<uint32_t> have;
+      for (const filtering::Candidate& c : candidates) have.insert(c.video);
+      std::vector<filtering::Candidate> more;
+      for (size_t i = 0; i < top.size(); ++i) {
+        if (!have.contains(top[i])) more.push_back({top[i], static_cast<float>(top_scores[i])});
+      }
+      filter(more);
+      for (const filtering::Candidate& c : more) {
+        candidates.push_back(c);
+        // Retrieved beyond the ranker's depth maybe, but ranked as EASE's.
+        if (request.explain)
+          explained[c.video] = ItemExplanation{.source = "ease", .retrieval_score = c.score};
+      }
+    }
     const size_t n = candidates.size();
     std::vector<uint32_t> videos(n);
     for (size_t i = 0; i < n; ++i) videos[i] = candidates[i].video;
@@ -257,21 +306,14 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
               [&](uint32_t a, uint32_t b) { return sim[a] != sim[b] ? sim[a] > sim[b] : a < b; });
     std::vector<ranking::CandidateSignals> signals(n);
     for (size_t i = 0; i < n; ++i) {
-      signals[i].retrieval_score = candidates[i].score;
-      signals[i].retrieval_rank = static_cast<int>(i);
+      if (i < from_retrieval) {  // the second source's candidates have no retrieval score or rank
+        signals[i].retrieval_score = candidates[i].score;
+        signals[i].retrieval_rank = static_cast<int>(i);
+      }
       signals[i].similarity_score = static_cast<float>(sim[i]);
     }
     for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
-    // EASE over the most recent distinct positives, as its fit scored the training users.
     {
-      const retrieval::EaseScorer& ease = model.ease();
-      const auto cap = static_cast<size_t>(ease.options().max_history);
-      std::vector<uint32_t> distinct;
-      for (auto it = history.rbegin(); it != history.rend() && (cap == 0 || distinct.size() < cap); ++it) {
-        if (Weight(*it) > 0 && std::find(distinct.begin(), distinct.end(), it->video) == distinct.end()) {
-          distinct.push_back(it->video);
-        }
-      }
       std::vector<double> ease_scores(n);
       ease.ScoreVideos(distinct, videos, ease_scores);
       for (size_t i = 0; i < n; ++i) signals[i].ease_score = static_cast<float>(ease_scores[i]);

@@ -70,10 +70,11 @@ struct RecommendedItem {
 
 // Why one recommended item is where it is (RecommendRequest::explain).
 struct ItemExplanation {
-  // Where the candidate came from: "retrieval" (the ANN index over the user tower), "popular" or
-  // "fresh" (the cold-start lists), or "promoted" (a promo slot, not among the candidates).
+  // Where the candidate came from: "retrieval" (the ANN index over the user tower), "ease" (EASE's
+  // best videos for the history, the second source of ranked users), "popular" or "fresh" (the
+  // cold-start lists), or "promoted" (a promo slot, not among the candidates).
   std::string_view source;
-  float retrieval_score = 0;  // the index's inner product, or the cold-start list's slot score
+  float retrieval_score = 0;  // the index's inner product, EASE's score, or the cold-start slot score
   int retrieval_rank = -1;    // 0-based position among the retrieved candidates; -1 for promos
   // The ranker's view, when it ordered the candidates (ranked = true).
   bool ranked = false;

@@ -3,6 +3,7 @@
 #include "vrec/serving/recommender.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <set>
 
 #include "vrec/ranking/features.h"
+#include "vrec/registry/manifest.h"
 
 namespace vrec::serving {
 namespace {
@@ -157,6 +159,81 @@ TEST_F(RecommenderExplainTest, ColdStartItemsNameTheirListAndWatchedDropsAreList
     }
   }
   EXPECT_GT(listed, 0);
+}
+
+// A copy of the tiny model whose manifest says the ranker was trained with `ease` EASE candidates
+// (the pipeline writes the param); nullptr after a failed assertion.
+std::shared_ptr<const ServingModel> WithEaseCandidates(const std::string& ease, Status* load_status) {
+  const std::string dir =
+      ::testing::TempDir() + "/vrec_ease_model_" + std::to_string(::getpid()) + "_" + ease;
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(kTinyModel, dir, std::filesystem::copy_options::recursive);
+  auto manifest = registry::ReadManifest(dir);
+  EXPECT_TRUE(manifest.ok());
+  if (!manifest.ok()) return nullptr;
+  manifest->params["ease_candidates"] = ease;
+  EXPECT_TRUE(registry::WriteManifest(dir, *manifest).ok());
+  auto m = ServingModel::Load(dir, "v1");
+  std::filesystem::remove_all(dir);
+  *load_status = m.status();
+  return m.ok() ? *m : nullptr;
+}
+
+TEST_F(RecommenderExplainTest, EaseCandidatesJoinTheRankedOnesUnseenAndFiltered) {
+  Status status;
+  const std::shared_ptr<const ServingModel> model = WithEaseCandidates("30", &status);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_EQ(model->ease_candidates(), 30);
+  RecommendOptions options;
+  options.rank_candidates = 10;  // a short retrieved list, so EASE adds videos of its own
+  int from_ease = 0, users_with_ease = 0;
+  for (uint32_t u = 0; u < model->catalog().users.size(); ++u) {
+    RecommendRequest request = Request(model->catalog().users[u].id, true);
+    request.count = 40;
+    auto with = Recommend(*model, request, {}, flags_, options);
+    auto without = Recommend(*model_, request, {}, flags_, options);
+    ASSERT_TRUE(with.ok() && without.ok());
+    ASSERT_TRUE(with->ranked);
+    std::set<uint32_t> seen;
+    for (const HistoryItem& h : model->BaseHistory(u)) seen.insert(h.video);
+    int here = 0;
+    for (size_t i = 0; i < with->items.size(); ++i) {
+      const ItemExplanation& e = with->explanations[i];
+      if (e.source != "ease") continue;
+      ++here;
+      EXPECT_EQ(e.retrieval_rank, -1);
+      EXPECT_TRUE(e.ranked);
+      const std::optional<uint32_t> v = model->catalog().FindVideo(with->items[i].video);
+      ASSERT_TRUE(v.has_value());
+      EXPECT_FALSE(seen.contains(*v)) << "EASE proposes only unseen videos";
+      // Its retrieval features are missing: the ranker knows which source it came from.
+      for (const ItemExplanation::Contribution& c : e.contributions) {
+        if (c.feature == "retrieval_rank" || c.feature == "retrieval_score") {
+          EXPECT_TRUE(std::isnan(c.value));
+        }
+      }
+    }
+    for (const ItemExplanation& e : without->explanations) EXPECT_NE(e.source, "ease");
+    // The same retrieved candidates plus EASE's: never fewer items.
+    EXPECT_GE(with->items.size(), without->items.size());
+    // EASE's list went through the filters too, counted with the retrieved ones.
+    EXPECT_GE(with->filter.input, without->filter.input);
+    if (here > 0) {
+      EXPECT_GT(with->filter.input, without->filter.input);
+    }
+    from_ease += here;
+    users_with_ease += here > 0;
+  }
+  EXPECT_GT(users_with_ease, 20) << from_ease;
+}
+
+TEST(RecommenderEaseCandidates, ABadManifestCountIsRefused) {
+  for (const char* bad : {"-1", "x", "20000"}) {
+    Status status;
+    EXPECT_EQ(WithEaseCandidates(bad, &status), nullptr);
+    EXPECT_EQ(status.code(), StatusCode::kDataLoss) << bad;
+    EXPECT_NE(status.message().find("ease_candidates"), std::string::npos) << status.message();
+  }
 }
 
 }  // namespace

@@ -67,13 +67,18 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
   }
   VREC_RETURN_IF_ERROR(registry::CheckCompatible(m->manifest_, registry::kModelKind,
                                                  HashHex(ranking::RankingFeatureSchema())));
-  if (auto it = m->manifest_.params.find("candidates"); it != m->manifest_.params.end()) {
+  // Candidate counts the ranker was trained with; "ease_candidates" is absent before the second
+  // source (0).
+  for (auto [key, out, least] : {std::tuple{"candidates", &m->ranker_candidates_, int64_t{1}},
+                                 std::tuple{"ease_candidates", &m->ease_candidates_, int64_t{0}}}) {
+    auto it = m->manifest_.params.find(key);
+    if (it == m->manifest_.params.end()) continue;
     int64_t n = 0;
-    if (!ParseInt64(it->second, n) || n <= 0 || n > 10'000) {
-      return DataLossError(
-          StrCat(dir, ": manifest param candidates='", it->second, "' is not a positive count"));
+    if (!ParseInt64(it->second, n) || n < least || n > 10'000) {
+      return DataLossError(StrCat(dir, ": manifest param ", key, "='", it->second, "' is not a count in [",
+                                  least, ", 10000]"));
     }
-    m->ranker_candidates_ = static_cast<int>(n);
+    *out = static_cast<int>(n);
   }
   if (m->manifest_.format_version >= 2) {
     VREC_ASSIGN_OR_RETURN(m->snapshot_, snapshot::ServingSnapshot::Load(

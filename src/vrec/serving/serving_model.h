@@ -58,6 +58,8 @@ class ServingModel {
   const ranking::Ranker& ranker() const { return *ranker_; }
   // Candidates the ranker was trained on per request (the ranker's group size).
   int ranker_candidates() const { return ranker_candidates_; }
+  // EASE's best videos for the history merged after them, as in training (0: one source).
+  int ease_candidates() const { return ease_candidates_; }
   // Latest interaction time of the catalog snapshot (the model's "as of").
   int64_t data_end_time() const { return snapshot_->data_end_time(); }
   // The model directory's format (registry::Manifest::format_version): 1 computed its serving
@@ -99,6 +101,7 @@ class ServingModel {
   retrieval::RetrievalBundle bundle_;
   std::unique_ptr<ranking::Ranker> ranker_;
   int ranker_candidates_ = 100;
+  int ease_candidates_ = 0;
   double load_seconds_ = 0;
 };
 
