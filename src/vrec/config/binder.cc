@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 namespace vrec::config {
 namespace {
@@ -202,6 +204,53 @@ void Binder::StringList(std::string_view key, std::vector<std::string>* out, Opt
   auto split = [](std::string_view text) -> StatusOr<std::vector<std::string>> { return SplitList(text); };
   if (auto value = Read<std::vector<std::string>>(key, *setting, AsStringList, split))
     *out = std::move(*value);
+}
+
+void Binder::IntList(std::string_view key, std::vector<int>* out, IntOptions options) {
+  std::vector<Value> items;
+  for (const int item : *out) items.push_back(Value::Integer(item));
+  auto setting =
+      Declare({.key = std::string(key),
+               .type = StrCat("array of integers",
+                              BoundsText(options.min, options.max, [](int64_t v) { return StrCat(v); }),
+                              " (env: comma-separated)"),
+               .default_value = ToToml(Value::Array(std::move(items))),
+               .help = options.help});
+  if (!setting) return;
+  auto from_file = [](const Value& value) -> StatusOr<std::vector<int64_t>> {
+    if (value.type != Value::Type::kArray)
+      return InvalidArgumentError(StrCat("expected an array of integers, got ", DescribeValue(value)));
+    std::vector<int64_t> list;
+    for (size_t i = 0; i < value.items.size(); ++i) {
+      if (value.items[i].type != Value::Type::kInteger) {
+        return InvalidArgumentError(
+            StrCat("expected an array of integers, got ", DescribeValue(value.items[i]), " as item ", i + 1));
+      }
+      list.push_back(value.items[i].integer);
+    }
+    return list;
+  };
+  auto from_env = [](std::string_view text) -> StatusOr<std::vector<int64_t>> {
+    std::vector<int64_t> list;
+    for (const std::string& item : SplitList(text)) {
+      VREC_ASSIGN_OR_RETURN(int64_t v, ParseInt(item));
+      list.push_back(v);
+    }
+    return list;
+  };
+  std::optional<std::vector<int64_t>> value = Read<std::vector<int64_t>>(key, *setting, from_file, from_env);
+  if (!value) return;
+  const int64_t lo = std::max<int64_t>(options.min.value_or(INT64_MIN), std::numeric_limits<int>::min());
+  const int64_t hi = std::min<int64_t>(options.max.value_or(INT64_MAX), std::numeric_limits<int>::max());
+  std::vector<int> list;
+  for (const int64_t v : *value) {
+    if (v < lo || v > hi) {
+      Fail(setting->origin, key, StrCat(v, " is outside [", lo, ", ", hi, "]"));
+      return;
+    }
+    list.push_back(static_cast<int>(v));
+  }
+  *out = std::move(list);
 }
 
 std::optional<std::pair<std::chrono::nanoseconds, Origin>> Binder::BindDuration(

@@ -121,6 +121,9 @@ class Binder {
   // File: an array of strings, [] for the empty list; env: a comma-separated list (SplitList), ""
   // for the empty list.
   void StringList(std::string_view key, std::vector<std::string>* out, Options options = {});
+  // File: an array of integers, [] for the empty list; env: a comma-separated list of integers.
+  // Each item is bounded by `options` and by int's range.
+  void IntList(std::string_view key, std::vector<int>* out, IntOptions options = {});
   // A duration (file: a string such as "250ms", "5s", "1h30m", or the integer 0; env: the same
   // text unquoted; ParseDuration) into any std::chrono::duration with an integer count. A value
   // that is not a whole number of the field's unit ("1500ms" into std::chrono::seconds) or does

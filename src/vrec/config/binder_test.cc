@@ -286,6 +286,36 @@ TEST(Binder, DoubleRejectsNonNumbersAndHonoursBounds) {
                                       "vrec.toml:2: b: -0.5 is below the minimum 0"}));
 }
 
+TEST(Binder, IntListsReadArraysAndCommaSeparatedVariablesWithBoundsPerItem) {
+  Source src = FromText("a = [3, 8]\nb = []\nc = [1, 1001]\nd = [1, \"2\"]\ne = 4\nf = [3000000000]\n",
+                        {{"VREC_G", "5, 6,7"}, {"VREC_H", "5,x"}});
+  std::vector<int> a, b_value = {1}, c = {9}, d = {9}, e = {9}, f = {9}, g, h = {9}, unset = {2, 4};
+  Binder b(src);
+  b.IntList("a", &a, {.min = 1, .max = 1000});
+  b.IntList("b", &b_value);
+  b.IntList("c", &c, {.min = 1, .max = 1000});
+  b.IntList("d", &d);
+  b.IntList("e", &e);
+  b.IntList("f", &f);
+  b.IntList("g", &g);
+  b.IntList("h", &h);
+  b.IntList("unset", &unset);
+  EXPECT_EQ(a, (std::vector<int>{3, 8}));
+  EXPECT_TRUE(b_value.empty());
+  EXPECT_EQ(g, (std::vector<int>{5, 6, 7}));
+  EXPECT_EQ(unset, (std::vector<int>{2, 4}));
+  for (const std::vector<int>* kept : {&c, &d, &e, &f, &h}) EXPECT_EQ(*kept, std::vector<int>{9});
+  EXPECT_EQ(ProblemTexts(b),
+            (std::vector<std::string>{
+                "vrec.toml:3: c: 1001 is outside [1, 1000]",
+                "vrec.toml:4: d: expected an array of integers, got a string \"2\" as item 2",
+                "vrec.toml:5: e: expected an array of integers, got an integer 4",
+                "vrec.toml:6: f: 3000000000 is outside [-2147483648, 2147483647]",
+                "env VREC_H: h: 'x' is not an integer",
+            }));
+  EXPECT_NE(b.Describe().find("unset = [2, 4]"), std::string::npos) << b.Describe();
+}
+
 TEST(Binder, DurationsConvertToTheFieldsUnit) {
   Source src = FromText(
       "ms = \"2m\"\nsec = \"1500ms\"\nsec_ok = \"3m\"\nsmall = \"1d\"\nmin_ok = \"2h\"\nzero = \"0\"\n"

@@ -82,27 +82,34 @@ Status ApplyOrderingOverride(std::string_view key, std::string_view value, Order
   // Each value is checked on its own (in otherwise default options) so that a problem elsewhere
   // in `options` is not blamed on this override.
   OrderingOptions alone;
-  if (key == "ordering.max_per_category") {
-    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.max_per_category));
-  } else if (key == "ordering.diversity_window") {
-    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.diversity_window));
-  } else if (key == "ordering.freshness_boost") {
-    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.freshness_boost));
-  } else if (key == "ordering.freshness_half_life_hours") {
-    VREC_RETURN_IF_ERROR(ParseNumber(key, value, alone.freshness_half_life_hours));
+  // The key's field in an OrderingOptions; null for an unknown key.
+  const auto int_field = [&key](OrderingOptions& o) -> int* {
+    if (key == "ordering.max_per_category") return &o.max_per_category;
+    if (key == "ordering.diversity_window") return &o.diversity_window;
+    if (key == "ordering.explore_candidates") return &o.explore.candidates;
+    return nullptr;
+  };
+  const auto double_field = [&key](OrderingOptions& o) -> double* {
+    if (key == "ordering.freshness_boost") return &o.freshness_boost;
+    if (key == "ordering.freshness_half_life_hours") return &o.freshness_half_life_hours;
+    if (key == "ordering.explore_share") return &o.explore.share;
+    if (key == "ordering.explore_fresh_hours") return &o.explore.fresh_hours;
+    if (key == "ordering.explore_prior_plays") return &o.explore.prior_plays;
+    if (key == "ordering.explore_prior_skips") return &o.explore.prior_skips;
+    return nullptr;
+  };
+  if (int* as_int = int_field(alone)) {
+    VREC_RETURN_IF_ERROR(ParseNumber(key, value, *as_int));
+  } else if (double* as_double = double_field(alone)) {
+    VREC_RETURN_IF_ERROR(ParseNumber(key, value, *as_double));
   } else {
     return InvalidArgumentError(StrCat("unknown ordering parameter '", key, "'"));
   }
   if (Status st = Validate(alone); !st.ok()) return InvalidArgumentError(StrCat(key, ": ", st.message()));
-
-  if (key == "ordering.max_per_category") {
-    options.max_per_category = alone.max_per_category;
-  } else if (key == "ordering.diversity_window") {
-    options.diversity_window = alone.diversity_window;
-  } else if (key == "ordering.freshness_boost") {
-    options.freshness_boost = alone.freshness_boost;
+  if (int* out = int_field(options)) {
+    *out = *int_field(alone);
   } else {
-    options.freshness_half_life_hours = alone.freshness_half_life_hours;
+    *double_field(options) = *double_field(alone);
   }
   return OkStatus();
 }

@@ -49,9 +49,10 @@ double ExperimentBucket(const ExperimentOptions& experiment, UserId user);
 const Variant& AssignVariant(const ExperimentOptions& experiment, UserId user);
 
 // Sets one ordering parameter from its text value. Keys: "ordering.max_per_category",
-// "ordering.diversity_window" (integers), "ordering.freshness_boost",
-// "ordering.freshness_half_life_hours" (numbers). InvalidArgument for another key, a value that
-// does not parse, or one that Validate would reject; `options` is then unchanged.
+// "ordering.diversity_window", "ordering.explore_candidates" (integers), "ordering.freshness_boost",
+// "ordering.freshness_half_life_hours", "ordering.explore_share", "ordering.explore_fresh_hours",
+// "ordering.explore_prior_plays", "ordering.explore_prior_skips" (numbers). InvalidArgument for another key,
+// a value that does not parse, or one that Validate would reject; `options` is then unchanged.
 Status ApplyOrderingOverride(std::string_view key, std::string_view value, OrderingOptions& options);
 
 // Whether `key` belongs to this stage ("ordering." prefix), for the serving layer's routing.

@@ -39,6 +39,30 @@ Status Validate(const OrderingOptions& options) {
       problems.push_back(StrCat("promo ", p.video.value, " is listed twice"));
     }
   }
+  const ExploreOptions& e = options.explore;
+  if (!(e.share >= 0 && e.share <= 1)) {
+    problems.push_back(StrCat("explore_share must be in [0, 1] (0 = off), got ", e.share));
+  }
+  if (!(e.fresh_hours > 0) || std::isinf(e.fresh_hours)) {
+    problems.push_back(StrCat("explore_fresh_hours must be finite and > 0, got ", e.fresh_hours));
+  }
+  if (e.candidates < 1 || e.candidates > 1000) {
+    problems.push_back(StrCat("explore_candidates must be in [1, 1000], got ", e.candidates));
+  }
+  std::set<int> explore_positions;
+  for (int p : e.positions) {
+    if (p < 1 || p > 1000) {
+      problems.push_back(StrCat("explore_positions: ", p, " is outside [1, 1000]"));
+    } else if (!explore_positions.insert(p).second) {
+      problems.push_back(StrCat("explore_positions: ", p, " is listed twice"));
+    }
+  }
+  for (const auto& [name, value] :
+       {std::pair{"explore_prior_plays", e.prior_plays}, std::pair{"explore_prior_skips", e.prior_skips}}) {
+    if (!(value > 0) || std::isinf(value)) {
+      problems.push_back(StrCat(name, " must be finite and > 0, got ", value));
+    }
+  }
   if (problems.empty()) return OkStatus();
   return InvalidArgumentError(StrCat("invalid ordering options: ", StrJoin(problems, "; ")));
 }

@@ -9,6 +9,8 @@
 //   4. promotional slots: each promo that is in the catalog and allowed by the caller (the
 //      filters) is put at its 1-based position, moved there if it was already in the list
 //   5. truncate to `count`
+// Exploration slots for fresh videos are a separate step on Order's output (exploration.h): it
+// needs the videos' live engagement, which the caller reads.
 // A/B variants change these options per user (experiment.h).
 //
 // Pure functions of their arguments: no state, safe to call from any number of threads at once
@@ -36,6 +38,27 @@ struct PromoSlot {
   int position = 1;  // 1-based position in the final list
 };
 
+// Exploration slots for fresh videos (applied by Explore, exploration.h, after Order).
+struct ExploreOptions {
+  // Share of each list's slots given to fresh videos, in [0, 1]: share * count slots, the
+  // fractional part as the chance of one more. 0 = off. Default 0.
+  double share = 0;
+  // A video is fresh for this many hours after its upload (unknown upload time: never). > 0.
+  // Default 48.
+  double fresh_hours = 48;
+  // Fresh candidates in the draw: the first this many of the user's filtered candidates (the
+  // nearest by retrieval) not already in the list. In [1, 1000]. Default 20.
+  int candidates = 20;
+  // 1-based positions of the exploration slots, in order of preference (the largest draw goes
+  // to the first); positions beyond the list are not used. Empty = spread evenly over the list
+  // (one slot of 10 at position 6, two at 3 and 8). Unique, in [1, 1000]. Default empty.
+  std::vector<int> positions;
+  // The Beta prior's pseudo-counts: theta ~ Beta(prior_plays + plays, prior_skips + skips).
+  // Both > 0. Default 1 and 1 (uniform: an unseen video is drawn as often as any other at first).
+  double prior_plays = 1;
+  double prior_skips = 1;
+};
+
 struct OrderingOptions {
   // At most this many videos of one primary category within the first diversity_window slots.
   // 0 = no diversity constraint. Default 0. Videos without a category are never held back.
@@ -49,17 +72,22 @@ struct OrderingOptions {
   double freshness_half_life_hours = 24;
   // Promotional videos; positions and videos must be unique. Default: none.
   std::vector<PromoSlot> promos;
+  // Exploration slots; off by default.
+  ExploreOptions explore;
 };
 
 // OK, or InvalidArgument naming every bad field at once (negative or non-finite values, a
-// half-life <= 0, promo positions < 1, duplicate promo positions or videos).
+// half-life <= 0, promo positions < 1, duplicate promo positions or videos; for exploration: a
+// share outside [0, 1], fresh_hours or a prior not finite and > 0, candidates outside [1, 1000],
+// positions outside [1, 1000] or repeated).
 Status Validate(const OrderingOptions& options);
 
 struct OrderedItem {
-  enum Reason : uint8_t { kRanked, kPromoted };
+  // kExplored: put in an exploration slot by Explore (exploration.h), never by Order.
+  enum Reason : uint8_t { kRanked, kPromoted, kExplored };
   uint32_t video = 0;  // dense index into the catalog
   // The score the list was ordered by (after the freshness boost); for a promoted video that was
-  // not among the candidates, 0.
+  // not among the candidates, 0; for an explored one, its Thompson draw.
   float score = 0;
   Reason reason = kRanked;
 

@@ -111,7 +111,7 @@ Status Validate(const RecommendOptions& o) {
 StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
                                     std::span<const features::HistoryEntry> online,
                                     std::span<const uint8_t> flags, const RecommendOptions& options,
-                                    const LiveCatalog::Reader* live) {
+                                    const LiveCatalog::Reader* live, const LiveCounters* counters) {
   if (request.count < 1 || request.count > 1000) {
     return InvalidArgumentError(StrCat("count=", request.count, " must be in [1, 1000]"));
   }
@@ -234,6 +234,13 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
   };
   filter(candidates);
   result.timings.filter_us = MicrosSince(t);
+  // Exploration's fresh candidates: filtered like the list, nearest first, taken before the
+  // ranker's cut so that a fresh video the ranker would not even score can still be explored.
+  const ordering::ExploreOptions& explore = options.ordering.explore;
+  std::vector<uint32_t> fresh;
+  if (explore.share > 0) {
+    fresh = ordering::FreshCandidates(candidates, catalog, request.now, explore, request.count);
+  }
 
   // Stage 3: the ranker, for users it has features for.
   t = Clock::now();
@@ -357,14 +364,29 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
     return filtering::Allowed(v, catalog, filter_request, options.filter);
   };
   ordering::OrderTrace trace;
-  const std::vector<ordering::OrderedItem> ordered =
+  std::vector<ordering::OrderedItem> ordered =
       ordering::Order(std::move(candidates), request.count, catalog, request.now, options.ordering, allowed,
                       request.explain ? &trace : nullptr);
+  ordering::ExploreTrace explore_trace;
+  if (!fresh.empty()) {
+    // Counters are read for the pool only (tens of videos), not for every fresh candidate.
+    std::vector<ordering::FreshCandidate> pool;
+    for (const uint32_t v : ordering::ExplorePool(fresh, ordered, explore)) {
+      pool.push_back({v, counters != nullptr
+                             ? ordering::EngagementOf(counters->Video(catalog.video(v).id, request.now))
+                             : ordering::Engagement{}});
+    }
+    ordering::ExploreRng rng(request.explore_seed);
+    ordering::Explore(ordered, request.count, pool, explore, rng, request.explain ? &explore_trace : nullptr);
+  }
   result.items.reserve(ordered.size());
   for (const ordering::OrderedItem& o : ordered) {
     std::string_view reason = result.ranked ? "ranked" : "retrieved";
     if (o.reason == ordering::OrderedItem::Reason::kPromoted) {
       reason = "promoted";
+    } else if (o.reason == ordering::OrderedItem::Reason::kExplored) {
+      reason = "explore";
+      ++result.explored;
     } else if (auto it = reason_of.find(o.video); it != reason_of.end()) {
       reason = it->second;
     }
@@ -377,6 +399,14 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
         e.freshness_boost = tr->second.boost;
         e.position_by_score = tr->second.position_by_score;
         e.position_after_diversity = tr->second.position_after_diversity;
+      }
+      if (auto ex = explore_trace.items.find(o.video);
+          o.reason == ordering::OrderedItem::Reason::kExplored && ex != explore_trace.items.end()) {
+        e.source = "explore";
+        e.explored = true;
+        e.explore_plays = ex->second.engagement.successes;
+        e.explore_skips = ex->second.engagement.failures;
+        e.explore_sample = ex->second.sample;
       }
       result.explanations.push_back(std::move(e));
     }

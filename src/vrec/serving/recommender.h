@@ -4,7 +4,7 @@
 //     -> 1 retrieve: user tower -> ANN top-N            (cold start: popular in locale + fresh)
 //     -> 2 filter: watched, content policy, availability, freshness
 //     -> 3 rank: ranking features for the top candidates -> Ranker
-//     -> 4 order: diversity, freshness boost, promotional slots
+//     -> 4 order: diversity, freshness boost, promotional slots, exploration slots for fresh videos
 //
 // The caller (the HTTP service) fetches the online state and picks the experiment variant; this
 // file does no I/O, so every stage can be tested with an in-memory model and state.
@@ -22,8 +22,10 @@
 #include "vrec/features/feature_store.h"
 #include "vrec/filtering/filters.h"
 #include "vrec/ordering/experiment.h"
+#include "vrec/ordering/exploration.h"
 #include "vrec/ordering/ordering.h"
 #include "vrec/serving/live_catalog.h"
+#include "vrec/serving/live_counters.h"
 #include "vrec/serving/serving_model.h"
 
 namespace vrec::serving {
@@ -60,19 +62,24 @@ struct RecommendRequest {
   // Also say why each item is there (RecommendResult::explanations). Never changes the items or
   // their scores; costs the ranker's feature contributions (TreeSHAP) for the ranked candidates.
   bool explain = false;
+  // Seeds the exploration slots' random draws (ordering.explore): the same seed, user state and
+  // engagement give the same list. The service derives it from the request id.
+  uint64_t explore_seed = 0;
 };
 
 struct RecommendedItem {
   VideoId video;
   float score = 0;
-  std::string_view reason;  // "ranked", "retrieved", "popular", "fresh", "promoted"
+  // "ranked", "retrieved", "popular", "fresh", "promoted", or "explore" (an exploration slot)
+  std::string_view reason;
 };
 
 // Why one recommended item is where it is (RecommendRequest::explain).
 struct ItemExplanation {
   // Where the candidate came from: "retrieval" (the ANN index over the user tower), "ease" (EASE's
   // best videos for the history, the second source of ranked users), "popular" or "fresh" (the
-  // cold-start lists), or "promoted" (a promo slot, not among the candidates).
+  // cold-start lists), "promoted" (a promo slot, not among the candidates), or "explore" (an
+  // exploration slot; its retrieval fields still say where retrieval found it).
   std::string_view source;
   float retrieval_score = 0;  // the index's inner product, EASE's score, or the cold-start slot score
   int retrieval_rank = -1;    // 0-based position among the retrieved candidates; -1 for promos
@@ -97,6 +104,10 @@ struct ItemExplanation {
   int position_by_score = 0;
   int position_after_diversity = 0;
   bool promoted = false;
+  // Exploration (ordering.explore): the video's evidence (plays, skips from the live counters) and
+  // its Thompson draw, for an explored item.
+  bool explored = false;
+  double explore_plays = 0, explore_skips = 0, explore_sample = 0;
 };
 
 // Per request: what the filters dropped, the first few videos of each filter.
@@ -115,6 +126,7 @@ struct RecommendResult {
   bool cold_start = false;  // the user had neither a catalog profile nor history
   bool ranked = false;      // the ranker ordered the candidates
   int retrieved = 0;        // candidates before filtering
+  int explored = 0;         // items in exploration slots
   filtering::FilterReport filter;
   StageTimings timings;
   // With RecommendRequest::explain: one per item, in the same order, and the request's.
@@ -129,10 +141,14 @@ struct RecommendResult {
 // snapshot, held under its read lock for the call): new videos are retrieved from its fresh
 // index, filtered and ordered with their current fields, and new uploads lead the cold-start fresh
 // list.
+// Exploration (options.ordering.explore.share > 0): the fresh videos among the user's filtered
+// candidates (before the ranker's cut, in retrieval order) are offered to ordering::Explore with
+// their engagement from `counters` (without counters every one has none: the draw is uniform).
 StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRequest& request,
                                     std::span<const features::HistoryEntry> online,
                                     std::span<const uint8_t> flags, const RecommendOptions& options,
-                                    const LiveCatalog::Reader* live = nullptr);
+                                    const LiveCatalog::Reader* live = nullptr,
+                                    const LiveCounters* counters = nullptr);
 
 // "Up next": videos like one video, for whoever watches it.
 struct SimilarRequest {

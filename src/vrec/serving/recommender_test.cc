@@ -8,8 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
+#include <tuple>
 
+#include "vrec/common/strings.h"
 #include "vrec/ranking/features.h"
 #include "vrec/registry/manifest.h"
 
@@ -234,6 +237,184 @@ TEST(RecommenderEaseCandidates, ABadManifestCountIsRefused) {
     EXPECT_EQ(status.code(), StatusCode::kDataLoss) << bad;
     EXPECT_NE(status.message().find("ease_candidates"), std::string::npos) << status.message();
   }
+}
+
+// Exploration slots over the tiny model: uploads made an hour ago, their engagement in live counters.
+class RecommenderExploreTest : public RecommenderExplainTest {
+ protected:
+  static constexpr int kFresh = 12;
+
+  void SetUp() override {
+    RecommenderExplainTest::SetUp();
+    // Long after the snapshot: none of its videos is fresh any more, only the uploads are.
+    now_ = model_->data_end_time() + 30 * 86400;
+    live_ = std::make_unique<LiveCatalog>(model_);
+    const std::vector<std::string>& categories = model_->catalog().categories;
+    for (int i = 0; i < kFresh + 3; ++i) {
+      features::VideoRecord r;
+      r.id = VideoId{static_cast<uint64_t>(900'000 + i)};
+      r.categories = {categories[static_cast<size_t>(i) % categories.size()]};
+      r.language = "en";
+      r.duration_s = 60;
+      r.upload_time = now_ - 3600;
+      r.title = StrCat("upload ", i);
+      if (i == kFresh) r.upload_time = now_ - 100 * 3600;  // too old to be explored
+      if (i == kFresh + 1) r.age_restricted = true;        // never for users of unknown age
+      if (i == kFresh + 2) r.available = false;            // taken down
+      ASSERT_TRUE(live_->Upsert(r).ok());
+    }
+    auto counts = std::make_shared<features::EngagementCounters>();
+    // Upload 0 is well received, upload 1 skipped by nearly everyone, the rest unseen.
+    for (const auto& [video, plays, skips] : {std::tuple{900'000, 300, 10}, std::tuple{900'001, 10, 300}}) {
+      for (int k = 0; k < plays + skips; ++k) {
+        counts->Apply({.user = UserId{static_cast<uint64_t>(k)},
+                       .video = VideoId{static_cast<uint64_t>(video)},
+                       .time = now_ - 1800,
+                       .type = k < plays ? data::EventType::kPlay : data::EventType::kSkip,
+                       .watch_ratio = 0.5f,
+                       .duration_s = 60});
+      }
+    }
+    counters_ = std::make_unique<LiveCounters>(std::move(counts), 0);
+  }
+
+  RecommendOptions Exploring(double share) const {
+    RecommendOptions o;
+    o.ordering.explore.share = share;
+    return o;
+  }
+
+  StatusOr<RecommendResult> Run(UserId user, const RecommendOptions& options, uint64_t seed,
+                                bool explain = false, std::span<const features::HistoryEntry> online = {},
+                                std::vector<VideoId> exclude = {}) const {
+    RecommendRequest r = Request(user, explain);
+    r.count = 10;
+    r.now = now_;
+    r.explore_seed = seed;
+    r.exclude = std::move(exclude);
+    const LiveCatalog::Reader reader = live_->Read();
+    return Recommend(*model_, r, online, flags_, options, &reader, counters_.get());
+  }
+
+  int64_t now_ = 0;
+  std::unique_ptr<LiveCatalog> live_;
+  std::unique_ptr<LiveCounters> counters_;
+};
+
+TEST_F(RecommenderExploreTest, OffByDefaultTheListIsUnchanged) {
+  for (const data::User& u : model_->catalog().users) {
+    auto plain = Run(u.id, RecommendOptions{}, 1);
+    auto other_seed = Run(u.id, RecommendOptions{}, 2);
+    RecommendOptions zero = Exploring(0);
+    zero.ordering.explore.positions = {1};
+    auto explicit_zero = Run(u.id, zero, 3);
+    ASSERT_TRUE(plain.ok() && other_seed.ok() && explicit_zero.ok());
+    ASSERT_EQ(plain->items.size(), other_seed->items.size());
+    ASSERT_EQ(plain->items.size(), explicit_zero->items.size());
+    for (size_t i = 0; i < plain->items.size(); ++i) {
+      EXPECT_EQ(plain->items[i].video, other_seed->items[i].video);
+      EXPECT_EQ(plain->items[i].video, explicit_zero->items[i].video);
+      EXPECT_NE(plain->items[i].reason, "explore");
+    }
+    EXPECT_EQ(plain->explored, 0);
+  }
+}
+
+TEST_F(RecommenderExploreTest, ExploredItemsAreFreshUploadsThatPassEveryFilter) {
+  int lists = 0, explored = 0;
+  for (const data::User& u : model_->catalog().users) {
+    // The user played upload 2 (watched) and the client shows upload 3 (on screen).
+    const std::vector<features::HistoryEntry> online = {
+        {.video = VideoId{900'002}, .time = now_ - 600, .type = data::EventType::kPlay, .watch_ratio = 1}};
+    auto r = Run(u.id, Exploring(0.3), static_cast<uint64_t>(lists), false, online, {VideoId{900'003}});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->items.size(), 10u);
+    std::set<uint64_t> seen;
+    int here = 0;
+    for (const RecommendedItem& it : r->items) {
+      EXPECT_TRUE(seen.insert(it.video.value).second) << "video " << it.video.value << " twice";
+      if (it.reason != "explore") continue;
+      ++here;
+      EXPECT_GE(it.video.value, 900'000u);
+      if (it.video.value == 900'000u + kFresh + 1) {
+        EXPECT_GE(u.age, 18) << "an age-restricted upload explored for a minor";
+        continue;
+      }
+      EXPECT_LT(it.video.value, 900'000u + kFresh) << "a stale or taken-down upload explored";
+      EXPECT_NE(it.video.value, 900'002u) << "watched";
+      EXPECT_NE(it.video.value, 900'003u) << "on screen";
+      EXPECT_GE(it.score, 0.0f);
+      EXPECT_LE(it.score, 1.0f);
+    }
+    EXPECT_EQ(here, 3) << "0.3 of 10 slots, user " << u.id.value;
+    EXPECT_EQ(r->explored, here);
+    explored += here;
+    ++lists;
+  }
+  EXPECT_EQ(explored, 3 * lists);
+}
+
+TEST_F(RecommenderExploreTest, ExplainingNamesTheSourceAndTheEvidenceWithoutChangingTheList) {
+  const UserId user = model_->catalog().users[5].id;
+  auto plain = Run(user, Exploring(0.5), 42);
+  auto explained = Run(user, Exploring(0.5), 42, true);
+  ASSERT_TRUE(plain.ok() && explained.ok());
+  ASSERT_EQ(plain->items.size(), explained->items.size());
+  int checked = 0;
+  for (size_t i = 0; i < plain->items.size(); ++i) {
+    EXPECT_EQ(plain->items[i].video, explained->items[i].video);
+    EXPECT_EQ(plain->items[i].reason, explained->items[i].reason);
+    const ItemExplanation& e = explained->explanations[i];
+    EXPECT_EQ(e.explored, explained->items[i].reason == "explore");
+    if (!e.explored) continue;
+    EXPECT_EQ(e.source, "explore");
+    EXPECT_GE(e.retrieval_rank, 0) << "an explored video is one of the user's candidates";
+    EXPECT_FLOAT_EQ(static_cast<float>(e.explore_sample), explained->items[i].score);
+    const uint64_t id = explained->items[i].video.value;
+    EXPECT_EQ(e.explore_plays, id == 900'000 ? 300 : id == 900'001 ? 10 : 0) << id;
+    EXPECT_EQ(e.explore_skips, id == 900'000 ? 10 : id == 900'001 ? 300 : 0) << id;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 5);
+}
+
+TEST_F(RecommenderExploreTest, TheWellReceivedUploadIsExploredFarMoreOftenThanTheSkippedOne) {
+  std::map<uint64_t, int> picked;
+  int draws = 0;
+  for (const data::User& u : model_->catalog().users) {
+    for (uint64_t seed = 0; seed < 5; ++seed) {
+      auto r = Run(u.id, Exploring(0.1), seed * 1000 + u.id.value);
+      ASSERT_TRUE(r.ok());
+      for (const RecommendedItem& it : r->items) {
+        if (it.reason == "explore") ++picked[it.video.value];
+      }
+      ++draws;
+    }
+  }
+  // Beta(301, 11) against eleven Beta(1, 1) and one Beta(11, 301): the first wins most draws.
+  EXPECT_GT(picked[900'000], draws / 2) << draws;
+  EXPECT_LT(picked[900'001], draws / 100 + 1) << draws;
+}
+
+TEST_F(RecommenderExploreTest, WithoutCountersEveryFreshVideoHasTheSameChance) {
+  std::map<uint64_t, int> picked;
+  const LiveCatalog::Reader reader = live_->Read();
+  for (const data::User& u : model_->catalog().users) {
+    for (uint64_t seed = 0; seed < 5; ++seed) {
+      RecommendRequest r = Request(u.id, false);
+      r.count = 10;
+      r.now = now_;
+      r.explore_seed = seed * 1000 + u.id.value;
+      auto result = Recommend(*model_, r, {}, flags_, Exploring(0.1), &reader, nullptr);
+      ASSERT_TRUE(result.ok());
+      for (const RecommendedItem& it : result->items) {
+        if (it.reason == "explore") ++picked[it.video.value];
+      }
+    }
+  }
+  // 400 draws over the fresh uploads each user's candidates hold: no upload dominates.
+  ASSERT_GE(picked.size(), 6u);
+  for (const auto& [video, n] : picked) EXPECT_LT(n, 400 / 3) << video;
 }
 
 }  // namespace

@@ -187,6 +187,32 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   b.Double("ordering.freshness_half_life_hours", &o.freshness_half_life_hours,
            {.min = 0.001, .help = "Half-life of the freshness boost."});
   std::vector<std::string> promos;
+  ordering::ExploreOptions& x = o.explore;
+  b.Double("ordering.explore_share", &x.share,
+           {.min = 0.0,
+            .max = 1.0,
+            .help = "Share of each list's slots given to fresh videos drawn by Thompson sampling over their "
+                    "live plays and skips (share x count slots, the fraction as the chance of one more); "
+                    "0 = off."});
+  b.Double(
+      "ordering.explore_fresh_hours", &x.fresh_hours,
+      {.min = 0.001, .help = "A video may take an exploration slot for this many hours after its upload."});
+  b.Int("ordering.explore_candidates", &x.candidates,
+        {.min = 1,
+         .max = 1000,
+         .help = "Fresh videos in the draw: the user's nearest filtered candidates uploaded within "
+                 "explore_fresh_hours, not already in the list."});
+  b.IntList("ordering.explore_positions", &x.positions,
+            {.min = 1,
+             .max = 1000,
+             .help = "1-based positions of the exploration slots, the largest draw first; [] spreads them "
+                     "evenly (one slot of 10 at 6, two at 3 and 8)."});
+  b.Double("ordering.explore_prior_plays", &x.prior_plays,
+           {.min = 0.0, .help = "Beta prior of a fresh video's play rate: pseudo-plays (> 0)."});
+  b.Check(x.prior_plays > 0, "ordering.explore_prior_plays", "must be > 0");
+  b.Double("ordering.explore_prior_skips", &x.prior_skips,
+           {.min = 0.0, .help = "Beta prior of a fresh video's play rate: pseudo-skips (> 0)."});
+  b.Check(x.prior_skips > 0, "ordering.explore_prior_skips", "must be > 0");
   b.StringList("ordering.promos", &promos,
                {.help = "Sponsored videos at fixed 1-based positions: \"VIDEO_ID@POSITION\" strings."});
   for (const std::string& p : promos) {

@@ -77,5 +77,67 @@ TEST(ServeConfig, WrongTypesInDynamicSectionsAreProblems) {
       }));
 }
 
+TEST(ServeConfig, ExplorationIsOffByDefaultAndItsKeysAreRead) {
+  ServeConfig defaults;
+  EXPECT_EQ(Bind("", defaults), std::vector<std::string>{});
+  EXPECT_EQ(defaults.recommend.ordering.explore.share, 0.0);
+  ServeConfig c;
+  EXPECT_EQ(Bind("[ordering]\n"
+                 "explore_share = 0.1\n"
+                 "explore_fresh_hours = 24\n"
+                 "explore_candidates = 30\n"
+                 "explore_positions = [4, 9]\n"
+                 "explore_prior_plays = 2\n"
+                 "explore_prior_skips = 0.5\n"
+                 "[experiment]\n"
+                 "name = \"explore\"\n"
+                 "[experiment.variant.control]\n"
+                 "ordering.explore_share = 0\n"
+                 "[experiment.variant.more]\n"
+                 "ordering.explore_share = 0.2\n",
+                 c),
+            std::vector<std::string>{});
+  const ordering::ExploreOptions& x = c.recommend.ordering.explore;
+  EXPECT_EQ(x.share, 0.1);
+  EXPECT_EQ(x.fresh_hours, 24);
+  EXPECT_EQ(x.candidates, 30);
+  EXPECT_EQ(x.positions, (std::vector<int>{4, 9}));
+  EXPECT_EQ(x.prior_plays, 2);
+  EXPECT_EQ(x.prior_skips, 0.5);
+  c.registry = "/registry";
+  ASSERT_TRUE(FinishServeConfig(c).ok()) << FinishServeConfig(c).ToString();
+  ASSERT_EQ(c.variants.size(), 2u);
+  EXPECT_EQ(c.variants[0].recommend.ordering.explore.share, 0.0);
+  EXPECT_EQ(c.variants[1].recommend.ordering.explore.share, 0.2);
+  EXPECT_EQ(c.variants[1].recommend.ordering.explore.positions, (std::vector<int>{4, 9}));
+}
+
+TEST(ServeConfig, BadExplorationSettingsAreClearErrors) {
+  ServeConfig c;
+  EXPECT_EQ(Bind("[ordering]\n"                      // 1
+                 "explore_share = 1.5\n"             // 2
+                 "explore_candidates = 0\n"          // 3
+                 "explore_positions = [0, 3]\n"      // 4
+                 "explore_prior_skips = 0\n"         // 5
+                 "[experiment.variant.a]\n"          // 6
+                 "ordering.explore_share = -0.5\n",  // 7
+                 c),
+            (std::vector<std::string>{
+                "vrec.toml:2: ordering.explore_share: 1.5 is above the maximum 1",
+                "vrec.toml:3: ordering.explore_candidates: 0 is below the minimum 1",
+                "vrec.toml:4: ordering.explore_positions: 0 is outside [1, 1000]",
+                "vrec.toml:5: ordering.explore_prior_skips: must be > 0",
+                "vrec.toml:7: experiment.variant.a.ordering.explore_share: ordering.explore_share: invalid "
+                "ordering "
+                "options: explore_share must be in [0, 1] (0 = off), got -0.5",
+            }));
+  // Repeated positions pass the binder (each is in range) and fail at the start.
+  ServeConfig twice;
+  EXPECT_EQ(Bind("[ordering]\nexplore_positions = [3, 3]\n", twice), std::vector<std::string>{});
+  twice.registry = "/registry";
+  const Status st = FinishServeConfig(twice);
+  EXPECT_NE(st.message().find("explore_positions: 3 is listed twice"), std::string::npos) << st.ToString();
+}
+
 }  // namespace
 }  // namespace vrec::serving

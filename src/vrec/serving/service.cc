@@ -210,10 +210,17 @@ std::string ExplanationJson(const ItemExplanation& e) {
     out += "]}";
   }
   const bool demoted = e.position_after_diversity > e.position_by_score;
-  return out + StrCat(R"(,"ordering":{"freshness_boost":)", JsonNumber(e.freshness_boost),
-                      R"(,"position_by_score":)", e.position_by_score, R"(,"position_after_diversity":)",
-                      e.position_after_diversity, R"(,"diversity_demoted":)", demoted ? "true" : "false",
-                      R"(,"promoted":)", e.promoted ? "true" : "false", "}}");
+  out +=
+      StrCat(R"(,"ordering":{"freshness_boost":)", JsonNumber(e.freshness_boost), R"(,"position_by_score":)",
+             e.position_by_score, R"(,"position_after_diversity":)", e.position_after_diversity,
+             R"(,"diversity_demoted":)", demoted ? "true" : "false", R"(,"promoted":)",
+             e.promoted ? "true" : "false", R"(,"explored":)", e.explored ? "true" : "false", "}");
+  if (e.explored) {
+    out += StrCat(R"(,"exploration":{"plays":)", static_cast<int64_t>(e.explore_plays), R"(,"skips":)",
+                  static_cast<int64_t>(e.explore_skips), R"(,"sample":)",
+                  JsonNumber(static_cast<float>(e.explore_sample)), "}");
+  }
+  return out + "}";
 }
 
 // "items":[{"video_id":..,"position":1,"score":..,"reason":..},...],"filtered":{"watched":N,...}
@@ -416,6 +423,9 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
   changes_applied_total_ = &metrics_.counter(
       "vrec_store_changes_applied_total",
       "Entries of the store's change log (flags, catalog records; this server's and others') applied.");
+  explored_items_ =
+      &metrics_.counter("vrec_explored_items_total",
+                        "Recommended items in exploration slots (fresh videos, ordering.explore_share).");
   shadow_requests_ = &metrics_.counter("vrec_shadow_requests_total",
                                        "Recommendations also scored by the shadow trial's version.");
   shadow_overlap_ =
@@ -1121,6 +1131,8 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
   stage_latency_[0]->Observe(user_state_us * 1e-6);
 
   Snapshot snap = Current();
+  // Engagement is the platform's, whichever version serves: a trial's snapshot has no counters.
+  const std::shared_ptr<LiveCounters> counters = snap.counters;
   // A canary trial serves its share of users (the shadow mode serves nobody).
   const std::shared_ptr<const CanaryState> canary = CurrentCanary();
   const bool in_canary =
@@ -1169,8 +1181,18 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     }
   }
 
+  // Exploration's draws: one stream per request (a client reusing its request id still gets new
+  // draws as time passes), reproducible from the access log's id, user and time.
+  {
+    Hasher seed;
+    seed.Update(params.request_id);
+    seed.UpdatePod(r.user.value);
+    seed.UpdatePod(r.now);
+    r.explore_seed = Fmix64(seed.Value());
+  }
   const LiveCatalog::Reader live = snap.live->Read();
-  auto result = serving::Recommend(*snap.model, r, online, *snap.flags, variant->recommend, &live);
+  auto result =
+      serving::Recommend(*snap.model, r, online, *snap.flags, variant->recommend, &live, counters.get());
   if (!result.ok()) {
     if (result.status().code() != StatusCode::kInvalidArgument) count(0, true);
     return Error(request, response, result.status());
@@ -1184,6 +1206,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     filter_removed_[i]->Inc(static_cast<double>(result->filter.removed(static_cast<filtering::Filter>(i))));
   }
   recommendations_[static_cast<size_t>(variant - config_.variants.data())][result->cold_start ? 1 : 0]->Inc();
+  explored_items_->Inc(static_cast<double>(result->explored));
 
   std::string body = StrCat(R"({"user_id":)", JsonQuote(user_tag), R"(,"model_version":)",
                             JsonQuote(snap.model->version()), R"(,"variant":)", JsonQuote(variant->name),
@@ -1200,7 +1223,7 @@ void Service::Recommend(const HttpRequest& request, const PathParams& params, Ht
     const auto shadow_start = SteadyClock::now();
     const LiveCatalog::Reader shadow_live = canary->snap.live->Read();
     auto shadow = serving::Recommend(*canary->snap.model, r, online, *canary->snap.flags, variant->recommend,
-                                     &shadow_live);
+                                     &shadow_live, counters.get());
     ledger_.Request({epoch, canary->info.version, variant->name, ""}, SecondsSince(shadow_start),
                     !shadow.ok());
     if (shadow.ok()) {

@@ -290,6 +290,7 @@ class Service {
   Counter* reloads_ok_ = nullptr;
   Counter* reloads_failed_ = nullptr;
   Counter* changes_applied_total_ = nullptr;
+  Counter* explored_items_ = nullptr;   // items in exploration slots
   Counter* shadow_requests_ = nullptr;  // requests also scored by a shadow trial
   Counter* shadow_overlap_ = nullptr;   // items the shadow's list shares with the one served, summed  //
                                         // change log entries applied (this server's and others')

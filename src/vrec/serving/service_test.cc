@@ -848,6 +848,73 @@ TEST_F(ServiceTest, AnUploadIsRecommendableOnTheNextRequest) {
   EXPECT_NE(Metrics().find(R"(vrec_catalog_updates_total{kind="video"} 1)"), std::string::npos);
 }
 
+TEST_F(ServiceTest, ExplorationSlotsShowFreshUploadsWithTheirEvidence) {
+  ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
+  const auto upload_three = [&] {
+    for (const char* id : {"900001", "900002", "900003"}) {
+      ASSERT_EQ(Call("PUT", StrCat("/v1/videos/", id), kUpload).status, 200);
+    }
+  };
+  const auto explored = [](const Reply& r) {
+    std::vector<std::string> out;
+    for (const auto& item : r.json["items"]) {
+      if (item["reason"] == "explore") out.push_back(item["video_id"]);
+    }
+    return out;
+  };
+  // Off by default: uploads are not put in exploration slots.
+  Start(Config());
+  upload_three();
+  for (int u = 1; u <= 20; ++u) {
+    EXPECT_TRUE(explored(Call("GET", StrCat("/v1/users/", u, "/recommendations?count=10"))).empty());
+  }
+
+  ServeConfig c = Config();
+  c.recommend.ordering.explore.share = 0.2;
+  Start(c);
+  upload_three();
+  // Ten minutes ago (the counters read complete five-minute buckets): 900001 played 20 times.
+  std::string events = R"({"events":[)";
+  for (int u = 100; u < 120; ++u) {
+    events += StrCat(u > 100 ? "," : "", R"({"user_id":)", u,
+                     R"(,"video_id":900001,"type":"play","watch_ratio":0.8,"timestamp":)", kNow - 600, "}");
+  }
+  events += StrCat(R"(,{"user_id":100,"video_id":900002,"type":"skip","timestamp":)", kNow - 600, "}]}");
+  ASSERT_EQ(Call("POST", "/v1/events", events).status, 200);
+
+  int lists = 0;
+  for (int u = 1; u <= 20; ++u) {
+    const Reply r = Call("GET", StrCat("/v1/users/", u, "/recommendations?count=10"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(r.json["items"].size(), 10u) << r.body;
+    const std::vector<std::string> ids = explored(r);
+    EXPECT_EQ(ids.size(), 2u) << "0.2 of 10 slots: " << r.body;
+    for (const std::string& id : ids) EXPECT_TRUE(id == "900001" || id == "900002" || id == "900003") << id;
+    lists += !ids.empty();
+  }
+  EXPECT_EQ(lists, 20);
+  EXPECT_NE(Metrics().find("vrec_explored_items_total 40"), std::string::npos) << Metrics();
+
+  // explain=true: the source and the evidence the draw used.
+  const Reply r = Call("GET", "/v1/users/3/recommendations?count=10&explain=true");
+  ASSERT_EQ(r.status, 200) << r.body;
+  int shown = 0;
+  for (const auto& item : r.json["items"]) {
+    const auto& e = item["explanation"];
+    EXPECT_EQ(e["ordering"]["explored"], item["reason"] == "explore") << item;
+    if (item["reason"] != "explore") {
+      EXPECT_FALSE(e.contains("exploration")) << item;
+      continue;
+    }
+    ++shown;
+    EXPECT_EQ(e["source"], "explore") << item;
+    EXPECT_EQ(e["exploration"]["plays"], item["video_id"] == "900001" ? 20 : 0) << item;
+    EXPECT_EQ(e["exploration"]["skips"], item["video_id"] == "900002" ? 1 : 0) << item;
+    EXPECT_EQ(e["exploration"]["sample"], item["score"]) << item;
+  }
+  EXPECT_EQ(shown, 2) << r.body;
+}
+
 TEST_F(ServiceTest, TakedownsAndUpdatesTakeEffectAtOnce) {
   ASSERT_TRUE(registry_->Promote(AddVersion(), "").ok());
   Start(Config());

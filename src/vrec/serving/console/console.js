@@ -385,6 +385,7 @@ function recommendationsTable(items, videos) {
     if (order.freshness_boost > 0) notes.push(`freshness +${fmt(order.freshness_boost, 3)}`);
     if (order.diversity_demoted) notes.push(`diversity: ${order.position_by_score} → ${order.position_after_diversity}`);
     if (order.promoted) notes.push('promo slot');
+    if (e.exploration) notes.push(`exploration slot: ${e.exploration.plays} plays, ${e.exploration.skips} skips, draw ${fmt(e.exploration.sample, 3)}`);
     return [it.position, h('td', {}, h('a', { href: `#video?id=${it.video_id}` }, it.video_id)),
       v ? `${v.title || ''} [${(v.categories || []).join(', ')}]` : '—', it.score, e.source || it.reason,
       e.retrieval ? `#${e.retrieval.rank} (${fmt(e.retrieval.score, 3)})` : '—',
