@@ -63,6 +63,8 @@ class Ranker {
   virtual ~Ranker() = default;
 
   virtual const std::vector<std::string>& feature_names() const = 0;
+  // The training objective (RankerOptions::objective): "rank:pairwise", "binary:logistic", ...
+  virtual const std::string& objective() const = 0;
 
   // Scores `rows` rows of `features` (rows x num_features) into `out` (rows). Higher is better.
   // InvalidArgument on size mismatch. Thread-safe; uses only the calling thread.
