@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -169,6 +170,31 @@ TEST_F(ServeE2E, KnownUserGetsTenRankedItemsWithModelAndVariant) {
   int ranked = 0;
   for (const auto& item : r.body["items"]) ranked += item["reason"] == "ranked";
   EXPECT_GE(ranked, 7);  // all but the promoted slots
+}
+
+// The platform's plays carry watch time and completions: the pipeline trains those heads, saves
+// them with the ranker (model format 3) and the server loads them and explains each one.
+TEST_F(ServeE2E, ThePipelinesObjectiveHeadsAreSavedServedAndExplained) {
+  const fs::path dir = *root_ / "registry" / "versions" / "v000001";
+  std::ifstream in(dir / "manifest.json");
+  const json manifest = json::parse(in, nullptr, false);
+  ASSERT_TRUE(manifest.is_object());
+  EXPECT_EQ(manifest["format_version"], 3);
+  EXPECT_EQ(manifest["files"]["heads"], "heads");
+  EXPECT_TRUE(fs::is_regular_file(dir / "heads" / "watch" / "ranker.ubj"));
+  EXPECT_TRUE(fs::is_regular_file(dir / "heads" / "complete" / "ranker.ubj"));
+  const Reply r = Recommend(UserId(10), "&explain=true");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  int explained = 0;
+  for (const auto& item : r.body["items"]) {
+    if (item["reason"] != "ranked") continue;
+    const json& o = item["explanation"]["objectives"];
+    EXPECT_TRUE(o["heads"]["watch"].is_number()) << item.dump();
+    EXPECT_TRUE(o["heads"]["complete"].is_number()) << item.dump();
+    EXPECT_EQ(o["score"], item["explanation"]["ranker"]["score"]) << "no head weighted by default";
+    ++explained;
+  }
+  EXPECT_GE(explained, 7);
 }
 
 TEST_F(ServeE2E, WatchedVideosNeverComeBack) {

@@ -156,6 +156,10 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
   o.model.sar.max_similarity_bytes = static_cast<uint64_t>(sar_mb) << 20;
   b.Int("training.ranker_rounds", &o.model.ranker.num_rounds,
         {.min = 1, .max = 10000, .help = "Ranker boosting rounds (upper bound; early stopping)."});
+  b.Bool(
+      "training.heads", &o.model.heads,
+      {.help = "Train the objective heads (expected watch time, completion, like) beside the ranker, each "
+               "when the training rows carry its signal (none on ratings); [ranking.blend] weights them."});
   offline::Gates& g = o.gates;
   b.Double("gates.min_retrieval_recall_at_100", &g.min_retrieval_recall_at_100,
            {.min = 0, .max = 1, .help = "Two-tower Recall@100 on the held-out split."});

@@ -714,7 +714,7 @@ double VideoAffinity(const UserLatent& u, const VideoLatent& v) {
 
 // Chance that a started video is skipped: about 0.54 off-taste, 0.04 for the favourite category,
 // lowered by quality, within [0.01, 0.9].
-double SkipProbability(const VideoLatent& v, double affinity) {
+double SkipChance(const VideoLatent& v, double affinity) {
   return std::clamp(0.04 + 0.5 * (1 - affinity) * (1 - affinity) - 0.05 * v.quality, 0.01, 0.9);
 }
 
@@ -740,7 +740,7 @@ struct Watch {
 // Draws whether the shown video is started, skipped or played, and the watch ratio.
 Watch DrawWatch(Rng& rng, const UserLatent& u, const VideoLatent& v, double affinity) {
   if (rng.Bernoulli(kNoStartShare)) return {EventType::kImpression, kMissing};
-  if (rng.Bernoulli(SkipProbability(v, affinity))) {
+  if (rng.Bernoulli(SkipChance(v, affinity))) {
     return {EventType::kSkip, kSkipRatioLo + kSkipRatioSpan * rng.Uniform()};
   }
   const PlayRatioLaw law = PlayRatio(u, v, affinity);
@@ -750,10 +750,20 @@ Watch DrawWatch(Rng& rng, const UserLatent& u, const VideoLatent& v, double affi
 
 // Chances of a like, a comment and a share after a play of `ratio`, in the order they are drawn:
 // engagement grows with how much of the video was watched and with affinity.
+// The like chance is min(kLikeCap, base + slope * min(ratio, kLikeFullRatio)): affine in the
+// ratio below its cap, which SyntheticWorld::LikeProbability integrates over the ratio's law.
+constexpr double kLikeCap = 0.9, kLikeFullRatio = 1.5;
+struct LikeLaw {
+  double base, slope;
+};
+LikeLaw LikeChance(const UserLatent& u, double affinity) {
+  return {u.engagement * 0.004, u.engagement * 0.06 * (0.3 + 0.7 * affinity) / kLikeFullRatio};
+}
+
 std::array<std::pair<EventType, double>, 3> EngagementChances(const UserLatent& u, double affinity,
                                                               double ratio) {
-  const double watched = std::min(ratio, 1.5) / 1.5;
-  const double like_p = std::min(0.9, u.engagement * (0.004 + 0.06 * watched * (0.3 + 0.7 * affinity)));
+  const LikeLaw law = LikeChance(u, affinity);
+  const double like_p = std::min(kLikeCap, law.base + law.slope * std::min(ratio, kLikeFullRatio));
   return {{{EventType::kLike, like_p},
            {EventType::kComment, kCommentPerLike * like_p},
            {EventType::kShare, kSharePerLike * like_p}}};
@@ -1066,17 +1076,51 @@ SyntheticWorld::Response SyntheticWorld::Respond(uint32_t user, uint32_t video, 
 double SyntheticWorld::PlayProbability(uint32_t user, uint32_t video) const {
   const auto [u, v] = state_->Pair(user, video);
   if (!Showable(u, v)) return 0;
-  return (1.0 - kNoStartShare) * (1.0 - SkipProbability(v, VideoAffinity(u, v)));
+  return (1.0 - kNoStartShare) * (1.0 - SkipChance(v, VideoAffinity(u, v)));
 }
 
 double SyntheticWorld::ExpectedWatchRatio(uint32_t user, uint32_t video) const {
   const auto [u, v] = state_->Pair(user, video);
   if (!Showable(u, v)) return 0;
   const double affinity = VideoAffinity(u, v);
-  const double skip = SkipProbability(v, affinity);
+  const double skip = SkipChance(v, affinity);
   const PlayRatioLaw law = PlayRatio(u, v, affinity);
   const double play_mean = ClampedLogNormalMean(law.mu, kPlayRatioSigma, kPlayRatioFloor, law.cap);
   return (1.0 - kNoStartShare) * (skip * (kSkipRatioLo + 0.5 * kSkipRatioSpan) + (1.0 - skip) * play_mean);
+}
+
+double SyntheticWorld::SkipProbability(uint32_t user, uint32_t video) const {
+  const auto [u, v] = state_->Pair(user, video);
+  if (!Showable(u, v)) return 1;
+  return (1.0 - kNoStartShare) * SkipChance(v, VideoAffinity(u, v));
+}
+
+double SyntheticWorld::CompletionProbability(uint32_t user, uint32_t video) const {
+  const auto [u, v] = state_->Pair(user, video);
+  if (!Showable(u, v)) return 0;
+  const double affinity = VideoAffinity(u, v);
+  const PlayRatioLaw law = PlayRatio(u, v, affinity);
+  // The clamp's floor is below 1 and its cap above: a play completes when exp(mu + sigma Z) >= 1.
+  const double complete = 0.5 * std::erfc(-law.mu / (kPlayRatioSigma * std::numbers::sqrt2));
+  return (1.0 - kNoStartShare) * (1.0 - SkipChance(v, affinity)) * complete;
+}
+
+double SyntheticWorld::LikeProbability(uint32_t user, uint32_t video) const {
+  const auto [u, v] = state_->Pair(user, video);
+  if (!Showable(u, v)) return 0;
+  const double affinity = VideoAffinity(u, v);
+  const PlayRatioLaw ratio = PlayRatio(u, v, affinity);
+  const LikeLaw like = LikeChance(u, affinity);
+  double per_play = kLikeCap;
+  if (like.base < kLikeCap) {
+    // min(cap, base + slope min(R, full)) = base + slope min(R, m), m the ratio where the cap binds;
+    // min(R, m) for R = clamp(X, floor, cap) is X clamped to [min(floor, m'), m'], m' = min(cap, m).
+    const double m = std::min(kLikeFullRatio, (kLikeCap - like.base) / like.slope);
+    const double hi = std::min(ratio.cap, m);
+    const double lo = std::min(kPlayRatioFloor, hi);
+    per_play = like.base + like.slope * ClampedLogNormalMean(ratio.mu, kPlayRatioSigma, lo, hi);
+  }
+  return (1.0 - kNoStartShare) * (1.0 - SkipChance(v, affinity)) * per_play;
 }
 
 std::vector<SyntheticWorld::TasteShare> SyntheticWorld::Taste(uint32_t user) const {

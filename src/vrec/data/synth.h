@@ -92,6 +92,13 @@ class SyntheticWorld {
   // The expectation of Respond's watch_ratio, over everything it draws (zeros for never started
   // and not shown, skips' short ratios, plays), exact.
   double ExpectedWatchRatio(uint32_t user, uint32_t video) const;
+  // The chances of Respond's skipped (a skip after a glance, or not shown: 1 then), completed and
+  // liked, exact: the like chance of a play is averaged over the play's watch-ratio law. With
+  // ExpectedWatchRatio they are the true value of showing `video` to `user` on each objective a
+  // ranker may pursue (bench/objectives_sim.cc).
+  double SkipProbability(uint32_t user, uint32_t video) const;
+  double CompletionProbability(uint32_t user, uint32_t video) const;
+  double LikeProbability(uint32_t user, uint32_t video) const;
 
   // The latents, for benches that reason about true effects. Categories are indices into
   // Dataset::categories; weights sum to 1.

@@ -533,22 +533,36 @@ TEST_F(SyntheticWorldTest, RespondSamplesItsExpectations) {
   std::vector<std::pair<uint32_t, uint32_t>> pairs;
   for (uint32_t user = 0; user < 4; ++user) {
     const std::vector<uint16_t> taste = TasteCategories(user);
-    std::optional<uint32_t> favourite, off;
-    for (uint32_t v = 0; v < ds_->videos.size() && !(favourite && off); ++v) {
+    // And the shortest favourite: rewatched past a ratio of 1.5, where the like chance stops growing.
+    std::optional<uint32_t> favourite, off, shortest;
+    for (uint32_t v = 0; v < ds_->videos.size(); ++v) {
       const Video& video = ds_->videos[v];
       if (world_->PlayProbability(user, v) == 0 || video.categories.size() != 1) continue;
       const auto it = std::find(taste.begin(), taste.end(), video.categories[0]);
       if (it == taste.begin() && !favourite) favourite = v;
       if (it == taste.end() && !off) off = v;
+      if (it == taste.begin() && (!shortest || video.duration_s < ds_->videos[*shortest].duration_s)) {
+        shortest = v;
+      }
     }
-    ASSERT_TRUE(favourite && off);
+    ASSERT_TRUE(favourite && off && shortest);
     pairs.emplace_back(user, *favourite);
     pairs.emplace_back(user, *off);
+    pairs.emplace_back(user, *shortest);
   }
-  constexpr int kDraws = 20'000;
+  // A video the platform would not show: skipped, never completed nor liked.
+  for (uint32_t v = 0; v < ds_->videos.size(); ++v) {
+    if (!ds_->videos[v].available) {
+      EXPECT_EQ(world_->SkipProbability(0, v), 1.0);
+      EXPECT_EQ(world_->CompletionProbability(0, v), 0.0);
+      EXPECT_EQ(world_->LikeProbability(0, v), 0.0);
+      break;
+    }
+  }
+  constexpr int kDraws = 200'000;  // likes (p ~ 0.02-0.1) to ~2% of their value
   for (const auto& [user, video] : pairs) {
     uint64_t state = user * 1'000'003ULL + video;
-    double plays = 0, ratio = 0;
+    double plays = 0, ratio = 0, skips = 0, completions = 0, likes = 0;
     for (int i = 0; i < kDraws; ++i) {
       const SyntheticWorld::Response r = world_->Respond(user, video, state);
       ASSERT_TRUE(r.shown);
@@ -558,10 +572,17 @@ TEST_F(SyntheticWorldTest, RespondSamplesItsExpectations) {
       ASSERT_NEAR(r.watch_time_s, r.watch_ratio * ds_->videos[video].duration_s,
                   1e-3f * r.watch_time_s + 1e-4f);
       plays += r.played, ratio += r.watch_ratio;
+      skips += r.skipped, completions += r.completed, likes += r.liked;
     }
-    const double p = world_->PlayProbability(user, video);
-    EXPECT_NEAR(plays / kDraws, p, 4 * std::sqrt(p * (1 - p) / kDraws) + 1e-9) << user << " " << video;
-    // Ratios are at most ~2.7: a standard error below 0.01 at 20k draws.
+    const auto expect_share = [&](double count, double p, const char* what) {
+      EXPECT_NEAR(count / kDraws, p, 4 * std::sqrt(p * (1 - p) / kDraws) + 1e-9)
+          << what << " " << user << " " << video;
+    };
+    expect_share(plays, world_->PlayProbability(user, video), "play");
+    expect_share(skips, world_->SkipProbability(user, video), "skip");
+    expect_share(completions, world_->CompletionProbability(user, video), "completion");
+    expect_share(likes, world_->LikeProbability(user, video), "like");
+    // Ratios are at most ~2.7: a standard error below 0.01.
     EXPECT_NEAR(ratio / kDraws, world_->ExpectedWatchRatio(user, video), 0.03) << user << " " << video;
   }
 }

@@ -167,6 +167,8 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
   }));
   VREC_RETURN_IF_ERROR(Timed(record, "deploy.save_ranker_catalog", [&] {
     Status saved = scorer.ranker().Save((fs::path(dir) / registry::kRankerDir).string());
+    if (saved.ok() && !scorer.heads().empty())
+      saved = scorer.heads().Save((fs::path(dir) / registry::kHeadsDir).string());
     return saved.ok() ? data::WriteGenericCsv(ds, (fs::path(dir) / registry::kCatalogDir).string()) : saved;
   }));
   // Everything serving derives from the snapshot, fitted on all of it (as production serves the
@@ -192,6 +194,11 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
              {"ranker", registry::kRankerDir},
              {"catalog", registry::kCatalogDir},
              {"serving", registry::kServingSnapshotFile}};
+  m.format_version = registry::kModelFormatWithoutHeads;
+  if (!scorer.heads().empty()) {
+    m.format_version = registry::kModelFormatVersion;
+    m.files["heads"] = registry::kHeadsDir;
+  }
   m.params = {{"options", options_text},
               {"run_id", record.run_id},
               {"inputs_hash", record.inputs_hash},
@@ -312,6 +319,8 @@ StatusOr<PipelineRecord> RunPipeline(const data::Dataset& ds, const PipelineOpti
   rec.metrics["ranker_valid_auc"] = scorer.ranker_report().valid_auc;
   rec.metrics["ranker_valid_ndcg"] = scorer.ranker_report().valid_ndcg;
   rec.metrics["ranker_best_iteration"] = scorer.ranker_report().best_iteration;
+  for (const auto& [name, r] : scorer.head_reports())
+    rec.metrics[StrCat("head_", name, "_valid_auc")] = r.valid_auc;
   rec.metrics["label_folds_used"] = scorer.label_folds_used();
   rec.metrics["two_tower_epochs"] = scorer.two_tower().epochs_trained();
   const HeldOutRanking heldout = Timed(rec, "evaluate.heldout", [&] {

@@ -4,11 +4,13 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <numeric>
 #include <random>
 #include <thread>
 
+#include "vrec/common/check.h"
 #include "vrec/common/parallel.h"
 #include "vrec/common/progress.h"
 #include "vrec/common/strings.h"
@@ -33,6 +35,77 @@ std::vector<std::vector<uint32_t>> SeenByUser(size_t num_users, std::span<const 
     s.erase(std::unique(s.begin(), s.end()), s.end());
   }
   return seen;
+}
+
+// What a label-slice row tells the objective heads about its video: the seconds played, a play
+// to the end, a like.
+struct HeadLabel {
+  float watch_s = 0, complete = 0, like = 0;
+};
+HeadLabel HeadLabelOf(const data::Interaction& x) {
+  HeadLabel h;
+  if (x.type == data::EventType::kPlay) {
+    if (!data::IsMissing(x.watch_time_s)) h.watch_s = std::max(0.0f, x.watch_time_s);
+    if (!data::IsMissing(x.watch_ratio) && x.watch_ratio >= 1.0f) h.complete = 1;
+  } else if (x.type == data::EventType::kLike) {
+    h.like = 1;
+  }
+  return h;
+}
+
+using HeadColumns = std::array<std::vector<float>, ranking::kNumObjectives>;
+
+// Appends the heads' labels of one group's `videos` to `out`: the seconds of every play summed,
+// completion and like 1 when any row says so, 0 for candidates without a label-slice row.
+void AppendHeadLabels(std::span<const uint32_t> videos, std::span<const std::pair<uint32_t, HeadLabel>> rows,
+                      HeadColumns& out) {
+  const size_t begin = out[0].size();
+  for (auto& column : out) column.resize(begin + videos.size(), 0.0f);
+  for (const auto& [v, h] : rows) {
+    auto it = std::find(videos.begin(), videos.end(), v);
+    if (it == videos.end()) continue;
+    const size_t k = begin + static_cast<size_t>(it - videos.begin());
+    out[static_cast<size_t>(ranking::Objective::kWatch)][k] += h.watch_s;
+    float& complete = out[static_cast<size_t>(ranking::Objective::kComplete)][k];
+    complete = std::max(complete, h.complete);
+    float& like = out[static_cast<size_t>(ranking::Objective::kLike)][k];
+    like = std::max(like, h.like);
+  }
+}
+
+// Trains each head whose labels carry a signal (TwoStageOptions::min_head_positives) on the
+// ranker's rows `data` (train, valid), its labels swapped in from `labels` for the time of its
+// training.
+Status TrainHeads(ranking::RankingData (&data)[2], HeadColumns (&labels)[2], const TwoStageOptions& o,
+                  ranking::ObjectiveHeads& heads, std::map<std::string, ranking::RankerTrainReport>& reports,
+                  const std::function<void(const std::string&)>& say) {
+  for (ranking::Objective h : ranking::kObjectives) {
+    const size_t c = static_cast<size_t>(h);
+    const auto positives = [&](int split) {
+      return std::count_if(labels[split][c].begin(), labels[split][c].end(), [](float v) { return v > 0; });
+    };
+    const int64_t train_positives = positives(0), valid_positives = positives(1);
+    if (labels[0][c].size() != data[0].rows() || labels[1][c].size() != data[1].rows() ||
+        train_positives < o.min_head_positives || valid_positives * 4 < o.min_head_positives) {
+      say(StrCat("head ", ranking::Name(h), ": ", train_positives, " train / ", valid_positives,
+                 " valid rows with a signal (needs ", o.min_head_positives, "): not trained"));
+      continue;
+    }
+    ranking::RankerOptions options = o.head;
+    options.objective = std::string(ranking::TrainingObjective(h));
+    ranking::RankerTrainReport report;
+    for (int split = 0; split < 2; ++split) std::swap(data[split].labels, labels[split][c]);
+    StatusOr<std::unique_ptr<ranking::Ranker>> head =
+        ranking::TrainXGBoostRanker(data[0], data[1], options, &report);
+    for (int split = 0; split < 2; ++split) std::swap(data[split].labels, labels[split][c]);
+    if (!head.ok()) return head.status();
+    say(StrCat("head ", ranking::Name(h), ": ", train_positives, " train rows with a signal, best_iteration ",
+               report.best_iteration, " valid ", report.metric, " ", report.valid_metric, " valid_auc ",
+               report.valid_auc));
+    heads.Set(h, std::move(head).value());
+    reports[std::string(ranking::Name(h))] = report;
+  }
+  return OkStatus();
 }
 
 int64_t LatestTime(std::span<const data::Interaction> rows) {
@@ -210,6 +283,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
   Stopwatch folds_clock;
   ranking::RankingData data[2];  // train, valid
   for (auto& d : data) d.feature_names = ranking::RankingFeatureNames();
+  HeadColumns head_labels[2];  // train, valid: the heads' labels of data's rows
   folds_used_ = 0;
   for (int fold = 0; fold < options_.label_folds; ++fold) {
     ++folds_used_;
@@ -222,6 +296,11 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     std::vector<std::vector<std::pair<uint32_t, float>>> labels(nu);  // (video, grade)
     for (uint32_t i : split.label_rows) {
       labels[train[i].user].emplace_back(train[i].video, options_.binary_labels ? 1.0f : Grade(train[i]));
+    }
+    std::vector<std::vector<std::pair<uint32_t, HeadLabel>>> head_rows(options_.heads ? nu : 0);
+    for (uint32_t i :
+         options_.heads ? std::span<const uint32_t>(split.label_rows) : std::span<const uint32_t>()) {
+      head_rows[train[i].user].emplace_back(train[i].video, HeadLabelOf(train[i]));
     }
     // Users with a label slice; a fixed random sample of them beyond max_label_users.
     std::vector<uint32_t> labelled;
@@ -247,6 +326,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     struct Group {
       bool kept = false;
       std::vector<float> features, grades;
+      HeadColumns heads;
     };
     std::vector<Group> groups(labelled.size());
     ForEachUser(labelled, options_.threads,
@@ -265,6 +345,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
                     }
                   }
                   if (!g.kept) return;  // no positive among the candidates: nothing to rank
+                  if (options_.heads) AppendHeadLabels(videos, head_rows[u], g.heads);
                   features_->Assemble(u, request, videos, signals, g.features);
                 });
     for (size_t i = 0; i < labelled.size(); ++i) {
@@ -274,6 +355,10 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
       d.features.insert(d.features.end(), g.features.begin(), g.features.end());
       d.labels.insert(d.labels.end(), g.grades.begin(), g.grades.end());
       d.group_sizes.push_back(static_cast<uint32_t>(g.grades.size()));
+      if (options_.heads) {
+        HeadColumns& h = head_labels[is_valid_user[labelled[i]] ? 1 : 0];
+        for (size_t c = 0; c < h.size(); ++c) h[c].insert(h[c].end(), g.heads[c].begin(), g.heads[c].end());
+      }
       g = Group{};
     }
     timed(StrCat("fold", fold, ".candidates"), candidates_clock.Seconds());
@@ -328,9 +413,16 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
   StatusOr<std::unique_ptr<ranking::Ranker>> ranker =
       ranking::TrainXGBoostRanker(data[0], data[1], options_.ranker, &report_);
   const double ranker_seconds = ranker_clock.Seconds();
+  Stopwatch heads_clock;
+  const Status heads_status = ranker.ok() && options_.heads
+                                  ? TrainHeads(data, head_labels, options_, heads_, head_reports_, say)
+                                  : OkStatus();
+  const double heads_seconds = heads_clock.Seconds();
   if (refit.joinable()) refit.join();
   fit_seconds_["ranker"] = ranker_seconds;
+  if (options_.heads) fit_seconds_["heads"] = heads_seconds;
   if (!ranker.ok()) return ranker.status();
+  VREC_RETURN_IF_ERROR(heads_status);
   ranker_ = std::move(ranker).value();
   say(StrCat("ranker: best_iteration ", report_.best_iteration, " valid_ndcg ", report_.valid_ndcg,
              " valid_auc ", report_.valid_auc));
@@ -418,6 +510,25 @@ void TwoStageScorer::RankInto(uint32_t user, std::span<double> scores) const {
   ranked.resize(videos.size());
   if (!ranker_->Score(features, videos.size(), ranked).ok()) return;  // sizes are ours: cannot fail
   for (size_t i = 0; i < videos.size(); ++i) scores[videos[i]] = 1000.0 + ranked[i];
+}
+
+CandidateScores TwoStageScorer::ScoreCandidates(uint32_t user) const {
+  CandidateScores out;
+  if (user >= seen_.size()) return out;
+  std::vector<double> retrieval(ds_->videos.size());
+  two_tower_->ScoreAll(user, retrieval);
+  std::vector<ranking::CandidateSignals> signals;
+  Candidates(user, seen_[user], retrieval, out.videos, signals);
+  const size_t n = out.videos.size();
+  if (n == 0) return out;
+  std::vector<float> features;
+  features_->Assemble(user, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, out.videos,
+                      signals, features);
+  out.ranker.resize(n);
+  // Sizes are ours: neither can fail.
+  VREC_CHECK(ranker_->Score(features, n, out.ranker).ok(), "ranker scores");
+  VREC_CHECK(heads_.Score(features, n, out.heads).ok(), "head scores");
+  return out;
 }
 
 void TwoStageScorer::ScoreAll(uint32_t user, std::span<double> scores) const {

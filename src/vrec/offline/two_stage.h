@@ -11,12 +11,14 @@
 // applied to their outputs.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "vrec/ranking/features.h"
+#include "vrec/ranking/objectives.h"
 #include "vrec/ranking/ranker.h"
 #include "vrec/retrieval/ease.h"
 #include "vrec/retrieval/item_scorer.h"
@@ -63,8 +65,30 @@ struct TwoStageOptions {
                                 .max_depth = 4,
                                 .learning_rate = 0.05f,
                                 .min_child_weight = 10.0f};
+  // Objective heads (ranking/objectives.h), trained after the ranker on its groups and rows with
+  // per-candidate labels from the same label slice: the seconds played, a play to the end, a like.
+  // A head is trained only when the data carries its signal: at least min_head_positives training
+  // rows with a positive label (and a quarter of that among the validation rows). Ratings carry
+  // none (MovieLens): no head is trained and the model is the ranker alone, as before.
+  bool heads = true;
+  int64_t min_head_positives = 200;
+  // Pointwise models with many positives' worth of rows: the usual depth, a faster rate than the
+  // ranker's, and early stopping on the validation loss. `objective` is set per head.
+  ranking::RankerOptions head{.objective = "",
+                              .num_rounds = 300,
+                              .early_stopping_rounds = 30,
+                              .max_depth = 6,
+                              .learning_rate = 0.1f,
+                              .min_child_weight = 10.0f};
   uint64_t seed = 42;
   bool verbose = true;
+};
+
+// One user's ranked candidates with every model's score (TwoStageScorer::ScoreCandidates).
+struct CandidateScores {
+  std::vector<uint32_t> videos;                                   // in retrieval order
+  std::vector<float> ranker;                                      // the ranker's score of each video
+  std::array<std::vector<float>, ranking::kNumObjectives> heads;  // each head's; empty when absent
 };
 
 // Splits training rows into the part retrieval learns from and the label slice: a random
@@ -118,8 +142,15 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   // The fitted parts, for export to a model directory (valid after Fit).
   const retrieval::TwoTowerScorer& two_tower() const { return *two_tower_; }
   const ranking::Ranker& ranker() const { return *ranker_; }
+  // The heads trained (empty when the data carried none of their signals) and their reports.
+  const ranking::ObjectiveHeads& heads() const { return heads_; }
+  const std::map<std::string, ranking::RankerTrainReport>& head_reports() const { return head_reports_; }
+  // The candidates ScoreAll ranks for `user` with the ranker's and every head's scores, for
+  // policies that order them otherwise (ranking::Blend). Thread-safe after Fit.
+  CandidateScores ScoreCandidates(uint32_t user) const;
   // Wall seconds of the steps of Fit: "label_folds" (fold retrieval fits and candidate
-  // generation), "ranker" and "retrieval" (the final refit, which runs beside the ranker).
+  // generation), "ranker", "heads" (after the ranker) and "retrieval" (the final refit, which runs
+  // beside the ranker and the heads).
   const std::map<std::string, double>& fit_seconds() const { return fit_seconds_; }
   int64_t ranker_train_rows() const { return train_rows_; }
 
@@ -144,6 +175,8 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   std::unique_ptr<retrieval::EaseScorer> ease_;
   std::unique_ptr<ranking::FeatureAggregates> features_;
   std::unique_ptr<ranking::Ranker> ranker_;
+  ranking::ObjectiveHeads heads_;
+  std::map<std::string, ranking::RankerTrainReport> head_reports_;
   std::vector<std::vector<uint32_t>> seen_;  // per user: training videos (sorted), never re-recommended
   std::vector<bool> in_catalog_;             // videos present in training
   int64_t as_of_ = 0;

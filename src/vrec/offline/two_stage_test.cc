@@ -8,17 +8,22 @@
 
 #include "vrec/data/split.h"
 #include "vrec/data/synth.h"
+#include "vrec/ranking/objectives.h"
 
 namespace vrec::offline {
 namespace {
 
-data::Dataset SmallPlatform() {
+data::SynthConfig SmallConfig() {
   data::SynthConfig sc;
   sc.num_users = 600;
   sc.num_videos = 1500;
   sc.num_interactions = 40'000;
   sc.quiet = true;
-  auto ds = data::GenerateSynthetic(sc);
+  return sc;
+}
+
+data::Dataset SmallPlatform() {
+  auto ds = data::GenerateSynthetic(SmallConfig());
   EXPECT_TRUE(ds.ok());
   return std::move(*ds);
 }
@@ -174,6 +179,111 @@ TEST(TwoStageScorer, EaseCandidatesJoinTheGroupsAndTheRankedList) {
     grown += ranked > 30;
   }
   EXPECT_GT(grown, 50);
+}
+
+// Mean over users of the share of candidate pairs that `scores` orders as `truth` does (pairs tied
+// in either left out): 0.5 for an order unrelated to the truth.
+double Concordance(const std::vector<std::vector<float>>& scores,
+                   const std::vector<std::vector<double>>& truth) {
+  double sum = 0;
+  int users = 0;
+  for (size_t u = 0; u < scores.size(); ++u) {
+    double agree = 0, pairs = 0;
+    for (size_t i = 0; i < scores[u].size(); ++i) {
+      for (size_t j = i + 1; j < scores[u].size(); ++j) {
+        const double a = scores[u][i] - scores[u][j], b = truth[u][i] - truth[u][j];
+        if (a == 0 || b == 0) continue;
+        agree += (a > 0) == (b > 0);
+        ++pairs;
+      }
+    }
+    if (pairs > 0) sum += agree / pairs, ++users;
+  }
+  return users > 0 ? sum / users : 0.5;
+}
+
+// On a video platform the label slice holds plays, completions and likes: every head is trained,
+// separates its outcome on the validation users, and orders the candidates of held-out users by
+// the platform's true expectation of its outcome (data::SyntheticWorld) far better than chance.
+TEST(TwoStageScorer, HeadsLearnWatchTimeCompletionAndLikesOnAVideoPlatform) {
+  const data::Dataset ds = SmallPlatform();
+  const data::Split split = data::TemporalSplit(ds.interactions, 5);
+  TwoStageOptions o = QuickLabelOptions(2);
+  o.candidates = 50;
+  o.min_head_positives = 15;  // this tiny platform's label slices hold 21 liked candidates
+  o.head.num_rounds = 100;
+  TwoStageScorer scorer(o);
+  ASSERT_TRUE(scorer.Fit(ds, split.train).ok());
+  for (ranking::Objective h : ranking::kObjectives) {
+    ASSERT_NE(scorer.heads().get(h), nullptr) << ranking::Name(h);
+    const ranking::RankerTrainReport& r = scorer.head_reports().at(std::string(ranking::Name(h)));
+    std::printf("head %s: valid %s %.4f valid_auc %.4f rounds %d\n", std::string(ranking::Name(h)).c_str(),
+                r.metric.c_str(), r.valid_metric, r.valid_auc, r.best_iteration);
+    EXPECT_GT(r.valid_auc, 0.6) << ranking::Name(h);
+  }
+  EXPECT_GT(scorer.fit_seconds().at("heads"), 0.0);
+
+  auto world = data::SyntheticWorld::Build(SmallConfig());
+  ASSERT_TRUE(world.ok());
+  // Per user: each model's scores and each outcome's truth over the user's candidates.
+  std::vector<std::vector<float>> ranker, heads[ranking::kNumObjectives];
+  std::vector<std::vector<double>> truth[ranking::kNumObjectives];
+  for (uint32_t u = 0; u < 300; u += 3) {
+    const CandidateScores c = scorer.ScoreCandidates(u);
+    ASSERT_EQ(c.videos.size(), 50u);
+    ranker.push_back(c.ranker);
+    for (size_t h = 0; h < ranking::kNumObjectives; ++h) {
+      ASSERT_EQ(c.heads[h].size(), 50u);
+      heads[h].push_back(c.heads[h]);
+      truth[h].emplace_back();
+    }
+    for (uint32_t v : c.videos) {
+      truth[0].back().push_back(world->ExpectedWatchRatio(u, v) * ds.videos[v].duration_s);
+      truth[1].back().push_back(world->CompletionProbability(u, v));
+      truth[2].back().push_back(world->LikeProbability(u, v));
+    }
+  }
+  for (size_t h = 0; h < ranking::kNumObjectives; ++h) {
+    const double head = Concordance(heads[h], truth[h]), by_ranker = Concordance(ranker, truth[h]);
+    std::printf("%s truth: concordance head %.4f ranker %.4f\n",
+                std::string(ranking::Name(ranking::kObjectives[h])).c_str(), head, by_ranker);
+    // Measured: watch 0.76 (ranker 0.63), completion 0.77 (0.52), like 0.62 (0.55; 21 liked
+    // candidates to learn from on this tiny platform).
+    EXPECT_GT(head, 0.58) << ranking::Name(ranking::kObjectives[h]);
+    EXPECT_GT(head, by_ranker + 0.03) << ranking::Name(ranking::kObjectives[h]);
+  }
+}
+
+// Ratings carry none of the heads' signals: no head is trained and the model is the ranker alone,
+// score for score.
+TEST(TwoStageScorer, RatingsTrainNoHeadAndTheSameRanker) {
+  data::Dataset ds = SmallPlatform();
+  std::vector<data::Interaction> ratings;
+  for (data::Interaction x : ds.interactions) {
+    const float w = data::PreferenceWeight(x);
+    if (w <= 0) continue;
+    x.type = data::EventType::kRating;
+    x.rating = std::min(5.0f, 1.0f + 2.0f * w);
+    x.watch_time_s = x.watch_ratio = data::kMissing;
+    ratings.push_back(x);
+  }
+  ds.interactions = ratings;
+  const data::Split split = data::TemporalSplit(ds.interactions, 5);
+  TwoStageOptions o = QuickLabelOptions(1);
+  o.min_head_positives = 1;
+  TwoStageScorer with(o);
+  ASSERT_TRUE(with.Fit(ds, split.train).ok());
+  EXPECT_TRUE(with.heads().empty());
+  EXPECT_TRUE(with.head_reports().empty());
+  o.heads = false;
+  TwoStageScorer without(o);
+  ASSERT_TRUE(without.Fit(ds, split.train).ok());
+  for (uint32_t u = 0; u < 50; ++u) {
+    const CandidateScores a = with.ScoreCandidates(u), b = without.ScoreCandidates(u);
+    ASSERT_EQ(a.videos, b.videos) << u;
+    ASSERT_EQ(a.ranker, b.ranker) << u;
+    for (const auto& h : a.heads) EXPECT_TRUE(h.empty());
+  }
 }
 
 // Candidates() reads SAR and EASE through their public per-video calls instead of ScoreAll; both

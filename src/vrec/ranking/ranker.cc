@@ -123,8 +123,11 @@ namespace ranking_internal {
 
 Status ValidateOptions(const RankerOptions& o) {
   std::vector<std::string> bad;
-  if (o.objective != "rank:ndcg" && o.objective != "rank:pairwise" && o.objective != "rank:map") {
-    bad.push_back(StrCat("objective '", o.objective, "' (rank:ndcg, rank:pairwise or rank:map)"));
+  if (o.objective != "rank:ndcg" && o.objective != "rank:pairwise" && o.objective != "rank:map" &&
+      o.objective != "reg:squarederror" && o.objective != "binary:logistic") {
+    bad.push_back(
+        StrCat("objective '", o.objective,
+               "' (rank:ndcg, rank:pairwise, rank:map; reg:squarederror or binary:logistic for heads)"));
   }
   if (o.num_rounds < 1) bad.push_back(StrCat("num_rounds ", o.num_rounds, " (>= 1)"));
   if (o.early_stopping_rounds < 0) {

@@ -30,10 +30,13 @@ struct RankingData {
   Status Validate() const;
 };
 
+// The same trainer fits the objective heads (objectives.h): pointwise models over the ranker's
+// rows, "reg:squarederror" (e.g. watch seconds) or "binary:logistic" (labels 0/1, scores are
+// probabilities); their early stopping watches the validation RMSE or log loss instead of NDCG.
 struct RankerOptions {
-  std::string objective = "rank:ndcg";  // or "rank:pairwise", "rank:map"
+  std::string objective = "rank:ndcg";  // or "rank:pairwise", "rank:map"; heads: see above
   int num_rounds = 300;                 // boosting rounds (upper bound with early stopping)
-  int early_stopping_rounds = 30;       // stop when validation NDCG@eval_at has not improved
+  int early_stopping_rounds = 30;       // stop when the validation metric has not improved
   int eval_at = 10;                     // the NDCG cut-off used for early stopping
   int max_depth = 6;
   float learning_rate = 0.1f;  // eta
@@ -47,9 +50,11 @@ struct RankerOptions {
 
 // Figures from training, measured on the validation data.
 struct RankerTrainReport {
-  int best_iteration = 0;  // rounds kept
-  double valid_ndcg = 0;   // mean NDCG@eval_at over validation groups
-  double valid_auc = 0;    // mean per-group AUC (groups with both labels present)
+  int best_iteration = 0;   // rounds kept
+  double valid_ndcg = 0;    // mean NDCG@eval_at over validation groups (ranking objectives only)
+  double valid_auc = 0;     // mean per-group AUC (groups with both labels present; label > 0 relevant)
+  std::string metric;       // what early stopping watched: "ndcg@10", "rmse" or "logloss"
+  double valid_metric = 0;  // its value at the best round (NaN without early stopping)
   double train_seconds = 0;
 };
 
@@ -58,6 +63,8 @@ class Ranker {
   virtual ~Ranker() = default;
 
   virtual const std::vector<std::string>& feature_names() const = 0;
+  // The training objective (RankerOptions::objective): "rank:pairwise", "binary:logistic", ...
+  virtual const std::string& objective() const = 0;
 
   // Scores `rows` rows of `features` (rows x num_features) into `out` (rows). Higher is better.
   // InvalidArgument on size mismatch. Thread-safe; uses only the calling thread.

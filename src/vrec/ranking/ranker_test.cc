@@ -308,6 +308,70 @@ TEST(TrainXGBoostRanker, WithoutEarlyStoppingKeepsEveryRound) {
   EXPECT_EQ(dynamic_cast<const XGBoostRanker&>(**r).compiled().num_trees(), 15u);
 }
 
+// The objective heads' pointwise objectives: a logistic head outputs probabilities that the
+// compiled evaluator reproduces (sigmoid and base_score conversion included) and that survive a
+// save/load; a squared-error head estimates the label's mean; both stop early on a loss.
+TEST(TrainXGBoostRanker, PointwiseHeadsLearnTheirLabelsAndScoreLikeXGBoost) {
+  RankingData train = MakeData(300, 30, 11), valid = MakeData(60, 30, 12);
+  for (RankingData* d : {&train, &valid}) {
+    for (float& l : d->labels) l = l > 0 ? 1.0f : 0.0f;
+  }
+  RankerOptions options;
+  options.objective = "binary:logistic";
+  options.num_rounds = 300;
+  options.early_stopping_rounds = 20;
+  RankerTrainReport report;
+  auto head = TrainXGBoostRanker(train, valid, options, &report);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(report.metric, "logloss");
+  EXPECT_GT(report.valid_metric, 0.0);
+  EXPECT_LT(report.valid_metric, 0.5);  // a constant predictor: ~0.6 at this base rate
+  EXPECT_GT(report.valid_auc, 0.85);
+  EXPECT_EQ(report.valid_ndcg, 0.0);  // not a ranking objective
+  EXPECT_LT(report.best_iteration, 300);
+  const auto& xgb = dynamic_cast<const XGBoostRanker&>(**head);
+  EXPECT_TRUE(xgb.compiled().logistic());
+  const size_t rows = valid.rows();
+  std::vector<float> compiled(rows), reference(rows);
+  ASSERT_TRUE((*head)->Score(valid.features, rows, compiled).ok());
+  ASSERT_TRUE(xgb.ScoreWithXGBoost(valid.features, rows, reference).ok());
+  double mean = 0, base_rate = 0;
+  for (size_t i = 0; i < rows; ++i) {
+    ASSERT_GT(compiled[i], 0.0f);
+    ASSERT_LT(compiled[i], 1.0f);
+    ASSERT_NEAR(compiled[i], reference[i], 1e-6) << "row " << i;
+    mean += compiled[i], base_rate += valid.labels[i];
+  }
+  EXPECT_NEAR(mean / static_cast<double>(rows), base_rate / static_cast<double>(rows), 0.03);
+  const fs::path dir = TempDir("logistic_head");
+  ASSERT_TRUE((*head)->Save(dir.string()).ok());
+  auto loaded = LoadRanker(dir.string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  std::vector<float> after(rows);
+  ASSERT_TRUE((*loaded)->Score(valid.features, rows, after).ok());
+  EXPECT_EQ(after, compiled);
+  fs::remove_all(dir);
+
+  // Squared error on a scaled label: the predictions' mean is the labels' mean.
+  for (RankingData* d : {&train, &valid}) {
+    for (float& l : d->labels) l *= 120.0f;
+  }
+  options.objective = "reg:squarederror";
+  auto watch = TrainXGBoostRanker(train, valid, options, &report);
+  ASSERT_TRUE(watch.ok()) << watch.status().ToString();
+  EXPECT_EQ(report.metric, "rmse");
+  EXPECT_LT(report.valid_metric, 50.0);  // a constant predictor: ~58 at this base rate
+  ASSERT_TRUE((*watch)->Score(valid.features, rows, compiled).ok());
+  ASSERT_TRUE(
+      dynamic_cast<const XGBoostRanker&>(**watch).ScoreWithXGBoost(valid.features, rows, reference).ok());
+  mean = 0;
+  for (size_t i = 0; i < rows; ++i) {
+    ASSERT_NEAR(compiled[i], reference[i], 1e-3) << "row " << i;
+    mean += compiled[i];
+  }
+  EXPECT_NEAR(mean / static_cast<double>(rows), 120.0 * base_rate / static_cast<double>(rows), 5.0);
+}
+
 TEST(RankingMetrics, NdcgAndAucOnKnownOrders) {
   const std::vector<float> labels = {2, 1, 0, 0};
   const std::vector<uint32_t> groups = {4};

@@ -101,11 +101,16 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXGBoostJson(std::string_view text, size
       VREC_ASSIGN_OR_RETURN(const double num_target, ParamNumber(mparam, "num_target"));
       if (num_target > 1) return InvalidArgumentError("xgboost model: multi-target models are not supported");
     }
-    // Ranking and regression objectives output the margin as is; a logistic objective would
-    // need a sigmoid (and a base_score conversion) that this evaluator does not apply.
+    // Ranking and squared-error objectives output the margin as is. Logistic ones store
+    // base_score as a probability and output the sigmoid of the margin (XGBoost's ProbToMargin
+    // and PredTransform, in float as XGBoost computes them).
     const std::string objective = learner.at("objective").at("name").get<std::string>();
-    if (objective.rfind("rank:", 0) != 0 && objective != "reg:squarederror") {
+    out.logistic_ = objective == "binary:logistic" || objective == "reg:logistic";
+    if (objective.rfind("rank:", 0) != 0 && objective != "reg:squarederror" && !out.logistic_) {
       return InvalidArgumentError(StrCat("xgboost model: objective ", objective, " is not supported"));
+    }
+    if (out.logistic_ && !(base_score > 0 && base_score < 1)) {
+      return DataLossError(StrCat("xgboost model: logistic base_score ", base_score, " is not in (0, 1)"));
     }
     const json& booster = learner.at("gradient_booster");
     if (booster.at("name").get<std::string>() != "gbtree") {
@@ -115,6 +120,7 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXGBoostJson(std::string_view text, size
     trees = &booster.at("model").at("trees");
     if (!trees->is_array()) return DataLossError("xgboost model: trees is not an array");
     out.base_score_ = static_cast<float>(base_score);
+    if (out.logistic_) out.base_score_ = -std::log(1.0f / out.base_score_ - 1.0f);
   } catch (const std::exception& e) {
     return DataLossError(StrCat("xgboost model: ", e.what()));
   }
@@ -212,7 +218,11 @@ void TreeEnsemble::Predict(const float* features, size_t rows, float* out) const
       }
       for (size_t r = 0; r < n; ++r) acc[r] += nodes[idx[r]].leaf_value;
     }
-    for (size_t r = 0; r < n; ++r) out[r0 + r] = acc[r];
+    if (logistic_) {
+      for (size_t r = 0; r < n; ++r) out[r0 + r] = 1.0f / (1.0f + std::exp(-acc[r]));
+    } else {
+      for (size_t r = 0; r < n; ++r) out[r0 + r] = acc[r];
+    }
   }
 }
 

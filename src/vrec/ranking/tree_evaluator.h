@@ -4,7 +4,8 @@
 // Semantics follow XGBoost's CPU predictor exactly: at a split on feature f with threshold t,
 // a row goes left when x[f] < t, right otherwise, and to the node's default child when x[f] is
 // NaN (missing). The score is base_score + the sum of one leaf per tree, accumulated in float
-// tree by tree in model order, as XGBoost does, so the two agree to float rounding.
+// tree by tree in model order, as XGBoost does, so the two agree to float rounding. Logistic
+// objectives (binary:logistic, reg:logistic) output the sigmoid of that margin, as XGBoost does.
 //
 // Immutable after construction: Predict is const and safe to call from many threads at once.
 #pragma once
@@ -37,8 +38,9 @@ class TreeEnsemble {
   size_t num_features() const { return num_features_; }
   size_t num_trees() const { return roots_.size(); }
   size_t num_nodes() const { return nodes_.size(); }
-  int max_depth() const;  // the deepest leaf over all trees (root = depth 0)
-  float base_score() const { return base_score_; }
+  int max_depth() const;                            // the deepest leaf over all trees (root = depth 0)
+  float base_score() const { return base_score_; }  // in margin space (logit for logistic models)
+  bool logistic() const { return logistic_; }       // Predict outputs sigmoid(margin)
 
  private:
   // 16 bytes. Children of a split are adjacent (right = left + 1), so one index is stored. A leaf
@@ -57,6 +59,7 @@ class TreeEnsemble {
   std::vector<uint8_t> depths_;  // trees: steps from the root to the deepest leaf
   size_t num_features_ = 0;
   float base_score_ = 0;
+  bool logistic_ = false;
 };
 
 }  // namespace vrec::ranking

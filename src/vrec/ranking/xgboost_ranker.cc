@@ -65,6 +65,15 @@ StatusOr<DMatrixPtr> MakeTrainingDMatrix(const RankingData& data) {
   return m;
 }
 
+bool IsRankingObjective(const RankerOptions& o) { return o.objective.starts_with("rank:"); }
+
+// What early stopping watches: NDCG@eval_at for ranking objectives (higher is better), RMSE or
+// log loss for the pointwise heads (lower is better).
+std::string EvalMetric(const RankerOptions& o) {
+  if (IsRankingObjective(o)) return StrCat("ndcg@", o.eval_at);
+  return o.objective == "binary:logistic" ? "logloss" : "rmse";
+}
+
 Status SetParams(BoosterHandle h, const RankerOptions& o) {
   const std::pair<const char*, std::string> params[] = {
       {"objective", o.objective},
@@ -76,7 +85,7 @@ Status SetParams(BoosterHandle h, const RankerOptions& o) {
       {"lambda", StrCat(o.lambda)},
       {"nthread", StrCat(o.threads)},
       {"seed", StrCat(o.seed)},
-      {"eval_metric", StrCat("ndcg@", o.eval_at)},
+      {"eval_metric", EvalMetric(o)},
       {"tree_method", "hist"},
   };
   for (const auto& [name, value] : params) VREC_XGB_CALL(XGBoosterSetParam(h, name, value.c_str()));
@@ -319,7 +328,9 @@ StatusOr<std::unique_ptr<Ranker>> TrainXGBoostRanker(const RankingData& train, c
 
   DMatrixHandle evals[] = {dvalid.get()};
   const char* eval_names[] = {"valid"};
-  double best_ndcg = -1;
+  // Early stopping on the validation metric, as a score that grows when the model improves.
+  const double sign = IsRankingObjective(options) ? 1.0 : -1.0;
+  double best = -std::numeric_limits<double>::infinity();
   int best_round = 0;  // index of the best round
   int rounds = 0;
   for (int iter = 0; iter < options.num_rounds; ++iter) {
@@ -328,9 +339,9 @@ StatusOr<std::unique_ptr<Ranker>> TrainXGBoostRanker(const RankingData& train, c
     if (options.early_stopping_rounds == 0) continue;
     const char* result = nullptr;
     VREC_XGB_CALL(XGBoosterEvalOneIter(booster.get(), iter, evals, eval_names, 1, &result));
-    VREC_ASSIGN_OR_RETURN(const double ndcg, ParseEvalResult(result));
-    if (ndcg > best_ndcg) {
-      best_ndcg = ndcg;
+    VREC_ASSIGN_OR_RETURN(const double metric, ParseEvalResult(result));
+    if (sign * metric > best) {
+      best = sign * metric;
       best_round = iter;
     } else if (iter - best_round >= options.early_stopping_rounds) {
       break;
@@ -352,7 +363,11 @@ StatusOr<std::unique_ptr<Ranker>> TrainXGBoostRanker(const RankingData& train, c
     std::vector<float> scores(valid.rows());
     VREC_RETURN_IF_ERROR(ranker->Score(valid.features, valid.rows(), scores));
     report->best_iteration = kept;
-    report->valid_ndcg = MeanNdcgAtK(scores, valid.labels, valid.group_sizes, options.eval_at);
+    // NDCG's gain 2^label - 1 suits graded relevance, not a head's watch seconds.
+    if (IsRankingObjective(options))
+      report->valid_ndcg = MeanNdcgAtK(scores, valid.labels, valid.group_sizes, options.eval_at);
+    report->valid_metric = options.early_stopping_rounds == 0 ? std::nan("") : sign * best;
+    report->metric = EvalMetric(options);
     report->valid_auc = MeanGroupAuc(scores, valid.labels, valid.group_sizes);
     report->train_seconds = watch.Seconds();
   }

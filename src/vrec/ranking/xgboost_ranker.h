@@ -40,6 +40,7 @@ class XGBoostRanker final : public Ranker {
   XGBoostRanker& operator=(const XGBoostRanker&) = delete;
 
   const std::vector<std::string>& feature_names() const override { return feature_names_; }
+  const std::string& objective() const override { return options_.objective; }
   Status Score(std::span<const float> features, size_t rows, std::span<float> out) const override;
   Status Contributions(std::span<const float> features, size_t rows, std::vector<float>& out) const override;
   Status Save(const std::string& dir) const override;

@@ -13,9 +13,13 @@
 
 namespace vrec::registry {
 
-// Bumped when the layout of model directories changes. 2: serving.vart (registry/model_layout.h).
-// This build reads formats 1 and 2.
-inline constexpr int kModelFormatVersion = 2;
+// Bumped when the layout of model directories changes. 2: serving.vart; 3: heads/, the objective
+// heads (registry/model_layout.h). This build reads formats 1 to 3. The pipeline writes 3 only
+// for a model with heads: one without (trained on ratings) stays format 2, which older servers
+// read, while they refuse a model with heads by its version instead of serving it without them.
+inline constexpr int kModelFormatVersion = 3;
+// The format of a directory without heads.
+inline constexpr int kModelFormatWithoutHeads = 2;
 
 struct Manifest {
   int format_version = kModelFormatVersion;

@@ -4,6 +4,9 @@
 //   <version>/manifest.json   kind kModelKind; metrics, gate verdicts, provenance, feature schemas
 //   <version>/retrieval/      two-tower model + video index (retrieval::RetrievalBundle)
 //   <version>/ranker/         the ranker (ranking::Ranker::Save)
+//   <version>/heads/          (format 3, optional) the objective heads, one folder each
+//                             (ranking::ObjectiveHeads::Save); absent when training had no
+//                             watch or like signal: the ranker alone orders the candidates
 //   <version>/catalog/        the platform snapshot the model was trained on, in the generic CSV
 //                             format (users, videos, interactions): provenance, and the base of the
 //                             next training run
@@ -17,6 +20,7 @@ namespace vrec::registry {
 inline constexpr char kModelKind[] = "vrec-model";
 inline constexpr char kRetrievalDir[] = "retrieval";
 inline constexpr char kRankerDir[] = "ranker";
+inline constexpr char kHeadsDir[] = "heads";
 inline constexpr char kCatalogDir[] = "catalog";
 inline constexpr char kServingSnapshotFile[] = "serving.vart";
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 #include <unordered_set>
@@ -104,6 +105,7 @@ Status Validate(const RecommendOptions& o) {
   if (o.max_history < 0) errors.push_back(StrCat("max_history=", o.max_history, " must be >= 0"));
   if (Status s = filtering::Validate(o.filter); !s.ok()) errors.push_back(s.message());
   if (Status s = ordering::Validate(o.ordering); !s.ok()) errors.push_back(s.message());
+  if (Status s = ranking::Validate(o.blend); !s.ok()) errors.push_back(s.message());
   if (errors.empty()) return OkStatus();
   return InvalidArgumentError(StrJoin(errors, "; "));
 }
@@ -333,7 +335,15 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
                                 ranking::OnlineState{.catalog = &catalog});
     std::vector<float> scores(n);
     VREC_RETURN_IF_ERROR(model.ranker().Score(features, n, scores));
-    for (size_t i = 0; i < n; ++i) candidates[i].score = scores[i];
+    // The heads, when the surface weights one (or to explain them), blended with the ranker.
+    const ranking::BlendWeights& weights = options.blend.For(request.surface);
+    std::array<std::vector<float>, ranking::kNumObjectives> head_scores;
+    if (!model.heads().empty() && (!weights.RankerOnly() || request.explain)) {
+      VREC_RETURN_IF_ERROR(model.heads().Score(features, n, head_scores));
+    }
+    std::vector<float> final_scores = scores;
+    ranking::Blend(weights, scores, head_scores, final_scores);  // the ranker's when no head is weighted
+    for (size_t i = 0; i < n; ++i) candidates[i].score = final_scores[i];
     std::stable_sort(
         candidates.begin(), candidates.end(),
         [](const filtering::Candidate& a, const filtering::Candidate& b) { return a.score > b.score; });
@@ -351,6 +361,15 @@ StatusOr<RecommendResult> Recommend(const ServingModel& model, const RecommendRe
         r.source = e.source;
         r.retrieval_score = e.retrieval_score;
         r.retrieval_rank = e.retrieval_rank;
+        if (!model.heads().empty()) {
+          r.has_heads = true;
+          for (size_t h = 0; h < ranking::kNumObjectives; ++h) {
+            r.head_scores[h] =
+                head_scores[h].empty() ? std::numeric_limits<float>::quiet_NaN() : head_scores[h][i];
+          }
+          r.blend = weights;
+          r.blended_score = final_scores[i];
+        }
         e = std::move(r);
       }
       for (size_t i = 0; i < n; ++i) explained[candidates[i].video].ranker_rank = static_cast<int>(i);

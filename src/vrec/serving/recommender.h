@@ -24,6 +24,7 @@
 #include "vrec/ordering/experiment.h"
 #include "vrec/ordering/exploration.h"
 #include "vrec/ordering/ordering.h"
+#include "vrec/ranking/objectives.h"
 #include "vrec/serving/live_catalog.h"
 #include "vrec/serving/live_counters.h"
 #include "vrec/serving/serving_model.h"
@@ -39,6 +40,9 @@ struct RecommendOptions {
   int rank_candidates = 0;
   // false: skip the ranker and keep retrieval order.
   bool rank = true;
+  // How the ranker and the model's objective heads make the final score, per request surface
+  // (ranking/objectives.h). Default: the ranker alone. Heads the model lacks count for nothing.
+  ranking::BlendOptions blend;
   // Most recent history events fed to the user tower and the similarity features. Default 200.
   int max_history = 200;
   filtering::FilterOptions filter;
@@ -86,7 +90,16 @@ struct ItemExplanation {
   // The ranker's view, when it ordered the candidates (ranked = true).
   bool ranked = false;
   float ranker_score = 0;
-  int ranker_rank = -1;  // 0-based position by ranker score among the ranked candidates
+  // 0-based position among the ranked candidates by the stage's final score: the ranker's, or the
+  // blend's when the surface weights a head.
+  int ranker_rank = -1;
+  // The objective heads, when the model has them (has_heads): each head's score (NaN for a head
+  // the model lacks; watch seconds, completion and like chances), the weights of the request's
+  // surface, and the final score they and the ranker made (ranker_score when no head is weighted).
+  bool has_heads = false;
+  std::array<float, ranking::kNumObjectives> head_scores{};
+  ranking::BlendWeights blend;
+  float blended_score = 0;
   struct Contribution {
     std::string_view feature;  // a ranking feature's name
     float value = 0;           // its value for this candidate (NaN: missing)

@@ -8,13 +8,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <tuple>
 
 #include "vrec/common/strings.h"
+#include "vrec/data/test_util.h"
 #include "vrec/ranking/features.h"
 #include "vrec/registry/manifest.h"
+#include "vrec/serving/tiny_model_testing.h"
 
 namespace vrec::serving {
 namespace {
@@ -415,6 +418,123 @@ TEST_F(RecommenderExploreTest, WithoutCountersEveryFreshVideoHasTheSameChance) {
   // 400 draws over the fresh uploads each user's candidates hold: no upload dominates.
   ASSERT_GE(picked.size(), 6u);
   for (const auto& [video, n] : picked) EXPECT_LT(n, 400 / 3) << video;
+}
+
+// The tiny model with objective heads (format 3): a like head that prefers short videos and a
+// watch head that prefers long ones (tiny_model_testing.h).
+class RecommenderHeadsTest : public RecommenderExplainTest {
+ protected:
+  void SetUp() override {
+    RecommenderExplainTest::SetUp();
+    const std::filesystem::path dir = tmp_.path() / "heads";
+    std::filesystem::copy(kTinyModel, dir, std::filesystem::copy_options::recursive);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+      std::filesystem::permissions(e.path(), std::filesystem::perms::owner_write,
+                                   std::filesystem::perm_options::add);
+    }
+    const Status added = AddTinyHeads(dir.string());
+    ASSERT_TRUE(added.ok()) << added.ToString();
+    auto m = ServingModel::Load(dir.string(), "v3");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    heads_model_ = std::move(*m);
+  }
+
+  // The ranked items of a list (the tail past the ranked candidates is in retrieval order).
+  static std::vector<RecommendedItem> Ranked(const RecommendResult& r) {
+    std::vector<RecommendedItem> out;
+    for (const RecommendedItem& it : r.items) {
+      if (it.reason == "ranked") out.push_back(it);
+    }
+    return out;
+  }
+
+  data::testing::TempDir tmp_;
+  std::shared_ptr<const ServingModel> heads_model_;
+};
+
+TEST_F(RecommenderHeadsTest, AModelWithHeadsServesAsTheRankerAloneUntilASurfaceWeightsOne) {
+  EXPECT_EQ(heads_model_->format_version(), 3);
+  EXPECT_TRUE(model_->heads().empty());
+  ASSERT_NE(heads_model_->heads().get(ranking::Objective::kLike), nullptr);
+  ASSERT_NE(heads_model_->heads().get(ranking::Objective::kWatch), nullptr);
+  EXPECT_EQ(heads_model_->heads().get(ranking::Objective::kComplete), nullptr);
+  RecommendOptions options;
+  options.blend.surfaces["shorts"] = ranking::BlendWeights{.ranker = 0, .like = 1};
+  options.blend.surfaces["tv"] = ranking::BlendWeights{.ranker = 0, .watch = 1};
+  options.blend.surfaces["nothing"] = ranking::BlendWeights{.ranker = 1, .complete = 5};  // no such head
+  int reordered = 0, users = 0;
+  for (const data::User& u : model_->catalog().users) {
+    RecommendRequest request = Request(u.id, false);
+    request.count = 30;
+    // Without a weighted head: the same list and scores as the model without heads, bit for bit.
+    for (const char* surface : {"home", "nothing"}) {
+      request.surface = surface;
+      auto a = Recommend(*model_, request, {}, flags_, options);
+      auto b = Recommend(*heads_model_, request, {}, flags_, options);
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(a->items.size(), b->items.size());
+      for (size_t i = 0; i < a->items.size(); ++i) {
+        ASSERT_EQ(a->items[i].video, b->items[i].video) << u.id.value << " " << surface << " #" << i;
+        ASSERT_EQ(a->items[i].score, b->items[i].score) << u.id.value << " " << surface << " #" << i;
+      }
+    }
+    request.surface = "home";
+    const auto home = Recommend(*heads_model_, request, {}, flags_, options);
+    // Likes alone: the ranked candidates in order of the like head (short videos first); watch
+    // alone: long videos first.
+    request.explain = true;
+    for (const char* surface : {"shorts", "tv"}) {
+      request.surface = surface;
+      auto r = Recommend(*heads_model_, request, {}, flags_, options);
+      ASSERT_TRUE(r.ok() && r->ranked);
+      const size_t head = static_cast<size_t>(surface == std::string("shorts") ? ranking::Objective::kLike
+                                                                               : ranking::Objective::kWatch);
+      float previous = std::numeric_limits<float>::infinity();
+      for (size_t i = 0; i < r->items.size(); ++i) {
+        if (r->items[i].reason != "ranked") continue;
+        const ItemExplanation& e = r->explanations[i];
+        ASSERT_TRUE(e.has_heads);
+        EXPECT_EQ(e.blend, options.blend.For(surface));
+        EXPECT_EQ(e.blended_score, r->items[i].score);
+        EXPECT_LE(e.head_scores[head], previous) << u.id.value << " " << surface << " #" << i;
+        previous = e.head_scores[head];
+        EXPECT_TRUE(std::isnan(e.head_scores[static_cast<size_t>(ranking::Objective::kComplete)]));
+      }
+      const std::vector<RecommendedItem> ranked = Ranked(*r), by_ranker = Ranked(*home);
+      reordered += ranked.size() == by_ranker.size() &&
+                   !std::equal(ranked.begin(), ranked.end(), by_ranker.begin(),
+                               [](const auto& x, const auto& y) { return x.video == y.video; });
+    }
+    ++users;
+  }
+  EXPECT_GT(reordered, users) << "the heads reorder most lists";
+}
+
+TEST_F(RecommenderHeadsTest, ExplainShowsEveryHeadUnderTheRankersWeights) {
+  for (const data::User& u : model_->catalog().users) {
+    auto r = Recommend(*heads_model_, Request(u.id, true), {}, flags_, RecommendOptions{});
+    ASSERT_TRUE(r.ok());
+    if (!r->ranked) continue;
+    for (size_t i = 0; i < r->items.size(); ++i) {
+      const ItemExplanation& e = r->explanations[i];
+      if (!e.ranked) continue;
+      ASSERT_TRUE(e.has_heads);
+      const float like = e.head_scores[static_cast<size_t>(ranking::Objective::kLike)];
+      EXPECT_TRUE(like > 0 && like < 1) << like;
+      EXPECT_FALSE(std::isnan(e.head_scores[static_cast<size_t>(ranking::Objective::kWatch)]));
+      EXPECT_EQ(e.blended_score, e.ranker_score) << "no head weighted: the ranker's score";
+      EXPECT_TRUE(e.blend.RankerOnly());
+    }
+  }
+}
+
+TEST_F(RecommenderHeadsTest, AFormatThreeManifestListingMissingHeadsIsRefused) {
+  const std::filesystem::path dir = tmp_.path() / "heads";
+  std::filesystem::remove_all(dir / "heads");
+  const Status s = ServingModel::Load(dir.string(), "v3").status();
+  EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+  EXPECT_NE(s.message().find("heads"), std::string::npos) << s.message();
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ namespace {
 
 constexpr char kSurfaceAgePrefix[] = "filtering.max_upload_age_by_surface";
 constexpr char kVariantSection[] = "experiment.variant";
+constexpr char kBlendSurfaceSection[] = "ranking.blend.surface";
 
 // "123@1" -> promo of video 123 at position 1.
 StatusOr<ordering::PromoSlot> ParsePromo(std::string_view text) {
@@ -54,12 +55,22 @@ Status ApplyOverride(std::string_view key, std::string_view value, RecommendOpti
     VREC_ASSIGN_OR_RETURN(options.rank, config::ParseBool(value));
   } else if (key == "ranking.candidates") {
     VREC_RETURN_IF_ERROR(parse_int(options.rank_candidates));
+  } else if (key.starts_with("ranking.blend.")) {
+    // The default weights of the variant (surfaces with their own weights keep them).
+    const std::string_view part = key.substr(sizeof("ranking.blend.") - 1);
+    const std::optional<ranking::Objective> head = ranking::ParseObjective(part);
+    if (part != "ranker" && !head) {
+      return InvalidArgumentError(
+          StrCat("unknown override '", key, "' (ranking.blend.ranker, .watch, .complete or .like)"));
+    }
+    VREC_ASSIGN_OR_RETURN(const double w, config::ParseDouble(value));
+    (head ? options.blend.defaults.head(*head) : options.blend.defaults.ranker) = w;
   } else if (key.starts_with("ordering.")) {
     return ordering::ApplyOrderingOverride(key, value, options.ordering);
   } else {
     return InvalidArgumentError(StrCat("unknown override '", key,
                                        "' (known: retrieval.candidates, ranking.enabled, ranking.candidates, "
-                                       "ordering.*)"));
+                                       "ranking.blend.*, ordering.*)"));
   }
   return OkStatus();
 }
@@ -140,6 +151,35 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   b.Int(
       "ranking.max_history", &r.max_history,
       {.min = 0, .max = 100'000, .help = "Most recent history events fed to the user tower and similarity."});
+
+  // [ranking.blend] and [ranking.blend.surface.<name>]: the final score's weights.
+  const auto bind_weights = [&](const std::string& section, ranking::BlendWeights& w, bool documented) {
+    const auto help = [&](const char* text) { return documented ? std::string(text) : std::string(); };
+    const config::DoubleOptions bounds{.min = 0.0, .max = 1000.0};
+    auto with_help = [&](const char* text) {
+      config::DoubleOptions o = bounds;
+      o.help = help(text);
+      return o;
+    };
+    b.Double(section + ".ranker", &w.ranker,
+             with_help("Weight of the ranker in the final score. The final score blends the ranker and the "
+                       "model's objective heads (trained when the data has watch time and likes): the "
+                       "weighted mean of their z-scores over the request's candidates, on the ranker's "
+                       "scale; only the ratios of the weights matter. With every head at 0 the ranker "
+                       "alone orders, as before heads. Per surface: [ranking.blend.surface.<name>] "
+                       "with any of these four keys (the others keep these values)."));
+    b.Double(section + ".watch", &w.watch, with_help("Weight of the expected watch time head."));
+    b.Double(section + ".complete", &w.complete, with_help("Weight of the completion chance head."));
+    b.Double(section + ".like", &w.like, with_help("Weight of the like chance head."));
+    b.Check(w.ranker + w.watch + w.complete + w.like > 0, section + ".ranker",
+            "every weight of the blend is 0 (weight the ranker or a head)");
+  };
+  bind_weights("ranking.blend", r.blend.defaults, true);
+  for (const std::string& surface : b.Subsections(kBlendSurfaceSection)) {
+    ranking::BlendWeights w = r.blend.defaults;
+    bind_weights(StrCat(kBlendSurfaceSection, ".", surface), w, false);
+    r.blend.surfaces[surface] = w;
+  }
 
   filtering::FilterOptions& f = r.filter;
   b.Enum("filtering.watched", &f.watched,

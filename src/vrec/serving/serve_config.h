@@ -88,8 +88,8 @@ struct ServeConfig {
 };
 
 // Applies one override of an experiment variant ("retrieval.candidates", "ranking.enabled",
-// "ranking.candidates", or an ordering.* key) to `options`. InvalidArgument for an unknown key or
-// a bad value.
+// "ranking.candidates", "ranking.blend.<ranker|watch|complete|like>" (the default weights), or an
+// ordering.* key) to `options`. InvalidArgument for an unknown key or a bad value.
 Status ApplyOverride(std::string_view key, std::string_view value, RecommendOptions& options);
 
 // Binds every key of ServeConfig to `binder` (used by the CLI's config loading and by the test that checks

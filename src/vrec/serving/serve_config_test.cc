@@ -139,5 +139,65 @@ TEST(ServeConfig, BadExplorationSettingsAreClearErrors) {
   EXPECT_NE(st.message().find("explore_positions: 3 is listed twice"), std::string::npos) << st.ToString();
 }
 
+TEST(ServeConfig, BlendWeightsPerSurfaceInheritTheDefaults) {
+  ServeConfig c;
+  EXPECT_EQ(Bind("[ranking.blend]\n"
+                 "watch = 0.5\n"
+                 "[ranking.blend.surface.shorts]\n"
+                 "ranker = 0\n"
+                 "like = 2\n"
+                 "[ranking.blend.surface.tv]\n"
+                 "watch = 3\n"
+                 "[experiment]\n"
+                 "name = \"e\"\n"
+                 "[experiment.variant.likes]\n"
+                 "ranking.blend.like = 1\n",
+                 c),
+            std::vector<std::string>{});
+  const ranking::BlendOptions& b = c.recommend.blend;
+  EXPECT_EQ(b.defaults, (ranking::BlendWeights{.ranker = 1, .watch = 0.5}));
+  EXPECT_EQ(b.For("shorts"), (ranking::BlendWeights{.ranker = 0, .watch = 0.5, .like = 2}));
+  EXPECT_EQ(b.For("tv"), (ranking::BlendWeights{.ranker = 1, .watch = 3}));
+  EXPECT_EQ(b.For("home"), b.defaults);
+  c.registry = "/registry";
+  ASSERT_TRUE(FinishServeConfig(c).ok()) << FinishServeConfig(c).ToString();
+  // A variant's override sets its default weights; surfaces with their own keep them.
+  EXPECT_EQ(c.variants[0].recommend.blend.defaults,
+            (ranking::BlendWeights{.ranker = 1, .watch = 0.5, .like = 1}));
+  EXPECT_EQ(c.variants[0].recommend.blend.For("tv").like, 0.0);
+}
+
+TEST(ServeConfig, BadBlendWeightsAreProblemsWithTheirLines) {
+  ServeConfig c;
+  EXPECT_EQ(
+      Bind("[ranking.blend]\n"                 // 1
+           "like = -1\n"                       // 2
+           "[ranking.blend.surface.shorts]\n"  // 3
+           "ranker = 0\n"                      // 4
+           "[ranking.blend.surface.tv]\n"      // 5
+           "watch = \"lots\"\n"                // 6
+           "liek = 1\n",                       // 7
+           c),
+      (std::vector<std::string>{
+          "vrec.toml:2: ranking.blend.like: -1 is below the minimum 0",
+          "vrec.toml:4: ranking.blend.surface.shorts.ranker: every weight of the blend is 0 (weight the "
+          "ranker or a head)",
+          "vrec.toml:6: ranking.blend.surface.tv.watch: expected a number, got a string \"lots\"",
+          "vrec.toml:7: unknown key 'ranking.blend.surface.tv.liek' (did you mean "
+          "'ranking.blend.surface.tv.like'?)",
+      }));
+  // An experiment variant's weight is checked when the variants are derived.
+  ServeConfig v;
+  ASSERT_EQ(Bind("[experiment]\nname = \"e\"\n[experiment.variant.a]\nranking.blend.ranker = 0\n", v),
+            std::vector<std::string>{});
+  v.registry = "/registry";
+  const Status s = FinishServeConfig(v);
+  EXPECT_NE(s.message().find("variant a: ranking.blend: every weight is 0"), std::string::npos)
+      << s.message();
+  RecommendOptions o;
+  EXPECT_EQ(ApplyOverride("ranking.blend.share", "1", o).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyOverride("ranking.blend.like", "x", o).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace vrec::serving

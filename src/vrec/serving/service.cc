@@ -209,6 +209,19 @@ std::string ExplanationJson(const ItemExplanation& e) {
     }
     out += "]}";
   }
+  if (e.has_heads) {
+    // {"objectives":{"heads":{"watch":..,"complete":..,"like":..},"weights":{..},"score":..}}
+    out += R"(,"objectives":{"heads":{)";
+    for (size_t h = 0; h < ranking::kNumObjectives; ++h) {
+      out += StrCat(h > 0 ? "," : "", JsonQuote(ranking::Name(ranking::kObjectives[h])), ":",
+                    JsonNumber(e.head_scores[h]));
+    }
+    out += StrCat(R"(},"weights":{"ranker":)", FormatScore(static_cast<float>(e.blend.ranker)));
+    for (ranking::Objective o : ranking::kObjectives) {
+      out += StrCat(",", JsonQuote(ranking::Name(o)), ":", FormatScore(static_cast<float>(e.blend.head(o))));
+    }
+    out += StrCat(R"(},"score":)", JsonNumber(e.blended_score), "}");
+  }
   const bool demoted = e.position_after_diversity > e.position_by_score;
   out +=
       StrCat(R"(,"ordering":{"freshness_boost":)", JsonNumber(e.freshness_boost), R"(,"position_by_score":)",

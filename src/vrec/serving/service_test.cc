@@ -23,6 +23,7 @@
 #include "vrec/experiments/ledger.h"
 #include "vrec/features/fault_injection_kv_store.h"
 #include "vrec/features/memory_kv_store.h"
+#include "vrec/serving/tiny_model_testing.h"
 
 namespace vrec::serving {
 namespace {
@@ -552,6 +553,38 @@ TEST_F(ServiceTest, ExplainedRecommendationsAreTheSameListWithTheirReasons) {
   EXPECT_FALSE(Call("GET", "/v1/users/3/recommendations?count=8&explain=false")
                    .json["items"][0]
                    .contains("explanation"));
+}
+
+TEST_F(ServiceTest, ExplanationsShowTheObjectiveHeadsAndTheSurfacesWeights) {
+  ASSERT_TRUE(registry_
+                  ->Promote(AddVersion([](const fs::path& dir) {
+                              const Status s = AddTinyHeads(dir.string());
+                              ASSERT_TRUE(s.ok()) << s.ToString();
+                            }),
+                            "")
+                  .ok());
+  ServeConfig c = Config();
+  c.recommend.blend.surfaces["shorts"] = ranking::BlendWeights{.ranker = 1, .like = 2};
+  Start(c);
+  for (const std::string surface : {"home", "shorts"}) {
+    const Reply r = Call("GET", "/v1/users/3/recommendations?count=8&explain=true&surface=" + surface);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(r.json["items"].size(), 8u);
+    for (const auto& item : r.json["items"]) {
+      const auto& o = item["explanation"]["objectives"];
+      ASSERT_TRUE(o.is_object()) << item.dump();
+      EXPECT_GT(o["heads"]["like"].get<double>(), 0.0);
+      EXPECT_LT(o["heads"]["like"].get<double>(), 1.0);
+      EXPECT_TRUE(o["heads"]["watch"].is_number());
+      EXPECT_TRUE(o["heads"]["complete"].is_null()) << "the model has no completion head";
+      EXPECT_EQ(o["weights"]["like"].get<double>(), surface == "shorts" ? 2.0 : 0.0);
+      EXPECT_EQ(o["weights"]["ranker"].get<double>(), 1.0);
+      EXPECT_EQ(o["score"], item["score"]) << "the listed score is the blend's";
+      if (surface == "home") {
+        EXPECT_EQ(o["score"], item["explanation"]["ranker"]["score"]);
+      }
+    }
+  }
 }
 
 TEST_F(ServiceTest, TheConsoleIsServedAndItsDataNeedsAnAdminKey) {

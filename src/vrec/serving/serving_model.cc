@@ -92,6 +92,22 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
   if (m->ranker_->feature_names() != ranking::RankingFeatureNames()) {
     return FailedPreconditionError(StrCat(dir, ": the ranker's features differ from this build's"));
   }
+  if (auto it = m->manifest_.files.find("heads");
+      m->manifest_.format_version >= 3 && it != m->manifest_.files.end()) {
+    if (it->second != registry::kHeadsDir) {
+      return DataLossError(
+          StrCat(dir, ": manifest lists heads as '", it->second, "', expected ", registry::kHeadsDir));
+    }
+    VREC_ASSIGN_OR_RETURN(m->heads_,
+                          ranking::ObjectiveHeads::Load((fs::path(dir) / registry::kHeadsDir).string()));
+    for (ranking::Objective o : ranking::kObjectives) {
+      const ranking::Ranker* h = m->heads_.get(o);
+      if (h != nullptr && h->feature_names() != ranking::RankingFeatureNames()) {
+        return FailedPreconditionError(
+            StrCat(dir, ": the ", ranking::Name(o), " head's features differ from this build's"));
+      }
+    }
+  }
   m->load_seconds_ = clock.Seconds();
   return std::shared_ptr<const ServingModel>(std::move(m));
 }

@@ -19,6 +19,7 @@
 #include "vrec/common/status.h"
 #include "vrec/data/dataset.h"
 #include "vrec/ranking/features.h"
+#include "vrec/ranking/objectives.h"
 #include "vrec/ranking/ranker.h"
 #include "vrec/registry/manifest.h"
 #include "vrec/retrieval/ease.h"
@@ -40,8 +41,10 @@ struct ServingModelOptions {
 class ServingModel {
  public:
   // Loads model directory `dir` (registry/model_layout.h) as version `version`.
-  // Errors: NotFound for missing parts; FailedPrecondition when the manifest is not a vrec model
-  // or its ranking feature schema differs from this build's; errors of the parts' loaders.
+  // Errors: NotFound for missing parts (a format 3 manifest that lists heads/ without the folder);
+  // FailedPrecondition when the manifest is not a vrec model or its ranking feature schema differs
+  // from this build's (the ranker's or a head's features); errors of the parts' loaders (DataLoss
+  // for a head this build does not know).
   static StatusOr<std::shared_ptr<const ServingModel>> Load(const std::string& dir,
                                                             const std::string& version,
                                                             const ServingModelOptions& options = {});
@@ -56,6 +59,8 @@ class ServingModel {
   const retrieval::EaseScorer& ease() const { return snapshot_->ease(); }
   const ranking::FeatureAggregates& aggregates() const { return snapshot_->aggregates(); }
   const ranking::Ranker& ranker() const { return *ranker_; }
+  // The objective heads (format 3 directories that have them); empty otherwise.
+  const ranking::ObjectiveHeads& heads() const { return heads_; }
   // Candidates the ranker was trained on per request (the ranker's group size).
   int ranker_candidates() const { return ranker_candidates_; }
   // EASE's best videos for the history merged after them, as in training (0: one source).
@@ -63,7 +68,7 @@ class ServingModel {
   // Latest interaction time of the catalog snapshot (the model's "as of").
   int64_t data_end_time() const { return snapshot_->data_end_time(); }
   // The model directory's format (registry::Manifest::format_version): 1 computed its serving
-  // state at load, 2 mapped it.
+  // state at load, 2 mapped it, 3 may add objective heads.
   int format_version() const { return manifest_.format_version; }
   // Seconds Load took.
   double load_seconds() const { return load_seconds_; }
@@ -100,6 +105,7 @@ class ServingModel {
   std::shared_ptr<const snapshot::ServingSnapshot> snapshot_;
   retrieval::RetrievalBundle bundle_;
   std::unique_ptr<ranking::Ranker> ranker_;
+  ranking::ObjectiveHeads heads_;
   int ranker_candidates_ = 100;
   int ease_candidates_ = 0;
   double load_seconds_ = 0;
