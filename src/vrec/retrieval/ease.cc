@@ -167,9 +167,7 @@ void EaseScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
   }
 }
 
-void EaseScorer::ScoreVideos(std::span<const uint32_t> history, std::span<const uint32_t> videos,
-                             std::span<double> out) const {
-  VREC_CHECK(out.size() == videos.size(), out.size(), " outputs for ", videos.size(), " videos");
+std::vector<int32_t> EaseScorer::RowsOf(std::span<const uint32_t> history) const {
   std::vector<int32_t> rows;
   rows.reserve(history.size());
   for (const uint32_t h : history) {
@@ -177,6 +175,13 @@ void EaseScorer::ScoreVideos(std::span<const uint32_t> history, std::span<const 
   }
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
+
+void EaseScorer::ScoreVideos(std::span<const uint32_t> history, std::span<const uint32_t> videos,
+                             std::span<double> out) const {
+  VREC_CHECK(out.size() == videos.size(), out.size(), " outputs for ", videos.size(), " videos");
+  const std::vector<int32_t> rows = RowsOf(history);
   // The modelled candidates' columns, looked up once. The reads of B are what costs: one cache miss
   // per (history row, candidate) at serving sizes, which the CPU overlaps across candidates.
   std::vector<std::pair<uint32_t, uint32_t>> columns;  // (column, position in videos)
@@ -206,13 +211,7 @@ void EaseScorer::Top(std::span<const uint32_t> history, size_t k, std::span<cons
                      std::vector<uint32_t>& videos, std::vector<double>* scores) const {
   thread_local std::vector<double> sum;
   sum.assign(modelled_, 0.0);
-  std::vector<int32_t> rows;
-  rows.reserve(history.size());
-  for (const uint32_t h : history) {
-    if (Modelled(h)) rows.push_back(slot_[h]);
-  }
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  const std::vector<int32_t> rows = RowsOf(history);
   for (const int32_t r : rows) {
     const float* row = &weights_[static_cast<size_t>(r) * modelled_];
     for (size_t j = 0; j < modelled_; ++j) sum[j] += row[j];

@@ -91,6 +91,9 @@ class EaseScorer final : public ItemScorer {
  private:
   static constexpr uint32_t kNoVideo = ~uint32_t{0};
   void InvertSlots();  // fills video_of_slot_ from slot_
+  // The rows of B of the modelled videos of `history`, ascending, each once: the summation order
+  // of ScoreVideos and Top.
+  std::vector<int32_t> RowsOf(std::span<const uint32_t> history) const;
 
   EaseOptions options_;
   size_t modelled_ = 0;
