@@ -33,6 +33,16 @@ class Hasher {
   uint64_t h_ = 14695981039346656037ull;  // FNV-1a 64 offset basis
 };
 
+// SplitMix64 (Steele, Lea, Flood 2014): the next number of the sequence at `state`, which it
+// advances. Small, fast, the same on every standard library: the simulators' and exploration's
+// random numbers.
+inline uint64_t SplitMix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 // The murmur3 64-bit finalizer: every input bit affects every output bit. FNV-1a mixes its
 // last bytes only into the low bits, and the low bits are poor too (bit 0 is the parity of the
 // input), so a hash whose top bits pick a bucket goes through this first, or consecutive ids

@@ -35,6 +35,7 @@
 
 #include "vrec/common/check.h"
 #include "vrec/common/csv.h"
+#include "vrec/common/hash.h"
 #include "vrec/common/parallel.h"
 #include "vrec/common/progress.h"
 #include "vrec/common/strings.h"
@@ -50,11 +51,6 @@ uint64_t Mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
-}
-
-uint64_t SplitMix64(uint64_t& state) {
-  state += 0x9E3779B97F4A7C15ULL;
-  return Mix64(state);
 }
 
 // Independent streams per (purpose, index): users and videos are generated in any order.

@@ -5,6 +5,8 @@
 #include <numbers>
 #include <unordered_set>
 
+#include "vrec/common/hash.h"
+
 namespace vrec::ordering {
 
 Engagement EngagementOf(const features::CounterValues& counters) {
@@ -49,12 +51,7 @@ std::vector<uint32_t> ExplorePool(std::span<const uint32_t> fresh, std::span<con
   return out;
 }
 
-uint64_t ExploreRng::Next() {
-  uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+uint64_t ExploreRng::Next() { return SplitMix64(state_); }
 
 double ExploreRng::Uniform() {
   // The top 53 bits, shifted by half a step: in (0, 1), never 0 (log) nor 1.

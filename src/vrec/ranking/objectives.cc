@@ -105,17 +105,7 @@ Status ObjectiveHeads::Score(std::span<const float> features, size_t rows,
   return OkStatus();
 }
 
-double BlendWeights::head(Objective o) const {
-  switch (o) {
-    case Objective::kWatch:
-      return watch;
-    case Objective::kComplete:
-      return complete;
-    case Objective::kLike:
-      return like;
-  }
-  return 0;
-}
+double BlendWeights::head(Objective o) const { return const_cast<BlendWeights&>(*this).head(o); }
 
 double& BlendWeights::head(Objective o) {
   switch (o) {
