@@ -150,7 +150,7 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   CandidateScores ScoreCandidates(uint32_t user) const;
   // Wall seconds of the steps of Fit: "label_folds" (fold retrieval fits and candidate
   // generation), "ranker", "heads" (after the ranker) and "retrieval" (the final refit, which runs
-  // beside the ranker and the heads).
+  // beside the label folds, the ranker and the heads).
   const std::map<std::string, double>& fit_seconds() const { return fit_seconds_; }
   int64_t ranker_train_rows() const { return train_rows_; }
 

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "vrec/retrieval/two_tower_testing.h"
@@ -379,6 +381,42 @@ TEST(TwoTower, LargeDataTrainsWithinItsExampleBudgetAndSkipsTheRetrain) {
     correct += (u % 2 == 0) == (MeanScore(scores, 0, n) > MeanScore(scores, n, 2 * n)) ? 1 : 0;
   }
   EXPECT_GE(correct, static_cast<int>(Synthetic::kUsers) * 9 / 10);
+}
+
+// Two-stage fits its label folds and its final refit side by side: a fit beside others (drawing
+// initial weights from Torch's global generator at the same time) gives the model it gives alone.
+TEST(TwoTower, FitsRunningSideBySideGiveTheModelsTheyGiveAlone) {
+  Synthetic s = MakeSynthetic();
+  TwoTowerOptions o = SmallOptions();
+  o.max_epochs = 2;
+  o.threads = 1;
+  auto embeddings = [&](const TwoTowerScorer& m) {
+    std::vector<float> out;
+    for (uint32_t v = 0; v < s.ds.videos.size(); ++v) {
+      const std::span<const float> e = m.VideoEmbedding(v);
+      out.insert(out.end(), e.begin(), e.end());
+    }
+    return out;
+  };
+  TwoTowerScorer alone(o);
+  ASSERT_TRUE(alone.Fit(s.ds, s.train).ok());
+  std::vector<std::unique_ptr<TwoTowerScorer>> models;
+  for (int i = 0; i < 4; ++i) {
+    TwoTowerOptions oi = o;
+    oi.seed = o.seed + static_cast<uint64_t>(i % 2);  // two with the seed of `alone`, two with another
+    models.push_back(std::make_unique<TwoTowerScorer>(oi));
+  }
+  std::vector<Status> status(models.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < models.size(); ++i) {
+    threads.emplace_back([&, i] { status[i] = models[i]->Fit(s.ds, s.train); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const Status& st : status) ASSERT_TRUE(st.ok()) << st.message();
+  const std::vector<float> expected = embeddings(alone);
+  EXPECT_EQ(embeddings(*models[0]), expected);
+  EXPECT_EQ(embeddings(*models[2]), expected);
+  EXPECT_NE(embeddings(*models[1]), expected);
 }
 
 TEST(LazyAdam, MatchesAdamOnRowsEveryStepTouchesAndLeavesOtherRowsAlone) {

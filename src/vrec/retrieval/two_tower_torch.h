@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <span>
@@ -700,8 +701,12 @@ struct Trainer {
   }
 
   // A fresh model; the retrain on all rows starts from the same seeds as the validation run, so it
-  // does not depend on how many epochs early stopping took.
+  // does not depend on how many epochs early stopping took. The initial weights come from Torch's
+  // global generator: fits running side by side (two-stage's folds and final refit) seed and draw
+  // from it one at a time, so each gets the same weights as alone.
   TwoTowerNet NewNet() {
+    static std::mutex global_generator_mu;
+    std::lock_guard<std::mutex> lock(global_generator_mu);
     torch::manual_seed(o.seed);
     rng.seed(o.seed);
     return TwoTowerNet(o, static_cast<int64_t>(ds.users.size()), static_cast<int64_t>(ds.videos.size()),
