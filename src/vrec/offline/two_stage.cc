@@ -156,7 +156,7 @@ void TwoStageScorer::ForEachUser(std::span<const uint32_t> users, int threads, c
       const size_t end = std::min(users.size(), begin + kUserBatch);
       const std::span<const uint32_t> batch = users.subspan(begin, end - begin);
       scores.resize(batch.size() * nv);
-      two_tower_->ScoreUsers(batch, scores);
+      sources_.two_tower->ScoreUsers(batch, scores);
       for (size_t i = 0; i < batch.size(); ++i) {
         fn(begin + i, batch[i], std::span<const double>(scores).subspan(i * nv, nv));
       }
@@ -178,7 +178,7 @@ void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen,
   top.Reset(static_cast<size_t>(std::max(0, options_.candidates)));
   size_t s = 0;
   for (uint32_t v = 0; v < nv; ++v) {
-    if (!in_catalog_[v]) continue;
+    if (!sources_.in_catalog[v]) continue;
     while (s < seen.size() && seen[s] < v) ++s;
     if (s < seen.size() && seen[s] == v) continue;
     top.Push(retrieval[v], v);
@@ -187,7 +187,8 @@ void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen,
   const size_t retrieved = videos.size();
   if (options_.ease_candidates > 0) {
     thread_local std::vector<uint32_t> more;
-    ease_->Top(ease_->History(user), static_cast<size_t>(options_.ease_candidates), seen, more);
+    sources_.ease->Top(sources_.ease->History(user), static_cast<size_t>(options_.ease_candidates), seen,
+                       more);
     for (uint32_t v : more) {
       if (std::find(videos.begin(), videos.begin() + static_cast<ptrdiff_t>(retrieved), v) ==
           videos.begin() + static_cast<ptrdiff_t>(retrieved)) {
@@ -201,11 +202,11 @@ void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen,
   thread_local std::vector<std::pair<uint32_t, double>> affinity;
   affinity.clear();
   for (uint32_t v : seen) {
-    const double a = sar_->Affinity(user, v);
+    const double a = sources_.sar->Affinity(user, v);
     if (a != 0) affinity.emplace_back(v, a);
   }
   std::vector<double> sim(n);
-  sar_->ScoreVideos(affinity, videos, sim);
+  sources_.sar->ScoreVideos(affinity, videos, sim);
   std::vector<uint32_t> by_sim(n);
   std::iota(by_sim.begin(), by_sim.end(), 0);
   std::sort(by_sim.begin(), by_sim.end(),
@@ -221,12 +222,12 @@ void TwoStageScorer::Candidates(uint32_t user, std::span<const uint32_t> seen,
   for (size_t r = 0; r < n; ++r) signals[by_sim[r]].similarity_rank = static_cast<int>(r);
   // EASE's regression score vs the history (its most recent positives, as serving reads them): the
   // terms of EaseScorer::ScoreAll for these videos only, in its order.
-  const std::span<const uint32_t> history = ease_->History(user);
+  const std::span<const uint32_t> history = sources_.ease->History(user);
   for (size_t r = 0; r < n; ++r) {
-    if (!ease_->Modelled(videos[r])) continue;
+    if (!sources_.ease->Modelled(videos[r])) continue;
     double sum = 0.0;
     for (uint32_t h : history) {
-      if (ease_->Modelled(h)) sum += ease_->Weight(h, videos[r]);
+      if (sources_.ease->Modelled(h)) sum += sources_.ease->Weight(h, videos[r]);
     }
     signals[r].ease_score = static_cast<float>(sum);
   }
@@ -247,17 +248,6 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     std::lock_guard<std::mutex> lock(seconds_mu);
     fit_seconds_[step] = seconds;
     say(StrCat(step, ": ", FormatDuration(seconds)));
-  };
-  // The retrieval sources and aggregates fitted on some rows: a fold's, installed into the members
-  // for its candidates, or the final refit's, installed once the folds are done with theirs.
-  struct Sources {
-    std::unique_ptr<retrieval::TwoTowerScorer> two_tower;
-    std::unique_ptr<retrieval::SarScorer> sar;
-    std::unique_ptr<retrieval::EaseScorer> ease;
-    std::unique_ptr<ranking::FeatureAggregates> features;
-    std::vector<std::vector<uint32_t>> seen;
-    std::vector<bool> in_catalog;
-    int64_t as_of = 0;
   };
   auto fit_sources = [&](std::span<const data::Interaction> rows, const std::string& step,
                          retrieval::TwoTowerOptions two_tower_options, Sources& out) -> Status {
@@ -283,15 +273,6 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     for (const data::Interaction& x : rows) out.in_catalog[x.video] = true;
     timed(step + ".aggregates", clock.Seconds());
     return OkStatus();
-  };
-  auto install = [&](Sources&& s) {
-    two_tower_ = std::move(s.two_tower);
-    sar_ = std::move(s.sar);
-    ease_ = std::move(s.ease);
-    features_ = std::move(s.features);
-    seen_ = std::move(s.seen);
-    in_catalog_ = std::move(s.in_catalog);
-    as_of_ = s.as_of;
   };
 
   // 4. The final retrieval fit on every row (as in production: sources refitted on everything, the
@@ -368,13 +349,13 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
     {
       Sources fold_sources;
       VREC_RETURN_IF_ERROR(fit_sources(retrieval_rows, StrCat("fold", fold), fold_two_tower, fold_sources));
-      install(std::move(fold_sources));
+      sources_ = std::move(fold_sources);
     }
 
     // 3. Ranking data: each labelled user's candidates, labelled by the label slice. Users are
     // scored in parallel batches and their groups appended in user order, as a sequential loop would.
     Stopwatch candidates_clock;
-    const ranking::RequestContext request{.time = as_of_, .known_time_of_day = false};
+    const ranking::RequestContext request{.time = sources_.as_of, .known_time_of_day = false};
     struct Group {
       bool kept = false;
       std::vector<float> features, grades;
@@ -386,7 +367,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
                 [&](size_t i, uint32_t u, std::span<const double> retrieval) {
                   thread_local std::vector<uint32_t> videos;
                   thread_local std::vector<ranking::CandidateSignals> signals;
-                  Candidates(u, seen_[u], retrieval, videos, signals);
+                  Candidates(u, sources_.seen[u], retrieval, videos, signals);
                   Group& g = groups[i];
                   g.grades.assign(videos.size(), 0.0f);
                   for (auto [v, grade] : labels[u]) {
@@ -398,7 +379,7 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
                   }
                   if (!g.kept) return;  // no positive among the candidates: nothing to rank
                   if (options_.heads) AppendHeadLabels(videos, head_rows[u], g.heads);
-                  features_->Assemble(u, request, videos, signals, g.features);
+                  sources_.features->Assemble(u, request, videos, signals, g.features);
                 });
     for (size_t i = 0; i < labelled.size(); ++i) {
       Group& g = groups[i];
@@ -469,20 +450,20 @@ Status TwoStageScorer::Fit(const data::Dataset& ds, std::span<const data::Intera
              " valid_auc ", report_.valid_auc));
   VREC_RETURN_IF_ERROR(refit_status);
   if (options_.refit_on_full) {
-    install(std::move(refit_sources));
+    sources_ = std::move(refit_sources);
   } else {
-    seen_ = SeenByUser(nu, train);
-    features_ = std::make_unique<ranking::FeatureAggregates>(
+    sources_.seen = SeenByUser(nu, train);
+    sources_.features = std::make_unique<ranking::FeatureAggregates>(
         ranking::FeatureAggregates::FromRows(ds, train, std::numeric_limits<int64_t>::max()));
-    as_of_ = LatestTime(train) + 1;
-    for (const data::Interaction& x : train) in_catalog_[x.video] = true;
+    sources_.as_of = LatestTime(train) + 1;
+    for (const data::Interaction& x : train) sources_.in_catalog[x.video] = true;
   }
   return OkStatus();
 }
 
 HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction> heldout, int threads,
                                                std::span<const uint32_t> users) const {
-  std::vector<std::vector<uint32_t>> positives(seen_.size());
+  std::vector<std::vector<uint32_t>> positives(sources_.seen.size());
   for (const data::Interaction& x : heldout) {
     if (x.user < positives.size() && data::PreferenceWeight(x) > 0) positives[x.user].push_back(x.video);
   }
@@ -506,7 +487,7 @@ HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction
                 thread_local std::vector<ranking::CandidateSignals> signals;
                 thread_local std::vector<float> features;
                 const std::vector<uint32_t>& p = positives[u];
-                Candidates(u, seen_[u], retrieval, videos, signals);
+                Candidates(u, sources_.seen[u], retrieval, videos, signals);
                 const size_t n = videos.size();
                 std::vector<float> labels(n);
                 size_t hits = 0;
@@ -516,8 +497,9 @@ HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction
                 }
                 if (hits == 0 || hits == n) return;  // AUC needs both kinds
                 features.clear();
-                features_->Assemble(u, ranking::RequestContext{.time = as_of_, .known_time_of_day = false},
-                                    videos, signals, features);
+                sources_.features->Assemble(
+                    u, ranking::RequestContext{.time = sources_.as_of, .known_time_of_day = false}, videos,
+                    signals, features);
                 std::vector<float> out(n);
                 if (!ranker_->Score(features, n, out).ok()) return;  // sizes are ours: cannot fail
                 groups[i] = {std::move(out), std::move(labels)};
@@ -537,19 +519,20 @@ HeldOutRanking TwoStageScorer::EvaluateHeldOut(std::span<const data::Interaction
 }
 
 void TwoStageScorer::RankInto(uint32_t user, std::span<double> scores) const {
-  if (user >= seen_.size()) {
+  if (user >= sources_.seen.size()) {
     for (double& s : scores) s -= 1000.0;
     return;
   }
   thread_local std::vector<uint32_t> videos;
   thread_local std::vector<ranking::CandidateSignals> signals;
   thread_local std::vector<float> features, ranked;
-  Candidates(user, seen_[user], scores, videos, signals);
+  Candidates(user, sources_.seen[user], scores, videos, signals);
   for (double& s : scores) s -= 1000.0;
   if (videos.empty()) return;
   features.clear();
-  features_->Assemble(user, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, videos,
-                      signals, features);
+  sources_.features->Assemble(user,
+                              ranking::RequestContext{.time = sources_.as_of, .known_time_of_day = false},
+                              videos, signals, features);
   ranked.resize(videos.size());
   if (!ranker_->Score(features, videos.size(), ranked).ok()) return;  // sizes are ours: cannot fail
   for (size_t i = 0; i < videos.size(); ++i) scores[videos[i]] = 1000.0 + ranked[i];
@@ -557,16 +540,17 @@ void TwoStageScorer::RankInto(uint32_t user, std::span<double> scores) const {
 
 CandidateScores TwoStageScorer::ScoreCandidates(uint32_t user) const {
   CandidateScores out;
-  if (user >= seen_.size()) return out;
+  if (user >= sources_.seen.size()) return out;
   std::vector<double> retrieval(ds_->videos.size());
-  two_tower_->ScoreAll(user, retrieval);
+  sources_.two_tower->ScoreAll(user, retrieval);
   std::vector<ranking::CandidateSignals> signals;
-  Candidates(user, seen_[user], retrieval, out.videos, signals);
+  Candidates(user, sources_.seen[user], retrieval, out.videos, signals);
   const size_t n = out.videos.size();
   if (n == 0) return out;
   std::vector<float> features;
-  features_->Assemble(user, ranking::RequestContext{.time = as_of_, .known_time_of_day = false}, out.videos,
-                      signals, features);
+  sources_.features->Assemble(user,
+                              ranking::RequestContext{.time = sources_.as_of, .known_time_of_day = false},
+                              out.videos, signals, features);
   out.ranker.resize(n);
   // Sizes are ours: neither can fail.
   VREC_CHECK(ranker_->Score(features, n, out.ranker).ok(), "ranker scores");
@@ -575,12 +559,12 @@ CandidateScores TwoStageScorer::ScoreCandidates(uint32_t user) const {
 }
 
 void TwoStageScorer::ScoreAll(uint32_t user, std::span<double> scores) const {
-  two_tower_->ScoreAll(user, scores);
+  sources_.two_tower->ScoreAll(user, scores);
   RankInto(user, scores);
 }
 
 void TwoStageScorer::ScoreUsers(std::span<const uint32_t> users, std::span<double> scores) const {
-  two_tower_->ScoreUsers(users, scores);
+  sources_.two_tower->ScoreUsers(users, scores);
   if (users.empty()) return;
   const size_t n = scores.size() / users.size();
   for (size_t r = 0; r < users.size(); ++r) RankInto(users[r], scores.subspan(r * n, n));

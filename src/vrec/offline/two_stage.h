@@ -140,7 +140,7 @@ class TwoStageScorer final : public retrieval::ItemScorer {
   int64_t ranker_train_groups() const { return train_groups_; }
   int label_folds_used() const { return folds_used_; }
   // The fitted parts, for export to a model directory (valid after Fit).
-  const retrieval::TwoTowerScorer& two_tower() const { return *two_tower_; }
+  const retrieval::TwoTowerScorer& two_tower() const { return *sources_.two_tower; }
   const ranking::Ranker& ranker() const { return *ranker_; }
   // The heads trained (empty when the data carried none of their signals) and their reports.
   const ranking::ObjectiveHeads& heads() const { return heads_; }
@@ -170,16 +170,21 @@ class TwoStageScorer final : public retrieval::ItemScorer {
 
   TwoStageOptions options_;
   const data::Dataset* ds_ = nullptr;
-  std::unique_ptr<retrieval::TwoTowerScorer> two_tower_;
-  std::unique_ptr<retrieval::SarScorer> sar_;
-  std::unique_ptr<retrieval::EaseScorer> ease_;
-  std::unique_ptr<ranking::FeatureAggregates> features_;
+  // The retrieval sources and aggregates fitted on some rows: a label fold's while its candidates
+  // are built, then the final refit's.
+  struct Sources {
+    std::unique_ptr<retrieval::TwoTowerScorer> two_tower;
+    std::unique_ptr<retrieval::SarScorer> sar;
+    std::unique_ptr<retrieval::EaseScorer> ease;
+    std::unique_ptr<ranking::FeatureAggregates> features;
+    std::vector<std::vector<uint32_t>> seen;  // per user: fitted videos (sorted), never re-recommended
+    std::vector<bool> in_catalog;             // videos present in the fitted rows
+    int64_t as_of = 0;
+  };
+  Sources sources_;
   std::unique_ptr<ranking::Ranker> ranker_;
   ranking::ObjectiveHeads heads_;
   std::map<std::string, ranking::RankerTrainReport> head_reports_;
-  std::vector<std::vector<uint32_t>> seen_;  // per user: training videos (sorted), never re-recommended
-  std::vector<bool> in_catalog_;             // videos present in training
-  int64_t as_of_ = 0;
   ranking::RankerTrainReport report_;
   int64_t train_groups_ = 0, train_rows_ = 0;
   int folds_used_ = 0;
