@@ -90,6 +90,21 @@ if [ "$(wc -l <"$tmp/out")" -eq 1 ] && jq -e '.model == "sar" and .split == "tem
 else
   failed=$((failed + 1)); echo "FAIL eval --json: $(cat "$tmp/out")"
 fi
+# --model-seed reseeds the models alone: the split stays that of --seed (same rows), the default
+# is --seed, and another seed trains other weights (other figures). A tiny platform keeps the
+# two-tower fits short.
+expect_ok synth_tiny -- data synth --users 150 --videos 400 --interactions 5000 --out "$tmp/tiny"
+expect_ok model_seed_default -- eval --data "$tmp/tiny" --model two-tower --json
+cp "$tmp/out" "$tmp/seed_default.json"
+expect_ok model_seed_7 -- eval --data "$tmp/tiny" --model two-tower --json --model-seed 7
+if jq -e '.model_seed == 42' "$tmp/seed_default.json" > /dev/null && jq -e '.model_seed == 7' "$tmp/out" > /dev/null &&
+  [ "$(jq -c '[.train_rows, .test_rows]' "$tmp/seed_default.json")" = "$(jq -c '[.train_rows, .test_rows]' "$tmp/out")" ] &&
+  [ "$(jq -c '[.map, .["ndcg@10"], .["recall@100"]]' "$tmp/seed_default.json")" != \
+    "$(jq -c '[.map, .["ndcg@10"], .["recall@100"]]' "$tmp/out")" ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL --model-seed: $(cat "$tmp/seed_default.json" "$tmp/out")"
+fi
 # Several models on one split, into one HTML report (checked in a browser by tests/browser); a
 # report into a missing folder is refused before any training.
 expect_error report_missing_folder "cannot write the report $tmp/nope/r.html: folder $tmp/nope does not exist" -- \

@@ -27,6 +27,7 @@ struct EvalFlags {
   std::string split = "stratified";
   double ratio = 0.75;
   uint32_t seed = 42;
+  std::optional<uint32_t> model_seed;  // the models' seed; --seed when not given
   int test_per_user = 10;
   double test_fraction = data::kDefaultTimeCutTestFraction;  // timecut split
   int k = 10;
@@ -46,9 +47,10 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f, 
   }
   if (model == "pop") return std::make_unique<retrieval::PopularityScorer>();
   if (model == "ease") return std::make_unique<retrieval::EaseScorer>(f.two_stage.ease);
+  const uint32_t model_seed = f.model_seed.value_or(f.seed);
   retrieval::TwoTowerOptions tt;
   tt.threads = f.threads;
-  tt.seed = f.seed;
+  tt.seed = model_seed;
   if (model == "two-tower") return std::make_unique<retrieval::TwoTowerScorer>(tt);
   if (model == "two-tower+sar") {
     retrieval::SarOptions sar;
@@ -69,7 +71,8 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f, 
     o.two_tower = tt;
     o.sar.threads = f.threads;
     o.ranker.threads = f.threads;
-    o.seed = f.seed;
+    o.seed = model_seed;
+    o.ranker.seed = model_seed;
     return std::make_unique<offline::TwoStageScorer>(o);
   }
   return InvalidArgumentError(
@@ -205,7 +208,8 @@ Status RunEval(const EvalFlags& f) {
   CommandOutput out(f.json);
   using O = CommandOutput;
   out.Line({O::Text("split", f.split), O::Int("train_rows", static_cast<int64_t>(split.train.size())),
-            O::Int("test_rows", static_cast<int64_t>(split.test.size()))});
+            O::Int("test_rows", static_cast<int64_t>(split.test.size())),
+            O::Int("model_seed", f.model_seed.value_or(f.seed))});
   if (f.split == "timecut") {
     if (const std::optional<int64_t> cut = data::TimeCut(ds.interactions, f.test_fraction)) {
       out.Line({O::Text("time_cut", registry::UtcIso8601(*cut))});
@@ -246,8 +250,13 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
       ->check(CLI::IsMember({"stratified", "temporal", "timecut"}))
       ->capture_default_str();
   cmd->add_option("--ratio", flags->ratio, "train ratio of the stratified split")->capture_default_str();
-  cmd->add_option("--seed", flags->seed, "seed of the stratified split (numpy legacy MT19937)")
+  cmd->add_option(
+         "--seed", flags->seed,
+         "seed of the stratified split (numpy legacy MT19937), and of the models unless --model-seed")
       ->capture_default_str();
+  cmd->add_option("--model-seed", flags->model_seed,
+                  "seed of the models alone (two-tower initial weights and batches, the ranker's label "
+                  "slices): the split stays that of --seed, so runs measure the models' seed noise");
   cmd->add_option("--test-per-user", flags->test_per_user, "N of the temporal split")->capture_default_str();
   cmd->add_option("--test-fraction", flags->test_fraction,
                   "share of the rows, the latest by time, the timecut split holds out")
