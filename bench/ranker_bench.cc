@@ -2,11 +2,15 @@
 // Trains a ranker on synthetic data shaped like ours (40 features, 2000 groups x 200 rows), with
 // a fixed 300 rounds (no early stopping) so the model size is known, then times XGBoost's own
 // predictor (XGBoosterPredictFromDense, nthread 1) against the compiled evaluator that Score()
-// ships. Prints metric=value lines; never fails on a time.
+// ships, and the compiled evaluator's two ways (dense for trees up to 5 deep, the walk) in
+// alternating rounds so both see the same machine. Prints metric=value lines; never fails on a time.
+//
+//   ranker_bench [--depth 4]   (the two-stage ranker's depth; 6 is the heads')
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
@@ -79,12 +83,23 @@ std::vector<double> Time(const std::vector<std::vector<float>>& batches, Fn&& sc
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  int depth = 4;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--depth" && i + 1 < argc) {
+      depth = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: ranker_bench [--depth N]\n");
+      return 2;
+    }
+  }
   const RankingData train = MakeData(2000, kCandidates, 1);
   const RankingData valid = MakeData(200, kCandidates, 2);
   vrec::ranking::RankerOptions options;
   options.num_rounds = 300;
   options.early_stopping_rounds = 0;
+  options.max_depth = depth;
   vrec::ranking::RankerTrainReport report;
   auto trained = vrec::ranking::TrainXGBoostRanker(train, valid, options, &report);
   if (!trained.ok()) {
@@ -130,6 +145,33 @@ int main() {
   std::printf("xgboost_predict_p50_us=%.1f\nxgboost_predict_p99_us=%.1f\n", xgb.p50, xgb.p99);
   std::printf("compiled_p50_us=%.1f\ncompiled_p99_us=%.1f\n", compiled.p50, compiled.p99);
   std::printf("speedup_p50=%.2f\nspeedup_p99=%.2f\n", xgb.p50 / compiled.p50, xgb.p99 / compiled.p99);
+
+  // Dense against the walk: bit-identical scores, then calls alternating between the two.
+  std::printf("dense=%d\n", ensemble.dense() ? 1 : 0);
+  std::vector<float> walked(kCandidates);
+  for (const auto& batch : batches) {
+    ensemble.Predict(batch.data(), kCandidates, a.data());
+    ensemble.PredictByWalking(batch.data(), kCandidates, walked.data());
+    if (a != walked) {
+      std::fprintf(stderr, "Predict and PredictByWalking disagree\n");
+      return 1;
+    }
+  }
+  std::vector<double> predict_us, walk_us;
+  for (int round = 0; round < 10; ++round) {
+    const auto p = Time(batches, [&](const std::vector<float>& x, std::vector<float>& out) {
+      ensemble.Predict(x.data(), kCandidates, out.data());
+    });
+    const auto w = Time(batches, [&](const std::vector<float>& x, std::vector<float>& out) {
+      ensemble.PredictByWalking(x.data(), kCandidates, out.data());
+    });
+    predict_us.insert(predict_us.end(), p.begin(), p.end());
+    walk_us.insert(walk_us.end(), w.begin(), w.end());
+  }
+  const auto predict = Summarize(std::move(predict_us)), walk = Summarize(std::move(walk_us));
+  std::printf("predict_p50_us=%.1f\npredict_p99_us=%.1f\n", predict.p50, predict.p99);
+  std::printf("walk_p50_us=%.1f\nwalk_p99_us=%.1f\n", walk.p50, walk.p99);
+  std::printf("predict_vs_walk_p50=%.2f\n", walk.p50 / predict.p50);
   std::printf("shipped_scorer=compiled\n");
   return 0;
 }

@@ -115,36 +115,52 @@ TEST_F(TrainedRanker, LearnsTheSignalFarAboveRandom) {
   EXPECT_EQ(Xgb().compiled().num_trees(), static_cast<size_t>(report_->best_iteration));
 }
 
-TEST_F(TrainedRanker, CompiledEvaluatorMatchesXGBoost) {
-  ASSERT_NE(ranker_, nullptr);
+// The compiled evaluator (Score) against XGBoost's own predictor on `x`: random rows of several
+// sizes, then values exactly on thresholds, infinities and all-missing rows.
+void ExpectCompiledMatchesXGBoost(const XGBoostRanker& ranker, const std::vector<float>& x) {
+  const size_t rows = x.size() / kFeatures;
+  std::vector<float> compiled(rows), xgb(rows);
+  ASSERT_TRUE(ranker.Score(x, rows, compiled).ok());
+  ASSERT_TRUE(ranker.ScoreWithXGBoost(x, rows, xgb).ok());
+  for (size_t i = 0; i < rows; ++i) ASSERT_NEAR(compiled[i], xgb[i], 1e-5) << "row " << i << " of " << rows;
+}
+
+void ExpectCompiledMatchesXGBoostOnAnyRows(const XGBoostRanker& ranker) {
   for (const size_t rows : {1, 7, 33, 200, 517}) {
-    const std::vector<float> x = RandomRows(rows, static_cast<uint32_t>(rows));
-    std::vector<float> compiled(rows), xgb(rows);
-    ASSERT_TRUE(ranker_->Score(x, rows, compiled).ok());
-    ASSERT_TRUE(Xgb().ScoreWithXGBoost(x, rows, xgb).ok());
-    for (size_t i = 0; i < rows; ++i) ASSERT_NEAR(compiled[i], xgb[i], 1e-5) << "row " << i << " of " << rows;
+    ExpectCompiledMatchesXGBoost(ranker, RandomRows(rows, static_cast<uint32_t>(rows)));
   }
-  // Values exactly on thresholds, infinities and all-missing rows.
   std::vector<float> edge = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
   const float inf = std::numeric_limits<float>::infinity();
   for (float v : {kNaN, inf, -inf, 0.5f, -0.5f}) edge.insert(edge.end(), kFeatures, v);
-  const size_t rows = edge.size() / kFeatures;
-  std::vector<float> compiled(rows), xgb(rows);
-  ASSERT_TRUE(ranker_->Score(edge, rows, compiled).ok());
-  ASSERT_TRUE(Xgb().ScoreWithXGBoost(edge, rows, xgb).ok());
-  for (size_t i = 0; i < rows; ++i) EXPECT_NEAR(compiled[i], xgb[i], 1e-5) << "edge row " << i;
+  ExpectCompiledMatchesXGBoost(ranker, edge);
+}
+
+TEST_F(TrainedRanker, CompiledEvaluatorMatchesXGBoost) {
+  ASSERT_NE(ranker_, nullptr);
+  EXPECT_FALSE(Xgb().compiled().dense());  // depth 6: walked
+  ExpectCompiledMatchesXGBoostOnAnyRows(Xgb());
 }
 
 TEST_F(TrainedRanker, CompiledEvaluatorMatchesXGBoostOnDataRows) {
   // Real rows hit split thresholds exactly (hist cuts are data quantiles): the x < t edge.
   ASSERT_NE(ranker_, nullptr);
-  for (const RankingData* d : {train_, valid_}) {
-    const size_t rows = d->rows();
-    std::vector<float> compiled(rows), xgb(rows);
-    ASSERT_TRUE(ranker_->Score(d->features, rows, compiled).ok());
-    ASSERT_TRUE(Xgb().ScoreWithXGBoost(d->features, rows, xgb).ok());
-    for (size_t i = 0; i < rows; ++i) ASSERT_NEAR(compiled[i], xgb[i], 1e-5) << "row " << i;
-  }
+  for (const RankingData* d : {train_, valid_}) ExpectCompiledMatchesXGBoost(Xgb(), d->features);
+}
+
+TEST(TrainXGBoostRanker, ShallowTreesAreScoredDenselyLikeXGBoost) {
+  // The two-stage ranker's depth: the dense evaluation.
+  const RankingData train = MakeData(300, 50, 5), valid = MakeData(60, 50, 6);
+  RankerOptions options;
+  options.num_rounds = 80;
+  options.early_stopping_rounds = 0;
+  options.max_depth = 4;
+  RankerTrainReport report;
+  auto r = TrainXGBoostRanker(train, valid, options, &report);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& ranker = dynamic_cast<const XGBoostRanker&>(**r);
+  EXPECT_TRUE(ranker.compiled().dense());
+  ExpectCompiledMatchesXGBoostOnAnyRows(ranker);
+  ExpectCompiledMatchesXGBoost(ranker, train.features);
 }
 
 TEST_F(TrainedRanker, ScoreIsSafeFromManyThreads) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include <utility>
 
 #include "vrec/common/check.h"
+#include "vrec/common/cpu_clones.h"
 #include "vrec/common/strings.h"
 
 namespace vrec::ranking {
@@ -77,6 +79,53 @@ StatusOr<RawTree> ParseTree(const json& t, size_t tree_index, size_t num_feature
     }
   }
   return raw;
+}
+
+// Rows per dense block: one 512-bit register of floats, two or four narrower ones.
+constexpr size_t kLanes = 16;
+typedef float Floats __attribute__((vector_size(kLanes * sizeof(float))));
+typedef uint32_t Words __attribute__((vector_size(kLanes * sizeof(uint32_t))));
+
+// Adds every tree's leaf to acc[lane] for the 16 rows of `columns` (the block transposed: column
+// c's 16 values at c * 16), trees in model order. Each tree: every split compared for all rows at
+// once, its outcome kept as bit s of the row's word, then each row's path read from its word.
+// The depth is a template argument so that the loops over splits and levels unroll.
+template <int kDepth>
+[[gnu::always_inline]] inline void DenseTrees(const float* columns, size_t num_trees, const float* thresholds,
+                                              const uint32_t* split_columns, const float* leaves,
+                                              float* acc) {
+  constexpr uint32_t kSplits = (1u << kDepth) - 1;
+  for (size_t t = 0; t < num_trees; ++t) {
+    const float* threshold = thresholds + t * kSplits;
+    const uint32_t* column = split_columns + t * kSplits;
+    Words right = {};
+    for (uint32_t s = 0; s < kSplits; ++s) {
+      Floats x;
+      std::memcpy(&x, columns + size_t{column[s]} * kLanes, sizeof(x));
+      right |= reinterpret_cast<Words>(x >= threshold[s]) & (1u << s);
+    }
+    Words node = {};
+    for (int level = 0; level < kDepth; ++level) node = node * 2 + 1 + ((right >> node) & 1u);
+    const float* leaf = leaves + t * (kSplits + 1);
+    for (size_t r = 0; r < kLanes; ++r) acc[r] += leaf[node[r] - kSplits];
+  }
+}
+
+VREC_CPU_CLONES void DenseBlock(const float* columns, size_t num_trees, int depth, const float* thresholds,
+                                const uint32_t* split_columns, const float* leaves, float* acc) {
+  static_assert(TreeEnsemble::kMaxDenseDepth == 5);
+  switch (depth) {
+    case 1:
+      return DenseTrees<1>(columns, num_trees, thresholds, split_columns, leaves, acc);
+    case 2:
+      return DenseTrees<2>(columns, num_trees, thresholds, split_columns, leaves, acc);
+    case 3:
+      return DenseTrees<3>(columns, num_trees, thresholds, split_columns, leaves, acc);
+    case 4:
+      return DenseTrees<4>(columns, num_trees, thresholds, split_columns, leaves, acc);
+    default:
+      return DenseTrees<5>(columns, num_trees, thresholds, split_columns, leaves, acc);
+  }
 }
 
 }  // namespace
@@ -178,7 +227,48 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXGBoostJson(std::string_view text, size
     out.roots_.push_back(base);
     out.depths_.push_back(static_cast<uint8_t>(max_depth));
   }
+  out.BuildDense();
   return out;
+}
+
+void TreeEnsemble::BuildDense() {
+  const int depth = max_depth();
+  if (depth < 1 || depth > kMaxDenseDepth) return;
+  auto is_leaf = [&](uint32_t i) { return nodes_[i].left == i; };
+  for (uint32_t i = 0; i < nodes_.size(); ++i) {
+    if (!is_leaf(i) && !(nodes_[i].threshold > -std::numeric_limits<float>::infinity())) return;
+  }
+  const size_t splits = (size_t{1} << depth) - 1;
+  dense_thresholds_.assign(roots_.size() * splits, 0.0f);
+  dense_columns_.assign(roots_.size() * splits, 0);
+  dense_leaves_.assign(roots_.size() * (splits + 1), 0.0f);
+  for (size_t t = 0; t < roots_.size(); ++t) {
+    float* threshold = dense_thresholds_.data() + t * splits;
+    uint32_t* column = dense_columns_.data() + t * splits;
+    float* leaf = dense_leaves_.data() + t * (splits + 1);
+    // Writes the subtree of `node` at heap position `pos` (`level` steps below the root).
+    auto fill = [&](auto& self, uint32_t node, size_t pos, int level) -> void {
+      const Node& n = nodes_[node];
+      if (level == depth) {
+        VREC_CHECK(is_leaf(node), "tree ", t, " is deeper than ", depth);
+        leaf[pos - splits] = n.leaf_value;
+        return;
+      }
+      if (is_leaf(node)) {
+        threshold[pos] = std::numeric_limits<float>::quiet_NaN();
+        self(self, node, 2 * pos + 1, level + 1);
+        self(self, node, 2 * pos + 2, level + 1);
+        return;
+      }
+      threshold[pos] = n.threshold;
+      column[pos] = (n.feature & ~kMissingRight) +
+                    ((n.feature & kMissingRight) != 0 ? static_cast<uint32_t>(num_features_) : 0u);
+      self(self, n.left, 2 * pos + 1, level + 1);
+      self(self, n.left + 1, 2 * pos + 2, level + 1);
+    };
+    fill(fill, roots_[t], 0, 0);
+  }
+  dense_depth_ = depth;
 }
 
 int TreeEnsemble::max_depth() const {
@@ -187,7 +277,47 @@ int TreeEnsemble::max_depth() const {
   return d;
 }
 
+void TreeEnsemble::Output(const float* margins, size_t n, float* out) const {
+  if (logistic_) {
+    for (size_t r = 0; r < n; ++r) out[r] = 1.0f / (1.0f + std::exp(-margins[r]));
+  } else {
+    std::copy(margins, margins + n, out);
+  }
+}
+
 void TreeEnsemble::Predict(const float* features, size_t rows, float* out) const {
+  if (dense()) {
+    PredictDense(features, rows, out);
+  } else {
+    PredictByWalking(features, rows, out);
+  }
+}
+
+void TreeEnsemble::PredictDense(const float* features, size_t rows, float* out) const {
+  const size_t width = num_features_;
+  // The block transposed, twice: missing values read -inf in the first copy, +inf in the second.
+  thread_local std::vector<float> columns;
+  columns.resize(2 * width * kLanes);
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
+    const size_t n = std::min(kLanes, rows - r0);
+    for (size_t r = 0; r < kLanes; ++r) {
+      const float* x = r < n ? features + (r0 + r) * width : nullptr;  // lanes past the last row: zeros
+      for (size_t f = 0; f < width; ++f) {
+        const float v = x != nullptr ? x[f] : 0.0f;
+        columns[f * kLanes + r] = std::isnan(v) ? -kInf : v;
+        columns[(width + f) * kLanes + r] = std::isnan(v) ? kInf : v;
+      }
+    }
+    float acc[kLanes];
+    std::fill(acc, acc + kLanes, base_score_);
+    DenseBlock(columns.data(), roots_.size(), dense_depth_, dense_thresholds_.data(), dense_columns_.data(),
+               dense_leaves_.data(), acc);
+    Output(acc, n, out + r0);
+  }
+}
+
+void TreeEnsemble::PredictByWalking(const float* features, size_t rows, float* out) const {
   // Rows are walked in blocks, tree by tree, level by level: the rows of a block are independent
   // chains of loads, so the CPU overlaps them instead of waiting on one row's pointer chase
   // (1.7x faster than walking each row to its leaf; blocks of 32-100 rows measure the same).
@@ -218,11 +348,7 @@ void TreeEnsemble::Predict(const float* features, size_t rows, float* out) const
       }
       for (size_t r = 0; r < n; ++r) acc[r] += nodes[idx[r]].leaf_value;
     }
-    if (logistic_) {
-      for (size_t r = 0; r < n; ++r) out[r0 + r] = 1.0f / (1.0f + std::exp(-acc[r]));
-    } else {
-      for (size_t r = 0; r < n; ++r) out[r0 + r] = acc[r];
-    }
+    Output(acc, n, out + r0);
   }
 }
 

@@ -32,8 +32,17 @@ class TreeEnsemble {
 
   // Scores `rows` rows of `features` (rows x num_features, row-major, NaN = missing) into `out`
   // (rows). Sizes are the caller's responsibility: raw pointers, unchecked (XGBoostRanker::Score
-  // checks the spans it is given before calling this).
+  // checks the spans it is given before calling this). Shallow ensembles (dense()) are scored 16
+  // rows at a time in vector registers, deeper ones by walking each row down each tree; both
+  // give the same floats.
   void Predict(const float* features, size_t rows, float* out) const;
+  // The walk, whatever the depth: bit-identical to Predict (for tests and benchmarks of the dense
+  // evaluation).
+  void PredictByWalking(const float* features, size_t rows, float* out) const;
+  // Every tree at most kMaxDenseDepth deep (the ranker's depth is 4), so Predict evaluates them
+  // as complete trees: every split of a tree for 16 rows at once, then each row's path.
+  bool dense() const { return dense_depth_ > 0; }
+  static constexpr int kMaxDenseDepth = 5;
 
   size_t num_features() const { return num_features_; }
   size_t num_trees() const { return roots_.size(); }
@@ -54,9 +63,26 @@ class TreeEnsemble {
   };
   static constexpr uint32_t kMissingRight = 0x80000000u;
 
+  // Lays the trees out densely when every tree is at most kMaxDenseDepth deep and every split
+  // threshold is a number above -inf (what the dense evaluation needs to agree with the walk).
+  void BuildDense();
+  void PredictDense(const float* features, size_t rows, float* out) const;
+  // The margin -> output transform (the sigmoid for logistic models) of `n` rows into `out`.
+  void Output(const float* margins, size_t n, float* out) const;
+
   std::vector<Node> nodes_;      // all trees, each tree's nodes contiguous
   std::vector<uint32_t> roots_;  // trees: index of the root in nodes_
   std::vector<uint8_t> depths_;  // trees: steps from the root to the deepest leaf
+  // The dense layout: every tree padded to a complete tree of dense_depth_ levels (0 = none),
+  // splits in heap order (the children of split s are 2s + 1 and 2s + 2, then the leaves). A leaf
+  // above the last level becomes a split that never goes right (NaN threshold) over copies of
+  // itself. A split's column indexes the rows as PredictDense transposes them: the feature when
+  // a missing value goes left (missing reads -inf there), num_features + the feature when it
+  // goes right (missing reads +inf), so one comparison x >= threshold decides every row.
+  int dense_depth_ = 0;
+  std::vector<float> dense_thresholds_;  // trees x (2^depth - 1)
+  std::vector<uint32_t> dense_columns_;  // trees x (2^depth - 1)
+  std::vector<float> dense_leaves_;      // trees x 2^depth
   size_t num_features_ = 0;
   float base_score_ = 0;
   bool logistic_ = false;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,77 @@ TEST(TreeEnsemble, RejectsChildrenAndFeaturesOutOfRange) {
                 .status()
                 .code(),
             StatusCode::kDataLoss);
+}
+
+// A random tree of at most `max_depth` levels over `features` features: each node splits with
+// probability 0.8 above the last level; thresholds in [-2, 2]; random missing directions.
+std::string RandomTree(std::mt19937& rng, int max_depth, size_t features) {
+  std::vector<std::string> left, right, feature, condition, default_left;
+  std::vector<int> depth = {0};
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (size_t i = 0; i < depth.size(); ++i) {
+    const bool split = depth[i] < max_depth && (i == 0 || unit(rng) < 0.8f);
+    if (!split) {
+      left.push_back("-1"), right.push_back("-1"), feature.push_back("0");
+      condition.push_back(StrCat(unit(rng) - 0.5f)), default_left.push_back("0");
+      continue;
+    }
+    left.push_back(StrCat(depth.size())), right.push_back(StrCat(depth.size() + 1));
+    depth.push_back(depth[i] + 1), depth.push_back(depth[i] + 1);
+    feature.push_back(StrCat(static_cast<size_t>(unit(rng) * static_cast<float>(features)) % features));
+    condition.push_back(StrCat(4.0f * unit(rng) - 2.0f));
+    default_left.push_back(unit(rng) < 0.5f ? "1" : "0");
+  }
+  return Tree(StrJoin(left, ","), StrJoin(right, ","), StrJoin(feature, ","), StrJoin(condition, ","),
+              StrJoin(default_left, ","));
+}
+
+// Rows of `features` values: normal, with missing values, infinities and exact thresholds.
+std::vector<float> RandomRows(std::mt19937& rng, size_t rows, size_t features) {
+  std::normal_distribution<float> normal(0.0f, 1.5f);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x(rows * features);
+  for (float& v : x) {
+    const float u = unit(rng);
+    v = u < 0.15f   ? std::numeric_limits<float>::quiet_NaN()
+        : u < 0.18f ? inf
+        : u < 0.21f ? -inf
+                    : normal(rng);
+  }
+  return x;
+}
+
+TEST(TreeEnsemble, DenseEvaluationEqualsTheWalkBitForBit) {
+  std::mt19937 rng(7);
+  const size_t features = 9;
+  for (int depth = 1; depth <= TreeEnsemble::kMaxDenseDepth + 1; ++depth) {
+    std::vector<std::string> trees;
+    for (int t = 0; t < 40; ++t) trees.push_back(RandomTree(rng, depth, features));
+    StatusOr<TreeEnsemble> e = TreeEnsemble::FromXGBoostJson(Model(trees), features);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ(e->dense(), depth <= TreeEnsemble::kMaxDenseDepth) << depth;
+    for (const size_t rows : {1, 15, 16, 17, 100}) {
+      const std::vector<float> x = RandomRows(rng, rows, features);
+      std::vector<float> dense(rows), walked(rows);
+      e->Predict(x.data(), rows, dense.data());
+      e->PredictByWalking(x.data(), rows, walked.data());
+      for (size_t r = 0; r < rows; ++r) ASSERT_EQ(dense[r], walked[r]) << "depth " << depth << " row " << r;
+    }
+  }
+}
+
+TEST(TreeEnsemble, WalksWhenAThresholdIsMinusInfinity) {
+  // A missing value reads -inf in the dense layout: against a -inf threshold it would go right
+  // where the node says left. (-1e39 is -inf as a float.)
+  StatusOr<TreeEnsemble> e = TreeEnsemble::FromXGBoostJson(
+      Model({Tree("1, -1, -1", "2, -1, -1", "0, 0, 0", "-1e39, 1, 2", "1, 0, 0")}), 1);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_FALSE(e->dense());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  float out = 0;
+  e->Predict(&nan, 1, &out);
+  EXPECT_EQ(out, 1.5f);
 }
 
 }  // namespace

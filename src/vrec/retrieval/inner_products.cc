@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "vrec/common/check.h"
+#include "vrec/common/cpu_clones.h"
 
 namespace vrec::retrieval {
 namespace {
@@ -20,15 +21,6 @@ constexpr size_t kTile = 1024;
 // accumulator alone is a chain of dependent adds (an add's latency per dimension), several keep
 // the vector units busy.
 constexpr size_t kQueries = 8;
-
-// target_clones dispatches through an ifunc resolver that the dynamic loader runs before any
-// sanitizer runtime starts; ThreadSanitizer instruments the resolver and crashes there. Its
-// builds get the baseline code only.
-#if defined(__SANITIZE_THREAD__)
-#define VREC_CPU_CLONES
-#else
-#define VREC_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
 
 // 16 floats in one value: a 512-bit register under AVX-512, two or four narrower ones otherwise
 // (GCC's vector extension; each lane's operations are the scalar ones).
