@@ -37,6 +37,8 @@ struct EvalFlags {
   std::string report_path;    // write the HTML evaluation report here
   offline::TwoStageOptions two_stage;
   bool json = false;  // one JSON object instead of name=value lines
+
+  uint32_t ModelSeed() const { return model_seed.value_or(seed); }  // the seed the models use
 };
 
 StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f, const std::string& model) {
@@ -47,7 +49,7 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f, 
   }
   if (model == "pop") return std::make_unique<retrieval::PopularityScorer>();
   if (model == "ease") return std::make_unique<retrieval::EaseScorer>(f.two_stage.ease);
-  const uint32_t model_seed = f.model_seed.value_or(f.seed);
+  const uint32_t model_seed = f.ModelSeed();
   retrieval::TwoTowerOptions tt;
   tt.threads = f.threads;
   tt.seed = model_seed;
@@ -209,7 +211,7 @@ Status RunEval(const EvalFlags& f) {
   using O = CommandOutput;
   out.Line({O::Text("split", f.split), O::Int("train_rows", static_cast<int64_t>(split.train.size())),
             O::Int("test_rows", static_cast<int64_t>(split.test.size())),
-            O::Int("model_seed", f.model_seed.value_or(f.seed))});
+            O::Int("model_seed", f.ModelSeed())});
   if (f.split == "timecut") {
     if (const std::optional<int64_t> cut = data::TimeCut(ds.interactions, f.test_fraction)) {
       out.Line({O::Text("time_cut", registry::UtcIso8601(*cut))});
