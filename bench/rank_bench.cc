@@ -21,6 +21,7 @@
 #include "vrec/features/counters.h"
 #include "vrec/ranking/features.h"
 #include "vrec/ranking/ranker.h"
+#include "vrec/ranking/xgboost_ranker.h"
 #include "vrec/retrieval/ease.h"
 
 namespace {
@@ -168,9 +169,18 @@ int main(int argc, char** argv) {
     std::printf("trees=%d max_depth=%d features=%zu train_s=%.2f\n", report.best_iteration, o.max_depth,
                 width, report.train_seconds);
   }
+  const auto* xgb = dynamic_cast<const ranking::XGBoostRanker*>(ranker.get());
+  if (xgb !=
+      nullptr) {  // the evaluation Score uses, and the trees' size (a complete depth-4 tree has 31 nodes)
+    const ranking::TreeEnsemble& e = xgb->compiled();
+    std::printf("dense=%d mean_nodes_per_tree=%.1f\n", e.dense() ? 1 : 0,
+                static_cast<double>(e.num_nodes()) / static_cast<double>(std::max<size_t>(1, e.num_trees())));
+  }
 
   // [0]: with the live counters (as served), [1]: without.
   std::vector<double> ease_us[2], assemble_us[2], score_us[2], total_us[2];
+  std::vector<double> walk_us;  // the same trees walked (TreeEnsemble::PredictByWalking), after each Score
+  std::vector<float> walked(static_cast<size_t>(candidates));
   std::vector<float> features, scores(static_cast<size_t>(candidates));
   for (int r = 0; r < requests; ++r) {
     uint32_t user;
@@ -197,6 +207,11 @@ int main(int argc, char** argv) {
       const double a = t.Seconds();
       if (!ranker->Score(features, videos.size(), scores).ok()) return 1;
       const double total = t.Seconds();
+      if (xgb != nullptr && variant == 1) {
+        Stopwatch w;
+        xgb->compiled().PredictByWalking(features.data(), videos.size(), walked.data());
+        walk_us.push_back(w.Seconds() * 1e6);
+      }
       ease_us[variant].push_back(e * 1e6);
       assemble_us[variant].push_back((a - e) * 1e6);
       score_us[variant].push_back((total - a) * 1e6);
@@ -214,6 +229,10 @@ int main(int argc, char** argv) {
                 Percentile(score_us[variant], 0.99));
     std::printf("%srank_total_p50_ms=%.3f %srank_total_p99_ms=%.3f\n", tag,
                 Percentile(total_us[variant], 0.5) / 1e3, tag, Percentile(total_us[variant], 0.99) / 1e3);
+  }
+  if (!walk_us.empty()) {
+    std::printf("walk_score_p50_us=%.1f walk_score_p99_us=%.1f\n", Percentile(walk_us, 0.5),
+                Percentile(walk_us, 0.99));
   }
   std::printf("counters_read_checksum=%lld\n", static_cast<long long>(counters_sink));
   std::printf("counters_p50_ratio=%.3f counters_p99_ratio=%.3f\n",

@@ -86,8 +86,9 @@ constexpr size_t kLanes = 16;
 typedef float Floats __attribute__((vector_size(kLanes * sizeof(float))));
 typedef uint32_t Words __attribute__((vector_size(kLanes * sizeof(uint32_t))));
 
-// Adds every tree's leaf to acc[lane] for the 16 rows of `columns` (the block transposed: column
-// c's 16 values at c * 16), trees in model order. Each tree: every split compared for all rows at
+// Adds the leaf of each of `num_trees` trees of depth kDepth (stored one after the other) to
+// acc[lane] for the 16 rows of `columns` (the block transposed: column c's 16 values at c * 16),
+// trees in model order. Each tree: every split compared for all rows at
 // once, its outcome kept as bit s of the row's word, then each row's path read from its word.
 // The depth is a template argument so that the loops over splits and levels unroll.
 template <int kDepth>
@@ -232,20 +233,28 @@ StatusOr<TreeEnsemble> TreeEnsemble::FromXGBoostJson(std::string_view text, size
 }
 
 void TreeEnsemble::BuildDense() {
-  const int depth = max_depth();
-  if (depth < 1 || depth > kMaxDenseDepth) return;
+  if (roots_.empty() || max_depth() > kMaxDenseDepth) return;
   auto is_leaf = [&](uint32_t i) { return nodes_[i].left == i; };
   for (uint32_t i = 0; i < nodes_.size(); ++i) {
     if (!is_leaf(i) && !(nodes_[i].threshold > -std::numeric_limits<float>::infinity())) return;
   }
-  const size_t splits = (size_t{1} << depth) - 1;
-  dense_thresholds_.assign(roots_.size() * splits, 0.0f);
-  dense_columns_.assign(roots_.size() * splits, 0);
-  dense_leaves_.assign(roots_.size() * (splits + 1), 0.0f);
+  std::vector<DenseRun> runs;
   for (size_t t = 0; t < roots_.size(); ++t) {
-    float* threshold = dense_thresholds_.data() + t * splits;
-    uint32_t* column = dense_columns_.data() + t * splits;
-    float* leaf = dense_leaves_.data() + t * (splits + 1);
+    const int depth =
+        std::max(1, static_cast<int>(depths_[t]));  // a lone leaf: one split that never goes right
+    const size_t splits = (size_t{1} << depth) - 1;
+    if (runs.empty() || runs.back().depth != depth) {
+      runs.push_back(
+          {.depth = depth, .first_split = dense_thresholds_.size(), .first_leaf = dense_leaves_.size()});
+    }
+    ++runs.back().trees;
+    const size_t first_split = dense_thresholds_.size(), first_leaf = dense_leaves_.size();
+    dense_thresholds_.resize(first_split + splits, 0.0f);
+    dense_columns_.resize(first_split + splits, 0);
+    dense_leaves_.resize(first_leaf + splits + 1, 0.0f);
+    float* threshold = dense_thresholds_.data() + first_split;
+    uint32_t* column = dense_columns_.data() + first_split;
+    float* leaf = dense_leaves_.data() + first_leaf;
     // Writes the subtree of `node` at heap position `pos` (`level` steps below the root).
     auto fill = [&](auto& self, uint32_t node, size_t pos, int level) -> void {
       const Node& n = nodes_[node];
@@ -268,7 +277,7 @@ void TreeEnsemble::BuildDense() {
     };
     fill(fill, roots_[t], 0, 0);
   }
-  dense_depth_ = depth;
+  dense_runs_ = std::move(runs);
 }
 
 int TreeEnsemble::max_depth() const {
@@ -311,8 +320,10 @@ void TreeEnsemble::PredictDense(const float* features, size_t rows, float* out) 
     }
     float acc[kLanes];
     std::fill(acc, acc + kLanes, base_score_);
-    DenseBlock(columns.data(), roots_.size(), dense_depth_, dense_thresholds_.data(), dense_columns_.data(),
-               dense_leaves_.data(), acc);
+    for (const DenseRun& run : dense_runs_) {
+      DenseBlock(columns.data(), run.trees, run.depth, dense_thresholds_.data() + run.first_split,
+                 dense_columns_.data() + run.first_split, dense_leaves_.data() + run.first_leaf, acc);
+    }
     Output(acc, n, out + r0);
   }
 }

@@ -39,9 +39,9 @@ class TreeEnsemble {
   // The walk, whatever the depth: bit-identical to Predict (for tests and benchmarks of the dense
   // evaluation).
   void PredictByWalking(const float* features, size_t rows, float* out) const;
-  // Every tree at most kMaxDenseDepth deep (the ranker's depth is 4), so Predict evaluates them
-  // as complete trees: every split of a tree for 16 rows at once, then each row's path.
-  bool dense() const { return dense_depth_ > 0; }
+  // Every tree at most kMaxDenseDepth deep (the ranker's depth is 4), so Predict evaluates each
+  // as a complete tree of its depth: every split for 16 rows at once, then each row's path.
+  bool dense() const { return !dense_runs_.empty(); }
   static constexpr int kMaxDenseDepth = 5;
 
   size_t num_features() const { return num_features_; }
@@ -73,16 +73,23 @@ class TreeEnsemble {
   std::vector<Node> nodes_;      // all trees, each tree's nodes contiguous
   std::vector<uint32_t> roots_;  // trees: index of the root in nodes_
   std::vector<uint8_t> depths_;  // trees: steps from the root to the deepest leaf
-  // The dense layout: every tree padded to a complete tree of dense_depth_ levels (0 = none),
-  // splits in heap order (the children of split s are 2s + 1 and 2s + 2, then the leaves). A leaf
-  // above the last level becomes a split that never goes right (NaN threshold) over copies of
-  // itself. A split's column indexes the rows as PredictDense transposes them: the feature when
-  // a missing value goes left (missing reads -inf there), num_features + the feature when it
-  // goes right (missing reads +inf), so one comparison x >= threshold decides every row.
-  int dense_depth_ = 0;
-  std::vector<float> dense_thresholds_;  // trees x (2^depth - 1)
-  std::vector<uint32_t> dense_columns_;  // trees x (2^depth - 1)
-  std::vector<float> dense_leaves_;      // trees x 2^depth
+  // The dense layout: each tree padded to a complete tree of its own depth (at least 1), splits
+  // in heap order (the children of split s are 2s + 1 and 2s + 2, then the leaves). A leaf above
+  // the last level becomes a split that never goes right (NaN threshold) over copies of itself.
+  // A split's column indexes the rows as PredictDense transposes them: the feature when a missing
+  // value goes left (missing reads -inf there), num_features + the feature when it goes right
+  // (missing reads +inf), so one comparison x >= threshold decides every row. Consecutive trees
+  // of one depth form a run, evaluated by one kernel call.
+  struct DenseRun {
+    int depth = 0;
+    size_t trees = 0;        // consecutive trees of this depth
+    size_t first_split = 0;  // the first tree's splits in dense_thresholds_ and dense_columns_
+    size_t first_leaf = 0;   // its leaves in dense_leaves_
+  };
+  std::vector<DenseRun> dense_runs_;     // empty: not dense
+  std::vector<float> dense_thresholds_;  // every tree's 2^depth - 1 splits
+  std::vector<uint32_t> dense_columns_;
+  std::vector<float> dense_leaves_;  // every tree's 2^depth leaves
   size_t num_features_ = 0;
   float base_score_ = 0;
   bool logistic_ = false;

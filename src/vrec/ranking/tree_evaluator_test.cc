@@ -142,7 +142,11 @@ TEST(TreeEnsemble, DenseEvaluationEqualsTheWalkBitForBit) {
   const size_t features = 9;
   for (int depth = 1; depth <= TreeEnsemble::kMaxDenseDepth + 1; ++depth) {
     std::vector<std::string> trees;
-    for (int t = 0; t < 40; ++t) trees.push_back(RandomTree(rng, depth, features));
+    // Trees of every depth up to `depth`, in runs and alone, and lone leaves.
+    for (int t = 0; t < 40; ++t) {
+      trees.push_back(t % 7 == 3 ? Tree("-1", "-1", "0", StrCat(t), "0")
+                                 : RandomTree(rng, t % 5 == 0 ? 1 + t % depth : depth, features));
+    }
     StatusOr<TreeEnsemble> e = TreeEnsemble::FromXGBoostJson(Model(trees), features);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     EXPECT_EQ(e->dense(), depth <= TreeEnsemble::kMaxDenseDepth) << depth;
