@@ -88,8 +88,8 @@ typedef uint32_t Words __attribute__((vector_size(kLanes * sizeof(uint32_t))));
 
 // Adds the leaf of each of `num_trees` trees of depth kDepth (stored one after the other) to
 // acc[lane] for the 16 rows of `columns` (the block transposed: column c's 16 values at c * 16),
-// trees in model order. Each tree: every split compared for all rows at
-// once, its outcome kept as bit s of the row's word, then each row's path read from its word.
+// trees in model order. Each tree: every split compared for all rows at once, its outcome kept as
+// bit s of the row's word, then each row's path read from its word.
 // The depth is a template argument so that the loops over splits and levels unroll.
 template <int kDepth>
 [[gnu::always_inline]] inline void DenseTrees(const float* columns, size_t num_trees, const float* thresholds,
@@ -240,8 +240,8 @@ void TreeEnsemble::BuildDense() {
   }
   std::vector<DenseRun> runs;
   for (size_t t = 0; t < roots_.size(); ++t) {
-    const int depth =
-        std::max(1, static_cast<int>(depths_[t]));  // a lone leaf: one split that never goes right
+    // A lone leaf becomes one split that never goes right.
+    const int depth = std::max(1, static_cast<int>(depths_[t]));
     const size_t splits = (size_t{1} << depth) - 1;
     if (runs.empty() || runs.back().depth != depth) {
       runs.push_back(
