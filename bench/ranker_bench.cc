@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   std::printf("compiled_p50_us=%.1f\ncompiled_p99_us=%.1f\n", compiled.p50, compiled.p99);
   std::printf("speedup_p50=%.2f\nspeedup_p99=%.2f\n", xgb.p50 / compiled.p50, xgb.p99 / compiled.p99);
 
-  // Dense against the walk: bit-identical scores, then calls alternating between the two.
+  // Dense against the walk: bit-identical scores, then rounds of calls alternating between the two.
   std::printf("dense=%d\n", ensemble.dense() ? 1 : 0);
   std::vector<float> walked(kCandidates);
   for (const auto& batch : batches) {
