@@ -228,7 +228,6 @@ void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinit
   // `slot`), long rows are searched with galloping steps from the previous match.
   thread_local std::vector<int32_t> slot;
   thread_local std::vector<uint32_t> order;
-  thread_local std::vector<std::pair<int32_t, size_t>> matches;  // (slot, position in the row arrays)
   if (slot.size() < num_videos_) slot.assign(num_videos_, -1);
   order.clear();
   for (size_t k = 0; k < videos.size(); ++k) {
@@ -252,10 +251,6 @@ void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinit
       }
       continue;
     }
-    // The matches are collected first and their values read after the search: each value is
-    // usually a cache miss (the values sit apart from the columns just searched), and read in a
-    // loop of their own the misses overlap instead of each waiting behind the search's branches.
-    matches.clear();
     auto it = row_begin;
     for (uint32_t v : order) {
       // Gallop: double the step until past v, then binary search that last step.
@@ -268,9 +263,11 @@ void SarScorer::ScoreVideos(std::span<const std::pair<uint32_t, double>> affinit
       }
       it = std::lower_bound(it, hi, v);
       if (it == row_end) break;
-      if (*it == v) matches.emplace_back(slot[v], static_cast<size_t>(it - similarity_.col.begin()));
+      if (*it == v) {
+        out[static_cast<size_t>(slot[v])] +=
+            a * similarity_.val[static_cast<size_t>(it - similarity_.col.begin())];
+      }
     }
-    for (const auto& [k, at] : matches) out[static_cast<size_t>(k)] += a * similarity_.val[at];
   }
   for (uint32_t v : order) slot[v] = -1;
 }
