@@ -104,7 +104,7 @@ grep -q "v000009 is corrupt, production unchanged" "$tmp/corrupt.log" || { cat "
 rm -rf "$reg/versions/v000009"
 
 # 3. Rollback under load: production goes back to v000001, every request succeeds.
-curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000002 || fail "server should serve v000002"
+[ "$(curl -sf "http://127.0.0.1:$port/readyz" | jq -r .model_version)" = v000002 ] || fail "server should serve v000002"
 (
   errors=0
   while true; do
@@ -115,11 +115,14 @@ curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000002 || fail "server shoul
 load_pid=$!
 sleep 1
 "$vrec" models rollback --registry "$reg" --reason "serve_cli_test" > /dev/null
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000001 && break
+# /readyz names the production pointer as soon as it moves and the loaded model once the swap is
+# done: wait for the loaded one (a sanitizer build takes seconds to load a version).
+serving() { curl -sf "http://127.0.0.1:$port/readyz" | jq -r .model_version; }
+for _ in $(seq 1 600); do
+  [ "$(serving)" = v000001 ] && break
   sleep 0.1
 done
-curl -sf "http://127.0.0.1:$port/readyz" | grep -q v000001 || fail "rollback not picked up"
+[ "$(serving)" = v000001 ] || fail "rollback not picked up: $(curl -s "http://127.0.0.1:$port/readyz")"
 sleep 1
 kill "$load_pid"; wait "$load_pid" 2>/dev/null || true; load_pid=""
 [ ! -s "$tmp/load.err" ] || { cat "$tmp/load.err"; fail "requests failed during the rollback"; }
