@@ -442,7 +442,9 @@ class OpenLoopRun {
     bool has_request = false;
     uint64_t index = 0;    // of the request it carries
     bool retried = false;  // the request was already retried once on a fresh connection
-    uint64_t served = 0;   // responses read on the current socket
+    // The current socket sat idle before its request, so the server may have closed it meanwhile
+    // (an idle timeout). False only for a socket opened to carry the request it failed with.
+    bool waited_idle = false;
   };
 
   int64_t OffsetNs(uint64_t index) const { return std::llround(static_cast<double>(index) * period_ns_); }
@@ -545,7 +547,6 @@ class OpenLoopRun {
 
   void OnResponse(Connection* c) {
     const Clock::time_point now = Clock::now();
-    ++c->served;
     const unsigned status = c->response.result_int();
     const bool ok = status >= 200 && status < 300;
     if (Measured(c->index)) {
@@ -570,7 +571,9 @@ class OpenLoopRun {
     // A server may close a keep-alive connection while it sits idle; the next request on it then
     // fails before any byte of a response. Like browsers, retry such an (idempotent) GET once on a
     // fresh connection rather than blame the server; its latency still counts from the due time.
-    const bool stale = c->served > 0 && !c->retried &&
+    // A connection never used yet counts too: the server's idle timeout runs from the accept, so a
+    // connection opened ahead of its first request can be closed before it.
+    const bool stale = c->waited_idle && !c->retried &&
                        (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
                         ec == asio::error::broken_pipe || ec == asio::error::eof);
     if (stale) {
@@ -621,6 +624,7 @@ class OpenLoopRun {
 
   void MakeIdle(Connection* c, Clock::time_point now) {
     c->state = State::kIdle;
+    c->waited_idle = true;
     idle_.push_back(c);
     Dispatch(now);
   }
@@ -631,7 +635,7 @@ class OpenLoopRun {
     c->socket.close(ignored);
     c->retry_timer.cancel();
     c->buffer.clear();
-    c->served = 0;
+    c->waited_idle = false;
     if (c->state == State::kIdle) idle_.erase(std::find(idle_.begin(), idle_.end(), c));
   }
 
@@ -700,7 +704,7 @@ class OpenLoopRun {
   const Clock::duration timeout_;
   const double period_ns_;
   const int64_t window_begin_ns_, window_end_ns_;  // measured window, relative to t0
-  int64_t t0_unix_us_ = 0;                          // t0 on the wall clock
+  int64_t t0_unix_us_ = 0;                         // t0 on the wall clock
   Clock::duration sweep_interval_;
 
   // Declared before the sockets and timers so it is destroyed after them.
@@ -976,7 +980,9 @@ int main(int argc, char** argv) {
                  "Give a request up this long after its due time, and connection attempts after this long "
                  "(default 2000)");
   app.add_option("--seed", o.seed, "Seed of the user draw (default 1)");
-  app.add_option("--latency-log", o.latency_log, "Write each measured request to this file: its due time (wall clock, ms since the epoch) and latency (us)");
+  app.add_option("--latency-log", o.latency_log,
+                 "Write each measured request to this file: its due time (wall clock, ms since the epoch) "
+                 "and latency (us)");
   app.add_flag("--find-saturation", o.find_saturation,
                "Step the rate up until the SLO breaks; print saturation_rate");
   app.add_option("--slo-ms", o.slo_ms, "p99 bound for --find-saturation (default 20)");
