@@ -4,14 +4,17 @@
 //
 //   OPENBLAS_NUM_THREADS=1 model_ann_bench --model REGISTRY/versions/v000001
 //       [--queries 1000] [--k 500] [--nprobe 16,32,64,128] [--ef 500,1000,2000]
-//       [--hnsw_m 32] [--hnsw_ef_construction 40] [--hnsw 1] [--sq8 1] [--seed 7]
+//       [--hnsw_m 32] [--hnsw_ef_construction 40] [--hnsw 1] [--sq8 1] [--nlist 1024,16384]
+//       [--seed 7]
 //
 // Steps: load the index plainly and memory-mapped (AnnLoadOptions::map_ivf_lists), each after the
 // file is in the page cache, reporting seconds and resident memory; load the catalog (catalog/)
 // and embed `queries` random users with history through the shipped user tower (their whole
 // positive history, as the server pools it); exact top-k over the index's own vectors (Export) as
 // the truth; the shipped IVF settings and an nprobe sweep on the same index; an 8-bit IVF index
-// (ivf_sq8) with the same lists at the same nprobe values; an HNSW index built
+// (ivf_sq8) with the same lists at the same nprobe values; with --nlist, flat IVF indexes of other
+// list counts over the same vectors, each probed at the same shares of its lists as the nprobe
+// sweep (nprobe x nlist / shipped nlist), so they scan about as many vectors; an HNSW index built
 // over the same vectors at several efSearch values. Queries run one at a time on one thread, as in
 // serving; builds use every OpenMP thread. recall_at_k = |ANN top-k ∩ exact top-k| / k;
 // tie_aware_recall_at_k counts results scoring at least the exact k-th score as hits.
@@ -56,6 +59,7 @@ struct Flags {
   int hnsw_ef_construction = 40;
   bool hnsw = true;
   bool sq8 = true;
+  std::vector<int> nlist;  // flat IVF indexes of these list counts, beside the shipped one
   uint64_t seed = 7;
 };
 
@@ -113,6 +117,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.hnsw = value != "0";
     } else if (arg == "--sq8") {
       f.sq8 = value != "0";
+    } else if (arg == "--nlist") {
+      f.nlist = IntList(value);
     } else if (arg == "--seed") {
       f.seed = std::stoull(value);
     } else {
@@ -300,18 +306,20 @@ int main(int argc, char** argv) {
   }
   shipped.reset();
 
-  // 5. The 8-bit IVF lists (the ivf_sq8 option) over the same vectors, trained like the shipped
-  // index (same nlist, a sample of at most 200k vectors), at the same nprobe values.
-  if (flags.sq8 && AnnIndexOptions::IsIvf(o.kind)) {
+  // 5. Other IVF builds over the same vectors, trained like the shipped index (a sample of at most
+  // 200k vectors): the 8-bit lists (the ivf_sq8 option) with the same nlist at the same nprobe
+  // values, then flat lists of each --nlist count at the same shares of their lists.
+  const auto other_ivf = [&](AnnIndexOptions::Kind kind, int nlist, std::vector<int> probes) {
     AnnIndexOptions q;
-    q.kind = AnnIndexOptions::Kind::kIvfSq8;
+    q.kind = kind;
     q.dimension = d;
-    q.ivf_nlist = o.ivf_nlist;
-    q.ivf_nprobe = o.ivf_nprobe;
+    q.ivf_nlist = nlist;
+    q.ivf_nprobe = probes.front();
     omp_set_num_threads(build_threads);
     const double rss0 = CurrentRssMb();
     start = Clock::now();
-    auto sq8 = Check(MakeAnnIndex(q), "ivf_sq8");
+    const char* name = AnnIndexKindName(kind);
+    auto index = Check(MakeAnnIndex(q), name);
     const size_t n = ids.size();
     std::vector<size_t> sample(n);
     std::iota(sample.begin(), sample.end(), size_t{0});
@@ -321,20 +329,33 @@ int main(int argc, char** argv) {
     std::vector<float> train;
     train.reserve(sample.size() * d);
     for (size_t i : sample) train.insert(train.end(), vectors.begin() + i * d, vectors.begin() + (i + 1) * d);
-    Check(sq8->Train(train), "ivf_sq8 train");
-    Check(sq8->Add(ids, vectors), "ivf_sq8 add");
-    std::printf("index=ivf_sq8 nlist=%d build_s=%.1f rss_delta_mb=%.0f memory_mb=%.0f\n", q.ivf_nlist,
-                Seconds(start), CurrentRssMb() - rss0, static_cast<double>(sq8->MemoryBytes()) / (1 << 20));
+    Check(index->Train(train), StrCat(name, " train"));
+    Check(index->Add(ids, vectors), StrCat(name, " add"));
+    std::printf("index=%s nlist=%d build_s=%.1f rss_delta_mb=%.0f memory_mb=%.0f\n", name, nlist,
+                Seconds(start), CurrentRssMb() - rss0, static_cast<double>(index->MemoryBytes()) / (1 << 20));
     omp_set_num_threads(1);
-    std::vector<int> probes = flags.nprobe;
-    if (std::find(probes.begin(), probes.end(), o.ivf_nprobe) == probes.end()) probes.push_back(o.ivf_nprobe);
     std::sort(probes.begin(), probes.end());
+    probes.erase(std::unique(probes.begin(), probes.end()), probes.end());
     for (int nprobe : probes) {
-      Check(sq8->SetSearchParameters(nprobe, 0), "nprobe");
-      const Run run = RunQueries(*sq8, queries, d, flags.k);
-      Print("ivf_sq8", StrCat("nlist=", q.ivf_nlist, " nprobe=", sq8->options().ivf_nprobe), run, truth,
+      Check(index->SetSearchParameters(nprobe, 0), "nprobe");
+      const Run run = RunQueries(*index, queries, d, flags.k);
+      Print(name, StrCat("shipped=0 nlist=", nlist, " nprobe=", index->options().ivf_nprobe), run, truth,
             flags.k);
     }
+  };
+  if (flags.sq8 && AnnIndexOptions::IsIvf(o.kind)) {
+    std::vector<int> probes = flags.nprobe;
+    probes.push_back(o.ivf_nprobe);
+    other_ivf(AnnIndexOptions::Kind::kIvfSq8, o.ivf_nlist, probes);
+  }
+  for (int nlist : flags.nlist) {
+    if (!AnnIndexOptions::IsIvf(o.kind) || o.ivf_nlist <= 0) break;
+    std::vector<int> probes;
+    for (int nprobe : flags.nprobe) {
+      probes.push_back(
+          std::max(1, static_cast<int>(std::lround(static_cast<double>(nprobe) * nlist / o.ivf_nlist))));
+    }
+    other_ivf(AnnIndexOptions::Kind::kIvf, nlist, probes);
   }
 
   // 6. HNSW over the same vectors.
