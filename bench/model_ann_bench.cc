@@ -30,7 +30,6 @@
 #include <numeric>
 #include <random>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "bench/bench_util.h"
@@ -40,6 +39,8 @@
 #include "vrec/registry/manifest.h"
 #include "vrec/registry/model_layout.h"
 #include "vrec/retrieval/ann_index.h"
+#include "vrec/retrieval/ann_tuning.h"
+#include "vrec/retrieval/retriever.h"
 #include "vrec/retrieval/two_tower_model.h"
 
 namespace {
@@ -161,35 +162,6 @@ Run RunQueries(const AnnIndex& index, const std::vector<float>& queries, int d, 
   return run;
 }
 
-double Recall(const Run& got, const Run& truth, int k) {
-  double sum = 0;
-  for (size_t i = 0; i < truth.results.size(); ++i) {
-    std::unordered_set<uint64_t> want;
-    for (const AnnResult& r : truth.results[i]) want.insert(r.id);
-    size_t hits = 0;
-    for (const AnnResult& r : got.results[i]) hits += want.count(r.id);
-    sum += static_cast<double>(hits) / std::min<double>(k, static_cast<double>(truth.results[i].size()));
-  }
-  return sum / static_cast<double>(truth.results.size());
-}
-
-// Recall that counts ties as hits: a result scoring at least the exact k-th score (within 1e-5) is
-// as good as any of the exact top k. Trained embeddings hold many identical vectors (videos without
-// training positives share their id embedding and often their features), and which of the tied
-// ids an index returns is arbitrary, so id recall understates such an index.
-double TieAwareRecall(const Run& got, const Run& truth, int k) {
-  double sum = 0;
-  for (size_t i = 0; i < truth.results.size(); ++i) {
-    if (truth.results[i].empty()) continue;
-    const float kth = truth.results[i].back().score;
-    size_t hits = 0;
-    for (const AnnResult& r : got.results[i]) hits += r.score >= kth - 1e-5f ? 1 : 0;
-    const double n = std::min<double>(k, static_cast<double>(truth.results[i].size()));
-    sum += std::min(static_cast<double>(hits), n) / n;
-  }
-  return sum / static_cast<double>(truth.results.size());
-}
-
 // Share of the exact top k tied with the k-th score: how much room ids have to differ.
 double TiedAtK(const Run& truth) {
   double sum = 0;
@@ -205,8 +177,8 @@ double TiedAtK(const Run& truth) {
 void Print(const char* index, const std::string& settings, const Run& run, const Run& truth, int k) {
   std::printf(
       "index=%s %s p50_ms=%.3f p99_ms=%.3f mean_ms=%.3f recall_at_%d=%.4f tie_aware_recall_at_%d=%.4f\n",
-      index, settings.c_str(), run.p50_ms, run.p99_ms, run.mean_ms, k, Recall(run, truth, k), k,
-      TieAwareRecall(run, truth, k));
+      index, settings.c_str(), run.p50_ms, run.p99_ms, run.mean_ms, k,
+      IdRecallAtK(run.results, truth.results, k), k, TieAwareRecallAtK(run.results, truth.results, k));
 }
 
 }  // namespace
@@ -247,36 +219,13 @@ int main(int argc, char** argv) {
   const TwoTowerModel model = Check(TwoTowerModel::Load(dir.string()), "two-tower model");
   const data::Dataset catalog =
       Check(data::LoadGenericCsv((fs::path(flags.model) / registry::kCatalogDir).string()), "catalog");
-  std::vector<std::vector<std::pair<uint32_t, float>>> history(catalog.users.size());
-  for (const data::Interaction& x : catalog.interactions) {
-    const float w = data::PreferenceWeight(x);
-    if (w > 0) history[x.user].emplace_back(x.video, w);
-  }
   std::printf("catalog_load_s=%.1f users=%zu videos=%zu rows=%zu\n", Seconds(start), catalog.users.size(),
               catalog.videos.size(), catalog.interactions.size());
-  std::vector<uint32_t> users;
-  for (uint32_t u = 0; u < catalog.users.size(); ++u) {
-    if (!history[u].empty()) users.push_back(u);
-  }
-  std::mt19937_64 rng(flags.seed);
-  std::shuffle(users.begin(), users.end(), rng);
-  users.resize(std::min(users.size(), static_cast<size_t>(flags.queries)));
-  std::vector<float> queries(users.size() * static_cast<size_t>(d));
-  std::vector<double> embed_ms;
-  for (size_t i = 0; i < users.size(); ++i) {
-    // Distinct videos, the strongest weight of each (as the trainer and the server pool them).
-    auto& h = history[users[i]];
-    std::sort(h.begin(), h.end(), [](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first < b.first : a.second > b.second;
-    });
-    h.erase(std::unique(h.begin(), h.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
-            h.end());
-    const auto t = Clock::now();
-    model.EmbedUser(UserInputFrom(catalog, users[i], h), std::span<float>(queries).subspan(i * d, d));
-    embed_ms.push_back(Seconds(t) * 1e3);
-  }
-  std::printf("queries=%zu k=%d user_tower_p50_ms=%.3f\n", users.size(), flags.k,
-              bench::Percentile(embed_ms, 0.5));
+  start = Clock::now();
+  const std::vector<float> queries = EmbedSampleUsers(model, catalog, flags.queries, flags.seed);
+  const size_t num_queries = queries.size() / static_cast<size_t>(d);
+  std::printf("queries=%zu k=%d user_tower_mean_ms=%.3f\n", num_queries, flags.k,
+              num_queries > 0 ? Seconds(start) * 1e3 / static_cast<double>(num_queries) : 0.0);
 
   // 3. Exact truth over the index's own vectors.
   std::vector<uint64_t> ids;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The deployed system as an operator runs it, through the vrec binary and real HTTP:
 #   1. `vrec pipeline run` registers and promotes v000001; a second run with an impossible gate
-#      exits non-zero and leaves production unchanged; a third run registers v000002.
-#   2. `vrec serve` answers; acknowledged events survive kill -9 of the server.
+#      exits non-zero and leaves production unchanged; a third run registers v000002 with an IVF
+#      index whose probes it measured.
+#   2. `vrec serve` answers, probing the IVF lists its config says; acknowledged events survive
+#      kill -9 of the server.
 #   3. `vrec models rollback` while requests keep flowing: the server switches to v000001 with no
 #      failed request.
 # Usage: serve_cli_test.sh path/to/vrec
@@ -51,12 +53,19 @@ grep -q "gates failed, nothing deployed; production stays v000001" "$tmp/run2.lo
 [ "$(ls "$reg/runs"/*.html | wc -l)" -eq 2 ] || fail "every run must leave an HTML report"
 grep -q '^report=.*/runs/.*\.html$' "$tmp/run2.log" || { cat "$tmp/run2.log"; fail "the run did not name its report"; }
 grep -q '<tr class="fail">' "$reg"/runs/*.html || fail "the failed run's report shows no failed gate"
-pipeline --json > "$tmp/run3.json" 2> "$tmp/run3.log" || { cat "$tmp/run3.log"; fail "third pipeline run"; }
+# v000002 ships an IVF index, its probes measured against exact search (index_recall@500).
+VREC_PIPELINE_VIDEO_INDEX=ivf pipeline --json > "$tmp/run3.json" 2> "$tmp/run3.log" ||
+  { cat "$tmp/run3.log"; fail "third pipeline run"; }
 jq -e '.version == "v000002" and .promoted == true and (.["seconds.train"] | type) == "number"' "$tmp/run3.json" > /dev/null ||
   { cat "$tmp/run3.json"; fail "v000002 not promoted (--json)"; }
+jq -e '.["index_recall@500"] >= 0.95 and (.["seconds.deploy.index_recall"] | type) == "number"' "$tmp/run3.json" > /dev/null ||
+  { cat "$tmp/run3.json"; fail "the IVF index's recall was not measured"; }
+jq -e '.params["index.kind"] == "ivf" and (.params["index.search_effort"] | startswith("ivf_nprobe "))' \
+  "$reg/versions/v000002/manifest.json" > /dev/null || fail "the manifest does not say how the index searches"
 
 start_server() {
-  "$vrec" serve --registry "$reg" --config "$tmp/vrec.toml" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
+  # [retrieval] ivf_nprobe overrides the shipped probes at every model load (the log says so).
+  VREC_RETRIEVAL_IVF_NPROBE=3 "$vrec" serve --registry "$reg" --config "$tmp/vrec.toml" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
   server_pid=$!
   for _ in $(seq 1 300); do
     port=$(sed -n 's|.*on http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/serve.out")
@@ -69,6 +78,8 @@ start_server() {
 
 # 2. Durability: every acknowledged event survives kill -9.
 start_server
+grep -q "model v000002 loaded .*index ivf: 3 of [0-9]* lists probed" "$tmp/serve.err" ||
+  { cat "$tmp/serve.err"; fail "retrieval.ivf_nprobe did not reach the loaded index"; }
 user=4242424242
 acked=0
 for batch in $(seq 1 20); do

@@ -105,6 +105,17 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
        {"hnsw", std::string("hnsw")}},
       {.help = "The shipped video index: auto (exact below 100k videos, IVF beyond), exact, ivf, ivf_sq8 "
                "(8-bit lists, 4x smaller: for catalogs whose flat lists exceed the memory budget) or hnsw."});
+  b.Double(
+      "pipeline.index_recall_target", &o.index_recall_target,
+      {.min = 0.0,
+       .max = 1.0,
+       .help = "The shipped IVF/HNSW index probes the fewest lists (doubling from a rule of thumb) whose "
+               "recall@index_recall_depth against exact search, for 500 sampled users' real embeddings, "
+               "reaches this; the manifest says what was measured. 0 = the rule of thumb, unmeasured."});
+  b.Int("pipeline.index_recall_depth", &o.index_recall_depth,
+        {.min = 1,
+         .max = 10'000,
+         .help = "Results compared for index_recall_target (the serving depth or more)."});
   b.Int("pipeline.eval_max_scores", &o.eval_max_scores,
         {.min = 0,
          .max = int64_t{1} << 50,

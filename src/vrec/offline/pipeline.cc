@@ -18,6 +18,7 @@
 #include "vrec/registry/manifest.h"
 #include "vrec/registry/model_layout.h"
 #include "vrec/registry/registry.h"
+#include "vrec/retrieval/ann_tuning.h"
 #include "vrec/retrieval/retriever.h"
 #include "vrec/snapshot/serving_snapshot.h"
 
@@ -37,7 +38,8 @@ std::string OptionsText(const PipelineOptions& o) {
       " two_tower.example_budget=", m.two_tower.example_budget, " ranker.objective=", m.ranker.objective,
       " ranker.rounds=", m.ranker.num_rounds, " ranker.depth=", m.ranker.max_depth,
       " ranker.eta=", m.ranker.learning_rate, " ease.lambda=", m.ease.lambda,
-      " ease.videos=", m.ease.max_videos, " seed=", m.seed, " video_index=", o.video_index);
+      " ease.videos=", m.ease.max_videos, " seed=", m.seed, " video_index=", o.video_index,
+      " index_recall=", o.index_recall_target, "@", o.index_recall_depth);
 }
 
 std::map<std::string, double> Figures(const eval::EvalReport& r, std::string_view prefix) {
@@ -160,6 +162,26 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
     return retrieval::BuildCatalogIndex(tt.model(), ds, tt.video_positives(), o.video_index);
   });
   if (!index.ok()) return index.status();
+  std::string effort_summary = "not measured";
+  if (o.index_recall_target > 0 && (*index)->options().kind != retrieval::AnnIndexOptions::Kind::kExact) {
+    auto effort = Timed(record, "deploy.index_recall", [&]() -> StatusOr<retrieval::SearchEffort> {
+      const std::vector<float> queries =
+          retrieval::EmbedSampleUsers(tt.model(), ds, o.index_recall_queries, /*seed=*/7);
+      if (queries.empty()) return retrieval::SearchEffort{};
+      return retrieval::TuneSearchEffort(**index, queries,
+                                         {.target_recall = o.index_recall_target, .k = o.index_recall_depth});
+    });
+    if (!effort.ok()) return effort.status();
+    if (effort->queries > 0) {
+      effort_summary = effort->Summary(o.index_recall_target);
+      record.metrics[StrCat("index_recall@", effort->k)] = effort->recall;
+      record.metrics[StrCat("index_id_recall@", effort->k)] = effort->id_recall;
+    } else {
+      effort_summary = "not measured: no user has a positive event";
+    }
+    std::fprintf(stderr, "pipeline: index: %s\n", effort_summary.c_str());
+  }
+  const retrieval::AnnIndexOptions index_options = (*index)->options();
   const std::string data_hash = data::TrainingDataHash(ds, split.train);
   retrieval::RetrievalBundle bundle{tt.model(), std::move(index).value()};
   VREC_RETURN_IF_ERROR(Timed(record, "deploy.save_retrieval", [&] {
@@ -212,7 +234,15 @@ Status ExportModel(const data::Dataset& ds, const data::Split& split, const TwoS
               {"ease.max_history", StrCat(o.model.ease.max_history)},
               {"candidates", StrCat(o.model.candidates)},
               {"ease_candidates", StrCat(o.model.ease_candidates)},
-              {"source", o.source}};
+              {"source", o.source},
+              {"index.kind", retrieval::AnnIndexKindName(index_options.kind)},
+              {"index.search_effort", effort_summary}};
+  if (retrieval::AnnIndexOptions::IsIvf(index_options.kind)) {
+    m.params["index.ivf_nlist"] = StrCat(index_options.ivf_nlist);
+    m.params["index.ivf_nprobe"] = StrCat(index_options.ivf_nprobe);
+  } else if (index_options.kind == retrieval::AnnIndexOptions::Kind::kHnsw) {
+    m.params["index.hnsw_ef_search"] = StrCat(index_options.hnsw_ef_search);
+  }
   for (const auto& [key, value] : o.manifest_params) m.params[key] = value;
   return registry::WriteManifest(dir, m);
 }

@@ -59,6 +59,13 @@ struct PipelineOptions {
   // The shipped video index (retrieval::BuildCatalogIndex): auto (exact below 100k videos, IVF
   // beyond), exact, ivf, ivf_sq8 (4x smaller lists) or hnsw.
   std::string video_index = "auto";
+  // The shipped index's search effort (IVF lists probed, HNSW efSearch) is the smallest doubling of
+  // its rule-of-thumb setting whose recall@index_recall_depth against exact search reaches this, for
+  // the real user-tower embeddings of index_recall_queries sampled users (retrieval/ann_tuning.h).
+  // The record's metrics hold what was measured. 0 = keep the rule of thumb, unmeasured.
+  double index_recall_target = 0.95;
+  int index_recall_depth = 500;
+  int index_recall_queries = 500;
 };
 
 struct PipelineRecord {

@@ -12,8 +12,9 @@ set_source_files_properties(inner_products.cc PROPERTIES COMPILE_OPTIONS "-ffp-c
 add_library(vrec_ann
   ann_index_factory.cc
   brute_force_ann_index.cc
+  ann_tuning.cc
   faiss_ann_index.cc
 )
 target_link_libraries(vrec_ann PUBLIC vrec_common PRIVATE vrec_inner_products faiss OpenMP::OpenMP_CXX vrec_warnings)
 
-vrec_test(vrec_ann_test SOURCES ann_index_test.cc LIBS vrec_ann)
+vrec_test(vrec_ann_test SOURCES ann_index_test.cc ann_tuning_test.cc LIBS vrec_ann)

@@ -134,6 +134,34 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildCatalogIndex(const TwoTowerModel& model
   return BuildVideoIndex(model, videos, options);
 }
 
+std::vector<float> EmbedSampleUsers(const TwoTowerModel& model, const data::Dataset& catalog, int n,
+                                    uint64_t seed) {
+  std::vector<std::vector<std::pair<uint32_t, float>>> history(catalog.users.size());
+  for (const data::Interaction& x : catalog.interactions) {
+    const float w = data::PreferenceWeight(x);
+    if (w > 0) history[x.user].emplace_back(x.video, w);
+  }
+  std::vector<uint32_t> users;
+  for (uint32_t u = 0; u < catalog.users.size(); ++u) {
+    if (!history[u].empty()) users.push_back(u);
+  }
+  std::mt19937_64 rng(seed);
+  std::shuffle(users.begin(), users.end(), rng);
+  users.resize(std::min(users.size(), static_cast<size_t>(std::max(n, 0))));
+  const auto d = static_cast<size_t>(model.dimension());
+  std::vector<float> out(users.size() * d);
+  for (size_t i = 0; i < users.size(); ++i) {
+    auto& h = history[users[i]];
+    std::sort(h.begin(), h.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second > b.second;
+    });
+    h.erase(std::unique(h.begin(), h.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+            h.end());
+    model.EmbedUser(UserInputFrom(catalog, users[i], h), std::span<float>(out).subspan(i * d, d));
+  }
+  return out;
+}
+
 Status RetrievalBundle::Save(const std::string& dir, const std::string& training_data_hash,
                              const std::map<std::string, double>& metrics) const {
   if (index == nullptr) return FailedPreconditionError("retrieval bundle: no index to save");

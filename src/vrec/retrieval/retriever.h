@@ -71,6 +71,13 @@ StatusOr<std::unique_ptr<AnnIndex>> BuildCatalogIndex(const TwoTowerModel& model
                                                       std::span<const int64_t> positives,
                                                       std::string_view kind = "auto");
 
+// The user-tower embeddings of up to `n` random users of `catalog` that have positive events
+// (data::PreferenceWeight > 0; their distinct videos at the strongest weight, as the trainer and
+// the server pool a history): the queries the video index answers in production, for measuring it
+// (ann_tuning.h). Row-major, dimension() floats per user; fewer rows when fewer users qualify.
+std::vector<float> EmbedSampleUsers(const TwoTowerModel& model, const data::Dataset& catalog, int n,
+                                    uint64_t seed);
+
 // A deployable retrieval model: the two-tower model and its video index in one directory
 // (two_tower.vart, videos.index, manifest.json listing both).
 struct RetrievalBundle {

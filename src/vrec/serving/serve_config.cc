@@ -145,6 +145,15 @@ void BindServeConfig(config::Binder& b, ServeConfig& c) {
   RecommendOptions& r = c.recommend;
   b.Int("retrieval.candidates", &r.retrieve,
         {.min = 1, .max = 2000, .help = "Videos retrieved from the ANN index before filtering."});
+  b.Int(
+      "retrieval.ivf_nprobe", &c.ivf_nprobe,
+      {.min = 0,
+       .max = 65536,
+       .help = "IVF lists probed per query instead of what the pipeline measured and shipped (the manifest's "
+               "index.search_effort): fewer trade recall for latency without a retrain. 0 = as shipped."});
+  b.Int(
+      "retrieval.hnsw_ef_search", &c.hnsw_ef_search,
+      {.min = 0, .max = 65536, .help = "HNSW indexes: efSearch instead of the shipped one. 0 = as shipped."});
   b.Bool("ranking.enabled", &r.rank, {.help = "false keeps retrieval order (no ranker)."});
   b.Int("ranking.candidates", &r.rank_candidates,
         {.min = 0, .max = 2000, .help = "Candidates the ranker scores; 0 = as many as it was trained on."});

@@ -68,6 +68,9 @@ struct ServeConfig {
   int64_t cache_bytes = 64 << 20;
   // [retrieval] [ranking] [filtering] [ordering]
   RecommendOptions recommend;
+  // [retrieval] the video index's search effort; 0 = as the model shipped it (ServingModelOptions).
+  int ivf_nprobe = 0;
+  int hnsw_ef_search = 0;
   // [experiment]
   ordering::ExperimentOptions experiment;  // no variants = no experiment ("default" variant)
   std::vector<VariantOptions> variants;    // derived: one per experiment variant, in order

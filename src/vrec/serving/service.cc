@@ -25,6 +25,16 @@
 namespace vrec::serving {
 namespace {
 
+// "exact", "ivf: 32 of 4096 lists probed", "hnsw: efSearch 512": what a query of the index costs.
+std::string IndexDescription(const retrieval::AnnIndex& index) {
+  const retrieval::AnnIndexOptions o = index.options();
+  const std::string kind = retrieval::AnnIndexKindName(o.kind);
+  if (retrieval::AnnIndexOptions::IsIvf(o.kind))
+    return StrCat(kind, ": ", o.ivf_nprobe, " of ", o.ivf_nlist, " lists probed");
+  if (o.kind == retrieval::AnnIndexOptions::Kind::kHnsw) return StrCat(kind, ": efSearch ", o.hnsw_ef_search);
+  return kind;
+}
+
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr const char* kStageNames[] = {"user_state", "retrieve", "filter", "rank", "order"};
@@ -680,7 +690,7 @@ Status Service::ReloadCanaryIfChanged() {
   const auto start = SteadyClock::now();
   StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
   try {
-    model = ServingModel::Load(registry_->VersionPath(info->version), info->version);
+    model = ServingModel::Load(registry_->VersionPath(info->version), info->version, ModelOptions());
   } catch (const std::exception& e) {
     model = InternalError(StrCat("exception while loading: ", e.what()));
   }
@@ -748,7 +758,7 @@ Status Service::LoadAndSwap(const std::string& version) {
   }
   StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
   try {
-    model = ServingModel::Load(registry_->VersionPath(version), version);
+    model = ServingModel::Load(registry_->VersionPath(version), version, ModelOptions());
   } catch (const std::exception& e) {  // a loader bug must not take the poller down
     model = InternalError(StrCat("exception while loading: ", e.what()));
   }
@@ -805,7 +815,7 @@ Status Service::SwapLocked(const std::string& version, SteadyClock::time_point s
   reloads_ok_->Inc();
   LogLine(StrCat("model ", version, " loaded in ", FormatScore(static_cast<float>(SecondsSince(start))),
                  " s (", (*model)->catalog().videos.size(), " videos, ", (*model)->catalog().users.size(),
-                 " users)"));
+                 " users; index ", IndexDescription((*model)->index()), ")"));
   return OkStatus();
 }
 

@@ -188,6 +188,10 @@ class Service {
   Status ApplyAllRecords(LiveCatalog& live) const;
   // Loads `version` and swaps it in; records a failure in load_.
   Status LoadAndSwap(const std::string& version);
+  // How models load under config_ ([retrieval] ivf_nprobe / hnsw_ef_search).
+  ServingModelOptions ModelOptions() const {
+    return {.ivf_nprobe = config_.ivf_nprobe, .hnsw_ef_search = config_.hnsw_ef_search};
+  }
   // LoadAndSwap's swap (or its failure record), under mutex_; the model served before goes to
   // `retired`.
   Status SwapLocked(const std::string& version, std::chrono::steady_clock::time_point start,

@@ -88,6 +88,10 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
   }
   VREC_ASSIGN_OR_RETURN(m->bundle_,
                         retrieval::RetrievalBundle::Load((fs::path(dir) / registry::kRetrievalDir).string()));
+  if (options.ivf_nprobe > 0 || options.hnsw_ef_search > 0) {
+    VREC_RETURN_IF_ERROR(m->bundle_.index->SetSearchParameters(std::max(options.ivf_nprobe, 0),
+                                                               std::max(options.hnsw_ef_search, 0)));
+  }
   VREC_ASSIGN_OR_RETURN(m->ranker_, ranking::LoadRanker((fs::path(dir) / registry::kRankerDir).string()));
   if (m->ranker_->feature_names() != ranking::RankingFeatureNames()) {
     return FailedPreconditionError(StrCat(dir, ": the ranker's features differ from this build's"));

@@ -36,6 +36,11 @@ struct ServingModelOptions {
   // Format 1 models only (no serving.vart): what the server then computes at load.
   int cold_start_list = 500;  // length of the popular and fresh lists kept for cold start
   int sar_threads = 1;        // threads for the item-item fit at load (the server keeps serving)
+  // > 0: the video index's search effort instead of the one the pipeline measured and shipped
+  // (manifest param index.search_effort): IVF lists probed (clamped to the lists there are), HNSW
+  // efSearch. Trades recall for latency without a retrain; exact indexes ignore both.
+  int ivf_nprobe = 0;
+  int hnsw_ef_search = 0;
 };
 
 class ServingModel {

@@ -11,6 +11,7 @@
 
 #include "vrec/data/test_util.h"
 #include "vrec/registry/model_layout.h"
+#include "vrec/retrieval/ann_index.h"
 #include "vrec/serving/recommender.h"
 
 namespace vrec::serving {
@@ -83,6 +84,45 @@ TEST(ServingModel, AFormatTwoDirectoryWithoutItsSnapshotIsRefusedByName) {
   const Status s = ServingModel::Load(dir, "v2").status();
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_NE(s.message().find("serving.vart"), std::string::npos) << s.message();
+}
+
+TEST(ServingModel, TheIndexSearchEffortCanBeOverriddenAtLoad) {
+  // The tiny model with an IVF index of 4 lists probing 1 in place of its exact one.
+  auto a = ServingModel::Load(kTinyModel, "v1");
+  ASSERT_TRUE(a.ok());
+  std::vector<uint64_t> ids;
+  std::vector<float> vectors;
+  ASSERT_TRUE((*a)->index().Export(ids, vectors).ok());
+  retrieval::AnnIndexOptions o;
+  o.kind = retrieval::AnnIndexOptions::Kind::kIvf;
+  o.dimension = (*a)->index().dimension();
+  o.ivf_nlist = 4;
+  o.ivf_nprobe = 1;
+  auto ivf = retrieval::MakeAnnIndex(o);
+  ASSERT_TRUE(ivf.ok());
+  ASSERT_TRUE((*ivf)->Train(vectors).ok());
+  ASSERT_TRUE((*ivf)->Add(ids, vectors).ok());
+  data::testing::TempDir tmp;
+  const fs::path dir = tmp.path() / "ivf";
+  fs::copy(kTinyModel, dir, fs::copy_options::recursive);
+  fs::permissions(dir / registry::kRetrievalDir, fs::perms::owner_all, fs::perm_options::add);
+  const fs::path index_file = dir / registry::kRetrievalDir / "videos.index";
+  fs::permissions(index_file, fs::perms::owner_write, fs::perm_options::add);
+  ASSERT_TRUE((*ivf)->Save(index_file.string()).ok());
+
+  const auto nprobe = [&](ServingModelOptions options) {
+    auto m = ServingModel::Load(dir.string(), "ivf", options);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? (*m)->index().options().ivf_nprobe : -1;
+  };
+  EXPECT_EQ(nprobe({}), 1);                      // as shipped
+  EXPECT_EQ(nprobe({.ivf_nprobe = 3}), 3);       // overridden
+  EXPECT_EQ(nprobe({.ivf_nprobe = 100}), 4);     // at most every list
+  EXPECT_EQ(nprobe({.hnsw_ef_search = 64}), 1);  // not an HNSW index: unchanged
+  // The exact index of the tiny model ignores both.
+  auto exact = ServingModel::Load(kTinyModel, "v1", {.ivf_nprobe = 3, .hnsw_ef_search = 64});
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ((*exact)->index().options().kind, retrieval::AnnIndexOptions::Kind::kExact);
 }
 
 }  // namespace
