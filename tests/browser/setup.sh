@@ -16,5 +16,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d node_modules/playw
   exit 0
 fi
 echo "browser setup: npm ci in $(pwd)"
-npm ci --no-audit --no-fund --loglevel=error
+# npm waits 5 minutes on a stalled request by default, as long as ctest gives this whole step: a
+# request that stalls (seen once on a healthy network) is dropped after 30 s and retried instead.
+npm ci --no-audit --no-fund --loglevel=error --fetch-timeout=30000 --fetch-retries=4 \
+  --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=20000
 echo "$want" > "$stamp"
