@@ -476,7 +476,10 @@ Service::Service(ServeConfig config, std::function<int64_t()> clock)
       [this] {
         const std::string version = model_version();
         std::lock_guard lock(mutex_);
-        return !version.empty() && !load_.pointer.empty() && load_.pointer.front() != version ? 1.0 : 0.0;
+        return !version.empty() && !load_.pointer.empty() &&
+                       StateOf(version, load_.pointer.front(), load_.loading) == ModelState::kFallback
+                   ? 1.0
+                   : 0.0;
       });
   // Hits and misses as counters (a ratio since start says nothing about the last minute; Prometheus
   // derives any window's ratio from the two rates).
@@ -1048,6 +1051,12 @@ void Service::Handle(const HttpRequest& request, HttpResponse& response) {
   }
 }
 
+Service::ModelState Service::StateOf(std::string_view serving, std::string_view production,
+                                     std::string_view loading) {
+  if (production.empty() || serving == production) return ModelState::kProduction;
+  return loading == production ? ModelState::kLoading : ModelState::kFallback;
+}
+
 void Service::Healthz(const HttpRequest&, const PathParams&, HttpResponse& response) {
   Json(response, 200, R"({"status":"ok"})");
 }
@@ -1055,16 +1064,20 @@ void Service::Healthz(const HttpRequest&, const PathParams&, HttpResponse& respo
 void Service::Readyz(const HttpRequest&, const PathParams&, HttpResponse& response) {
   const std::string version = model_version();
   if (version.empty()) return Json(response, 503, R"({"status":"no model loaded"})");
-  std::string production;
+  std::string production, loading;
   {
     std::lock_guard lock(mutex_);
     production = load_.pointer.empty() ? version : load_.pointer.front();
+    loading = load_.loading;
   }
+  const ModelState state = StateOf(version, production, loading);
   std::string body =
       StrCat(R"({"status":"ready","model_version":)", JsonQuote(version), R"(,"production_version":)",
-             JsonQuote(production), R"(,"fallback":)", version != production ? "true" : "false",
+             JsonQuote(production), R"(,"fallback":)", state == ModelState::kFallback ? "true" : "false",
              R"(,"feature_store":)", store_degraded_.load() ? R"("unreadable")" : R"("ok")");
-  if (version != production) {
+  if (state == ModelState::kLoading) {
+    body += StrCat(R"(,"loading":)", JsonQuote(production));
+  } else if (state == ModelState::kFallback) {
     body += StrCat(R"(,"reason":)",
                    JsonQuote(StrCat("production version ", production, " did not load; serving ", version,
                                     " from the rollback stack (details in the server log)")));
@@ -1387,7 +1400,8 @@ void Service::AdminModel(const HttpRequest&, const PathParams&, HttpResponse& re
   Json(response, 200,
        StrCat(R"({"model_version":)", JsonQuote(snap.model->version()), R"(,"production_version":)",
               JsonQuote(production), R"(,"fallback":)",
-              snap.model->version() != production ? "true" : "false", R"(,"loading":)",
+              StateOf(snap.model->version(), production, loading) == ModelState::kFallback ? "true" : "false",
+              R"(,"loading":)",
               loading.empty() ? std::string("null")
                               : StrCat(R"({"version":)", JsonQuote(loading), R"(,"seconds":)",
                                        FormatScore(static_cast<float>(loading_s)), "}"),

@@ -127,6 +127,12 @@ class Service {
   Status FlushLedger();
 
   std::string model_version() const;
+  // Whether the model served is production's: it is; production is loading (a swap in progress,
+  // the model before it keeps serving); or a fallback (production failed to load). /readyz,
+  // /v1/admin/model and vrec_model_fallback report it. An empty `production` (no pointer read
+  // yet) counts as served.
+  enum class ModelState { kProduction, kLoading, kFallback };
+  static ModelState StateOf(std::string_view serving, std::string_view production, std::string_view loading);
   MetricsRegistry& metrics() { return metrics_; }
   // The online store (thread-safe), for background work beside the service (event export).
   features::FeatureStore& store() { return *store_; }

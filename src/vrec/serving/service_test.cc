@@ -388,6 +388,43 @@ TEST_F(ServiceTest, StartsOnTheRollbackStackWhenProductionDoesNotLoad) {
   EXPECT_NE(Metrics().find("vrec_model_fallback 0"), std::string::npos);
 }
 
+TEST_F(ServiceTest, ASwapInProgressIsLoadingNotAFallback) {
+  using State = Service::ModelState;
+  EXPECT_EQ(Service::StateOf("v1", "v1", ""), State::kProduction);
+  EXPECT_EQ(Service::StateOf("v1", "", ""), State::kProduction);
+  EXPECT_EQ(Service::StateOf("v1", "v2", "v2"), State::kLoading);
+  EXPECT_EQ(Service::StateOf("v1", "v2", ""), State::kFallback);
+  EXPECT_EQ(Service::StateOf("v1", "v3", "v2"), State::kFallback);
+
+  const std::string first = AddVersion();
+  ASSERT_TRUE(registry_->Promote(first, "").ok());
+  Start(Config());
+  const std::string second = AddVersion();
+  ASSERT_TRUE(registry_->Promote(second, "").ok());
+  // /readyz read over and over while the new production version loads: never a fallback.
+  std::atomic<bool> done{false};
+  int fallbacks = 0, loading = 0, reads = 0;
+  std::thread reader([&] {
+    while (!done.load()) {
+      const Reply r = Call("GET", "/readyz");
+      ++reads;
+      if (r.json.value("fallback", false)) ++fallbacks;
+      if (r.json.value("loading", "") == second) ++loading;
+    }
+  });
+  const Status reloaded = service_->ReloadIfChanged();
+  done = true;
+  reader.join();
+  EXPECT_TRUE(reloaded.ok()) << reloaded.ToString();
+  EXPECT_EQ(service_->model_version(), second);
+  EXPECT_EQ(fallbacks, 0) << "of " << reads << " reads";
+  EXPECT_GT(loading, 0) << "of " << reads << " reads";
+  const Reply after = Call("GET", "/readyz");
+  EXPECT_EQ(after.json["fallback"], false);
+  EXPECT_FALSE(after.json.contains("loading"));
+  EXPECT_NE(Metrics().find("vrec_model_fallback 0"), std::string::npos);
+}
+
 TEST_F(ServiceTest, ASchemaMismatchIsRefusedAndTheServerKeepsItsModel) {
   const std::string good = AddVersion();
   ASSERT_TRUE(registry_->Promote(good, "").ok());
