@@ -522,7 +522,8 @@ async function refreshStatus() {
   try {
     const r = await fetch('/readyz', { cache: 'no-store' });
     const j = await r.json();
-    box.textContent = `${j.status} · model ${j.model_version || '—'}${j.fallback ? ' (fallback)' : ''}`;
+    const note = j.fallback ? ' (fallback)' : (j.loading ? ` (loading ${j.loading})` : '');
+    box.textContent = `${j.status} · model ${j.model_version || '—'}${note}`;
   } catch (e) {
     box.textContent = 'server unreachable';
   }
