@@ -24,6 +24,7 @@
 #include "bench/bench_util.h"
 #include "vrec/common/sys.h"
 #include "vrec/retrieval/ann_index.h"
+#include "vrec/retrieval/ann_testing.h"
 
 namespace {
 
@@ -57,12 +58,7 @@ double CurrentRssMb() {
 
 double PeakRssMb() { return static_cast<double>(vrec::PeakRssBytes()) / (1 << 20); }
 
-void Normalize(float* v, int d) {
-  double norm = 0;
-  for (int j = 0; j < d; ++j) norm += double{v[j]} * v[j];
-  const float inv = static_cast<float>(1.0 / std::sqrt(std::max(norm, 1e-12)));
-  for (int j = 0; j < d; ++j) v[j] *= inv;
-}
+using vrec::retrieval::testing::Normalize;
 
 // Topical structure like trained video embeddings: `clusters` sub-topics grouped under
 // `clusters / 40` genres. A sub-topic centre is its genre centre plus noise, a video is its
