@@ -111,7 +111,13 @@ for _ in $(seq 1 600); do
 done
 [ "$(head -1 "$reg/production")" = v000003 ] || { cat "$tmp/loop.err"; fail "the trainer loop did not promote v000003"; }
 grep -q '"events.through_seq": "350"' "$reg/versions/v000003/manifest.json" || fail "v000003 through_seq"
-sleep 0.3
+# A signal during a run ends the process at once (by design); wait until the run is over and the
+# trainer is back in its wait, where SIGTERM is a clean stop.
+for _ in $(seq 1 600); do
+  grep -q "trainer: state saved" "$tmp/loop.err" && break
+  sleep 0.1
+done
+grep -q "trainer: state saved" "$tmp/loop.err" || { cat "$tmp/loop.err"; fail "the trainer loop did not report the run"; }
 kill "$trainer_pid"
 wait "$trainer_pid" || fail "the trainer did not stop cleanly on SIGTERM"
 

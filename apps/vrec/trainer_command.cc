@@ -77,6 +77,9 @@ Status RunTrainer(const TrainerFlags& f) {
                    static_cast<long long>(check.count()));
     } else if (!run->ran) {
       std::fprintf(stderr, "trainer: not due: %s\n", run->decision.reason.c_str());
+    } else {
+      std::fprintf(stderr, "trainer: state saved; next check in %lld ms\n",
+                   static_cast<long long>(check.count()));
     }
     timespec wait{};
     wait.tv_sec = static_cast<time_t>(check.count() / 1000);
