@@ -8,7 +8,7 @@ target_link_libraries(vrec_two_tower_model PUBLIC vrec_data vrec_inner_products 
 # Test-only: a TwoTowerModel with random weights of production shapes, for the retriever's tests
 # and retrieval_bench. Never linked by production targets; built only when something links it.
 add_library(vrec_two_tower_model_testing STATIC EXCLUDE_FROM_ALL two_tower_model_testing.cc)
-target_link_libraries(vrec_two_tower_model_testing PUBLIC vrec_two_tower_model PRIVATE vrec_warnings)
+target_link_libraries(vrec_two_tower_model_testing PUBLIC vrec_two_tower_model PRIVATE vrec_warnings vrec_test_code)
 
 # VREC_TESTDATA_DIR: the committed model written by an older build (tests/testdata/two_tower_v1).
 vrec_test(vrec_two_tower_model_test SOURCES two_tower_model_test.cc inner_products_test.cc
@@ -26,7 +26,7 @@ target_link_libraries(vrec_two_tower PUBLIC vrec_retrieval vrec_two_tower_model
 # Test-only: the Torch towers run with a trained model's weights (two_tower_testing.h), so tests can
 # compare them with the plain C++ forward pass. Never linked by production targets.
 add_library(vrec_two_tower_testing STATIC EXCLUDE_FROM_ALL two_tower_testing.cc)
-target_link_libraries(vrec_two_tower_testing PUBLIC vrec_two_tower PRIVATE torch vrec_warnings)
+target_link_libraries(vrec_two_tower_testing PUBLIC vrec_two_tower PRIVATE torch vrec_warnings vrec_test_code)
 
 # Torch's headers are not ours: include them as system headers so -Wshadow and friends stay quiet.
 get_target_property(VREC_TORCH_INCLUDES torch INTERFACE_INCLUDE_DIRECTORIES)
