@@ -3,10 +3,10 @@
 # integration tests, the fuzz corpora replayed), then all tests again but the browser ones (they
 # check pages; the routes they call run under ASan in the other integration tests) under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then the serving concurrency tests and the feature
-# store's (group commit) under ThreadSanitizer (only the targets they need are built: see the tsan presets; the
-# feature store runs over the memory and Redis backends only, as Debian's RocksDB is not
-# instrumented and TSan reports its lock-free internals as races; the Redis store's pool and claim
-# renewal are vrec's own code). VREC_SKIP_ASAN=1 / VREC_SKIP_TSAN=1 skip those.
+# store's (group commit) under ThreadSanitizer (only the targets they need are built: see the tsan
+# presets; the feature store runs over the memory and Redis backends only, as Debian's RocksDB is
+# not instrumented and TSan reports its lock-free internals as races; the Redis store's pool and
+# claim renewal are vrec's own code). VREC_SKIP_ASAN=1 / VREC_SKIP_TSAN=1 skip those.
 # Warnings are errors here (VREC_WERROR): this is the command CI runs. Each phase prints its time
 # ("test.sh: phase=... seconds=...").
 set -euo pipefail
