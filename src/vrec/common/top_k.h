@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace vrec {
@@ -28,6 +29,10 @@ class TopK {
     buf_.push_back({score, index});
     if (buf_.size() >= 2 * k_ + 64) Shrink();
   }
+
+  // A score below this cannot enter the selection (the lowest score kept so far once the buffer
+  // has been cut to k; -infinity before): lets a caller skip a block of scores at once.
+  double Bar() const { return full_ ? worst_.score : -std::numeric_limits<double>::infinity(); }
 
   // The selected indices, best first (at most k). The selection is left empty.
   void Finish(std::vector<uint32_t>& out) {

@@ -15,11 +15,14 @@
 #include <faiss/invlists/OnDiskInvertedLists.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -35,6 +38,9 @@ namespace {
 namespace ai = ann_internal;
 using idx_t = faiss::Index::idx_t;
 using Kind = AnnIndexOptions::Kind;
+
+// IVF-Flat lists of at least this many vectors in all are scanned in 8 bits (see SearchIvfFlat).
+std::atomic<int64_t> int8_scan_min_vectors{ai::kDefaultInt8ScanMinVectors};
 
 // Runs `fn`, turning FAISS (and allocation) exceptions into an Internal status naming `what`.
 template <typename Fn>
@@ -122,6 +128,7 @@ class FaissAnnIndex final : public AnnIndex {
     VREC_RETURN_IF_ERROR(ai::CheckAdd(ids, vectors, opts_.dimension));
     VREC_RETURN_IF_ERROR(CheckTrained("Add"));
     if (ids.empty()) return OkStatus();
+    DropInt8Lists();
     VREC_RETURN_IF_ERROR(MakeListsWritable());
     switch (opts_.kind) {
       case Kind::kExact:
@@ -143,6 +150,7 @@ class FaissAnnIndex final : public AnnIndex {
     }
     std::vector<idx_t> present = PresentIds(ids);
     if (present.empty()) return OkStatus();
+    DropInt8Lists();
     VREC_RETURN_IF_ERROR(MakeListsWritable());
     return Guard("remove_ids", [&] {
       if (AnnIndexOptions::IsIvf(opts_.kind)) {
@@ -340,10 +348,108 @@ class FaissAnnIndex final : public AnnIndex {
         }
       }
     }
-    return CheckLoaded(path);
+    VREC_RETURN_IF_ERROR(CheckLoaded(path));
+    // Built beside the caller (0.25 s at 1M videos), so that loading does not wait for it; searches
+    // scan the float lists until it is done. The thread inherits the caller's priority (vrec serve
+    // loads on a lowered one).
+    if (Int8Wanted()) {
+      int8_building_.store(true);
+      int8_builder_ = std::jthread([this] {
+        if (std::shared_ptr<const Int8Lists> lists = TryBuildInt8Lists()) int8_.store(std::move(lists));
+        int8_building_.store(false);
+      });
+    }
+    return OkStatus();
   }
 
  private:
+  // 8-bit copies of the IVF-Flat lists, in list order: each vector's residual to its list's
+  // centroid (smaller than the vector, so the 8-bit step is finer), QuantizeRowsInt8. A score is
+  // <query, centroid> + <query, residual>. The scan reads a quarter of the float lists' bytes.
+  struct Int8Lists {
+    // nlist + 1: list l's rows start at row begin[l] (a multiple of kInt8Block: each list's last
+    // block is padded) and are followed by begin[l + 1] - begin[l] - size[l] padding rows.
+    std::vector<size_t> begin;
+    std::vector<size_t> size;   // nlist: the list's vectors
+    std::vector<int8_t> codes;  // begin[nlist] rows x dimension, in blocks (inner_products.h)
+    std::vector<float> scales;  // begin[nlist] rows
+  };
+
+  const faiss::IndexIVFFlat* IvfFlat() const {
+    const auto* ivf = dynamic_cast<const faiss::IndexIVFFlat*>(index_.get());
+    if (ivf == nullptr || ivf->metric_type != faiss::METRIC_INNER_PRODUCT ||
+        ivf->code_size != static_cast<size_t>(opts_.dimension) * sizeof(float))
+      return nullptr;
+    return ivf;
+  }
+
+  bool Int8Wanted() const {
+    const faiss::IndexIVFFlat* ivf = IvfFlat();
+    const auto* coarse = ivf ? dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) : nullptr;
+    return coarse != nullptr && coarse->ntotal == static_cast<idx_t>(ivf->nlist) &&
+           index_->ntotal >= int8_min_vectors_;
+  }
+
+  std::shared_ptr<const Int8Lists> BuildInt8Lists() const {
+    const faiss::IndexIVFFlat* ivf = IvfFlat();
+    const auto* coarse = dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer);
+    const size_t dim = static_cast<size_t>(opts_.dimension);
+    auto out = std::make_shared<Int8Lists>();
+    out->begin.assign(ivf->nlist + 1, 0);
+    out->size.assign(ivf->nlist, 0);
+    for (size_t l = 0; l < ivf->nlist; ++l) {
+      out->size[l] = ivf->invlists->list_size(l);
+      out->begin[l + 1] = out->begin[l] + Int8Padded(out->size[l]);
+    }
+    const size_t rows = out->begin.back();
+    out->codes.resize(rows * dim);
+    out->scales.resize(rows);
+    std::vector<float> aligned;
+    for (size_t l = 0; l < ivf->nlist; ++l) {
+      const size_t n = out->size[l], padded = out->begin[l + 1] - out->begin[l];
+      if (n == 0) continue;
+      faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
+      aligned.resize(n * dim);
+      std::memcpy(aligned.data(), codes.get(), n * dim * sizeof(float));
+      const float* centroid = coarse->get_xb() + l * dim;
+      for (size_t i = 0; i < n * dim; ++i) aligned[i] -= centroid[i % dim];
+      QuantizeRowsInt8(aligned, dim, std::span<int8_t>(out->codes).subspan(out->begin[l] * dim, padded * dim),
+                       std::span<float>(out->scales).subspan(out->begin[l], padded));
+    }
+    return out;
+  }
+
+  // Null when memory runs out: the float lists are scanned instead.
+  std::shared_ptr<const Int8Lists> TryBuildInt8Lists() const {
+    try {
+      return BuildInt8Lists();
+    } catch (const std::exception&) {
+      int8_failed_.store(true);
+      return nullptr;
+    }
+  }
+
+  // The 8-bit lists when the index wants them (null: scan the float lists). After a load, a thread
+  // builds them; after a change, the first search does (Add and Remove drop them).
+  std::shared_ptr<const Int8Lists> Int8() const {
+    std::shared_ptr<const Int8Lists> lists = int8_.load();
+    if (lists != nullptr || int8_building_.load() || int8_failed_.load() || !Int8Wanted()) return lists;
+    std::lock_guard lock(int8_mutex_);
+    lists = int8_.load();
+    if (lists == nullptr && !int8_failed_.load()) {
+      lists = TryBuildInt8Lists();
+      int8_.store(lists);
+    }
+    return lists;
+  }
+
+  // Before a change: waits for a build in progress (it reads the lists) and drops the lists.
+  void DropInt8Lists() {
+    if (int8_builder_.joinable()) int8_builder_.join();
+    int8_.store(nullptr);
+    int8_failed_.store(false);
+  }
+
   // A mapped IVF index (AnnLoadOptions::map_ivf_lists) has read-only lists: copy them into memory
   // before the first change.
   Status MakeListsWritable() {
@@ -535,11 +641,10 @@ class FaissAnnIndex final : public AnnIndex {
   // FAISS's search, with the vectorised sums. False (nothing appended) for any other layout,
   // which FAISS then searches.
   bool SearchIvfFlat(const float* q, idx_t want, std::vector<AnnResult>& out) const {
-    const auto* ivf = dynamic_cast<const faiss::IndexIVFFlat*>(index_.get());
+    const faiss::IndexIVFFlat* ivf = IvfFlat();
     const auto* coarse = ivf ? dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) : nullptr;
     const size_t dim = static_cast<size_t>(opts_.dimension);
-    if (coarse == nullptr || ivf->metric_type != faiss::METRIC_INNER_PRODUCT ||
-        coarse->metric_type != faiss::METRIC_INNER_PRODUCT || ivf->code_size != dim * sizeof(float) ||
+    if (coarse == nullptr || coarse->metric_type != faiss::METRIC_INNER_PRODUCT ||
         coarse->ntotal != static_cast<idx_t>(ivf->nlist)) {
       return false;
     }
@@ -555,6 +660,10 @@ class FaissAnnIndex final : public AnnIndex {
     top.Reset(std::min<size_t>(static_cast<size_t>(std::max(opts_.ivf_nprobe, 1)), ivf->nlist));
     for (size_t l = 0; l < ivf->nlist; ++l) top.Push(scores[l], static_cast<uint32_t>(l));
     top.Finish(lists);
+    if (std::shared_ptr<const Int8Lists> int8 = Int8()) {
+      SearchInt8Lists(*ivf, *int8, query, lists, scores, want, out);
+      return true;
+    }
     top.Reset(static_cast<size_t>(want));
     ids.clear();
     id_scores.clear();
@@ -585,6 +694,64 @@ class FaissAnnIndex final : public AnnIndex {
     top.Finish(lists);
     for (const uint32_t i : lists) out.push_back({static_cast<uint64_t>(ids[i]), id_scores[i]});
     return true;
+  }
+
+  // The probed lists scanned in 8 bits, then the best rows re-scored from the float lists: twice
+  // `want` of them and at least 256, so that rows the 8-bit error moved across the cut come back
+  // (recall against the float scan: ann_index_test, model_ann_bench). Scores are the float scan's.
+  void SearchInt8Lists(const faiss::IndexIVFFlat& ivf, const Int8Lists& int8, std::span<const float> query,
+                       const std::vector<uint32_t>& lists, const std::vector<float>& list_scores, idx_t want,
+                       std::vector<AnnResult>& out) const {
+    const size_t dim = static_cast<size_t>(opts_.dimension);
+    thread_local std::vector<float> scores;
+    thread_local std::vector<uint32_t> rows;
+    thread_local std::vector<float> row;
+    thread_local TopK top;
+    top.Reset(static_cast<size_t>(want + std::max<idx_t>(want / 4, 32)));
+    for (const uint32_t l : lists) {
+      const size_t begin = int8.begin[l], n = int8.size[l], padded = int8.begin[l + 1] - begin;
+      if (n == 0) continue;
+      scores.resize(padded);
+      QueryInt8Products(query, std::span<const int8_t>(int8.codes).subspan(begin * dim, padded * dim),
+                        std::span<const float>(int8.scales).subspan(begin, padded), dim, scores);
+      const float base = list_scores[l];
+      // Most blocks of 16 hold no score that can still enter: one comparison skips them (a push
+      // per row was the scan's largest cost, a branch mispredicted at random).
+      for (size_t b = 0; b < n; b += kInt8Block) {
+        const size_t end = std::min(n, b + kInt8Block);
+        float best = scores[b];
+        for (size_t i = b + 1; i < end; ++i) best = std::max(best, scores[i]);
+        if (base + best < top.Bar()) continue;
+        for (size_t i = b; i < end; ++i) top.Push(base + scores[i], static_cast<uint32_t>(begin + i));
+      }
+    }
+    top.Finish(rows);
+    row.resize(dim);
+    float exact = 0;
+    for (const uint32_t r : rows) {
+      const size_t l = static_cast<size_t>(std::upper_bound(int8.begin.begin(), int8.begin.end(), r) -
+                                           int8.begin.begin()) -
+                       1;
+      const size_t offset = r - int8.begin[l];
+      faiss::InvertedLists::ScopedCodes codes(ivf.invlists, l);
+      faiss::InvertedLists::ScopedIds ids(ivf.invlists, l);
+      std::memcpy(row.data(), codes.get() + offset * dim * sizeof(float), dim * sizeof(float));
+      QueryInnerProducts(query, row, dim, std::span<float>(&exact, 1));
+      idx_t id;
+      std::memcpy(&id, reinterpret_cast<const std::byte*>(ids.get()) + offset * sizeof(idx_t), sizeof(id));
+      top.Push(exact, static_cast<uint32_t>(out.size()));
+      out.push_back({static_cast<uint64_t>(id), exact});
+    }
+    // Keep the best `want` of the re-scored rows, best first, as the float scan orders them.
+    const size_t first = out.size() - rows.size();
+    top.Reset(static_cast<size_t>(want));
+    for (size_t i = first; i < out.size(); ++i) top.Push(out[i].score, static_cast<uint32_t>(i));
+    top.Finish(rows);
+    std::vector<AnnResult> best;
+    best.reserve(rows.size());
+    for (const uint32_t i : rows) best.push_back(out[i]);
+    out.resize(first);
+    out.insert(out.end(), best.begin(), best.end());
   }
 
   static void AppendResults(const std::vector<float>& scores, const std::vector<idx_t>& labels, idx_t want,
@@ -620,6 +787,12 @@ class FaissAnnIndex final : public AnnIndex {
 
   AnnIndexOptions opts_;
   std::unique_ptr<faiss::Index> index_;  // null only for an untrained IVF index
+  mutable std::atomic<std::shared_ptr<const Int8Lists>> int8_;
+  mutable std::mutex int8_mutex_;
+  mutable std::atomic<bool> int8_failed_{false};
+  std::atomic<bool> int8_building_{false};
+  const int64_t int8_min_vectors_ = int8_scan_min_vectors.load();  // the process's, at creation
+  std::jthread int8_builder_;  // last: joined before the index it reads is destroyed
 
   // HNSW only: graph node -> id (-1 = tombstone), id -> node, and the tombstone count.
   std::vector<idx_t> node_to_id_;
@@ -628,6 +801,8 @@ class FaissAnnIndex final : public AnnIndex {
 };
 
 }  // namespace
+
+int64_t ann_internal::SetInt8ScanMinVectorsForTesting(int64_t n) { return int8_scan_min_vectors.exchange(n); }
 
 StatusOr<std::unique_ptr<AnnIndex>> MakeFaissAnnIndex(const AnnIndexOptions& options) {
   auto index = std::make_unique<FaissAnnIndex>(options);

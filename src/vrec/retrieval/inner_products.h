@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 namespace vrec::retrieval {
@@ -28,5 +29,22 @@ void InnerProducts(std::span<const float> queries, size_t num_queries, std::span
 // sums are in another order than InnerProducts', so scores may differ from its in the last bits.
 void QueryInnerProducts(std::span<const float> query, std::span<const float> rows, size_t dim,
                         std::span<float> out);
+
+// 8-bit rows for IVF scans: row r is scales[r] * its codes, each code round(x / scale) with scale =
+// max |x| / 127 (a zero or non-finite row: scale 0). A score from them is within
+// scale * sum |query| / 2 of the float one; callers re-score their best rows exactly. The codes
+// are stored in blocks of kInt8Block rows, each block dim x kInt8Block (dimension-major), so that
+// a scan multiplies one query component into 16 rows at once with no horizontal sums; the last
+// block is padded with zero rows. `rows` holds n x dim floats, `codes` Int8Padded(n) x dim and
+// `scales` Int8Padded(n) (all checked).
+inline constexpr size_t kInt8Block = 16;
+inline size_t Int8Padded(size_t n) { return (n + kInt8Block - 1) / kInt8Block * kInt8Block; }
+void QuantizeRowsInt8(std::span<const float> rows, size_t dim, std::span<int8_t> codes,
+                      std::span<float> scales);
+
+// out[r] = scales[r] * <query, row r's codes> for the rows of blocked `codes` (scales.size() of
+// them, a multiple of kInt8Block, padding included; `out` holds as many).
+void QueryInt8Products(std::span<const float> query, std::span<const int8_t> codes,
+                       std::span<const float> scales, size_t dim, std::span<float> out);
 
 }  // namespace vrec::retrieval
