@@ -696,9 +696,10 @@ class FaissAnnIndex final : public AnnIndex {
     return true;
   }
 
-  // The probed lists scanned in 8 bits, then the best rows re-scored from the float lists: twice
-  // `want` of them and at least 256, so that rows the 8-bit error moved across the cut come back
-  // (recall against the float scan: ann_index_test, model_ann_bench). Scores are the float scan's.
+  // The probed lists scanned in 8 bits, then the best rows re-scored from the float lists:
+  // want + max(want / 4, 32) of them, so that rows the 8-bit error moved across the cut come back
+  // (the same results as the float scan: ann_index_test; the same recall at 1M: docs/scale.md).
+  // Scores are the float scan's.
   void SearchInt8Lists(const faiss::IndexIVFFlat& ivf, const Int8Lists& int8, std::span<const float> query,
                        const std::vector<uint32_t>& lists, const std::vector<float>& list_scores, idx_t want,
                        std::vector<AnnResult>& out) const {
@@ -787,17 +788,19 @@ class FaissAnnIndex final : public AnnIndex {
 
   AnnIndexOptions opts_;
   std::unique_ptr<faiss::Index> index_;  // null only for an untrained IVF index
-  mutable std::atomic<std::shared_ptr<const Int8Lists>> int8_;
-  mutable std::mutex int8_mutex_;
-  mutable std::atomic<bool> int8_failed_{false};
-  std::atomic<bool> int8_building_{false};
-  const int64_t int8_min_vectors_ = int8_scan_min_vectors.load();  // the process's, at creation
-  std::jthread int8_builder_;  // last: joined before the index it reads is destroyed
 
   // HNSW only: graph node -> id (-1 = tombstone), id -> node, and the tombstone count.
   std::vector<idx_t> node_to_id_;
   std::unordered_map<idx_t, idx_t> id_to_node_;
   int64_t tombstones_ = 0;
+
+  // IVF-Flat from int8_min_vectors_ vectors: the 8-bit lists (Int8()).
+  mutable std::atomic<std::shared_ptr<const Int8Lists>> int8_;
+  mutable std::mutex int8_mutex_;
+  mutable std::atomic<bool> int8_failed_{false};
+  std::atomic<bool> int8_building_{false};
+  const int64_t int8_min_vectors_ = int8_scan_min_vectors.load();  // the process's, at creation
+  std::jthread int8_builder_;  // last: joined before anything it reads is destroyed
 };
 
 }  // namespace
