@@ -6,7 +6,9 @@
 # store's (group commit) under ThreadSanitizer (only the targets they need are built: see the tsan
 # presets; the feature store runs over the memory and Redis backends only, as Debian's RocksDB is
 # not instrumented and TSan reports its lock-free internals as races; the Redis store's pool and
-# claim renewal are vrec's own code). VREC_SKIP_ASAN=1 / VREC_SKIP_TSAN=1 skip those.
+# claim renewal are vrec's own code), and the ANN index's 8-bit lists built on a thread beside
+# searches (FAISS on one OpenMP thread there: libgomp is not instrumented either).
+# VREC_SKIP_ASAN=1 / VREC_SKIP_TSAN=1 skip those.
 # Warnings are errors here (VREC_WERROR): this is the command CI runs. Each phase prints its time
 # ("test.sh: phase=... seconds=...").
 set -euo pipefail

@@ -355,7 +355,7 @@ class FaissAnnIndex final : public AnnIndex {
     if (Int8Wanted()) {
       int8_building_.store(true);
       int8_builder_ = std::jthread([this] {
-        if (std::shared_ptr<const Int8Lists> lists = TryBuildInt8Lists()) int8_.store(std::move(lists));
+        Publish(TryBuildInt8Lists());
         int8_building_.store(false);
       });
     }
@@ -390,11 +390,11 @@ class FaissAnnIndex final : public AnnIndex {
            index_->ntotal >= int8_min_vectors_;
   }
 
-  std::shared_ptr<const Int8Lists> BuildInt8Lists() const {
+  std::unique_ptr<const Int8Lists> BuildInt8Lists() const {
     const faiss::IndexIVFFlat* ivf = IvfFlat();
     const auto* coarse = dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer);
     const size_t dim = static_cast<size_t>(opts_.dimension);
-    auto out = std::make_shared<Int8Lists>();
+    auto out = std::make_unique<Int8Lists>();
     out->begin.assign(ivf->nlist + 1, 0);
     out->size.assign(ivf->nlist, 0);
     for (size_t l = 0; l < ivf->nlist; ++l) {
@@ -420,7 +420,7 @@ class FaissAnnIndex final : public AnnIndex {
   }
 
   // Null when memory runs out: the float lists are scanned instead.
-  std::shared_ptr<const Int8Lists> TryBuildInt8Lists() const {
+  std::unique_ptr<const Int8Lists> TryBuildInt8Lists() const {
     try {
       return BuildInt8Lists();
     } catch (const std::exception&) {
@@ -431,22 +431,29 @@ class FaissAnnIndex final : public AnnIndex {
 
   // The 8-bit lists when the index wants them (null: scan the float lists). After a load, a thread
   // builds them; after a change, the first search does (Add and Remove drop them).
-  std::shared_ptr<const Int8Lists> Int8() const {
-    std::shared_ptr<const Int8Lists> lists = int8_.load();
+  // The lists stay until the next Add or Remove, which may not run beside a search (ann_index.h).
+  const Int8Lists* Int8() const {
+    const Int8Lists* lists = int8_.load(std::memory_order_acquire);
     if (lists != nullptr || int8_building_.load() || int8_failed_.load() || !Int8Wanted()) return lists;
     std::lock_guard lock(int8_mutex_);
-    lists = int8_.load();
-    if (lists == nullptr && !int8_failed_.load()) {
-      lists = TryBuildInt8Lists();
-      int8_.store(lists);
-    }
-    return lists;
+    if (int8_.load(std::memory_order_acquire) == nullptr && !int8_failed_.load())
+      Publish(TryBuildInt8Lists());
+    return int8_.load(std::memory_order_acquire);
+  }
+
+  // Owned by the index, published to searches by one release store (a plain pointer: searches
+  // read it on every query, and never while Add or Remove frees it).
+  void Publish(std::unique_ptr<const Int8Lists> lists) const {
+    if (lists == nullptr) return;
+    int8_owned_ = std::move(lists);
+    int8_.store(int8_owned_.get(), std::memory_order_release);
   }
 
   // Before a change: waits for a build in progress (it reads the lists) and drops the lists.
   void DropInt8Lists() {
     if (int8_builder_.joinable()) int8_builder_.join();
     int8_.store(nullptr);
+    int8_owned_.reset();
     int8_failed_.store(false);
   }
 
@@ -660,7 +667,7 @@ class FaissAnnIndex final : public AnnIndex {
     top.Reset(std::min<size_t>(static_cast<size_t>(std::max(opts_.ivf_nprobe, 1)), ivf->nlist));
     for (size_t l = 0; l < ivf->nlist; ++l) top.Push(scores[l], static_cast<uint32_t>(l));
     top.Finish(lists);
-    if (std::shared_ptr<const Int8Lists> int8 = Int8()) {
+    if (const Int8Lists* int8 = Int8()) {
       SearchInt8Lists(*ivf, *int8, query, lists, scores, want, out);
       return true;
     }
@@ -795,7 +802,8 @@ class FaissAnnIndex final : public AnnIndex {
   int64_t tombstones_ = 0;
 
   // IVF-Flat from int8_min_vectors_ vectors: the 8-bit lists (Int8()).
-  mutable std::atomic<std::shared_ptr<const Int8Lists>> int8_;
+  mutable std::unique_ptr<const Int8Lists> int8_owned_;
+  mutable std::atomic<const Int8Lists*> int8_{nullptr};
   mutable std::mutex int8_mutex_;
   mutable std::atomic<bool> int8_failed_{false};
   std::atomic<bool> int8_building_{false};
