@@ -384,10 +384,11 @@ class FaissAnnIndex final : public AnnIndex {
   }
 
   bool Int8Wanted() const {
+    if (index_ == nullptr || index_->ntotal < int8_min_vectors_)
+      return false;  // cheap test first: per search
     const faiss::IndexIVFFlat* ivf = IvfFlat();
     const auto* coarse = ivf ? dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) : nullptr;
-    return coarse != nullptr && coarse->ntotal == static_cast<idx_t>(ivf->nlist) &&
-           index_->ntotal >= int8_min_vectors_;
+    return coarse != nullptr && coarse->ntotal == static_cast<idx_t>(ivf->nlist);
   }
 
   std::unique_ptr<const Int8Lists> BuildInt8Lists() const {
@@ -747,19 +748,13 @@ class FaissAnnIndex final : public AnnIndex {
       QueryInnerProducts(query, row, dim, std::span<float>(&exact, 1));
       idx_t id;
       std::memcpy(&id, reinterpret_cast<const std::byte*>(ids.get()) + offset * sizeof(idx_t), sizeof(id));
-      top.Push(exact, static_cast<uint32_t>(out.size()));
       out.push_back({static_cast<uint64_t>(id), exact});
     }
-    // Keep the best `want` of the re-scored rows, best first, as the float scan orders them.
-    const size_t first = out.size() - rows.size();
-    top.Reset(static_cast<size_t>(want));
-    for (size_t i = first; i < out.size(); ++i) top.Push(out[i].score, static_cast<uint32_t>(i));
-    top.Finish(rows);
-    std::vector<AnnResult> best;
-    best.reserve(rows.size());
-    for (const uint32_t i : rows) best.push_back(out[i]);
-    out.resize(first);
-    out.insert(out.end(), best.begin(), best.end());
+    // The best `want` of the re-scored rows, best first.
+    const auto first = out.end() - static_cast<ptrdiff_t>(rows.size());
+    std::stable_sort(first, out.end(),
+                     [](const AnnResult& a, const AnnResult& b) { return a.score > b.score; });
+    if (rows.size() > static_cast<size_t>(want)) out.erase(first + static_cast<ptrdiff_t>(want), out.end());
   }
 
   static void AppendResults(const std::vector<float>& scores, const std::vector<idx_t>& labels, idx_t want,

@@ -97,22 +97,14 @@ VREC_CPU_CLONES void BlockProductsInt8(const float* query, const int8_t* codes, 
   for (size_t b = 0; b < blocks; ++b) {
     const int8_t* block = codes + b * dim * kLanes;
     Lanes acc[4] = {};
-    size_t d = 0;
-    for (; d + 4 <= dim; d += 4) {
-      for (size_t j = 0; j < 4; ++j) {
+    for (size_t d = 0; d < dim; d += 4) {
+      for (size_t j = 0; j < 4 && d + j < dim; ++j) {
         Codes c;
         std::memcpy(&c, block + (d + j) * kLanes, sizeof(c));
         acc[j] += __builtin_convertvector(__builtin_convertvector(__builtin_convertvector(c, Shorts), Ints),
                                           Lanes) *
                   query[d + j];
       }
-    }
-    for (; d < dim; ++d) {
-      Codes c;
-      std::memcpy(&c, block + d * kLanes, sizeof(c));
-      acc[0] +=
-          __builtin_convertvector(__builtin_convertvector(__builtin_convertvector(c, Shorts), Ints), Lanes) *
-          query[d];
     }
     Lanes scale;
     std::memcpy(&scale, scales + b * kLanes, sizeof(scale));
