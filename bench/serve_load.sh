@@ -7,7 +7,8 @@
 # Usage: bench/serve_load.sh REGISTRY [RATES...]   (default rates: 500 1000)
 # Env: VREC_BIN (build/vrec), LOADGEN (build/bench/loadgen), DURATION (20 s), PORT (18080),
 #      SLO_MS (20), CACHE_TTL (server response cache TTL, default 1s as shipped), SATURATION (1;
-#      0 skips the saturation search)
+#      0 skips the saturation search), IDLE (seconds the ready server idles before the first rate,
+#      default 0: e.g. for the 8-bit IVF lists, built on a thread after a load, to be in place)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 registry=$1
@@ -36,6 +37,7 @@ for _ in $(seq 1 1200); do
   sleep 0.1
 done
 curl -sf "http://127.0.0.1:$port/readyz" > /dev/null
+sleep "${IDLE:-0}"
 
 for rate in "${rates[@]}"; do
   echo "# rate $rate/s for ${duration}s"

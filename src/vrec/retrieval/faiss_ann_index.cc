@@ -370,9 +370,9 @@ class FaissAnnIndex final : public AnnIndex {
     // nlist + 1: list l's rows start at row begin[l] (a multiple of kInt8Block: each list's last
     // block is padded) and are followed by begin[l + 1] - begin[l] - size[l] padding rows.
     std::vector<size_t> begin;
-    std::vector<size_t> size;   // nlist: the list's vectors
-    std::vector<int8_t> codes;  // begin[nlist] rows x dimension, in blocks (inner_products.h)
-    std::vector<float> scales;  // begin[nlist] rows
+    std::vector<size_t> size;    // nlist: the list's vectors
+    std::vector<uint8_t> codes;  // begin[nlist] rows x Int8Width(dimension), in blocks (inner_products.h)
+    std::vector<float> scales;   // begin[nlist] rows
   };
 
   const faiss::IndexIVFFlat* IvfFlat() const {
@@ -403,7 +403,8 @@ class FaissAnnIndex final : public AnnIndex {
       out->begin[l + 1] = out->begin[l] + Int8Padded(out->size[l]);
     }
     const size_t rows = out->begin.back();
-    out->codes.resize(rows * dim);
+    const size_t width = Int8Width(dim);
+    out->codes.resize(rows * width);
     out->scales.resize(rows);
     std::vector<float> aligned;
     for (size_t l = 0; l < ivf->nlist; ++l) {
@@ -414,7 +415,8 @@ class FaissAnnIndex final : public AnnIndex {
       std::memcpy(aligned.data(), codes.get(), n * dim * sizeof(float));
       const float* centroid = coarse->get_xb() + l * dim;
       for (size_t i = 0; i < n * dim; ++i) aligned[i] -= centroid[i % dim];
-      QuantizeRowsInt8(aligned, dim, std::span<int8_t>(out->codes).subspan(out->begin[l] * dim, padded * dim),
+      QuantizeRowsInt8(aligned, dim,
+                       std::span<uint8_t>(out->codes).subspan(out->begin[l] * width, padded * width),
                        std::span<float>(out->scales).subspan(out->begin[l], padded));
     }
     return out;
@@ -711,17 +713,20 @@ class FaissAnnIndex final : public AnnIndex {
   void SearchInt8Lists(const faiss::IndexIVFFlat& ivf, const Int8Lists& int8, std::span<const float> query,
                        const std::vector<uint32_t>& lists, const std::vector<float>& list_scores, idx_t want,
                        std::vector<AnnResult>& out) const {
-    const size_t dim = static_cast<size_t>(opts_.dimension);
+    const size_t dim = static_cast<size_t>(opts_.dimension), width = Int8Width(dim);
+    thread_local Int8Query query8;
     thread_local std::vector<float> scores;
     thread_local std::vector<uint32_t> rows;
+    thread_local std::vector<std::pair<uint32_t, uint32_t>> places;  // (list, offset) per row
     thread_local std::vector<float> row;
     thread_local TopK top;
+    QuantizeQueryInt8(query, dim, query8);
     top.Reset(static_cast<size_t>(want + std::max<idx_t>(want / 4, 32)));
     for (const uint32_t l : lists) {
       const size_t begin = int8.begin[l], n = int8.size[l], padded = int8.begin[l + 1] - begin;
       if (n == 0) continue;
       scores.resize(padded);
-      QueryInt8Products(query, std::span<const int8_t>(int8.codes).subspan(begin * dim, padded * dim),
+      QueryInt8Products(query8, std::span<const uint8_t>(int8.codes).subspan(begin * width, padded * width),
                         std::span<const float>(int8.scales).subspan(begin, padded), dim, scores);
       const float base = list_scores[l];
       // Most blocks of 16 hold no score that can still enter: one comparison skips them (a push
@@ -735,13 +740,21 @@ class FaissAnnIndex final : public AnnIndex {
       }
     }
     top.Finish(rows);
+    // The rows sit at random in the float lists: ask for all of them before reading any, so that
+    // their cache misses overlap.
+    places.resize(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const uint32_t r = rows[i];
+      const auto l = static_cast<uint32_t>(std::upper_bound(int8.begin.begin(), int8.begin.end(), r) -
+                                           int8.begin.begin() - 1);
+      places[i] = {l, static_cast<uint32_t>(r - int8.begin[l])};
+      faiss::InvertedLists::ScopedCodes codes(ivf.invlists, l);
+      const uint8_t* at = codes.get() + places[i].second * dim * sizeof(float);
+      for (size_t byte = 0; byte < dim * sizeof(float); byte += 64) __builtin_prefetch(at + byte);
+    }
     row.resize(dim);
     float exact = 0;
-    for (const uint32_t r : rows) {
-      const size_t l = static_cast<size_t>(std::upper_bound(int8.begin.begin(), int8.begin.end(), r) -
-                                           int8.begin.begin()) -
-                       1;
-      const size_t offset = r - int8.begin[l];
+    for (const auto& [l, offset] : places) {
       faiss::InvertedLists::ScopedCodes codes(ivf.invlists, l);
       faiss::InvertedLists::ScopedIds ids(ivf.invlists, l);
       std::memcpy(row.data(), codes.get() + offset * dim * sizeof(float), dim * sizeof(float));

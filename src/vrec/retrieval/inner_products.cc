@@ -1,6 +1,11 @@
 #include "vrec/retrieval/inner_products.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -83,75 +88,160 @@ VREC_CPU_CLONES void RowProducts(const float* query, const float* rows, size_t n
   }
 }
 
-// Blocks of 16 rows of 8-bit codes against one float query: each query component times a column
-// of 16 codes (widened int8 -> int16 -> int32 -> float: GCC compiles each step to one or two
-// vector instructions, a direct int8 -> int32 or int8 -> float to scalar code), four
-// accumulators so that the adds do not wait on each other.
-typedef int8_t Codes __attribute__((vector_size(kLanes)));
-typedef int16_t Shorts __attribute__((vector_size(kLanes * sizeof(int16_t))));
-typedef int32_t Ints __attribute__((vector_size(kLanes * sizeof(int32_t))));
+// Blocks of 16 rows of 8-bit codes (inner_products.h) against an 8-bit query: exact sums in
+// 32-bit integers, then scaled. kGroup bytes hold four dimensions of a block's 16 rows.
+constexpr size_t kGroup = 4 * kInt8Block;
+typedef uint32_t Words __attribute__((vector_size(kGroup)));
+typedef int32_t Ints __attribute__((vector_size(kGroup)));
 static_assert(kLanes == kInt8Block);
 
-VREC_CPU_CLONES void BlockProductsInt8(const float* query, const int8_t* codes, const float* scales,
-                                       size_t blocks, size_t dim, float* out) {
+// out[i] = sums[i] * scales[i] * query_scale for a block's 16 rows (both kernels).
+[[gnu::always_inline]] inline void StoreScaled(Ints sums, const float* scales, float query_scale,
+                                               float* out) {
+  Lanes scale;
+  std::memcpy(&scale, scales, sizeof(scale));
+  const Lanes product = __builtin_convertvector(sums, Lanes) * scale * query_scale;
+  std::memcpy(out, &product, sizeof(product));
+}
+
+// Portable: each 32-bit lane holds one row's four bytes; each byte is shifted out, multiplied by
+// its query code and added (two accumulators, so that the adds do not wait on each other).
+VREC_CPU_CLONES void BlockProductsInt8(const int8_t* query, int32_t bias, float query_scale,
+                                       const uint8_t* codes, const float* scales, size_t blocks,
+                                       size_t groups, float* out) {
   for (size_t b = 0; b < blocks; ++b) {
-    const int8_t* block = codes + b * dim * kLanes;
-    Lanes acc[4] = {};
-    for (size_t d = 0; d < dim; d += 4) {
-      for (size_t j = 0; j < 4 && d + j < dim; ++j) {
-        Codes c;
-        std::memcpy(&c, block + (d + j) * kLanes, sizeof(c));
-        acc[j] += __builtin_convertvector(__builtin_convertvector(__builtin_convertvector(c, Shorts), Ints),
-                                          Lanes) *
-                  query[d + j];
+    const uint8_t* block = codes + b * groups * kGroup;
+    Ints acc[2] = {};
+    for (size_t g = 0; g < groups; ++g) {
+      Words w;
+      std::memcpy(&w, block + g * kGroup, sizeof(w));
+      for (size_t j = 0; j < 4; ++j) {
+        acc[j & 1] += __builtin_convertvector((w >> static_cast<uint32_t>(8 * j)) & 0xffu, Ints) *
+                      static_cast<int32_t>(query[4 * g + j]);
       }
     }
-    Lanes scale;
-    std::memcpy(&scale, scales + b * kLanes, sizeof(scale));
-    const Lanes sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * scale;
-    std::memcpy(out + b * kLanes, &sum, sizeof(sum));
+    StoreScaled(acc[0] + acc[1] - bias, scales + b * kLanes, query_scale, out + b * kLanes);
   }
+}
+
+// AVX-512 VNNI: one vpdpbusd multiplies a group's 64 unsigned code bytes by the four signed query
+// bytes and adds each row's four products to its 32-bit lane. Same integers as the portable
+// kernel, same float operations after them.
+// Not under ThreadSanitizer, whose builds run the baseline code only (cpu_clones.h).
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#define VREC_HAVE_VNNI_KERNEL 1
+// acc + group g's 64 code bytes times the query's four bytes for it, per row.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline __m512i DotGroup(__m512i acc,
+                                                                               const uint8_t* block,
+                                                                               const int8_t* query,
+                                                                               size_t g) {
+  int32_t four;
+  std::memcpy(&four, query + 4 * g, sizeof(four));
+  return _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(block + g * kGroup), _mm512_set1_epi32(four));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void BlockProductsVnni(
+    const int8_t* query, int32_t bias, float query_scale, const uint8_t* codes, const float* scales,
+    size_t blocks, size_t groups, float* out) {
+  for (size_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = codes + b * groups * kGroup;
+    // Four accumulators in registers (an array indexed by g & 3 lived on the stack).
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    size_t g = 0;
+    for (; g + 4 <= groups; g += 4) {
+      acc0 = DotGroup(acc0, block, query, g);
+      acc1 = DotGroup(acc1, block, query, g + 1);
+      acc2 = DotGroup(acc2, block, query, g + 2);
+      acc3 = DotGroup(acc3, block, query, g + 3);
+    }
+    for (; g < groups; ++g) acc0 = DotGroup(acc0, block, query, g);
+    Ints sum;
+    const __m512i total = _mm512_add_epi32(_mm512_add_epi32(acc0, acc1), _mm512_add_epi32(acc2, acc3));
+    std::memcpy(&sum, &total, sizeof(sum));
+    StoreScaled(sum - bias, scales + b * kLanes, query_scale, out + b * kLanes);
+  }
+}
+
+std::atomic<bool> vnni_allowed{true};
+
+bool UseVnni() {
+  static const bool supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                                __builtin_cpu_supports("avx512vnni");
+  return supported && vnni_allowed.load(std::memory_order_relaxed);
+}
+#else
+std::atomic<bool> vnni_allowed{false};
+#endif
+
+// The 8-bit code of x at `scale` (> 0): round(x / scale) within [-127, 127].
+int8_t Code(float x, float scale) {
+  return static_cast<int8_t>(std::clamp(std::nearbyint(x / scale), -127.0f, 127.0f));
+}
+
+// max |x| / 127 over finite x; 0 for a zero vector or one with a non-finite component.
+float Int8Scale(const float* x, size_t dim) {
+  float top = 0;
+  bool finite = true;
+  for (size_t d = 0; d < dim; ++d) {
+    finite = finite && std::isfinite(x[d]);
+    top = std::max(top, std::abs(x[d]));
+  }
+  return finite && top > 0 ? top / 127.0f : 0.0f;
 }
 
 }  // namespace
 
-void QuantizeRowsInt8(std::span<const float> rows, size_t dim, std::span<int8_t> codes,
+void QuantizeRowsInt8(std::span<const float> rows, size_t dim, std::span<uint8_t> codes,
                       std::span<float> scales) {
   VREC_CHECK(dim > 0 && rows.size() % dim == 0, rows.size(), " floats in rows of width ", dim);
-  const size_t n = rows.size() / dim, padded = Int8Padded(n);
-  VREC_CHECK(codes.size() == padded * dim && scales.size() == padded, codes.size(), " codes and ",
+  const size_t n = rows.size() / dim, padded = Int8Padded(n), width = Int8Width(dim);
+  VREC_CHECK(codes.size() == padded * width && scales.size() == padded, codes.size(), " codes and ",
              scales.size(), " scales for ", n, " rows of width ", dim);
-  std::fill(codes.begin(), codes.end(), int8_t{0});
+  std::fill(codes.begin(), codes.end(), uint8_t{128});  // code 0
   std::fill(scales.begin(), scales.end(), 0.0f);
   for (size_t r = 0; r < n; ++r) {
     const float* x = rows.data() + r * dim;
-    float top = 0;
-    bool finite = true;
-    for (size_t d = 0; d < dim; ++d) {
-      finite = finite && std::isfinite(x[d]);
-      top = std::max(top, std::abs(x[d]));
-    }
     // A row with a NaN or infinite component has no 8-bit image: it scores 0 here.
-    const float scale = finite && top > 0 ? top / 127.0f : 0.0f;
+    const float scale = Int8Scale(x, dim);
     if (scale == 0) continue;
     scales[r] = scale;
-    int8_t* block = codes.data() + (r / kInt8Block) * dim * kInt8Block;
+    uint8_t* block = codes.data() + (r / kInt8Block) * width * kInt8Block;
     for (size_t d = 0; d < dim; ++d) {
-      block[d * kInt8Block + r % kInt8Block] =
-          static_cast<int8_t>(std::clamp(std::nearbyint(x[d] / scale), -127.0f, 127.0f));
+      block[(d / 4) * kGroup + (r % kInt8Block) * 4 + d % 4] = static_cast<uint8_t>(Code(x[d], scale) + 128);
     }
   }
 }
 
-void QueryInt8Products(std::span<const float> query, std::span<const int8_t> codes,
-                       std::span<const float> scales, size_t dim, std::span<float> out) {
-  const size_t n = scales.size();
-  VREC_CHECK(
-      query.size() >= dim && dim > 0 && n % kInt8Block == 0 && codes.size() == n * dim && out.size() >= n,
-      query.size(), " query floats, ", codes.size(), " codes, ", n, " scales of width ", dim, " into ",
-      out.size(), " outputs");
-  BlockProductsInt8(query.data(), codes.data(), scales.data(), n / kInt8Block, dim, out.data());
+void QuantizeQueryInt8(std::span<const float> query, size_t dim, Int8Query& out) {
+  VREC_CHECK(dim > 0 && query.size() >= dim, query.size(), " query floats for dimension ", dim);
+  out.codes.assign(Int8Width(dim), 0);
+  out.scale = Int8Scale(query.data(), dim);
+  int32_t sum = 0;
+  if (out.scale > 0) {
+    for (size_t d = 0; d < dim; ++d) sum += out.codes[d] = Code(query[d], out.scale);
+  }
+  out.bias = 128 * sum;
 }
+
+void QueryInt8Products(const Int8Query& query, std::span<const uint8_t> codes, std::span<const float> scales,
+                       size_t dim, std::span<float> out) {
+  const size_t n = scales.size(), width = Int8Width(dim);
+  VREC_CHECK(dim > 0 && query.codes.size() == width && n % kInt8Block == 0 && codes.size() == n * width &&
+                 out.size() >= n,
+             query.codes.size(), " query codes, ", codes.size(), " codes, ", n, " scales of width ", dim,
+             " into ", out.size(), " outputs");
+#if defined(VREC_HAVE_VNNI_KERNEL)
+  if (UseVnni()) {
+    BlockProductsVnni(query.codes.data(), query.bias, query.scale, codes.data(), scales.data(),
+                      n / kInt8Block, width / 4, out.data());
+    return;
+  }
+#endif
+  BlockProductsInt8(query.codes.data(), query.bias, query.scale, codes.data(), scales.data(), n / kInt8Block,
+                    width / 4, out.data());
+}
+
+bool SetInt8VnniForTesting(bool allowed) { return vnni_allowed.exchange(allowed); }
 
 void QueryInnerProducts(std::span<const float> query, std::span<const float> rows, size_t dim,
                         std::span<float> out) {

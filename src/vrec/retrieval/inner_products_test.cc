@@ -64,31 +64,51 @@ TEST(QueryInt8Products, StaysWithinTheQuantisationBoundForEveryWidth) {
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const size_t dim : {size_t{1}, size_t{16}, size_t{37}, size_t{64}}) {
-    const size_t rows = 45, padded = Int8Padded(rows);  // a partial last block
+    const size_t rows = 45, padded = Int8Padded(rows), width = Int8Width(dim);  // a partial last block
     ASSERT_EQ(padded, 48u);
     std::vector<float> m(rows * dim), q(dim);
     for (float& x : m) x = normal(rng) * (rng() % 3 == 0 ? 30.0f : 1.0f);
     for (float& x : q) x = normal(rng);
     std::fill(m.begin(), m.begin() + static_cast<ptrdiff_t>(dim), 0.0f);  // a zero row: scale 0
     m[dim] = std::nanf("");                                               // a row without an image
-    std::vector<int8_t> codes(padded * dim, 1);
-    std::vector<float> scales(padded, -1.0f), out(padded, -1.0f);
+    std::vector<uint8_t> codes(padded * width, 1);
+    std::vector<float> scales(padded, -1.0f), out(padded, -1.0f), portable(padded, -1.0f);
     QuantizeRowsInt8(m, dim, codes, scales);
-    QueryInt8Products(q, codes, scales, dim, out);
-    double q_abs = 0;
-    for (float x : q) q_abs += std::abs(x);
+    Int8Query query;
+    QuantizeQueryInt8(q, dim, query);
+    QueryInt8Products(query, codes, scales, dim, out);
+    // The integer sums make the portable kernel's floats the same as the vector one's.
+    const bool previous = SetInt8VnniForTesting(false);
+    QueryInt8Products(query, codes, scales, dim, portable);
+    SetInt8VnniForTesting(previous);
+    double q_abs = 0, q_top = 0;
+    for (float x : q) {
+      q_abs += std::abs(x);
+      q_top = std::max(q_top, std::abs(static_cast<double>(x)));
+    }
+    const double q_step = q_top / 127.0;
     EXPECT_EQ(out[0], 0.0f);
     EXPECT_EQ(out[1], 0.0f) << "dim " << dim;
     for (size_t r = 2; r < rows; ++r) {
-      double exact = 0, top = 0;
+      double exact = 0, top = 0, x_abs = 0;
       for (size_t d = 0; d < dim; ++d) {
         exact += static_cast<double>(q[d]) * m[r * dim + d];
         top = std::max(top, std::abs(static_cast<double>(m[r * dim + d])));
+        x_abs += std::abs(static_cast<double>(m[r * dim + d]));
       }
-      // Each code is within half a step (top / 127) of its component.
-      ASSERT_NEAR(out[r], exact, top / 127.0 / 2.0 * q_abs * 1.001 + 1e-5) << "dim " << dim << " row " << r;
+      // Each code is within half a step of its component, the row's step top / 127, the query's
+      // q_step.
+      const double bound =
+          top / 127.0 / 2.0 * (q_abs + static_cast<double>(dim) * q_step / 2.0) + q_step / 2.0 * x_abs;
+      ASSERT_NEAR(out[r], exact, bound * 1.001 + 1e-5) << "dim " << dim << " row " << r;
+      ASSERT_EQ(out[r], portable[r]) << "dim " << dim << " row " << r;
     }
     for (size_t r = rows; r < padded; ++r) EXPECT_EQ(out[r], 0.0f) << "padding row " << r;
+    // A zero query scores every row 0.
+    std::vector<float> zero(dim, 0.0f);
+    QuantizeQueryInt8(zero, dim, query);
+    QueryInt8Products(query, codes, scales, dim, out);
+    for (size_t r = 0; r < padded; ++r) ASSERT_EQ(out[r], 0.0f) << "zero query, row " << r;
   }
 }
 
