@@ -507,7 +507,7 @@ TEST(AnnIndex, EightBitScanOfLargeIvfListsGivesTheFloatScansResults) {
     return out;
   };
   const auto expect_same = [&](const std::vector<std::vector<AnnResult>>& got,
-                               const std::vector<std::vector<AnnResult>>& want, const char* what) {
+                               const std::vector<std::vector<AnnResult>>& want, const std::string& what) {
     size_t same = 0, total = 0;
     for (size_t i = 0; i < kQueries; ++i) {
       ASSERT_EQ(got[i].size(), want[i].size()) << what;
@@ -544,12 +544,17 @@ TEST(AnnIndex, EightBitScanOfLargeIvfListsGivesTheFloatScansResults) {
   ASSERT_TRUE(int8_scan->Save(path).ok());
   const int64_t previous = ann_internal::SetInt8ScanMinVectorsForTesting(1);
   for (bool mapped : {false, true}) {
-    AnnLoadOptions load;
-    load.map_ivf_lists = mapped;
-    auto loaded = LoadAnnIndex(path, load);
-    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    // Searches during the build scan the float lists; both give the same results.
-    expect_same(all(**loaded), want, mapped ? "loaded, mapped" : "loaded");
+    for (bool background : {true, false}) {
+      AnnLoadOptions load;
+      load.map_ivf_lists = mapped;
+      load.scan_lists_in_background = background;
+      auto loaded = LoadAnnIndex(path, load);
+      ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+      // Searches during a background build scan the float lists; all give the same results.
+      expect_same(
+          all(**loaded), want,
+          StrCat(mapped ? "loaded, mapped" : "loaded", background ? ", built beside" : ", built first"));
+    }
   }
   ann_internal::SetInt8ScanMinVectorsForTesting(previous);
   std::remove(path.c_str());

@@ -172,13 +172,14 @@ Status RetrievalBundle::Save(const std::string& dir, const std::string& training
   return registry::WriteManifest(dir, m);
 }
 
-StatusOr<RetrievalBundle> RetrievalBundle::Load(const std::string& dir) {
+StatusOr<RetrievalBundle> RetrievalBundle::Load(const std::string& dir, const AnnLoadOptions& index_options) {
   RetrievalBundle b;
   VREC_ASSIGN_OR_RETURN(b.model, TwoTowerModel::Load(dir));
   VREC_ASSIGN_OR_RETURN(registry::Manifest m, registry::ReadManifest(dir));
   auto it = m.files.find("index");
   if (it == m.files.end()) return NotFoundError(StrCat(dir, ": the manifest lists no video index"));
-  VREC_ASSIGN_OR_RETURN(b.index, LoadAnnIndex((std::filesystem::path(dir) / it->second).string()));
+  VREC_ASSIGN_OR_RETURN(b.index,
+                        LoadAnnIndex((std::filesystem::path(dir) / it->second).string(), index_options));
   if (b.index->dimension() != b.model.dimension()) {
     return FailedPreconditionError(StrCat(dir, ": index dimension ", b.index->dimension(),
                                           " differs from the model's ", b.model.dimension()));

@@ -89,7 +89,7 @@ struct RetrievalBundle {
               const std::map<std::string, double>& metrics) const;
   // Errors of TwoTowerModel::Load and LoadAnnIndex; FailedPrecondition when the index dimension
   // does not match the model's.
-  static StatusOr<RetrievalBundle> Load(const std::string& dir);
+  static StatusOr<RetrievalBundle> Load(const std::string& dir, const AnnLoadOptions& index_options = {});
 };
 
 }  // namespace vrec::retrieval

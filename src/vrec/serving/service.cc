@@ -693,7 +693,7 @@ Status Service::ReloadCanaryIfChanged() {
   const auto start = SteadyClock::now();
   StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
   try {
-    model = ServingModel::Load(registry_->VersionPath(info->version), info->version, ModelOptions());
+    model = ServingModel::Load(registry_->VersionPath(info->version), info->version, ModelOptions(true));
   } catch (const std::exception& e) {
     model = InternalError(StrCat("exception while loading: ", e.what()));
   }
@@ -754,14 +754,16 @@ void Service::DecideCanaryIfDue() {
 
 Status Service::LoadAndSwap(const std::string& version) {
   const auto start = SteadyClock::now();
+  bool serving = false;
   {
     std::lock_guard lock(mutex_);
     load_.loading = version;
     load_.loading_since = start;
+    serving = snapshot_.model != nullptr;
   }
   StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
   try {
-    model = ServingModel::Load(registry_->VersionPath(version), version, ModelOptions());
+    model = ServingModel::Load(registry_->VersionPath(version), version, ModelOptions(serving));
   } catch (const std::exception& e) {  // a loader bug must not take the poller down
     model = InternalError(StrCat("exception while loading: ", e.what()));
   }

@@ -194,9 +194,12 @@ class Service {
   Status ApplyAllRecords(LiveCatalog& live) const;
   // Loads `version` and swaps it in; records a failure in load_.
   Status LoadAndSwap(const std::string& version);
-  // How models load under config_ ([retrieval] ivf_nprobe / hnsw_ef_search).
-  ServingModelOptions ModelOptions() const {
-    return {.ivf_nprobe = config_.ivf_nprobe, .hnsw_ef_search = config_.hnsw_ef_search};
+  // How models load under config_ ([retrieval] ivf_nprobe / hnsw_ef_search); `serving`: another
+  // model serves while this one loads (a swap or a canary), so the load finishes everything first.
+  ServingModelOptions ModelOptions(bool serving) const {
+    return {.ivf_nprobe = config_.ivf_nprobe,
+            .hnsw_ef_search = config_.hnsw_ef_search,
+            .index_scan_lists_in_background = !serving};
   }
   // LoadAndSwap's swap (or its failure record), under mutex_; the model served before goes to
   // `retired`.

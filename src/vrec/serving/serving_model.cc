@@ -86,8 +86,10 @@ StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(const std::stri
   } else {
     VREC_ASSIGN_OR_RETURN(m->snapshot_, BuildFormatOneSnapshot(dir, m->manifest_, options));
   }
-  VREC_ASSIGN_OR_RETURN(m->bundle_,
-                        retrieval::RetrievalBundle::Load((fs::path(dir) / registry::kRetrievalDir).string()));
+  VREC_ASSIGN_OR_RETURN(
+      m->bundle_,
+      retrieval::RetrievalBundle::Load((fs::path(dir) / registry::kRetrievalDir).string(),
+                                       {.scan_lists_in_background = options.index_scan_lists_in_background}));
   if (options.ivf_nprobe > 0 || options.hnsw_ef_search > 0) {
     VREC_RETURN_IF_ERROR(m->bundle_.index->SetSearchParameters(std::max(options.ivf_nprobe, 0),
                                                                std::max(options.hnsw_ef_search, 0)));

@@ -41,6 +41,10 @@ struct ServingModelOptions {
   // efSearch. Trades recall for latency without a retrain; exact indexes ignore both.
   int ivf_nprobe = 0;
   int hnsw_ef_search = 0;
+  // The index's 8-bit scan lists (AnnLoadOptions::scan_lists_in_background): true at a start, so
+  // that the server is ready sooner; false for a swap, so that the new model is at full speed
+  // when it starts serving (the old one serves while it loads).
+  bool index_scan_lists_in_background = true;
 };
 
 class ServingModel {
