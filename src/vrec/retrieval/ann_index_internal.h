@@ -24,8 +24,10 @@ inline constexpr char kFaissMagic[8] = {'V', 'R', 'E', 'C', 'F', 'S', '0', '1'};
 
 // IVF-Flat indexes of at least this many vectors scan 8-bit copies of their lists and re-score the
 // best rows exactly (faiss_ann_index.cc): at 1M x 64 a probe of 256 lists scans 62.5k vectors
-// (1.60 -> 1.16-1.36 ms a query). Smaller indexes probe fewer vectors, where the re-scoring's
-// random reads cost about what the 8-bit scan saves (docs/scale.md).
+// (1.60 ms a query in floats; 8-bit rows, float query: 1.16-1.36; 8-bit query on VNNI: 0.73).
+// Chosen before the 8-bit query, when smaller probes gained nothing (the re-scoring's random
+// reads cost what the scan saved); with it, 64 lists at 1M also gain (0.46 -> 0.36 ms), and
+// smaller indexes were not re-measured (docs/scale.md).
 inline constexpr int64_t kDefaultInt8ScanMinVectors = 200'000;
 // Sets that threshold for this process (tests); returns the previous one.
 int64_t SetInt8ScanMinVectorsForTesting(int64_t n);
