@@ -349,9 +349,10 @@ class FaissAnnIndex final : public AnnIndex {
       }
     }
     VREC_RETURN_IF_ERROR(CheckLoaded(path));
-    // Built beside the caller (0.25 s at 1M videos), so that loading does not wait for it; searches
-    // scan the float lists until it is done. The thread inherits the caller's priority (vrec serve
-    // loads on a lowered one).
+    // Built before returning when the caller asks (AnnLoadOptions::scan_lists_in_background: a
+    // swap, whose old model serves meanwhile); otherwise beside the caller (0.25 s at 1M videos),
+    // so that loading does not wait for it, and searches scan the float lists until it is done.
+    // The thread inherits the caller's priority (vrec serve loads on a lowered one).
     if (Int8Wanted() && !load.scan_lists_in_background) {
       Publish(TryBuildInt8Lists());
     } else if (Int8Wanted()) {

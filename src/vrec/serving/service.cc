@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <system_error>
 #include <thread>
 
 #include "vrec/common/csv.h"
@@ -762,13 +763,20 @@ StatusOr<std::shared_ptr<const ServingModel>> Service::LoadModel(const std::stri
     return model;
   }
   // While another model serves, the load takes only CPU time the requests leave: on a thread of
-  // the idle class, which every request thread preempts (a model of 1M videos at 1000 req/s on
-  // 2 cores, bench/serve_swap.sh: p99 of requests during swaps 111-250 ms with the poller's lowered
-  // nice level alone, 40-103 ms so; the load takes longer).
-  std::thread([&] {
-    if (!MakeThreadIdlePriority()) LogLine("could not move the model loader into the idle scheduling class");
+  // the idle class, which every request thread preempts. A model of 1M videos at 1000 req/s on 2
+  // cores (bench/serve_swap.sh): p99 of the requests during swaps 111-250 ms with the poller's
+  // lowered nice level alone, 35-103 ms this way; the load itself takes longer. The swap and its
+  // locks stay on the poller: a lock held by an idle-class thread could starve the requests.
+  try {
+    std::thread([&] {
+      if (!MakeThreadIdlePriority())
+        LogLine("could not move the model loader into the idle scheduling class");
+      load();
+    }).join();
+  } catch (const std::system_error& e) {  // no thread to be had: load here
+    LogLine(StrCat("model loader thread: ", e.what(), "; loading on the polling thread"));
     load();
-  }).join();
+  }
   return model;
 }
 
