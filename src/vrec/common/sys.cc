@@ -1,6 +1,5 @@
 #include "vrec/common/sys.h"
 
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
@@ -41,11 +40,6 @@ bool LowerThreadPriority(int steps) {
   const int current = getpriority(PRIO_PROCESS, tid);
   if (current == -1 && errno != 0) return false;
   return setpriority(PRIO_PROCESS, tid, std::min(19, current + steps)) == 0;
-}
-
-bool MakeThreadIdlePriority() {
-  const sched_param param{};
-  return sched_setscheduler(0, SCHED_IDLE, &param) == 0;  // 0: the calling thread
 }
 
 ProcessStats ReadProcessStats() {

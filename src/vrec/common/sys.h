@@ -30,13 +30,6 @@ int64_t PeakRssBytes();
 // need it. False when the kernel refuses. Not reversible without privileges.
 bool LowerThreadPriority(int steps);
 
-// Moves the calling thread into the idle scheduling class (Linux SCHED_IDLE): it runs only on CPU
-// time no other thread wants, and any normal thread that wakes preempts it at once, so its work
-// does not delay theirs (a lowered nice level still takes turns with them). For work that can
-// wait, such as loading a model while another serves. False when the kernel refuses. An
-// unprivileged thread cannot leave the class: use a thread of its own.
-bool MakeThreadIdlePriority();
-
 // "hostname:pid": names this process to other processes (a store's writer claim, logs).
 std::string ProcessName();
 

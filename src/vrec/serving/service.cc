@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <system_error>
 #include <thread>
 
 #include "vrec/common/csv.h"
@@ -692,7 +691,12 @@ Status Service::ReloadCanaryIfChanged() {
     if (canary_failed_ == info->version) return OkStatus();
   }
   const auto start = SteadyClock::now();
-  StatusOr<std::shared_ptr<const ServingModel>> model = LoadModel(info->version, /*serving=*/true);
+  StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
+  try {
+    model = ServingModel::Load(registry_->VersionPath(info->version), info->version, ModelOptions(true));
+  } catch (const std::exception& e) {
+    model = InternalError(StrCat("exception while loading: ", e.what()));
+  }
   std::unique_lock catalog_lock(catalog_mutex_);
   StatusOr<std::shared_ptr<LiveCatalog>> live = UnavailableError("no model");
   if (model.ok()) live = BuildLiveCatalog(*model);
@@ -748,38 +752,6 @@ void Service::DecideCanaryIfDue() {
   RequestReload();
 }
 
-StatusOr<std::shared_ptr<const ServingModel>> Service::LoadModel(const std::string& version,
-                                                                 bool serving) const {
-  StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
-  const auto load = [&] {
-    try {
-      model = ServingModel::Load(registry_->VersionPath(version), version, ModelOptions(serving));
-    } catch (const std::exception& e) {  // a loader bug must not take the poller down
-      model = InternalError(StrCat("exception while loading: ", e.what()));
-    }
-  };
-  if (!serving) {
-    load();
-    return model;
-  }
-  // While another model serves, the load takes only CPU time the requests leave: on a thread of
-  // the idle class, which every request thread preempts. A model of 1M videos at 1000 req/s on 2
-  // cores (bench/serve_swap.sh): p99 of the requests during swaps 111-250 ms with the poller's
-  // lowered nice level alone, 35-103 ms this way; the load itself takes longer. The swap and its
-  // locks stay on the poller: a lock held by an idle-class thread could starve the requests.
-  try {
-    std::thread([&] {
-      if (!MakeThreadIdlePriority())
-        LogLine("could not move the model loader into the idle scheduling class");
-      load();
-    }).join();
-  } catch (const std::system_error& e) {  // no thread to be had: load here
-    LogLine(StrCat("model loader thread: ", e.what(), "; loading on the polling thread"));
-    load();
-  }
-  return model;
-}
-
 Status Service::LoadAndSwap(const std::string& version) {
   const auto start = SteadyClock::now();
   bool serving = false;
@@ -789,7 +761,12 @@ Status Service::LoadAndSwap(const std::string& version) {
     load_.loading_since = start;
     serving = snapshot_.model != nullptr;
   }
-  StatusOr<std::shared_ptr<const ServingModel>> model = LoadModel(version, serving);
+  StatusOr<std::shared_ptr<const ServingModel>> model = UnavailableError("not loaded");
+  try {
+    model = ServingModel::Load(registry_->VersionPath(version), version, ModelOptions(serving));
+  } catch (const std::exception& e) {  // a loader bug must not take the poller down
+    model = InternalError(StrCat("exception while loading: ", e.what()));
+  }
   // The catalog API's records since the snapshot, applied to the new model; catalog writes wait
   // until the swap so that none is lost between the scan and the swap.
   std::unique_lock catalog_lock(catalog_mutex_);

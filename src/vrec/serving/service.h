@@ -192,9 +192,6 @@ class Service {
   Status SyncChanges(bool wait);
   // Every catalog record of the store applied to `live`.
   Status ApplyAllRecords(LiveCatalog& live) const;
-  // Loads `version` (errors as a status, exceptions included); `serving`: another model serves
-  // meanwhile, so the load runs at the lowest priority and finishes everything before it returns.
-  StatusOr<std::shared_ptr<const ServingModel>> LoadModel(const std::string& version, bool serving) const;
   // Loads `version` and swaps it in; records a failure in load_.
   Status LoadAndSwap(const std::string& version);
   // How models load under config_ ([retrieval] ivf_nprobe / hnsw_ef_search); `serving`: another
