@@ -353,15 +353,16 @@ class FaissAnnIndex final : public AnnIndex {
     // swap, whose old model serves meanwhile); otherwise beside the caller (0.25 s at 1M videos),
     // so that loading does not wait for it, and searches scan the float lists until it is done.
     // The thread inherits the caller's priority (vrec serve loads on a lowered one).
-    if (Int8Wanted() && !load.scan_lists_in_background) {
+    if (!Int8Wanted()) return OkStatus();
+    if (!load.scan_lists_in_background) {
       Publish(TryBuildInt8Lists());
-    } else if (Int8Wanted()) {
-      int8_building_.store(true);
-      int8_builder_ = std::jthread([this] {
-        Publish(TryBuildInt8Lists());
-        int8_building_.store(false);
-      });
+      return OkStatus();
     }
+    int8_building_.store(true);
+    int8_builder_ = std::jthread([this] {
+      Publish(TryBuildInt8Lists());
+      int8_building_.store(false);
+    });
     return OkStatus();
   }
 
