@@ -5,6 +5,7 @@
 // libraries) costs ~0.5-1 s at every process start: `vrec serve` then starts in milliseconds, and
 // `vrec pipeline ...`, `vrec eval ...` and `vrec trainer ...` replace the process with vrec-train
 // (found beside vrec) with the same arguments.
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +28,15 @@ int ExecTrainingBinary(char** argv) {
   const std::string train =
       ((ec ? std::filesystem::path(argv[0]) : self).parent_path() / "vrec-train").string();
   argv[0] = const_cast<char*>(train.c_str());
+  // The training environment scripts/env.sh sets, for a vrec run without it; each variable the
+  // caller set is kept. One OpenBLAS thread (its own pool fights Torch's threads: an xlarge
+  // two-tower fit ran 1.5x slower), passive OpenMP waiting (spinning workers starve each other on
+  // shared cores) and a high malloc mmap threshold (page faults doubled epoch times). They are read
+  // when the libraries load, so they are set here, before vrec-train starts.
+  ::setenv("OPENBLAS_NUM_THREADS", "1", /*overwrite=*/0);
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  ::setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296",
+           0);
   ::execv(train.c_str(), argv);
   std::fprintf(stderr, "error: cannot run %s (the training commands live there): %s\n", train.c_str(),
                std::strerror(errno));
