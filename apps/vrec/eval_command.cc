@@ -36,7 +36,8 @@ struct EvalFlags {
   std::string save_dir;       // two-tower: write the deployable model here
   std::string report_path;    // write the HTML evaluation report here
   offline::TwoStageOptions two_stage;
-  bool json = false;  // one JSON object instead of name=value lines
+  bool json = false;                  // one JSON object instead of name=value lines
+  std::optional<int> history_sample;  // two-tower: TwoTowerOptions::history_sample when given
 
   uint32_t ModelSeed() const { return model_seed.value_or(seed); }  // the seed the models use
 };
@@ -53,6 +54,7 @@ StatusOr<std::unique_ptr<retrieval::ItemScorer>> MakeScorer(const EvalFlags& f, 
   retrieval::TwoTowerOptions tt;
   tt.threads = f.threads;
   tt.seed = model_seed;
+  if (f.history_sample) tt.history_sample = *f.history_sample;
   if (model == "two-tower") return std::make_unique<retrieval::TwoTowerScorer>(tt);
   if (model == "two-tower+sar") {
     retrieval::SarOptions sar;
@@ -270,6 +272,12 @@ void AddEvalCommand(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--blend-weight", flags->blend_weight,
                   "weight of SAR's (EASE's) ranks in two-tower+sar (two-tower+ease)")
       ->capture_default_str();
+  cmd->add_option("--history-sample", flags->history_sample,
+                  StrCat("two-tower: history videos a training step pools per user, a fresh sample per "
+                         "batch (0 = the whole history; default ",
+                         retrieval::TwoTowerOptions{}.history_sample,
+                         ", as the pipeline's training.two_tower_history_sample)"))
+      ->check(CLI::Range(0, 1 << 20));
   auto& ts = flags->two_stage;
   cmd->add_option("--label-fraction", ts.label_fraction,
                   "two-stage: share of each user's positives labelling the ranker")

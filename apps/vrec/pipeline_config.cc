@@ -143,6 +143,11 @@ void BindPipelineKeys(config::Binder& b, offline::PipelineOptions& o) {
          .max = int64_t{1} << 40,
          .help = "Positives a two-tower fit sees, at most (epochs x training positives; at least one epoch): "
                  "bounds the training time on large platforms. 0 = no bound."});
+  b.Int("training.two_tower_history_sample", &o.model.two_tower.history_sample,
+        {.min = 0,
+         .max = 1 << 20,
+         .help = "History videos a two-tower training step pools per user, a fresh uniform sample per "
+                 "batch (scoring pools the whole history); 0 = the whole history."});
   b.Double("training.ease_lambda", &o.model.ease.lambda,
            {.min = 1e-3, .max = 1e7, .help = "EASE's L2 penalty (item-item regression ranking feature)."});
   b.Int("training.ease_videos", &o.model.ease.max_videos,

@@ -89,6 +89,14 @@ struct TwoTowerOptions {
   // positives) untouched and gives one epoch per fit at 1M videos / 10M events (4.1M positives in
   // the label fold's fit, 6.5M in the final one).
   int64_t example_budget = 8'000'000;
+  // A training step pools at most this many of each user's history videos, a fresh uniform sample
+  // per batch; scoring and validation pool the whole history. The pool is a weighted mean, so the
+  // sample estimates it (a ratio estimate), and a step's history gather and sparse gradients stop
+  // growing with the heaviest users' histories: a batch's users are drawn by their positives, so
+  // it holds ~290 history videos per row at 1M videos / 10M events, ML-1M ~390, ML-100K ~200.
+  // 64 made an epoch at 1M videos 1.75x faster and, as a regulariser, did not cost quality on the
+  // benchmarks (docs/scale.md); 32 did. 0 = the whole history.
+  int history_sample = 64;
 
   int threads = 2;      // at::set_num_threads during Fit
   uint64_t seed = 42;   // torch::manual_seed and the shuffles

@@ -474,6 +474,9 @@ struct Trainer {
       slot.push_back(it->second);
       total.push_back(history.total[u]);
     }
+    if (train && o.history_sample > 0 && held_video != nullptr) {
+      return SampledUserBatch(id, age, gender, country, language, slot, unique, *held_video, *held_weight);
+    }
     UserBatch b{ToTensor(id),
                 ToTensor(age),
                 ToTensor(gender),
@@ -488,6 +491,55 @@ struct Trainer {
       b.held_video = ToTensor(*held_video);
       b.held_weight = ToTensor(*held_weight);
     }
+    return b;
+  }
+
+  // A training batch whose history bags hold at most o.history_sample of each user's videos, a
+  // fresh uniform sample per batch (TwoTowerOptions::history_sample). Each row's pool is the
+  // weighted mean of its user's sample, leaving the row's positive out when the sample holds it.
+  UserBatch SampledUserBatch(const std::vector<int64_t>& id, const std::vector<int64_t>& age,
+                             const std::vector<int64_t>& gender, const std::vector<int64_t>& country,
+                             const std::vector<int64_t>& language, const std::vector<int64_t>& slot,
+                             const std::vector<int64_t>& unique, const std::vector<int64_t>& held_video,
+                             const std::vector<float>& held_weight) {
+    const auto cap = static_cast<int64_t>(o.history_sample);
+    std::vector<int64_t> idx, offsets, pick;
+    std::vector<float> w, sample_total(unique.size(), 0.0f);
+    offsets.reserve(unique.size());
+    for (size_t j = 0; j < unique.size(); ++j) {
+      offsets.push_back(static_cast<int64_t>(idx.size()));
+      const int64_t u = unique[j];
+      if (u < 0) continue;  // the unknown user: an empty bag
+      const int64_t begin = history.rows.ptr[static_cast<size_t>(u)];
+      const int64_t n = history.rows.RowSize(static_cast<size_t>(u));
+      pick.resize(static_cast<size_t>(n));
+      std::iota(pick.begin(), pick.end(), begin);
+      const int64_t m = std::min(n, cap);
+      for (int64_t k = 0; k < m && m < n; ++k) {  // partial Fisher-Yates: the first m are the sample
+        std::uniform_int_distribution<int64_t> any(k, n - 1);
+        std::swap(pick[static_cast<size_t>(k)], pick[static_cast<size_t>(any(rng))]);
+      }
+      for (int64_t k = 0; k < m; ++k) {
+        const auto at = static_cast<size_t>(pick[static_cast<size_t>(k)]);
+        idx.push_back(history.rows.idx[at]);
+        w.push_back(history.rows.w[at]);
+        sample_total[j] += history.rows.w[at];
+      }
+    }
+    offsets.push_back(static_cast<int64_t>(idx.size()));  // the end of the last bag, for the lookups
+    std::vector<float> total(slot.size()), held_in_sample(slot.size());
+    for (size_t r = 0; r < slot.size(); ++r) {
+      const auto j = static_cast<size_t>(slot[r]);
+      total[r] = sample_total[j];
+      const auto first = idx.begin() + offsets[j], last = idx.begin() + offsets[j + 1];
+      held_in_sample[r] = std::find(first, last, held_video[r]) != last ? held_weight[r] : 0.0f;
+    }
+    offsets.pop_back();
+    UserBatch b{ToTensor(id),         ToTensor(age),
+                ToTensor(gender),     ToTensor(country),
+                ToTensor(language),   Bags{ToTensor(idx), ToTensor(offsets), ToTensor(w)},
+                ToTensor(slot),       ToTensor(total),
+                ToTensor(held_video), ToTensor(held_in_sample)};
     return b;
   }
 
