@@ -470,8 +470,10 @@ TEST_F(ServiceTest, ReloadAnswers202AndLoadsInTheBackground) {
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(r.status, 202);
   EXPECT_LT(took, 0.05) << "the handler does not load";
+  // The load runs at the poller's lower priority: under ASan, beside other busy processes on the
+  // 2 cores, this 150-video model once took 11.5 s. The test is about where it loads, not how fast.
   bool loaded = false;
-  for (int i = 0; i < 500 && !loaded; ++i) {
+  for (int i = 0; i < 6000 && !loaded; ++i) {
     loaded = service_->model_version() == next;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -1127,7 +1129,7 @@ TEST_F(ServiceTest, CatalogWritesSurviveARestartAndAModelSwap) {
   ASSERT_TRUE(registry_->Promote(next, "").ok());
   ASSERT_EQ(Call("POST", "/v1/admin/reload").status, 202);
   service_->StartPolling();
-  for (int i = 0; i < 500 && service_->model_version() != next; ++i) {
+  for (int i = 0; i < 6000 && service_->model_version() != next; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   service_->StopPolling();
