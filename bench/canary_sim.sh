@@ -73,6 +73,7 @@ max_relative_drop = 0.05
 # serving promises (README), so differences below that do not roll a trial back here.
 p99_slack_ms = 5
 EOF
+: > "$work/serve.out"  # before the server starts: the loop below reads it at once
 "$vrec" serve --registry "$reg" --config "$work/serve.toml" --port 0 > "$work/serve.out" 2> "$work/serve.err" &
 server=$!
 port=""

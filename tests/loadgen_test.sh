@@ -28,6 +28,7 @@ check() {  # check NAME CONDITION-EXIT-CODE DETAILS
 start_server() {
   local name=$1
   shift
+  : > "$tmp/$name.srv"  # before the server starts: the loop below reads it at once
   "$lg" --serve --port 0 "$@" >"$tmp/$name.srv" 2>&1 &
   servers+=($!)
   for _ in $(seq 50); do

@@ -65,6 +65,7 @@ jq -e '.params["index.kind"] == "ivf" and (.params["index.search_effort"] | star
 
 start_server() {
   # [retrieval] ivf_nprobe overrides the shipped probes at every model load (the log says so).
+  : > "$tmp/serve.out"  # before the server starts: the loop below reads it at once
   VREC_RETRIEVAL_IVF_NPROBE=3 "$vrec" serve --registry "$reg" --config "$tmp/vrec.toml" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
   server_pid=$!
   for _ in $(seq 1 300); do

@@ -38,6 +38,7 @@ min_ranker_ndcg = 0
 max_regression = 1
 CONF
 
+: > "$tmp/serve.out"  # before the server starts: the loop below reads it at once
 "$vrec" serve --registry "$reg" --config "$tmp/vrec.toml" --port 0 > "$tmp/serve.out" 2> "$tmp/serve.err" &
 server_pid=$!
 port=""
